@@ -1,0 +1,75 @@
+"""The composition root: settings in, a ready python-telegram-bot Application out."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import BotCommand, BotCommandScopeAllPrivateChats
+from telegram.ext import Application, ApplicationBuilder
+from telegram.request import BaseRequest
+
+import handlers
+from bot.clock import Clock, SystemClock
+from bot.config import Settings
+from bot.services import Services
+from handlers import texts
+from handlers.cleanup import cleanup_job
+from handlers.common import SERVICES_KEY
+from handlers.enrolment import expire_job
+from handlers.errors import on_error
+from handlers.ordering import PerUserUpdateProcessor
+
+logger = logging.getLogger(__name__)
+
+EXPIRY_INTERVAL_S = 30
+CLEANUP_INTERVAL_S = 15
+
+
+def build_application(
+    settings: Settings,
+    *,
+    clock: Clock | None = None,
+    request: BaseRequest | None = None,
+    get_updates_request: BaseRequest | None = None,
+) -> Application:
+    """Build the bot; the database opens in ``post_init`` and closes in ``post_shutdown``."""
+    the_clock = clock or SystemClock()
+
+    async def post_init(app: Application) -> None:
+        svc = await Services.open(settings, the_clock)
+        app.bot_data[SERVICES_KEY] = svc
+        await app.bot.set_my_commands(
+            [BotCommand(name, description) for name, description in texts.COMMANDS],
+            scope=BotCommandScopeAllPrivateChats(),
+        )
+        if app.job_queue is not None:
+            # first=0: deadlines that passed while the bot was down apply at once.
+            app.job_queue.run_repeating(
+                expire_job, interval=EXPIRY_INTERVAL_S, first=0, name="expire-enrolments"
+            )
+            app.job_queue.run_repeating(
+                cleanup_job, interval=CLEANUP_INTERVAL_S, first=1, name="chat-cleanup"
+            )
+        logger.info("2FA Desk started as @%s", app.bot.username)
+
+    async def post_shutdown(app: Application) -> None:
+        svc = app.bot_data.pop(SERVICES_KEY, None)
+        if svc is not None:
+            await svc.close()
+        logger.info("2FA Desk stopped")
+
+    builder = (
+        ApplicationBuilder()
+        .token(settings.telegram_bot_token)
+        .base_url(settings.telegram_base_url)
+        .base_file_url(settings.telegram_base_file_url)
+        .concurrent_updates(PerUserUpdateProcessor())
+        .post_init(post_init)
+        .post_shutdown(post_shutdown)
+    )
+    if request is not None:
+        builder = builder.request(request).get_updates_request(get_updates_request or request)
+    app = builder.build()
+    handlers.register_all(app)
+    app.add_error_handler(on_error)
+    return app

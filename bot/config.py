@@ -1,0 +1,139 @@
+"""The one settings object, read from the environment and a ``.env`` file.
+
+A missing or malformed variable raises ``ConfigError`` with one line that names
+it and says how to fix it; ``python -m bot`` prints that line and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from bot.crypto import SecretsKeyError, decode_key
+from storage.db import DatabaseUrlError, sqlite_path
+
+DEFAULT_DATABASE_URL = "sqlite:///data/twofa.sqlite3"
+DEFAULT_BASE_URL = "https://api.telegram.org/bot"
+DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
+_TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
+
+
+class ConfigError(Exception):
+    """A configuration problem, worded for the person starting the bot."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    telegram_bot_token: str = field(repr=False)
+    secrets_key: bytes = field(repr=False)
+    telegram_base_url: str = DEFAULT_BASE_URL
+    telegram_base_file_url: str = DEFAULT_BASE_FILE_URL
+    database_url: str = DEFAULT_DATABASE_URL
+    totp_issuer: str = "2FA Desk"
+    support_chat_id: int | None = None
+    ops_chat_id: int | None = None
+    admin_user_ids: frozenset[int] = frozenset()
+    support_agent_ids: frozenset[int] = frozenset()
+    api_host: str = "127.0.0.1"
+    api_port: int = 8080
+    api_token: str | None = field(default=None, repr=False)
+    log_level: str = "INFO"
+    enrolment_ttl: timedelta = timedelta(minutes=10)
+    enrolment_max_attempts: int = 5
+
+
+def _required(env: Mapping[str, str], name: str, how: str) -> str:
+    value = env.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} is not set: {how}")
+    return value
+
+
+def _chat_id(env: Mapping[str, str], name: str) -> int | None:
+    value = env.get(name, "").strip()
+    if not value:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be a numeric Telegram chat id (e.g. -1001234567890), got {value!r}"
+        ) from None
+
+
+def _id_list(env: Mapping[str, str], name: str) -> frozenset[int]:
+    value = env.get(name, "").strip()
+    if not value:
+        return frozenset()
+    try:
+        return frozenset(int(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(
+            f"{name} must be comma-separated numeric Telegram user ids, got {value!r}"
+        ) from None
+
+
+def _base_url(env: Mapping[str, str], name: str, default: str, suffix: str) -> str:
+    value = env.get(name, "").strip() or default
+    if not value.startswith(("http://", "https://")) or not value.endswith(suffix):
+        raise ConfigError(f"{name} must be an http(s) URL ending in {suffix!r}, got {value!r}")
+    return value
+
+
+def load_settings(env: Mapping[str, str]) -> Settings:
+    """Build the settings from a mapping of environment variables."""
+    token = _required(env, "TELEGRAM_BOT_TOKEN", "put the token from @BotFather in .env")
+    if not _TOKEN_SHAPE.match(token):
+        raise ConfigError(
+            "TELEGRAM_BOT_TOKEN does not look like a bot token (digits:letters); "
+            "copy it again from @BotFather"
+        )
+    key_text = _required(
+        env, "SECRETS_KEY", "generate one with `python -m bot genkey` and put it in .env"
+    )
+    try:
+        secrets_key = decode_key(key_text)
+    except SecretsKeyError as exc:
+        raise ConfigError(
+            f"SECRETS_KEY is malformed ({exc}); generate one with `python -m bot genkey`"
+        ) from None
+
+    issuer = env.get("TOTP_ISSUER", "").strip() or "2FA Desk"
+    if ":" in issuer or len(issuer) > 64:
+        raise ConfigError("TOTP_ISSUER must be at most 64 characters and contain no ':'")
+
+    port_text = env.get("API_PORT", "").strip() or "8080"
+    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
+        raise ConfigError(f"API_PORT must be a port number from 1 to 65535, got {port_text!r}")
+
+    level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
+    if not isinstance(logging.getLevelName(level), int):
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
+
+    database_url = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    try:
+        sqlite_path(database_url)
+    except DatabaseUrlError as exc:
+        raise ConfigError(f"DATABASE_URL: {exc}") from None
+
+    return Settings(
+        telegram_bot_token=token,
+        secrets_key=secrets_key,
+        telegram_base_url=_base_url(env, "TELEGRAM_BASE_URL", DEFAULT_BASE_URL, "/bot"),
+        telegram_base_file_url=_base_url(
+            env, "TELEGRAM_BASE_FILE_URL", DEFAULT_BASE_FILE_URL, "/file/bot"
+        ),
+        database_url=database_url,
+        totp_issuer=issuer,
+        support_chat_id=_chat_id(env, "SUPPORT_CHAT_ID"),
+        ops_chat_id=_chat_id(env, "OPS_CHAT_ID"),
+        admin_user_ids=_id_list(env, "ADMIN_USER_IDS"),
+        support_agent_ids=_id_list(env, "SUPPORT_AGENT_IDS"),
+        api_host=env.get("API_HOST", "").strip() or "127.0.0.1",
+        api_port=int(port_text),
+        api_token=env.get("API_TOKEN", "").strip() or None,
+        log_level=level,
+    )

@@ -1,0 +1,350 @@
+"""Enrolment: from a fresh secret to an active device, one step at a time.
+
+The pending enrolment lives in the database (its secret sealed), so the step a
+user is at survives a restart: every method re-reads it inside its transaction
+and checks the step before changing anything.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+import uuid
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot import totp
+from bot.accounts import TelegramIdentity, account_for
+from bot.clock import Clock
+from bot.crypto import SecretBox
+from storage.db import Database
+from storage.records import Device, EnrolmentStage, PendingEnrolment
+from storage.repositories import Transaction
+
+MAX_DEVICE_NAME = 40
+SYSTEM_ACTOR = "system"
+
+
+class Outcome(StrEnum):
+    ACCEPTED = "accepted"  # the step's input was taken; the enrolment moved on
+    WRONG_CODE = "wrong_code"  # a code, but not the app's; tries left
+    EXHAUSTED = "exhausted"  # the last try was wrong; the enrolment ended
+    NOT_A_CODE = "not_a_code"  # no change
+    INVALID_NAME = "invalid_name"  # no change
+    LOOKS_LIKE_CODE = "looks_like_code"  # a code where a name was expected; no change
+    WRONG_STEP = "wrong_step"  # the enrolment is at another step; no change
+    EXPIRED = "expired"  # it had run out; it is now ended
+    NO_ENROLMENT = "no_enrolment"  # nothing pending (or a stale button)
+
+
+@dataclass(frozen=True)
+class StepResult:
+    outcome: Outcome
+    enrolment: PendingEnrolment | None = None
+    attempts_left: int = 0
+    digit_count: int = 0
+    problem: str = ""  # why a name was refused: "empty", "too_long", "control"
+
+
+@dataclass(frozen=True)
+class EnrolmentStarted:
+    enrolment: PendingEnrolment
+    secret: str
+    uri: str
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class Activation:
+    outcome: Outcome
+    device: Device | None = None
+    device_count: int = 0
+    enrolment: PendingEnrolment | None = None
+
+
+@dataclass(frozen=True)
+class AccountStatus:
+    account_id: str
+    devices: list[Device]
+    pending: PendingEnrolment | None
+
+
+def device_name_problem(name: str) -> str:
+    """Why ``name`` cannot name a device, or "" when it can."""
+    if not name:
+        return "empty"
+    if len(name) > MAX_DEVICE_NAME:
+        return "too_long"
+    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
+        return "control"
+    return ""
+
+
+class EnrolmentService:
+    def __init__(
+        self,
+        db: Database,
+        box: SecretBox,
+        clock: Clock,
+        *,
+        issuer: str,
+        ttl: timedelta = timedelta(minutes=10),
+        max_attempts: int = 5,
+    ) -> None:
+        self._db = db
+        self._box = box
+        self._clock = clock
+        self._issuer = issuer
+        self._ttl = ttl
+        self._max_attempts = max_attempts
+
+    @property
+    def max_attempts(self) -> int:
+        return self._max_attempts
+
+    def _open(self, enrolment: PendingEnrolment) -> str:
+        return self._box.open(
+            enrolment.secret_sealed, account_id=enrolment.account_id, device_id=enrolment.id
+        )
+
+    async def _live(
+        self, tx: Transaction, user_id: int, now: datetime
+    ) -> tuple[PendingEnrolment | None, bool]:
+        """The user's pending enrolment, ending it first if it ran out; (enrolment, expired)."""
+        enrolment = await tx.enrolments.for_user(user_id)
+        if enrolment is not None and enrolment.expires_at <= now:
+            await self._end(tx, enrolment, now, "enrolment_expired", SYSTEM_ACTOR)
+            return None, True
+        return enrolment, False
+
+    async def _end(
+        self, tx: Transaction, enrolment: PendingEnrolment, now: datetime, action: str, actor: str
+    ) -> None:
+        await tx.enrolments.delete(enrolment.id)
+        await tx.cleanup.schedule(enrolment.chat_id, enrolment.chat_messages(), now)
+        await tx.audit.record(
+            now,
+            actor,
+            action,
+            account_id=enrolment.account_id,
+            telegram_user_id=enrolment.telegram_user_id,
+            enrolment_id=enrolment.id,
+            stage=enrolment.stage.value,
+        )
+
+    async def start(self, who: TelegramIdentity, chat_id: int) -> EnrolmentStarted:
+        """Begin an enrolment, or resume the one in progress (same secret, same step)."""
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            account_id = await account_for(tx, who, now)
+            existing, _ = await self._live(tx, who.user_id, now)
+            if existing is not None:
+                secret = self._open(existing)
+                uri = totp.provisioning_uri(
+                    secret, account=existing.account_id, issuer=self._issuer
+                )
+                return EnrolmentStarted(existing, secret, uri, resumed=True)
+            enrolment_id = uuid.uuid4().hex
+            secret = totp.generate_secret()
+            enrolment = PendingEnrolment(
+                id=enrolment_id,
+                telegram_user_id=who.user_id,
+                chat_id=chat_id,
+                account_id=account_id,
+                secret_sealed=self._box.seal(secret, account_id=account_id, device_id=enrolment_id),
+                stage=EnrolmentStage.AWAITING_CODE,
+                attempts_left=self._max_attempts,
+                accepted_step=None,
+                device_name=None,
+                created_at=now,
+                expires_at=now + self._ttl,
+                qr_message_id=None,
+                key_message_id=None,
+                code_message_id=None,
+            )
+            await tx.enrolments.create(enrolment)
+            await tx.audit.record(
+                now,
+                who.actor,
+                "enrolment_started",
+                account_id=account_id,
+                telegram_user_id=who.user_id,
+                enrolment_id=enrolment_id,
+            )
+        uri = totp.provisioning_uri(secret, account=account_id, issuer=self._issuer)
+        return EnrolmentStarted(enrolment, secret, uri, resumed=False)
+
+    async def pending(self, user_id: int) -> StepResult:
+        """The user's pending enrolment (``ACCEPTED``), ``EXPIRED`` or ``NO_ENROLMENT``."""
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            enrolment, expired = await self._live(tx, user_id, now)
+        if expired:
+            return StepResult(Outcome.EXPIRED)
+        if enrolment is None:
+            return StepResult(Outcome.NO_ENROLMENT)
+        return StepResult(Outcome.ACCEPTED, enrolment, enrolment.attempts_left)
+
+    async def record_message(
+        self, enrolment_id: str, chat_id: int, kind: str, message_id: int
+    ) -> None:
+        """Remember a chat message ("qr", "key" or "code") to delete when the enrolment ends.
+
+        A message that belongs to an enrolment already gone is deleted right away.
+        """
+        column = {"qr": "qr_message_id", "key": "key_message_id", "code": "code_message_id"}[kind]
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            row = await tx.enrolments.get(enrolment_id)
+            if row is None:
+                await tx.cleanup.schedule(chat_id, [message_id], now)
+                return
+            previous = getattr(row, column)
+            if previous is not None and previous != message_id:
+                await tx.cleanup.schedule(row.chat_id, [previous], now)
+            await tx.enrolments.update(enrolment_id, **{column: message_id})
+
+    async def manual_key(self, user_id: int, enrolment_id: str) -> str | None:
+        """The secret for typing by hand, if this button belongs to the live enrolment."""
+        result = await self.pending(user_id)
+        enrolment = result.enrolment
+        if enrolment is None or enrolment.id != enrolment_id:
+            return None
+        return self._open(enrolment)
+
+    async def submit_code(
+        self, user_id: int, text: str, message_id: int | None = None
+    ) -> StepResult:
+        """Check the code the app shows; 5 wrong codes end the enrolment.
+
+        ``message_id`` is the user's message holding the code: an accepted code
+        leaves the chat with the QR code when the enrolment ends.
+        """
+        parsed = totp.parse_code(text)
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            enrolment, expired = await self._live(tx, user_id, now)
+            if expired:
+                return StepResult(Outcome.EXPIRED)
+            if enrolment is None:
+                return StepResult(Outcome.NO_ENROLMENT)
+            if enrolment.stage is not EnrolmentStage.AWAITING_CODE:
+                return StepResult(Outcome.WRONG_STEP, enrolment)
+            if parsed.code is None:
+                return StepResult(
+                    Outcome.NOT_A_CODE,
+                    enrolment,
+                    enrolment.attempts_left,
+                    digit_count=parsed.digit_count,
+                )
+            step = totp.matching_step(self._open(enrolment), parsed.code, now)
+            if step is None:
+                left = enrolment.attempts_left - 1
+                if left <= 0:
+                    await self._end(tx, enrolment, now, "enrolment_failed", f"tg:{user_id}")
+                    return StepResult(Outcome.EXHAUSTED, enrolment)
+                await tx.enrolments.update(enrolment.id, attempts_left=left)
+                await tx.audit.record(
+                    now,
+                    f"tg:{user_id}",
+                    "enrolment_code_rejected",
+                    account_id=enrolment.account_id,
+                    telegram_user_id=user_id,
+                    enrolment_id=enrolment.id,
+                    attempts_left=left,
+                )
+                return StepResult(Outcome.WRONG_CODE, enrolment, left)
+            await tx.enrolments.update(
+                enrolment.id,
+                stage=EnrolmentStage.AWAITING_NAME,
+                accepted_step=step,
+                code_message_id=message_id,
+            )
+            await tx.audit.record(
+                now,
+                f"tg:{user_id}",
+                "enrolment_code_confirmed",
+                account_id=enrolment.account_id,
+                telegram_user_id=user_id,
+                enrolment_id=enrolment.id,
+            )
+            moved = await tx.enrolments.get(enrolment.id)
+        return StepResult(Outcome.ACCEPTED, moved, enrolment.attempts_left)
+
+    async def submit_name(self, user_id: int, text: str) -> StepResult:
+        """Name the device; a valid name moves on to the summary."""
+        name = text.strip()
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            enrolment, expired = await self._live(tx, user_id, now)
+            if expired:
+                return StepResult(Outcome.EXPIRED)
+            if enrolment is None:
+                return StepResult(Outcome.NO_ENROLMENT)
+            if enrolment.stage is EnrolmentStage.AWAITING_CONFIRMATION:
+                # A new name before pressing the button replaces the earlier one.
+                pass
+            elif enrolment.stage is not EnrolmentStage.AWAITING_NAME:
+                return StepResult(Outcome.WRONG_STEP, enrolment)
+            if totp.parse_code(name).code is not None:
+                return StepResult(Outcome.LOOKS_LIKE_CODE, enrolment)
+            problem = device_name_problem(name)
+            if problem:
+                return StepResult(Outcome.INVALID_NAME, enrolment, problem=problem)
+            await tx.enrolments.update(
+                enrolment.id, stage=EnrolmentStage.AWAITING_CONFIRMATION, device_name=name
+            )
+            moved = await tx.enrolments.get(enrolment.id)
+        return StepResult(Outcome.ACCEPTED, moved)
+
+    async def complete(self, user_id: int, enrolment_id: str) -> Activation:
+        """ "Complete activation": the device becomes active in one transaction."""
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            enrolment, expired = await self._live(tx, user_id, now)
+            if expired:
+                return Activation(Outcome.EXPIRED)
+            if enrolment is None or enrolment.id != enrolment_id:
+                return Activation(Outcome.NO_ENROLMENT)
+            if enrolment.stage is not EnrolmentStage.AWAITING_CONFIRMATION:
+                return Activation(Outcome.WRONG_STEP, enrolment=enrolment)
+            assert enrolment.device_name is not None
+            device = await tx.devices.add(
+                enrolment.id,
+                enrolment.account_id,
+                enrolment.device_name,
+                enrolment.secret_sealed,
+                created_by_user_id=user_id,
+                # The confirmation code is spent: it must not open a login too.
+                last_used_step=enrolment.accepted_step,
+                now=now,
+            )
+            await self._end(tx, enrolment, now, "device_activated", f"tg:{user_id}")
+            count = len(await tx.devices.active_for(enrolment.account_id))
+        return Activation(Outcome.ACCEPTED, device, count, enrolment)
+
+    async def cancel(self, user_id: int, actor: str | None = None) -> PendingEnrolment | None:
+        """End the pending enrolment, if any; its messages leave the chat."""
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            enrolment, _ = await self._live(tx, user_id, now)
+            if enrolment is not None:
+                await self._end(tx, enrolment, now, "enrolment_cancelled", actor or f"tg:{user_id}")
+        return enrolment
+
+    async def expire_due(self) -> list[PendingEnrolment]:
+        """End every enrolment past its deadline (also those that ran out while we were down)."""
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            ended = await tx.enrolments.expired(now)
+            for enrolment in ended:
+                await self._end(tx, enrolment, now, "enrolment_expired", SYSTEM_ACTOR)
+        return ended
+
+    async def status(self, who: TelegramIdentity) -> AccountStatus:
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            account_id = await account_for(tx, who, now)
+            devices = await tx.devices.active_for(account_id)
+            enrolment, _ = await self._live(tx, who.user_id, now)
+        return AccountStatus(account_id, devices, enrolment)

@@ -1,0 +1,43 @@
+"""The core, assembled: what the Telegram handlers (and later the HTTP API) call."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.cleanup import ChatCleanup
+from bot.clock import Clock
+from bot.config import Settings
+from bot.crypto import SecretBox
+from bot.enrolment import EnrolmentService
+from storage.db import Database
+
+
+@dataclass(frozen=True)
+class Services:
+    settings: Settings
+    clock: Clock
+    db: Database
+    enrolment: EnrolmentService
+    cleanup: ChatCleanup
+
+    @classmethod
+    async def open(cls, settings: Settings, clock: Clock) -> Services:
+        db = await Database.open(settings.database_url)
+        box = SecretBox(settings.secrets_key)
+        return cls(
+            settings=settings,
+            clock=clock,
+            db=db,
+            enrolment=EnrolmentService(
+                db,
+                box,
+                clock,
+                issuer=settings.totp_issuer,
+                ttl=settings.enrolment_ttl,
+                max_attempts=settings.enrolment_max_attempts,
+            ),
+            cleanup=ChatCleanup(db, clock),
+        )
+
+    async def close(self) -> None:
+        await self.db.close()

@@ -1,0 +1,48 @@
+"""Callback data: small, versioned, typed; everything else is looked up in the database.
+
+``v1:<action>:<ref>`` where ``ref`` is an id (hex). Anything that does not parse is a
+forged or outdated button and is answered and ignored.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+
+VERSION = "v1"
+_REF = re.compile(r"^[0-9a-f]{0,32}$")
+
+
+class Action(StrEnum):
+    ENROLL = "enroll"
+    SHOW_KEY = "enr.key"
+    COMPLETE = "enr.done"
+    CANCEL_ENROLMENT = "enr.cancel"
+
+
+@dataclass(frozen=True)
+class CallbackData:
+    action: Action
+    ref: str = ""
+
+    def pack(self) -> str:
+        return f"{VERSION}:{self.action.value}:{self.ref}"
+
+    @classmethod
+    def parse(cls, data: object) -> CallbackData | None:
+        if not isinstance(data, str) or len(data) > 64:
+            return None
+        parts = data.split(":")
+        if len(parts) != 3 or parts[0] != VERSION or not _REF.match(parts[2]):
+            return None
+        try:
+            return cls(Action(parts[1]), parts[2])
+        except ValueError:
+            return None
+
+
+def pattern(*actions: Action) -> str:
+    """A CallbackQueryHandler pattern for these actions (the ref is checked by ``parse``)."""
+    names = "|".join(re.escape(a.value) for a in actions)
+    return rf"^{VERSION}:(?:{names}):"

@@ -1,0 +1,60 @@
+"""What every handler module needs: the core services, who is talking, safe replies."""
+
+from __future__ import annotations
+
+import logging
+
+from telegram import Message, Update, User
+from telegram.constants import ChatType, ParseMode
+from telegram.error import BadRequest, Forbidden
+from telegram.ext import ContextTypes
+
+from bot.accounts import TelegramIdentity
+from bot.services import Services
+
+logger = logging.getLogger(__name__)
+SERVICES_KEY = "services"
+
+
+def services(context: ContextTypes.DEFAULT_TYPE) -> Services:
+    """The core, assembled at start-up (``bot.app``); objects, never user state."""
+    return context.application.bot_data[SERVICES_KEY]
+
+
+def identity(user: User) -> TelegramIdentity:
+    return TelegramIdentity(user_id=user.id, username=user.username, display_name=user.full_name)
+
+
+def is_private(update: Update) -> bool:
+    chat = update.effective_chat
+    return chat is not None and chat.type == ChatType.PRIVATE
+
+
+async def reply(update: Update, text: str, **kwargs: object) -> Message | None:
+    """Answer in the chat the update came from, as HTML."""
+    chat = update.effective_chat
+    if chat is None:
+        return None
+    return await chat.send_message(text, parse_mode=ParseMode.HTML, **kwargs)  # type: ignore[arg-type]
+
+
+async def edit_or_send(message: Message | None, update: Update, text: str) -> None:
+    """Replace a message's text and drop its buttons; send a new one if it can't be edited."""
+    if message is not None:
+        try:
+            await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=None)
+            return
+        except BadRequest as exc:
+            if "not modified" in str(exc).lower():
+                return
+            logger.info("could not edit message %s: %s", message.message_id, exc)
+    await reply(update, text)
+
+
+async def delete_quietly(message: Message | None) -> None:
+    if message is None:
+        return
+    try:
+        await message.delete()
+    except (BadRequest, Forbidden) as exc:
+        logger.info("could not delete message %s: %s", message.message_id, exc)

@@ -1,0 +1,335 @@
+"""Enrolment in the private chat: QR code, code, device name, Complete activation."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import TelegramError
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import totp
+from bot.enrolment import MAX_DEVICE_NAME, Outcome, StepResult
+from bot.qr import render_qr_png
+from handlers import cleanup, texts
+from handlers.callback_data import Action, CallbackData, pattern
+from handlers.common import edit_or_send, identity, is_private, reply, services
+from storage.records import EnrolmentStage, PendingEnrolment
+
+logger = logging.getLogger(__name__)
+STEP_GROUP = 10  # after commands and buttons; before the catch-all reply
+
+
+def _button(label: str, action: Action, ref: str = "") -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=CallbackData(action, ref).pack())
+
+
+def _minutes(context: ContextTypes.DEFAULT_TYPE) -> int:
+    return int(services(context).settings.enrolment_ttl.total_seconds() // 60)
+
+
+async def begin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/enroll and the "Set up 2FA" button: send the QR code (or resume)."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None:
+        return
+    if not is_private(update):
+        await reply(update, texts.GROUP_REFUSAL.format(bot_username=context.bot.username))
+        return
+    svc = services(context)
+    started = await svc.enrolment.start(identity(user), chat.id)
+    enrolment = started.enrolment
+    if started.resumed and enrolment.stage is not EnrolmentStage.AWAITING_CODE:
+        await _prompt_for_step(update, context, enrolment)
+        return
+    await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO)
+    png = await asyncio.to_thread(render_qr_png, started.uri)
+    caption = texts.QR_CAPTION.format(
+        issuer=escape(svc.settings.totp_issuer), minutes=_minutes(context)
+    )
+    if started.resumed:
+        caption = texts.QR_CAPTION_AGAIN + caption
+    photo = await context.bot.send_photo(
+        chat.id,
+        png,
+        caption=caption,
+        parse_mode=ParseMode.HTML,
+        protect_content=True,
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [
+                    _button(texts.BUTTON_SHOW_KEY, Action.SHOW_KEY, enrolment.id),
+                    _button(texts.BUTTON_CANCEL, Action.CANCEL_ENROLMENT, enrolment.id),
+                ]
+            ]
+        ),
+    )
+    await svc.enrolment.record_message(enrolment.id, chat.id, "qr", photo.message_id)
+    if started.resumed:
+        await cleanup.flush(svc.cleanup, context.bot)
+
+
+async def _prompt_for_step(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, enrolment: PendingEnrolment
+) -> None:
+    if enrolment.stage is EnrolmentStage.AWAITING_NAME:
+        await reply(update, texts.ASK_NAME.format(max=MAX_DEVICE_NAME))
+    elif enrolment.stage is EnrolmentStage.AWAITING_CONFIRMATION:
+        await _send_summary(update, enrolment)
+    else:
+        await reply(update, _code_expected(context))
+
+
+def _code_expected(context: ContextTypes.DEFAULT_TYPE) -> str:
+    return texts.CODE_EXPECTED.format(issuer=escape(services(context).settings.totp_issuer))
+
+
+async def _send_summary(update: Update, enrolment: PendingEnrolment) -> None:
+    await reply(
+        update,
+        texts.SUMMARY.format(
+            account=escape(enrolment.account_id), name=escape(enrolment.device_name or "")
+        ),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [_button(texts.BUTTON_COMPLETE, Action.COMPLETE, enrolment.id)],
+                [_button(texts.BUTTON_CANCEL, Action.CANCEL_ENROLMENT, enrolment.id)],
+            ]
+        ),
+    )
+
+
+async def on_step_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A private message while an enrolment is pending: the input for its current step."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    svc = services(context)
+    current = await svc.enrolment.pending(user.id)
+    if current.outcome is Outcome.EXPIRED:
+        await reply(update, texts.EXPIRED.format(minutes=_minutes(context)))
+        raise ApplicationHandlerStop
+    if current.enrolment is None:
+        return  # not in an enrolment: another flow or the catch-all answers
+    if current.enrolment.stage is EnrolmentStage.AWAITING_CODE:
+        await _on_code(update, context, message)
+    elif message.text is None:
+        await reply(
+            update,
+            texts.NAME_EXPECTED
+            if current.enrolment.stage is EnrolmentStage.AWAITING_NAME
+            else texts.CONFIRM_EXPECTED,
+        )
+    else:
+        await _on_name(update, context, message.text)
+    raise ApplicationHandlerStop
+
+
+async def _on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
+    svc = services(context)
+    if message.text is None:
+        await reply(update, _code_expected(context))
+        return
+    assert update.effective_user is not None
+    result = await svc.enrolment.submit_code(
+        update.effective_user.id, message.text, message.message_id
+    )
+    issuer = escape(svc.settings.totp_issuer)
+    if result.outcome is Outcome.ACCEPTED:
+        await reply(update, texts.ASK_NAME.format(max=MAX_DEVICE_NAME))
+    elif result.outcome is Outcome.WRONG_CODE:
+        await reply(
+            update,
+            texts.CODE_WRONG.format(issuer=issuer, tries=texts.tries_left(result.attempts_left)),
+        )
+    elif result.outcome is Outcome.EXHAUSTED:
+        await reply(update, texts.CODE_EXHAUSTED.format(max=svc.enrolment.max_attempts))
+        await cleanup.flush(svc.cleanup, context.bot)
+    elif result.outcome is Outcome.NOT_A_CODE and result.digit_count:
+        await reply(update, texts.CODE_LENGTH.format(count=result.digit_count))
+    else:
+        await _answer_other(update, context, result)
+
+
+async def _on_name(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
+    assert update.effective_user is not None
+    result = await services(context).enrolment.submit_name(update.effective_user.id, text)
+    if result.outcome is Outcome.ACCEPTED and result.enrolment is not None:
+        await _send_summary(update, result.enrolment)
+    elif result.outcome is Outcome.LOOKS_LIKE_CODE:
+        await reply(update, texts.NAME_LOOKS_LIKE_CODE)
+    elif result.outcome is Outcome.INVALID_NAME:
+        await reply(update, texts.NAME_PROBLEMS[result.problem].format(max=MAX_DEVICE_NAME))
+    else:
+        await _answer_other(update, context, result)
+
+
+async def _answer_other(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, result: StepResult
+) -> None:
+    """The enrolment changed under us (expired, ended, moved on): say where things stand."""
+    if result.outcome is Outcome.EXPIRED:
+        await reply(update, texts.EXPIRED.format(minutes=_minutes(context)))
+    elif result.enrolment is not None:
+        await _prompt_for_step(update, context, result.enrolment)
+    elif result.outcome is Outcome.NOT_A_CODE:
+        await reply(update, _code_expected(context))
+    else:
+        await reply(update, texts.UNKNOWN_INPUT)
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Show key, Complete activation and Cancel; the ref must be the live enrolment."""
+    query, user = update.callback_query, update.effective_user
+    if query is None or user is None:
+        return
+    data = CallbackData.parse(query.data)
+    if data is None:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    if data.action is Action.ENROLL:
+        await query.answer()
+        await begin(update, context)
+        return
+    if not is_private(update):
+        await query.answer(texts.PRIVATE_ONLY)
+        return
+    if data.action is Action.SHOW_KEY:
+        await _show_key(update, context, data.ref)
+    elif data.action is Action.COMPLETE:
+        await _complete(update, context, data.ref)
+    elif data.action is Action.CANCEL_ENROLMENT:
+        await _cancel_button(update, context, data.ref)
+
+
+async def _show_key(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
+    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
+    assert query is not None and user is not None and chat is not None
+    svc = services(context)
+    current = await svc.enrolment.pending(user.id)
+    enrolment = current.enrolment
+    if enrolment is None or enrolment.id != ref:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    if enrolment.key_message_id is not None:
+        await query.answer(texts.KEY_ALREADY_SHOWN)
+        return
+    secret = await svc.enrolment.manual_key(user.id, ref)
+    if secret is None:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    await query.answer()
+    sent = await chat.send_message(
+        texts.MANUAL_KEY.format(key=totp.grouped_key(secret), account=escape(enrolment.account_id)),
+        parse_mode=ParseMode.HTML,
+        protect_content=True,
+    )
+    await svc.enrolment.record_message(ref, chat.id, "key", sent.message_id)
+
+
+async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
+    query, user = update.callback_query, update.effective_user
+    assert query is not None and user is not None
+    svc = services(context)
+    activation = await svc.enrolment.complete(user.id, ref)
+    if activation.outcome is Outcome.EXPIRED:
+        await query.answer()
+        await edit_or_send(
+            _message_of(query), update, texts.EXPIRED.format(minutes=_minutes(context))
+        )
+        await cleanup.flush(svc.cleanup, context.bot)
+        return
+    if activation.device is None:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    await query.answer()
+    device, account = activation.device, activation.device.account_id
+    text = (
+        texts.ACTIVATED.format(account=escape(account), name=escape(device.name))
+        if activation.device_count <= 1
+        else texts.ACTIVATED_ANOTHER.format(
+            account=escape(account), name=escape(device.name), count=activation.device_count
+        )
+    )
+    await edit_or_send(_message_of(query), update, text)
+    await cleanup.flush(svc.cleanup, context.bot)
+
+
+async def _cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
+    query, user = update.callback_query, update.effective_user
+    assert query is not None and user is not None
+    svc = services(context)
+    current = await svc.enrolment.pending(user.id)
+    if current.enrolment is None or current.enrolment.id != ref:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    await svc.enrolment.cancel(user.id)
+    await query.answer()
+    await reply(update, texts.CANCELLED)
+    await cleanup.flush(svc.cleanup, context.bot)
+
+
+def _message_of(query: object) -> Message | None:
+    message = getattr(query, "message", None)
+    return message if isinstance(message, Message) else None
+
+
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/cancel: end the pending enrolment, whatever step it is at."""
+    user = update.effective_user
+    if user is None:
+        return
+    svc = services(context)
+    ended = await svc.enrolment.cancel(user.id)
+    if ended is None:
+        await reply(update, texts.NOTHING_TO_CANCEL)
+        return
+    await reply(update, texts.CANCELLED)
+    await cleanup.flush(svc.cleanup, context.bot)
+
+
+async def expire_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Ends enrolments past their deadline and tells the users."""
+    svc = services(context)
+    for enrolment in await svc.enrolment.expire_due():
+        try:
+            await context.bot.send_message(
+                enrolment.chat_id,
+                texts.EXPIRED.format(minutes=_minutes(context)),
+                parse_mode=ParseMode.HTML,
+            )
+        except TelegramError as exc:
+            # The expiry is recorded; a user who blocked us just isn't told.
+            logger.info("expiry notice to chat %s failed: %s", enrolment.chat_id, exc)
+    await cleanup.flush(svc.cleanup, context.bot)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("enroll", begin))
+    app.add_handler(CommandHandler("cancel", cancel, filters=filters.ChatType.PRIVATE))
+    app.add_handler(
+        CallbackQueryHandler(
+            on_button,
+            pattern=pattern(
+                Action.ENROLL, Action.SHOW_KEY, Action.COMPLETE, Action.CANCEL_ENROLMENT
+            ),
+        )
+    )
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,
+            on_step_message,
+        ),
+        group=STEP_GROUP,
+    )

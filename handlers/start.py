@@ -1,0 +1,93 @@
+"""/start, /help, /status, and the answers for anything no flow claimed."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram.ext import (
+    Application,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from handlers import texts
+from handlers.callback_data import Action, CallbackData
+from handlers.common import identity, is_private, reply, services
+
+FALLBACK_GROUP = 90  # after every flow's step handler
+
+
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    if not is_private(update):
+        await reply(update, texts.GROUP_REFUSAL.format(bot_username=context.bot.username))
+        return
+    await reply(
+        update,
+        texts.START,
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [
+                    InlineKeyboardButton(
+                        texts.BUTTON_ENROLL, callback_data=CallbackData(Action.ENROLL).pack()
+                    )
+                ]
+            ]
+        ),
+    )
+
+
+async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update, texts.HELP)
+
+
+async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    if user is None:
+        return
+    if not is_private(update):
+        await reply(update, texts.PRIVATE_ONLY)
+        return
+    state = await services(context).enrolment.status(identity(user))
+    account = escape(state.account_id)
+    if state.devices:
+        text = texts.STATUS_ACTIVE.format(
+            account=account, devices=texts.device_lines(state.devices)
+        )
+    else:
+        text = texts.STATUS_INACTIVE.format(account=account)
+    if state.pending is not None:
+        text += texts.STATUS_PENDING.format(
+            step=texts.STEP_NAMES[state.pending.stage.value],
+            expires=texts.when(state.pending.expires_at),
+        )
+    await reply(update, text)
+
+
+async def unknown_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    await reply(update, texts.UNKNOWN_INPUT)
+
+
+async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Any button no flow claimed: an old message, or forged data."""
+    if update.callback_query is not None:
+        await update.callback_query.answer(texts.STALE_BUTTON)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("start", start))
+    app.add_handler(CommandHandler("help", help_command))
+    app.add_handler(CommandHandler("status", status))
+
+
+def register_fallbacks(app: Application) -> None:
+    """Last in line: within group 0 the first matching handler wins, so these come last."""
+    private_message = filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE
+    app.add_handler(MessageHandler(private_message & filters.COMMAND, unknown_input))
+    app.add_handler(CallbackQueryHandler(stale_button))
+    app.add_handler(
+        MessageHandler(private_message & ~filters.COMMAND, unknown_input), group=FALLBACK_GROUP
+    )

@@ -1,0 +1,168 @@
+"""Everything the bot says, in English, in one place. Messages use Telegram HTML."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from html import escape
+
+from storage.records import Device
+
+# Button labels.
+BUTTON_ENROLL = "Set up 2FA"
+BUTTON_SHOW_KEY = "Show key"
+BUTTON_CANCEL = "Cancel"
+BUTTON_COMPLETE = "Complete activation"
+
+START = (
+    "<b>2FA Desk</b> protects your account with two-factor authentication: "
+    "after your password, a login asks for a 6-digit code from an app on your phone.\n\n"
+    "You need an authenticator app: Google Authenticator, Microsoft Authenticator, "
+    "Authy, 1Password or any other app for time-based codes (TOTP). We never use SMS.\n\n"
+    "/enroll sets up 2FA on a device\n"
+    "/status shows whether 2FA is active and your devices\n"
+    "/help lists everything I can do"
+)
+
+HELP = (
+    "<b>What I can do</b>\n"
+    "/enroll: set up 2FA with an authenticator app (also for another device)\n"
+    "/status: whether 2FA is active, and your devices\n"
+    "/cancel: stop what we are doing\n"
+    "/help: this message\n\n"
+    "<b>How set-up works</b>\n"
+    "1. I send a QR code; scan it with your authenticator app "
+    "(or tap <i>Show key</i> to type the key).\n"
+    "2. Send me the 6-digit code the app shows.\n"
+    "3. Give the device a name, e.g. <i>Philipp iPhone</i>.\n"
+    "4. Press <b>Complete activation</b>.\n\n"
+    "At login, enter the code your app shows. A new code appears every 30 seconds; "
+    "a code that just expired still works."
+)
+
+GROUP_REFUSAL = (
+    "2FA is set up in a private chat only, so that nobody else can see your key. "
+    "Open a private chat with @{bot_username} and send /enroll there."
+)
+
+QR_CAPTION = (
+    "<b>Step 1: scan this QR code</b> with your authenticator app "
+    "(add an account, then scan). Can't scan it? Tap <i>Show key</i> and type the key.\n\n"
+    "<b>Step 2:</b> send me the 6-digit code the app now shows for <b>{issuer}</b>.\n\n"
+    "Finish within {minutes} minutes; /cancel stops the set-up."
+)
+QR_CAPTION_AGAIN = "You are already setting up a device; here is the same QR code again.\n\n"
+
+MANUAL_KEY = (
+    "<b>Key for manual entry</b>\n"
+    "<code>{key}</code>\n\n"
+    "Account: <code>{account}</code>\n"
+    "Type: time-based (TOTP), 6 digits, every 30 seconds.\n"
+    "Then send me the 6-digit code the app shows. "
+    "This message disappears when the set-up ends."
+)
+KEY_ALREADY_SHOWN = "The key is in the message above."
+
+PREPARING = "Preparing your QR code…"
+CODE_WRONG = (
+    "That code doesn't match. Check that you read the <b>{issuer}</b> entry, "
+    "then send the code the app shows now. {tries}"
+)
+TRIES_LEFT = {1: "1 try left.", 0: ""}
+CODE_EXHAUSTED = (
+    "That code doesn't match either. After {max} wrong codes I ended this set-up "
+    "to keep your account safe. Remove the unfinished entry from your app and send "
+    "/enroll to start again with a new QR code."
+)
+CODE_LENGTH = "A code has 6 digits, and that was {count}. Send the 6-digit code your app shows."
+CODE_EXPECTED = (
+    "I'm waiting for the 6-digit code your authenticator app shows for <b>{issuer}</b>, "
+    "for example <code>123 456</code>. /cancel stops the set-up."
+)
+
+ASK_NAME = (
+    "✅ Code confirmed.\n\n"
+    "<b>Step 3: name this device</b> so you can tell your devices apart, "
+    "e.g. <i>Philipp iPhone</i> (1 to {max} characters)."
+)
+NAME_EXPECTED = "Please send a name for this device as text, e.g. <i>Philipp iPhone</i>."
+NAME_LOOKS_LIKE_CODE = (
+    "Your code was already confirmed. Now send a <b>name</b> for this device, "
+    "e.g. <i>Philipp iPhone</i>."
+)
+NAME_PROBLEMS = {
+    "empty": "The name can't be empty. Send a name such as <i>Philipp iPhone</i>.",
+    "too_long": "That name is too long: at most {max} characters, please.",
+    "control": "Please send the name on one line, without special characters.",
+}
+
+SUMMARY = (
+    "<b>Ready to activate</b>\n"
+    "Account: <code>{account}</code>\n"
+    "Device: <b>{name}</b>\n"
+    "Codes: authenticator app (TOTP)\n\n"
+    "Press <b>Complete activation</b> to turn on 2FA with this device. "
+    "To change the name, just send a new one."
+)
+CONFIRM_EXPECTED = "Press <b>Complete activation</b> under the summary above, or /cancel."
+
+ACTIVATED = (
+    "🔐 <b>2FA is active</b> for <code>{account}</code> with <b>{name}</b>.\n\n"
+    "From now on, a login asks for the 6-digit code from your app. "
+    "A code that just expired still works; a new one always does.\n"
+    "I removed the QR code and the key from this chat. /status shows your devices."
+)
+ACTIVATED_ANOTHER = (
+    "🔐 <b>{name}</b> is now active for <code>{account}</code>. "
+    "You have {count} devices; a code from any of them works.\n"
+    "I removed the QR code and the key from this chat."
+)
+
+CANCELLED = "Set-up cancelled; nothing was activated. Remove the unfinished entry from your app."
+NOTHING_TO_CANCEL = "There is nothing to cancel."
+EXPIRED = (
+    "Your 2FA set-up expired: it has to be finished within {minutes} minutes. "
+    "Nothing was activated. Remove the unfinished entry from your app and send "
+    "/enroll to start again."
+)
+STALE_BUTTON = "This button is no longer valid."
+PRIVATE_ONLY = "Please use this in a private chat with me."
+UNKNOWN_INPUT = (
+    "I'm not sure what you mean. /enroll sets up 2FA, /status shows your devices "
+    "and /help lists everything."
+)
+SORRY = "Sorry, something went wrong on my side. Nothing was changed; please try again."
+
+STATUS_ACTIVE = "🔐 <b>2FA is active</b> for <code>{account}</code>.\n\n<b>Devices</b>\n{devices}"
+STATUS_DEVICE = "• <b>{name}</b>, added {added}"
+STATUS_INACTIVE = (
+    "2FA is <b>not set up</b> for <code>{account}</code> yet. Send /enroll to set it up."
+)
+STATUS_PENDING = "\n\nA set-up is in progress ({step}); it expires at {expires}."
+STEP_NAMES = {
+    "awaiting_code": "waiting for the code from your app",
+    "awaiting_name": "waiting for a device name",
+    "awaiting_confirmation": "waiting for you to press Complete activation",
+}
+
+COMMANDS = [
+    ("start", "What this bot does"),
+    ("enroll", "Set up 2FA on a device"),
+    ("status", "Is 2FA active? Your devices"),
+    ("cancel", "Stop what we are doing"),
+    ("help", "All commands"),
+]
+
+
+def when(moment: datetime) -> str:
+    """Dates and times as users read them here: UTC, to the minute."""
+    return moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def tries_left(count: int) -> str:
+    return TRIES_LEFT.get(count, f"{count} tries left.")
+
+
+def device_lines(devices: list[Device]) -> str:
+    return "\n".join(
+        STATUS_DEVICE.format(name=escape(d.name), added=when(d.created_at)) for d in devices
+    )

@@ -1,0 +1,86 @@
+"""Rows as the rest of the code sees them: frozen dataclasses, aware UTC times."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import StrEnum
+
+
+def to_ts(moment: datetime) -> int:
+    return int(moment.timestamp())
+
+
+def from_ts(value: int | None) -> datetime | None:
+    return None if value is None else datetime.fromtimestamp(value, UTC)
+
+
+def from_ts_required(value: int) -> datetime:
+    return datetime.fromtimestamp(value, UTC)
+
+
+class EnrolmentStage(StrEnum):
+    AWAITING_CODE = "awaiting_code"
+    AWAITING_NAME = "awaiting_name"
+    AWAITING_CONFIRMATION = "awaiting_confirmation"
+
+
+@dataclass(frozen=True)
+class TelegramUserLink:
+    user_id: int
+    account_id: str
+    username: str | None
+    display_name: str
+
+
+@dataclass(frozen=True)
+class Device:
+    id: str
+    account_id: str
+    name: str
+    secret_sealed: bytes
+    created_at: datetime
+    last_used_at: datetime | None
+    last_used_step: int | None
+
+
+@dataclass(frozen=True)
+class PendingEnrolment:
+    id: str
+    telegram_user_id: int
+    chat_id: int
+    account_id: str
+    secret_sealed: bytes
+    stage: EnrolmentStage
+    attempts_left: int
+    accepted_step: int | None
+    device_name: str | None
+    created_at: datetime
+    expires_at: datetime
+    qr_message_id: int | None
+    key_message_id: int | None
+    code_message_id: int | None
+
+    def chat_messages(self) -> list[int]:
+        """Messages that must leave the chat when this enrolment ends."""
+        ids = (self.qr_message_id, self.key_message_id, self.code_message_id)
+        return [i for i in ids if i is not None]
+
+
+@dataclass(frozen=True)
+class CleanupItem:
+    id: int
+    chat_id: int
+    message_id: int
+    attempts: int
+
+
+@dataclass(frozen=True)
+class AuditEntry:
+    id: int
+    at: datetime
+    actor: str
+    telegram_user_id: int | None
+    account_id: str | None
+    action: str
+    detail: str

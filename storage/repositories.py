@@ -1,0 +1,294 @@
+"""One repository per aggregate, all bound to the transaction that owns them."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Any
+
+import aiosqlite
+
+from storage.records import (
+    AuditEntry,
+    CleanupItem,
+    Device,
+    EnrolmentStage,
+    PendingEnrolment,
+    TelegramUserLink,
+    from_ts,
+    from_ts_required,
+    to_ts,
+)
+
+
+class _Repository:
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self._conn = conn
+
+    async def _one(self, sql: str, params: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
+        async with self._conn.execute(sql, params) as cur:
+            return await cur.fetchone()
+
+    async def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[aiosqlite.Row]:
+        async with self._conn.execute(sql, params) as cur:
+            return list(await cur.fetchall())
+
+    async def _run(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        async with self._conn.execute(sql, params) as cur:
+            return cur.rowcount
+
+
+class AccountRepository(_Repository):
+    async def ensure(self, account_id: str, now: datetime) -> None:
+        await self._run(
+            "INSERT INTO accounts (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+            (account_id, to_ts(now)),
+        )
+
+    async def link_for(self, user_id: int) -> TelegramUserLink | None:
+        row = await self._one(
+            "SELECT user_id, account_id, username, display_name FROM telegram_users"
+            " WHERE user_id = ?",
+            (user_id,),
+        )
+        return None if row is None else TelegramUserLink(*row)
+
+    async def save_link(
+        self, user_id: int, account_id: str, username: str | None, display_name: str, now: datetime
+    ) -> None:
+        await self._run(
+            "INSERT INTO telegram_users"
+            " (user_id, account_id, username, display_name, first_seen_at, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (user_id) DO UPDATE SET account_id = excluded.account_id,"
+            " username = excluded.username, display_name = excluded.display_name,"
+            " updated_at = excluded.updated_at",
+            (user_id, account_id, username, display_name, to_ts(now), to_ts(now)),
+        )
+
+
+_DEVICE_COLUMNS = "id, account_id, name, secret_sealed, created_at, last_used_at, last_used_step"
+
+
+def _device(row: aiosqlite.Row) -> Device:
+    return Device(
+        id=row[0],
+        account_id=row[1],
+        name=row[2],
+        secret_sealed=bytes(row[3]),
+        created_at=from_ts_required(row[4]),
+        last_used_at=from_ts(row[5]),
+        last_used_step=row[6],
+    )
+
+
+class DeviceRepository(_Repository):
+    async def add(
+        self,
+        device_id: str,
+        account_id: str,
+        name: str,
+        secret_sealed: bytes,
+        created_by_user_id: int | None,
+        last_used_step: int | None,
+        now: datetime,
+    ) -> Device:
+        await self._run(
+            "INSERT INTO devices (id, account_id, name, secret_sealed, created_at,"
+            " created_by_user_id, last_used_step) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (
+                device_id,
+                account_id,
+                name,
+                secret_sealed,
+                to_ts(now),
+                created_by_user_id,
+                last_used_step,
+            ),
+        )
+        device = await self.get(device_id)
+        assert device is not None
+        return device
+
+    async def get(self, device_id: str) -> Device | None:
+        row = await self._one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+        return None if row is None else _device(row)
+
+    async def active_for(self, account_id: str) -> list[Device]:
+        rows = await self._all(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices"
+            " WHERE account_id = ? AND revoked_at IS NULL ORDER BY created_at, id",
+            (account_id,),
+        )
+        return [_device(row) for row in rows]
+
+
+_ENROLMENT_COLUMNS = (
+    "id, telegram_user_id, chat_id, account_id, secret_sealed, stage, attempts_left,"
+    " accepted_step, device_name, created_at, expires_at, qr_message_id, key_message_id,"
+    " code_message_id"
+)
+
+
+def _enrolment(row: aiosqlite.Row) -> PendingEnrolment:
+    return PendingEnrolment(
+        id=row[0],
+        telegram_user_id=row[1],
+        chat_id=row[2],
+        account_id=row[3],
+        secret_sealed=bytes(row[4]),
+        stage=EnrolmentStage(row[5]),
+        attempts_left=row[6],
+        accepted_step=row[7],
+        device_name=row[8],
+        created_at=from_ts_required(row[9]),
+        expires_at=from_ts_required(row[10]),
+        qr_message_id=row[11],
+        key_message_id=row[12],
+        code_message_id=row[13],
+    )
+
+
+class EnrolmentRepository(_Repository):
+    async def create(self, enrolment: PendingEnrolment) -> None:
+        e = enrolment
+        await self._run(
+            f"INSERT INTO pending_enrolments ({_ENROLMENT_COLUMNS})"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                e.id,
+                e.telegram_user_id,
+                e.chat_id,
+                e.account_id,
+                e.secret_sealed,
+                e.stage.value,
+                e.attempts_left,
+                e.accepted_step,
+                e.device_name,
+                to_ts(e.created_at),
+                to_ts(e.expires_at),
+                e.qr_message_id,
+                e.key_message_id,
+                e.code_message_id,
+            ),
+        )
+
+    async def for_user(self, telegram_user_id: int) -> PendingEnrolment | None:
+        row = await self._one(
+            f"SELECT {_ENROLMENT_COLUMNS} FROM pending_enrolments WHERE telegram_user_id = ?",
+            (telegram_user_id,),
+        )
+        return None if row is None else _enrolment(row)
+
+    async def get(self, enrolment_id: str) -> PendingEnrolment | None:
+        row = await self._one(
+            f"SELECT {_ENROLMENT_COLUMNS} FROM pending_enrolments WHERE id = ?", (enrolment_id,)
+        )
+        return None if row is None else _enrolment(row)
+
+    async def expired(self, now: datetime, limit: int = 100) -> list[PendingEnrolment]:
+        rows = await self._all(
+            f"SELECT {_ENROLMENT_COLUMNS} FROM pending_enrolments"
+            " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
+            (to_ts(now), limit),
+        )
+        return [_enrolment(row) for row in rows]
+
+    async def update(self, enrolment_id: str, **fields: object) -> None:
+        """Set the named columns; names come from our code, never from input."""
+        allowed = {
+            "stage",
+            "attempts_left",
+            "accepted_step",
+            "device_name",
+            "qr_message_id",
+            "key_message_id",
+            "code_message_id",
+        }
+        unknown = set(fields) - allowed
+        if unknown:
+            raise ValueError(f"not updatable: {sorted(unknown)}")
+        values = [v.value if isinstance(v, EnrolmentStage) else v for v in fields.values()]
+        assignments = ", ".join(f"{name} = ?" for name in fields)
+        await self._run(
+            f"UPDATE pending_enrolments SET {assignments} WHERE id = ?",
+            (*values, enrolment_id),
+        )
+
+    async def delete(self, enrolment_id: str) -> bool:
+        return await self._run("DELETE FROM pending_enrolments WHERE id = ?", (enrolment_id,)) == 1
+
+
+class CleanupRepository(_Repository):
+    async def schedule(self, chat_id: int, message_ids: list[int], now: datetime) -> None:
+        for message_id in message_ids:
+            await self._run(
+                "INSERT INTO chat_cleanup (chat_id, message_id, due_at) VALUES (?, ?, ?)"
+                " ON CONFLICT (chat_id, message_id) DO NOTHING",
+                (chat_id, message_id, to_ts(now)),
+            )
+
+    async def due(self, now: datetime, limit: int = 50) -> list[CleanupItem]:
+        rows = await self._all(
+            "SELECT id, chat_id, message_id, attempts FROM chat_cleanup"
+            " WHERE due_at <= ? ORDER BY due_at, id LIMIT ?",
+            (to_ts(now), limit),
+        )
+        return [CleanupItem(*row) for row in rows]
+
+    async def done(self, item_id: int) -> None:
+        await self._run("DELETE FROM chat_cleanup WHERE id = ?", (item_id,))
+
+    async def retry_later(self, item_id: int, due_at: datetime) -> None:
+        await self._run(
+            "UPDATE chat_cleanup SET attempts = attempts + 1, due_at = ? WHERE id = ?",
+            (to_ts(due_at), item_id),
+        )
+
+
+class AuditRepository(_Repository):
+    async def record(
+        self,
+        at: datetime,
+        actor: str,
+        action: str,
+        *,
+        account_id: str | None = None,
+        telegram_user_id: int | None = None,
+        **detail: object,
+    ) -> None:
+        await self._run(
+            "INSERT INTO audit_log (at, actor, telegram_user_id, account_id, action, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                to_ts(at),
+                actor,
+                telegram_user_id,
+                account_id,
+                action,
+                json.dumps(detail, sort_keys=True, default=str),
+            ),
+        )
+
+    async def entries(self, account_id: str | None = None) -> list[AuditEntry]:
+        if account_id is None:
+            rows = await self._all("SELECT * FROM audit_log ORDER BY id")
+        else:
+            rows = await self._all(
+                "SELECT * FROM audit_log WHERE account_id = ? ORDER BY id", (account_id,)
+            )
+        return [
+            AuditEntry(row[0], from_ts_required(row[1]), row[2], row[3], row[4], row[5], row[6])
+            for row in rows
+        ]
+
+
+class Transaction:
+    """The repositories of one open transaction (see ``Database.transaction``)."""
+
+    def __init__(self, conn: aiosqlite.Connection) -> None:
+        self.accounts = AccountRepository(conn)
+        self.devices = DeviceRepository(conn)
+        self.enrolments = EnrolmentRepository(conn)
+        self.cleanup = CleanupRepository(conn)
+        self.audit = AuditRepository(conn)
