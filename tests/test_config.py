@@ -1,0 +1,130 @@
+"""Configuration: the SPEC's variables, and one clear line for each mistake."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from bot.config import ConfigError, load_settings
+from bot.crypto import generate_key
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+
+
+def env(**overrides: str) -> dict[str, str]:
+    return {"TELEGRAM_BOT_TOKEN": TOKEN, "SECRETS_KEY": generate_key(), **overrides}
+
+
+def test_defaults_follow_the_spec() -> None:
+    settings = load_settings(env())
+    assert settings.telegram_base_url == "https://api.telegram.org/bot"
+    assert settings.telegram_base_file_url == "https://api.telegram.org/file/bot"
+    assert settings.database_url == "sqlite:///data/twofa.sqlite3"
+    assert settings.totp_issuer == "2FA Desk"
+    assert settings.support_chat_id is None and settings.ops_chat_id is None
+    assert settings.admin_user_ids == frozenset() and settings.support_agent_ids == frozenset()
+    assert (settings.api_host, settings.api_port, settings.api_token) == ("127.0.0.1", 8080, None)
+    assert settings.log_level == "INFO"
+
+
+def test_every_variable_is_read() -> None:
+    settings = load_settings(
+        env(
+            TELEGRAM_BASE_URL="http://127.0.0.1:8081/bot",
+            TELEGRAM_BASE_FILE_URL="http://127.0.0.1:8081/file/bot",
+            DATABASE_URL="sqlite:////var/lib/twofa/db.sqlite3",
+            TOTP_ISSUER="Example Corp",
+            SUPPORT_CHAT_ID="-1001",
+            OPS_CHAT_ID="-1002",
+            ADMIN_USER_IDS="1, 2",
+            SUPPORT_AGENT_IDS="3",
+            API_HOST="::1",
+            API_PORT="9090",
+            API_TOKEN="s3cret",
+            LOG_LEVEL="debug",
+        )
+    )
+    assert settings.telegram_base_url == "http://127.0.0.1:8081/bot"
+    assert settings.telegram_base_file_url == "http://127.0.0.1:8081/file/bot"
+    assert settings.database_url == "sqlite:////var/lib/twofa/db.sqlite3"
+    assert settings.totp_issuer == "Example Corp"
+    assert (settings.support_chat_id, settings.ops_chat_id) == (-1001, -1002)
+    assert settings.admin_user_ids == {1, 2} and settings.support_agent_ids == {3}
+    assert (settings.api_host, settings.api_port, settings.api_token) == ("::1", 9090, "s3cret")
+    assert settings.log_level == "DEBUG"
+
+
+def test_secrets_stay_out_of_the_repr() -> None:
+    values = env(API_TOKEN="api-token-value")
+    text = repr(load_settings(values))
+    assert TOKEN not in text and values["SECRETS_KEY"] not in text and "api-token-value" not in text
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"TELEGRAM_BOT_TOKEN": ""}, "TELEGRAM_BOT_TOKEN"),
+        ({"TELEGRAM_BOT_TOKEN": "not-a-token"}, "TELEGRAM_BOT_TOKEN"),
+        ({"SECRETS_KEY": ""}, "SECRETS_KEY"),
+        ({"SECRETS_KEY": "short"}, "SECRETS_KEY"),
+        ({"SUPPORT_CHAT_ID": "support"}, "SUPPORT_CHAT_ID"),
+        ({"ADMIN_USER_IDS": "1,bob"}, "ADMIN_USER_IDS"),
+        ({"API_PORT": "99999"}, "API_PORT"),
+        ({"LOG_LEVEL": "loud"}, "LOG_LEVEL"),
+        ({"DATABASE_URL": "postgres://db/twofa"}, "DATABASE_URL"),
+        ({"TELEGRAM_BASE_URL": "http://127.0.0.1:8081"}, "TELEGRAM_BASE_URL"),
+        ({"TOTP_ISSUER": "Bad:Issuer"}, "TOTP_ISSUER"),
+    ],
+)
+def test_bad_values_name_the_variable(overrides: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env(**overrides))
+    message = str(caught.value)
+    assert message.startswith(named)
+    assert "\n" not in message
+
+
+def run_bot(args: list[str], cwd: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
+    clean = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "SECRETS_KEY")}
+    clean["PYTHONPATH"] = str(ROOT)
+    return subprocess.run(
+        [sys.executable, "-m", "bot", *args],
+        cwd=cwd,
+        env={**clean, **extra_env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [({}, "TELEGRAM_BOT_TOKEN"), ({"TELEGRAM_BOT_TOKEN": TOKEN}, "SECRETS_KEY")],
+)
+def test_missing_variable_stops_the_start_with_one_line(
+    tmp_path: Path, extra: dict[str, str], named: str
+) -> None:
+    result = run_bot([], tmp_path, extra)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert named in lines[0] and "Traceback" not in result.stderr
+
+
+def test_dotenv_file_in_the_working_directory_is_read(tmp_path: Path) -> None:
+    (tmp_path / ".env").write_text(f"TELEGRAM_BOT_TOKEN={TOKEN}\nSECRETS_KEY=too-short\n")
+    result = run_bot([], tmp_path, {})
+    assert result.returncode == 2
+    assert result.stderr.startswith("error: SECRETS_KEY is malformed")
+
+
+def test_genkey_prints_a_usable_key(tmp_path: Path) -> None:
+    result = run_bot(["genkey"], tmp_path, {})
+    assert result.returncode == 0
+    key = result.stdout.strip()
+    assert load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "SECRETS_KEY": key}).secrets_key
