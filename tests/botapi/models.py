@@ -1,0 +1,126 @@
+"""Records the simulated Telegram keeps: users, chats, messages, files, callback queries."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+@dataclass
+class SimUser:
+    id: int
+    first_name: str = "Ann"
+    username: str | None = None
+    last_name: str | None = None
+    language_code: str | None = "en"
+    #: The user blocked the bot: sends, edits and chat actions answer 403.
+    blocked: bool = False
+    #: The user has written to (or pressed a button of) the bot. Until then the bot cannot
+    #: reach the private chat ("chat not found"), as on Telegram.
+    started: bool = False
+
+    def to_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"id": self.id, "is_bot": False, "first_name": self.first_name}
+        if self.last_name:
+            data["last_name"] = self.last_name
+        if self.username:
+            data["username"] = self.username
+        if self.language_code:
+            data["language_code"] = self.language_code
+        return data
+
+
+@dataclass
+class SimMessage:
+    """A message in a chat, sent by the bot (``from_bot``) or by a simulated user.
+
+    ``text`` and ``caption`` are what Telegram displays, i.e. after parse_mode rendering
+    ("<b>Hi</b>" with HTML is stored as "Hi", entities in ``entities``); the bot's raw input is
+    kept in ``raw_text`` / ``raw_caption``. ``revision`` is a state-wide counter value, bumped on
+    every send and edit: the larger, the more recent the change.
+    """
+
+    message_id: int
+    chat_id: int
+    text: str | None = None
+    caption: str | None = None
+    photo: bytes | None = None
+    reply_markup: dict[str, Any] | None = None
+    protect_content: bool = False
+    parse_mode: str | None = None
+    deleted: bool = False
+    edited: bool = False
+    date: int = 0
+    from_bot: bool = True
+    from_id: int = 0
+    raw_text: str | None = None
+    raw_caption: str | None = None
+    entities: list[dict[str, Any]] = field(default_factory=list)
+    photo_sizes: list[dict[str, Any]] | None = None
+    sticker: dict[str, Any] | None = None
+    edit_date: int | None = None
+    revision: int = 0
+
+    @property
+    def content(self) -> str:
+        """Text or caption, whichever the message has ("" if neither)."""
+        return self.text if self.text is not None else (self.caption or "")
+
+    @property
+    def buttons(self) -> list[tuple[str, str]]:
+        from tests.botapi.payloads import buttons
+
+        return buttons(self)
+
+
+@dataclass
+class SimChat:
+    id: int
+    type: str  # "private" | "group" | "supergroup"
+    title: str | None = None
+    user: SimUser | None = None
+    messages: dict[int, SimMessage] = field(default_factory=dict)
+    last_message_id: int = 0
+
+    def next_message_id(self) -> int:
+        self.last_message_id += 1
+        return self.last_message_id
+
+    def to_json(self) -> dict[str, Any]:
+        if self.user is None:
+            return {"id": self.id, "title": self.title or "", "type": self.type}
+        data: dict[str, Any] = {"id": self.id, "first_name": self.user.first_name}
+        if self.user.last_name:
+            data["last_name"] = self.user.last_name
+        if self.user.username:
+            data["username"] = self.user.username
+        data["type"] = "private"
+        return data
+
+
+@dataclass
+class StoredFile:
+    file_id: str
+    file_unique_id: str
+    data: bytes
+    file_path: str
+    mime_type: str = "application/octet-stream"
+
+
+@dataclass
+class CallbackRecord:
+    query_id: str
+    user_id: int
+    chat_id: int
+    message_id: int
+    data: str
+    answered: bool = False
+
+
+@dataclass
+class Fault:
+    method: str  # lower-case method name or "*"
+    status: int
+    remaining: int
+    retry_after: int | None = None
+    description: str | None = None
