@@ -337,6 +337,44 @@ async def test_wait_for_message_counts_sends_and_edits(state: BotApiState) -> No
         await state.wait_for_message(USER, after_message_id=first.message_id, timeout=0.05)
 
 
+async def test_wait_for_message_defaults_to_after_the_last_user_action(
+    state: BotApiState,
+) -> None:
+    async def reply(text: str) -> None:
+        await state.call("sendMessage", {"chat_id": str(USER), "text": text}, {})
+
+    state.send_text(USER, "/start")
+    await reply("Welcome")
+    assert (await state.wait_for_message(USER, timeout=0.1)).text == "Welcome"
+
+    state.send_text(USER, "/add")
+    waiter = asyncio.create_task(state.wait_for_message(USER, timeout=1))
+    await asyncio.sleep(0.01)
+    assert not waiter.done()  # "Welcome" predates /add
+    await reply("Send the secret")
+    assert (await waiter).text == "Send the secret"
+    assert (await state.wait_for_message(USER, after_revision=0)).text == "Send the secret"
+    older = await state.wait_for_message(USER, lambda m: m.text == "Welcome", after_revision=0)
+    assert older.message_id == 2
+
+
+async def test_photo_by_attach_uri_and_by_file_id(state: BotApiState) -> None:
+    image = png_bytes(20, 10)
+    status, body = await state.call(
+        "sendPhoto",
+        {"chat_id": str(USER), "photo": "attach://part1"},
+        {"part1": ("qr.png", image, "image/png")},
+    )
+    assert status == 200 and body["result"]["photo"][-1]["width"] == 20
+    file_id = body["result"]["photo"][-1]["file_id"]
+    status, body = await state.call("sendPhoto", {"chat_id": str(USER), "photo": file_id}, {})
+    assert status == 200 and state.last_message(USER).photo == image  # type: ignore[union-attr]
+    status, body = await state.call(
+        "sendPhoto", {"chat_id": str(USER)}, {"photo": ("x.png", b"not an image", "image/png")}
+    )
+    assert (status, body["description"]) == (400, "Bad Request: IMAGE_PROCESS_FAILED")
+
+
 async def test_newer_get_updates_ends_waiting_one_with_conflict(state: BotApiState) -> None:
     first = asyncio.create_task(state.call("getUpdates", {"timeout": "5"}, {}))
     await state.wait_for_calls("getUpdates", 1)

@@ -9,8 +9,8 @@
   JSON control API for other processes; ``python -m tests.botapi.server`` runs it standalone.
 """
 
-from tests.botapi.models import SimChat, SimMessage, SimUser
-from tests.botapi.payloads import buttons, solid_png
+from tests.botapi.models import SimChat, SimMessage, SimUser, buttons
+from tests.botapi.payloads import solid_png
 from tests.botapi.protocol import ApiError
 from tests.botapi.request import FakeBotApiRequest
 from tests.botapi.server import BotApiServer

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,8 +69,7 @@ class SimMessage:
 
     @property
     def buttons(self) -> list[tuple[str, str]]:
-        from tests.botapi.payloads import buttons
-
+        """The inline keyboard as (text, callback_data) pairs, see `buttons`."""
         return buttons(self)
 
 
@@ -81,6 +81,9 @@ class SimChat:
     user: SimUser | None = None
     messages: dict[int, SimMessage] = field(default_factory=dict)
     last_message_id: int = 0
+    #: State revision when a simulated user last acted here (message, button press): the
+    #: default starting point of wait_for_message.
+    last_user_revision: int = 0
 
     def next_message_id(self) -> int:
         self.last_message_id += 1
@@ -124,3 +127,17 @@ class Fault:
     remaining: int
     retry_after: int | None = None
     description: str | None = None
+
+
+def buttons(message: SimMessage | Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Flatten an inline keyboard into (text, callback_data) pairs, row by row.
+
+    Accepts a SimMessage or message JSON (e.g. from an update or the control API). Buttons
+    without callback_data (URL buttons...) appear with "" as their data.
+    """
+    if isinstance(message, SimMessage):
+        markup = message.reply_markup
+    else:
+        markup = message.get("reply_markup")
+    rows = (markup or {}).get("inline_keyboard") or []
+    return [(b.get("text", ""), b.get("callback_data", "")) for row in rows for b in row]

@@ -7,7 +7,6 @@ import io
 import re
 import struct
 import zlib
-from collections.abc import Mapping
 from typing import Any
 
 from tests.botapi.markup import utf16_len
@@ -175,20 +174,6 @@ def parse_reply_markup(raw: Any, *, inline_only: bool = False) -> dict[str, Any]
     if "keyboard" in markup or "remove_keyboard" in markup or "force_reply" in markup:
         return markup
     raise ApiError.bad_request('can\'t find field "inline_keyboard"')
-
-
-def buttons(message: SimMessage | Mapping[str, Any]) -> list[tuple[str, str]]:
-    """Flatten an inline keyboard into (text, callback_data) pairs, row by row.
-
-    Accepts a SimMessage or message JSON (e.g. from an update or the control API). Buttons
-    without callback_data (URL buttons...) appear with "" as their data.
-    """
-    if isinstance(message, SimMessage):
-        markup = message.reply_markup
-    else:
-        markup = message.get("reply_markup")
-    rows = (markup or {}).get("inline_keyboard") or []
-    return [(b.get("text", ""), b.get("callback_data", "")) for row in rows for b in row]
 
 
 def message_json(message: SimMessage, chat: SimChat, sender: dict[str, Any]) -> dict[str, Any]:

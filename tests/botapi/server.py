@@ -20,6 +20,9 @@ Control side, for tests or benchmarks in another process (JSON in, ``{"ok", "res
     GET  /_control/user_messages     ?chat_id=..
     POST /_control/wait_for_message  {"chat_id", "after_message_id"?, "after_revision"?,
                                       "contains"?, "timeout"? (default 10)}
+        Same rules as BotApiState.wait_for_message: sends and edits count; by default only
+        changes after the latest simulated user action in the chat; returns the most recently
+        sent-or-edited match (its "revision" is the cursor for the next wait).
     GET  /_control/calls             ?method=..&since=<index>
     GET  /_control/callback_answers
     GET  /_control/stats
@@ -40,9 +43,8 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.botapi.models import SimMessage
+from tests.botapi.models import SimMessage, buttons
 from tests.botapi.params import FileTuple
-from tests.botapi.payloads import buttons
 from tests.botapi.protocol import ApiError, dump_json, ok, render_response
 from tests.botapi.state import BotApiState
 

@@ -80,6 +80,7 @@ class UserSimulation:
             **fields,
         )
         chat.messages[message.message_id] = message
+        chat.last_user_revision = self.revision
         return self._enqueue("message", self.message_json(message))
 
     def _enqueue(self: BotApiState, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
@@ -137,6 +138,7 @@ class UserSimulation:
         self._queries[query_id] = CallbackRecord(
             query_id, user.id, chat.id, message_id, callback_data
         )
+        chat.last_user_revision = self.revision
         return self._enqueue(
             "callback_query",
             {

@@ -30,11 +30,11 @@ from tests.botapi.models import (
     SimMessage,
     SimUser,
     StoredFile,
+    buttons,
 )
 from tests.botapi.params import FileTuple, Params
 from tests.botapi.payloads import (
     FileIdFactory,
-    buttons,
     message_json,
     photo_dimensions,
 )
@@ -63,7 +63,7 @@ class _Signals:
 
 
 class BotApiState(UserSimulation, ApiMethods):
-    """In-memory Telegram for one bot. See the module docstring and README in __init__."""
+    """In-memory Telegram for one bot. See the module docstring."""
 
     #: Inline-keyboard flattening helper, also available as `tests.botapi.buttons`.
     buttons = staticmethod(buttons)
@@ -289,7 +289,8 @@ class BotApiState(UserSimulation, ApiMethods):
         after_message_id: int | None = None,
         after_revision: int | None = None,
     ) -> SimMessage | None:
-        """The most recently sent-or-edited live bot message in the chat matching all filters."""
+        """The most recently sent-or-edited live bot message in the chat matching all filters
+        (message_id > after_message_id, revision > after_revision, predicate); no waiting."""
         best = None
         for message in self.messages(chat_id):
             if after_message_id is not None and message.message_id <= after_message_id:
@@ -311,12 +312,18 @@ class BotApiState(UserSimulation, ApiMethods):
         after_message_id: int | None = None,
         after_revision: int | None = None,
     ) -> SimMessage:
-        """Wait until `find_message` finds something, and return it.
+        """Wait for a bot message in the chat matching all filters (see `find_message`).
 
-        State-based: messages already there count, and so do edits (a message edited into
-        matching `predicate` is found; `after_revision` selects only changes after a point).
-        Raises TimeoutError listing the chat's bot messages.
+        Sends and edits both count: what is compared is the message's current content, and
+        its `revision` is bumped by every send and edit. By default only messages sent or
+        edited after the latest simulated user action in this chat are considered, so
+        ``send_text(...); await wait_for_message(chat)`` gets the reply to that text, not an
+        older message; pass ``after_revision=0`` to consider every message. If several match,
+        the most recently sent-or-edited one is returned. Raises TimeoutError.
         """
+        if after_revision is None:
+            chat = self.chats.get(chat_id)
+            after_revision = chat.last_user_revision if chat else 0
 
         def check() -> SimMessage | None:
             return self.find_message(
