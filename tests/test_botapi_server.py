@@ -17,7 +17,7 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 from PIL import Image
-from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup, MessageEntity, Update
 from telegram.error import BadRequest, Conflict, Forbidden, NetworkError, RetryAfter
 from telegram.ext import (
     Application,
@@ -282,6 +282,12 @@ async def test_formatting_errors_like_telegram(bot: Bot) -> None:
         await bot.send_message(USER, "hello", reply_markup=long_data)
     with pytest.raises(BadRequest, match="Message is too long"):
         await bot.send_message(USER, "x" * 4097)
+    with pytest.raises(BadRequest, match="Message text is empty"):
+        await bot.send_message(USER, "<b> </b>", parse_mode="HTML")
+    explicit = await bot.send_message(
+        USER, "Code 123", entities=[MessageEntity(MessageEntity.CODE, 5, 3)], parse_mode="HTML"
+    )
+    assert explicit.entities == (MessageEntity(MessageEntity.CODE, 5, 3),)
 
 
 async def test_commands_chat_and_actions(bot: Bot, state: BotApiState) -> None:

@@ -94,14 +94,20 @@ class ApiMethods:
 
     @staticmethod
     def _render(p: Params, field: str, limit: int, *, required: bool) -> tuple[str | None, list]:
+        """Text or caption as displayed, with entities: from parse_mode, or taken as given in
+        `entities` / `caption_entities` (Telegram ignores parse_mode then)."""
         raw = p.text(field)
-        if raw is None or not raw.strip():
+        given = p.json("entities" if field == "text" else "caption_entities")
+        if raw is not None and raw.strip() and isinstance(given, list):
+            text, entities = raw, given
+        elif raw is not None and raw.strip():
+            text, entities = parse_text(raw, p.text("parse_mode"))
+        else:
+            text, entities = "", []
+        if not text:
             if required:
                 raise ApiError.bad_request("message text is empty")
             return None, []
-        text, entities = parse_text(raw, p.text("parse_mode"))
-        if not text:
-            raise ApiError.bad_request("text must be non-empty")
         if utf16_len(text) > limit:
             what = "message is too long" if field == "text" else "message caption is too long"
             raise ApiError.bad_request(what)
