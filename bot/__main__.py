@@ -27,6 +27,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0 if args[0] in ("-h", "--help") else 2
 
     load_dotenv(Path.cwd() / ".env", override=False)
+    # python-telegram-bot 22: durations such as RetryAfter.retry_after as timedelta.
+    os.environ.setdefault("PTB_TIMEDELTA", "1")
     try:
         settings = load_settings(os.environ)
     except ConfigError as exc:

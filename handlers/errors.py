@@ -6,7 +6,7 @@ import logging
 
 from telegram import Update
 from telegram.error import TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from handlers import texts
 from handlers.common import is_private, reply
@@ -23,3 +23,5 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             await reply(update, texts.SORRY)
         except TelegramError:
             logger.warning("could not send the apology for update %s", update_id)
+    # The update is dealt with: no later handler group (e.g. the catch-all) answers it too.
+    raise ApplicationHandlerStop

@@ -130,7 +130,10 @@ UNKNOWN_INPUT = (
     "I'm not sure what you mean. /enroll sets up 2FA, /status shows your devices "
     "and /help lists everything."
 )
-SORRY = "Sorry, something went wrong on my side. Nothing was changed; please try again."
+SORRY = (
+    "Sorry, something went wrong on my side. Please send that again; "
+    "/status shows where things stand."
+)
 
 STATUS_ACTIVE = "🔐 <b>2FA is active</b> for <code>{account}</code>.\n\n<b>Devices</b>\n{devices}"
 STATUS_DEVICE = "• <b>{name}</b>, added {added}"

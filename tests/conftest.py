@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,10 @@ from bot.config import Settings
 from bot.crypto import SecretBox, decode_key, generate_key
 from bot.enrolment import EnrolmentService
 from storage.db import Database
+
+# Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after), as
+# ``python -m bot`` does, so reading them raises no deprecation warning.
+os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 TEST_TOKEN = "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz"
 

@@ -15,7 +15,7 @@ from storage.db import Database, DatabaseUrlError, split_statements, sqlite_path
 async def test_fresh_database_is_migrated_with_wal_and_foreign_keys(db_path: Path) -> None:
     db = await Database.open(f"sqlite:///{db_path}")
     try:
-        assert db_path.exists()
+        assert db_path.is_file()  # noqa: ASYNC240
         assert await db.migrate() == []  # already applied
     finally:
         await db.close()

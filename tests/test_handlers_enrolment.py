@@ -1,0 +1,353 @@
+"""Enrolment through PTB's Application and a simulated Bot API: what the user sees."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import Settings
+from tests.botapi import SimMessage
+from tests.harness import BOT_USERNAME, ChatUser, Harness, running_bot
+from tests.helpers import app_code, decode_qr, parse_key_uri
+
+
+@pytest.fixture
+async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
+    async with running_bot(settings, clock) as harness:
+        yield harness
+
+
+def code_for(harness: Harness, secret: str, steps: int = 0) -> str:
+    return app_code(secret, harness.clock.now().timestamp() + 30 * steps)
+
+
+async def scan_qr(user: ChatUser) -> tuple[SimMessage, str]:
+    """/enroll, then read the QR as the authenticator app would: (photo message, secret)."""
+    (photo,) = [m for m in await user.send("/enroll") if m.photo is not None]
+    return photo, parse_key_uri(decode_qr(photo.photo))["secret"]
+
+
+async def enrol(user: ChatUser, name: str = "Philipp iPhone") -> str:
+    _, secret = await scan_qr(user)
+    await user.send(code_for(user.harness, secret))
+    (summary,) = await user.send(name)
+    await user.press(summary, "Complete activation")
+    return secret
+
+
+async def test_start_explains_and_offers_set_up(bot: Harness) -> None:
+    (greeting,) = await bot.user().send("/start")
+    assert "two-factor authentication" in greeting.text
+    assert "authenticator app" in greeting.text and "never use SMS" in greeting.text
+    assert [label for label, _ in greeting.buttons] == ["Set up 2FA"]
+
+
+async def test_help_lists_the_commands(bot: Harness) -> None:
+    (help_text,) = await bot.user().send("/help")
+    for command in ("/enroll", "/status", "/cancel", "/help"):
+        assert command in help_text.text
+
+
+async def test_full_enrolment_happy_path(bot: Harness) -> None:
+    user = bot.user()
+    answer = await user.send("/enroll")
+    assert bot.state.chat_actions[-1] == (user.chat_id, "upload_photo")
+    (photo,) = answer
+    assert photo.protect_content
+    assert "scan this QR code" in photo.caption and "6-digit code" in photo.caption
+    assert [label for label, _ in photo.buttons] == ["Show key", "Cancel"]
+
+    uri = decode_qr(photo.photo)
+    parts = parse_key_uri(uri)
+    assert parts["label_issuer"] == "2FA Desk" and parts["issuer"] == "2FA Desk"
+    assert parts["account"] == "tg:1001"
+    secret = parts["secret"]
+    assert len(secret) == 32  # 160 bits
+    assert "algorithm" not in parts or parts["algorithm"] == "SHA1"
+
+    (key_message,) = await user.press(photo, "Show key")
+    assert key_message.protect_content
+    assert " ".join(secret[i : i + 4] for i in range(0, 32, 4)) in key_message.text
+
+    code = code_for(bot, secret)
+    (ask_name,) = await user.send(f"{code[:3]} {code[3:]}")
+    assert "Code confirmed" in ask_name.text and "name this device" in ask_name.text
+
+    (summary,) = await user.send("Philipp iPhone")
+    assert "Philipp iPhone" in summary.text and "tg:1001" in summary.text
+    assert [label for label, _ in summary.buttons] == ["Complete activation", "Cancel"]
+
+    changed = await user.press(summary, "Complete activation")
+    assert user.last_answer.get("text") in (None, "")
+    done = bot.state.message(user.chat_id, summary.message_id)
+    assert done in changed and "2FA is active" in done.text and "Philipp iPhone" in done.text
+    assert done.buttons == []
+
+    # The QR code, the key and the user's code are gone from the chat.
+    assert bot.state.message(user.chat_id, photo.message_id).deleted
+    assert bot.state.message(user.chat_id, key_message.message_id).deleted
+    code_messages = [
+        m for m in bot.state.user_messages(user.chat_id) if m.text and code[:3] in m.text
+    ]
+    assert code_messages and all(m.deleted for m in code_messages)
+
+    # Nothing the bot wrote repeats the code; only the key message (now deleted) held the key.
+    for message in user.messages(include_deleted=True):
+        assert code not in message.content
+        if message.message_id != key_message.message_id:
+            assert secret not in message.content
+
+    (status,) = await user.send("/status")
+    assert (
+        "2FA is active" in status.text
+        and "Philipp iPhone" in status.text
+        and "added" in status.text
+    )
+
+
+async def test_status_before_enrolment_says_not_set_up(bot: Harness) -> None:
+    (status,) = await bot.user().send("/status")
+    assert "not set up" in status.text and "/enroll" in status.text
+
+
+async def test_set_up_button_on_start_begins_enrolment(bot: Harness) -> None:
+    user = bot.user()
+    (greeting,) = await user.send("/start")
+    answer = await user.press(greeting, "Set up 2FA")
+    assert any(m.photo is not None for m in answer)
+
+
+async def test_code_from_previous_or_next_step_is_accepted(bot: Harness) -> None:
+    user = bot.user()
+    _, secret = await scan_qr(user)
+    (reply,) = await user.send(code_for(bot, secret, steps=-1))
+    assert "Code confirmed" in reply.text
+
+
+async def test_wrong_code_says_how_many_tries_are_left(bot: Harness) -> None:
+    user = bot.user()
+    _, secret = await scan_qr(user)
+    wrong = "000000" if code_for(bot, secret) != "000000" else "111111"
+    replies = [(await user.send(wrong))[0].text for _ in range(4)]
+    assert "doesn't match" in replies[0]
+    assert [r.split(". ")[-1] for r in replies] == [
+        "4 tries left.",
+        "3 tries left.",
+        "2 tries left.",
+        "1 try left.",
+    ]
+    (last,) = await user.send(wrong)
+    assert "ended this set-up" in last.text and "/enroll" in last.text
+    (after,) = await user.send(code_for(bot, secret))
+    assert "not sure what you mean" in after.text  # the enrolment is over
+
+
+@pytest.mark.parametrize(
+    "bad_input",
+    ["sticker", "photo", "x" * 5000, "🙂", "12345", "1234567", "hello"],
+)
+async def test_bad_input_at_the_code_step_is_explained_and_changes_nothing(
+    bot: Harness, bad_input: str
+) -> None:
+    user = bot.user()
+    _, secret = await scan_qr(user)
+    if bad_input == "sticker":
+        (reply,) = await user.send_sticker()
+    elif bad_input == "photo":
+        (reply,) = await user.send_photo()
+    else:
+        (reply,) = await user.send(bad_input)
+    if bad_input in ("12345", "1234567"):
+        assert f"that was {len(bad_input)}" in reply.text
+    else:
+        assert "waiting for the 6-digit code" in reply.text
+    wrong = "000000" if code_for(bot, secret) != "000000" else "111111"
+    (after_wrong,) = await user.send(wrong)
+    assert "4 tries left" in after_wrong.text  # the bad input cost no try
+    (accepted,) = await user.send(code_for(bot, secret))
+    assert "Code confirmed" in accepted.text
+
+
+@pytest.mark.parametrize(
+    ("bad_name", "expected"),
+    [
+        ("x" * 41, "too long"),
+        ("two\nlines", "one line"),
+        ("sticker", "name for this device"),
+        ("123456", "already confirmed"),
+    ],
+)
+async def test_bad_device_names_are_explained(bot: Harness, bad_name: str, expected: str) -> None:
+    user = bot.user()
+    _, secret = await scan_qr(user)
+    await user.send(code_for(bot, secret))
+    if bad_name == "sticker":
+        (reply,) = await user.send_sticker()
+    else:
+        (reply,) = await user.send(bad_name)
+    assert expected in reply.text
+    (summary,) = await user.send("Work phone")
+    assert "Ready to activate" in summary.text
+
+
+async def test_a_new_name_before_activation_replaces_the_first(bot: Harness) -> None:
+    user = bot.user()
+    _, secret = await scan_qr(user)
+    await user.send(code_for(bot, secret))
+    await user.send("Old name")
+    (summary,) = await user.send("New name")
+    await user.press(summary, "Complete activation")
+    (status,) = await user.send("/status")
+    assert "New name" in status.text and "Old name" not in status.text
+
+
+@pytest.mark.parametrize("step", ["code", "name", "confirmation"])
+async def test_cancel_works_at_every_step(bot: Harness, step: str) -> None:
+    user = bot.user()
+    photo, secret = await scan_qr(user)
+    if step in ("name", "confirmation"):
+        await user.send(code_for(bot, secret))
+    if step == "confirmation":
+        await user.send("Phone")
+    (reply,) = await user.send("/cancel")
+    assert "cancelled" in reply.text
+    assert bot.state.message(user.chat_id, photo.message_id).deleted
+    (status,) = await user.send("/status")
+    assert "not set up" in status.text
+    (nothing,) = await user.send("/cancel")
+    assert "nothing to cancel" in nothing.text
+
+
+async def test_cancel_button_on_the_qr_code(bot: Harness) -> None:
+    user = bot.user()
+    photo, _ = await scan_qr(user)
+    answer = await user.press(photo, "Cancel")
+    assert any("cancelled" in m.content for m in answer)
+    assert bot.state.message(user.chat_id, photo.message_id).deleted
+
+
+async def test_enrolment_expires_after_ten_minutes(bot: Harness) -> None:
+    user = bot.user()
+    _, secret = await scan_qr(user)
+    bot.clock.advance(minutes=10, seconds=1)
+    (reply,) = await user.send(code_for(bot, secret))
+    assert "expired" in reply.text and "/enroll" in reply.text
+    (status,) = await user.send("/status")
+    assert "not set up" in status.text
+
+
+async def test_expiry_job_tells_the_user_and_removes_the_qr_code(bot: Harness) -> None:
+    user = bot.user()
+    photo, _ = await scan_qr(user)
+    bot.clock.advance(minutes=11)
+    await bot.run_job("expire-enrolments")
+    assert "expired" in user.last().text
+    assert bot.state.message(user.chat_id, photo.message_id).deleted
+
+
+async def test_group_chat_is_refused_and_gets_no_secret(bot: Harness) -> None:
+    member = bot.group_member(2002)
+    (reply,) = await member.send(f"/enroll@{BOT_USERNAME}")
+    assert "private chat only" in reply.text and f"@{BOT_USERNAME}" in reply.text
+    assert all(m.photo is None for m in member.messages(include_deleted=True))
+    (start,) = await member.send("/start")
+    assert "private chat only" in start.text
+    assert await member.send("just chatting") == []
+
+
+async def test_enroll_again_resends_the_same_qr_and_removes_the_old(bot: Harness) -> None:
+    user = bot.user()
+    first, secret = await scan_qr(user)
+    (second,) = [m for m in await user.send("/enroll") if m.photo is not None]
+    assert "same QR code again" in second.caption
+    assert parse_key_uri(decode_qr(second.photo))["secret"] == secret
+    assert bot.state.message(user.chat_id, first.message_id).deleted
+    (reply,) = await user.send(code_for(bot, secret))
+    assert "Code confirmed" in reply.text
+
+
+async def test_enroll_during_a_later_step_repeats_that_step(bot: Harness) -> None:
+    user = bot.user()
+    _, secret = await scan_qr(user)
+    await user.send(code_for(bot, secret))
+    (reply,) = await user.send("/enroll")
+    assert "name this device" in reply.text
+
+
+async def test_stale_and_forged_buttons_are_answered_and_ignored(bot: Harness) -> None:
+    user = bot.user()
+    _, secret = await scan_qr(user)
+    await user.send(code_for(bot, secret))
+    (summary,) = await user.send("Phone")
+    for forged in (
+        "v1:enr.done:" + "0" * 32,
+        "v1:enr.done:zz",
+        "v9:enroll:",
+        "garbage",
+        "v1:nope:",
+    ):
+        assert await user.press_data(summary, forged) == []
+        assert user.last_answer["text"] == "This button is no longer valid."
+    (status,) = await user.send("/status")
+    assert "not set up" in status.text
+
+    complete = dict(summary.buttons)["Complete activation"]
+    await user.press(summary, "Complete activation")
+    again = await user.press_data(summary, complete)
+    assert again == []
+    assert user.last_answer["text"] == "This button is no longer valid."
+    (status,) = await user.send("/status")
+    assert status.text.count("Phone") == 1
+
+
+async def test_another_user_cannot_press_my_buttons(bot: Harness) -> None:
+    ann, bo = bot.user(1001), bot.user(2002, "Bo", "bo")
+    _, secret = await scan_qr(ann)
+    await ann.send(code_for(bot, secret))
+    (summary,) = await ann.send("Phone")
+    # Bo forges a press of Ann's button data in his own chat.
+    (bo_greeting,) = await bo.send("/start")
+    await bo.press_data(bo_greeting, dict(summary.buttons)["Complete activation"])
+    assert bo.last_answer["text"] == "This button is no longer valid."
+    (status,) = await ann.send("/status")
+    assert "not set up" in status.text
+
+
+async def test_second_device_goes_through_the_same_steps(bot: Harness) -> None:
+    user = bot.user()
+    await enrol(user, "Phone")
+    bot.clock.advance(minutes=1)
+    await enrol(user, "Tablet")
+    assert "You have 2 devices" in user.last().text
+    (status,) = await user.send("/status")
+    assert "Phone" in status.text and "Tablet" in status.text
+
+
+async def test_device_name_is_shown_as_text_not_markup(bot: Harness) -> None:
+    user = bot.user()
+    await enrol(user, "<b>Ann's</b> & phone")
+    (status,) = await user.send("/status")
+    assert "<b>Ann's</b> & phone" in status.text
+
+
+async def test_a_failed_reply_loses_nothing(bot: Harness) -> None:
+    """Telegram fails while answering the code: the code still counted; the user is guided on."""
+    user = bot.user()
+    _, secret = await scan_qr(user)
+    bot.state.fail_next("sendMessage", status=500)
+    apology = await user.send(code_for(bot, secret))
+    assert apology == [] or "went wrong" in apology[-1].text
+    (reply,) = await user.send(code_for(bot, secret))  # the user tries again
+    assert "already confirmed" in reply.text
+    (summary,) = await user.send("Phone")
+    assert "Ready to activate" in summary.text
+
+
+async def test_unknown_text_and_commands_get_a_pointer(bot: Harness) -> None:
+    user = bot.user()
+    (reply,) = await user.send("hello?")
+    assert "/enroll" in reply.text and "/help" in reply.text
+    (reply,) = await user.send("/frobnicate")
+    assert "/help" in reply.text
