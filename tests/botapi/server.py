@@ -86,6 +86,9 @@ def _control_error(status: int, description: str) -> web.Response:
     return _json_response({"ok": False, "error_code": status, "description": description}, status)
 
 
+LOCAL_TOKEN = "123456:LOCAL-TEST-SERVER-TOKEN-0123456789"
+
+
 class BotApiServer:
     """Serves `state` (a fresh BotApiState by default) on 127.0.0.1; use ``async with``."""
 
@@ -366,7 +369,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Serve a simulated Telegram Bot API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8081)
-    parser.add_argument("--token", default="123456:TEST-TOKEN")
+    # Shaped like a real token, so that `python -m bot` accepts it as TELEGRAM_BOT_TOKEN.
+    parser.add_argument("--token", default=LOCAL_TOKEN)
     parser.add_argument("--bot-username", default="twofa_desk_bot")
     args = parser.parse_args(argv)
     asyncio.run(_serve(args.host, args.port, args.token, args.bot_username))

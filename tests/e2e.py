@@ -1,0 +1,129 @@
+"""End-to-end plumbing: the local Bot API server here, ``python -m bot`` in its own process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import aiohttp
+
+from bot.crypto import generate_key
+from tests.botapi import BotApiServer, BotApiState, SimMessage
+
+Predicate = Callable[[SimMessage], bool]
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "123456:E2E-TEST-TOKEN-abcdefghijklmnopqrstuv"
+BOT_USERNAME = "twofa_desk_bot"
+REPLY_TIMEOUT = 20.0
+
+
+class BotProcess:
+    """``python -m bot`` as a separate process, configured for the local test server."""
+
+    def __init__(self, server: BotApiServer, workdir: Path, **extra_env: str) -> None:
+        self.server = server
+        self.workdir = workdir
+        self.log_path = workdir / "bot.log"
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SECRETS"))},
+            "PYTHONPATH": str(ROOT),
+            "TELEGRAM_BOT_TOKEN": TOKEN,
+            "TELEGRAM_BASE_URL": server.base_url,
+            "TELEGRAM_BASE_FILE_URL": server.base_file_url,
+            "SECRETS_KEY": generate_key(),
+            "DATABASE_URL": f"sqlite:///{workdir / 'data' / 'twofa.sqlite3'}",
+            "LOG_LEVEL": "INFO",
+            **extra_env,
+        }
+        self.proc: asyncio.subprocess.Process | None = None
+        self.starts = 0
+
+    async def start(self) -> None:
+        self.starts += 1
+        commands_before = len([c for c in self.server.state.calls if c[0] == "setMyCommands"])
+        with self.log_path.open("ab") as log:
+            self.proc = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "bot",
+                cwd=self.workdir,
+                env=self.env,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        # Ready when it has set its commands and is polling for updates.
+        await self.server.state.wait_for_calls("setMyCommands", commands_before + 1, timeout=30)
+        await self.server.state.wait_for_calls("getUpdates", self._polls() + 1, timeout=30)
+
+    def _polls(self) -> int:
+        return len([c for c in self.server.state.calls if c[0] == "getUpdates"])
+
+    async def kill(self) -> None:
+        """SIGKILL: no chance to flush or say goodbye, as in a crash."""
+        assert self.proc is not None
+        self.proc.kill()
+        await self.proc.wait()
+
+    async def terminate(self, timeout: float = 20.0) -> int:  # noqa: ASYNC109
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGTERM)
+        return await asyncio.wait_for(self.proc.wait(), timeout)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+class E2EUser:
+    """A Telegram user talking to the real bot process through the test server."""
+
+    def __init__(self, server: BotApiServer, user_id: int, first_name: str = "Ann") -> None:
+        self.server = server
+        self.state: BotApiState = server.state
+        self.user_id = user_id
+        self.state.user(user_id, first_name, first_name.lower())
+
+    async def send(self, text: str, predicate: Predicate | None = None) -> SimMessage:
+        self.state.send_text(self.user_id, text)
+        return await self.state.wait_for_message(self.user_id, predicate, timeout=REPLY_TIMEOUT)
+
+    async def press(
+        self, message: SimMessage, label: str, predicate: Predicate | None = None
+    ) -> SimMessage:
+        self.state.press_button(self.user_id, message.message_id, dict(message.buttons)[label])
+        return await self.state.wait_for_message(self.user_id, predicate, timeout=REPLY_TIMEOUT)
+
+    async def download_photo(self, message: SimMessage) -> bytes:
+        """Fetch the largest size over HTTP: getFile, then the file URL, as a client would."""
+        assert message.photo_sizes
+        file_id = message.photo_sizes[-1]["file_id"]
+        async with aiohttp.ClientSession() as http:
+            async with http.post(
+                f"{self.server.base_url}{TOKEN}/getFile", data={"file_id": file_id}
+            ) as r:
+                file_path = (await r.json())["result"]["file_path"]
+            async with http.get(f"{self.server.base_file_url}{TOKEN}/{file_path}") as r:
+                assert r.status == 200
+                return await r.read()
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:  # noqa: ASYNC109
+    """Wait until ``condition()`` holds: for effects that follow a reply (e.g. deletions)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not condition():
+        if loop.time() > deadline:
+            raise TimeoutError("condition did not hold in time")
+        await asyncio.sleep(0.02)
+
+
+@asynccontextmanager
+async def local_bot_api() -> AsyncIterator[BotApiServer]:
+    state = BotApiState(token=TOKEN, bot_id=123456, bot_username=BOT_USERNAME)
+    async with BotApiServer(state) as server:
+        yield server
