@@ -20,19 +20,24 @@ class ChatCleanup:
         self._db = db
         self._clock = clock
 
-    async def due(self, limit: int = 50) -> list[CleanupItem]:
+    async def due(self, limit: int = 50, chat_id: int | None = None) -> list[CleanupItem]:
+        """What is due now; in one chat only when ``chat_id`` is given."""
         async with self._db.transaction() as tx:
-            return await tx.cleanup.due(self._clock.now(), limit)
+            return await tx.cleanup.due(self._clock.now(), limit, chat_id)
 
-    async def done(self, item: CleanupItem) -> None:
-        async with self._db.transaction() as tx:
-            await tx.cleanup.done(item.id)
+    async def settle(self, deleted: list[CleanupItem], failed: list[CleanupItem]) -> None:
+        """Record a round of deletions in one transaction.
 
-    async def failed(self, item: CleanupItem) -> None:
-        """Try again later, backing off; give up after ``MAX_ATTEMPTS``."""
+        Failed ones are tried again later, backing off; after ``MAX_ATTEMPTS`` they are
+        dropped (Telegram no longer lets a bot delete a message after 48 hours).
+        """
+        now = self._clock.now()
         async with self._db.transaction() as tx:
-            if item.attempts + 1 >= MAX_ATTEMPTS:
+            for item in deleted:
                 await tx.cleanup.done(item.id)
-                return
-            delay = timedelta(seconds=min(2 ** (item.attempts + 1), 600))
-            await tx.cleanup.retry_later(item.id, self._clock.now() + delay)
+            for item in failed:
+                if item.attempts + 1 >= MAX_ATTEMPTS:
+                    await tx.cleanup.done(item.id)
+                else:
+                    delay = timedelta(seconds=min(2 ** (item.attempts + 1), 600))
+                    await tx.cleanup.retry_later(item.id, now + delay)

@@ -7,6 +7,7 @@ it and says how to fix it; ``python -m bot`` prints that line and exits.
 from __future__ import annotations
 
 import logging
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -43,6 +44,8 @@ class Settings:
     log_level: str = "INFO"
     enrolment_ttl: timedelta = timedelta(minutes=10)
     enrolment_max_attempts: int = 5
+    # Worker processes that render QR codes (0: a thread); one when there is a spare core.
+    qr_render_processes: int = 0
 
 
 def _required(env: Mapping[str, str], name: str, how: str) -> str:
@@ -136,4 +139,5 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         api_port=int(port_text),
         api_token=env.get("API_TOKEN", "").strip() or None,
         log_level=level,
+        qr_render_processes=1 if (os.cpu_count() or 1) > 1 else 0,
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import unicodedata
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
@@ -30,6 +30,7 @@ class Outcome(StrEnum):
     WRONG_CODE = "wrong_code"  # a code, but not the app's; tries left
     EXHAUSTED = "exhausted"  # the last try was wrong; the enrolment ended
     NOT_A_CODE = "not_a_code"  # no change
+    NOT_TEXT = "not_text"  # a sticker, a photo: no change
     INVALID_NAME = "invalid_name"  # no change
     LOOKS_LIKE_CODE = "looks_like_code"  # a code where a name was expected; no change
     WRONG_STEP = "wrong_step"  # the enrolment is at another step; no change
@@ -212,15 +213,35 @@ class EnrolmentService:
             return None
         return self._open(enrolment)
 
+    async def submit(
+        self, user_id: int, text: str | None, message_id: int | None = None
+    ) -> StepResult:
+        """The user's message while an enrolment is pending: the input for its current step.
+
+        One transaction: the step is read and moved on together. ``text`` is None for a
+        message without text (a sticker, a photo): ``NOT_TEXT``, nothing changes.
+        """
+        now = self._clock.now()
+        async with self._db.transaction() as tx:
+            enrolment, expired = await self._live(tx, user_id, now)
+            if expired:
+                return StepResult(Outcome.EXPIRED)
+            if enrolment is None:
+                return StepResult(Outcome.NO_ENROLMENT)
+            if text is None:
+                return StepResult(Outcome.NOT_TEXT, enrolment, enrolment.attempts_left)
+            if enrolment.stage is EnrolmentStage.AWAITING_CODE:
+                return await self._code_step(tx, enrolment, text, message_id, now)
+            return await self._name_step(tx, enrolment, text)
+
     async def submit_code(
         self, user_id: int, text: str, message_id: int | None = None
     ) -> StepResult:
-        """Check the code the app shows; 5 wrong codes end the enrolment.
+        """Check the code the app shows (only at that step); 5 wrong codes end the enrolment.
 
         ``message_id`` is the user's message holding the code: an accepted code
         leaves the chat with the QR code when the enrolment ends.
         """
-        parsed = totp.parse_code(text)
         now = self._clock.now()
         async with self._db.transaction() as tx:
             enrolment, expired = await self._live(tx, user_id, now)
@@ -230,50 +251,10 @@ class EnrolmentService:
                 return StepResult(Outcome.NO_ENROLMENT)
             if enrolment.stage is not EnrolmentStage.AWAITING_CODE:
                 return StepResult(Outcome.WRONG_STEP, enrolment)
-            if parsed.code is None:
-                return StepResult(
-                    Outcome.NOT_A_CODE,
-                    enrolment,
-                    enrolment.attempts_left,
-                    digit_count=parsed.digit_count,
-                )
-            step = totp.matching_step(self._open(enrolment), parsed.code, now)
-            if step is None:
-                left = enrolment.attempts_left - 1
-                if left <= 0:
-                    await self._end(tx, enrolment, now, "enrolment_failed", f"tg:{user_id}")
-                    return StepResult(Outcome.EXHAUSTED, enrolment)
-                await tx.enrolments.update(enrolment.id, attempts_left=left)
-                await tx.audit.record(
-                    now,
-                    f"tg:{user_id}",
-                    "enrolment_code_rejected",
-                    account_id=enrolment.account_id,
-                    telegram_user_id=user_id,
-                    enrolment_id=enrolment.id,
-                    attempts_left=left,
-                )
-                return StepResult(Outcome.WRONG_CODE, enrolment, left)
-            await tx.enrolments.update(
-                enrolment.id,
-                stage=EnrolmentStage.AWAITING_NAME,
-                accepted_step=step,
-                code_message_id=message_id,
-            )
-            await tx.audit.record(
-                now,
-                f"tg:{user_id}",
-                "enrolment_code_confirmed",
-                account_id=enrolment.account_id,
-                telegram_user_id=user_id,
-                enrolment_id=enrolment.id,
-            )
-            moved = await tx.enrolments.get(enrolment.id)
-        return StepResult(Outcome.ACCEPTED, moved, enrolment.attempts_left)
+            return await self._code_step(tx, enrolment, text, message_id, now)
 
     async def submit_name(self, user_id: int, text: str) -> StepResult:
-        """Name the device; a valid name moves on to the summary."""
-        name = text.strip()
+        """Name the device (only after the code); a valid name moves on to the summary."""
         now = self._clock.now()
         async with self._db.transaction() as tx:
             enrolment, expired = await self._live(tx, user_id, now)
@@ -281,20 +262,80 @@ class EnrolmentService:
                 return StepResult(Outcome.EXPIRED)
             if enrolment is None:
                 return StepResult(Outcome.NO_ENROLMENT)
-            if enrolment.stage is EnrolmentStage.AWAITING_CONFIRMATION:
-                # A new name before pressing the button replaces the earlier one.
-                pass
-            elif enrolment.stage is not EnrolmentStage.AWAITING_NAME:
+            if enrolment.stage is EnrolmentStage.AWAITING_CODE:
                 return StepResult(Outcome.WRONG_STEP, enrolment)
-            if totp.parse_code(name).code is not None:
-                return StepResult(Outcome.LOOKS_LIKE_CODE, enrolment)
-            problem = device_name_problem(name)
-            if problem:
-                return StepResult(Outcome.INVALID_NAME, enrolment, problem=problem)
-            await tx.enrolments.update(
-                enrolment.id, stage=EnrolmentStage.AWAITING_CONFIRMATION, device_name=name
+            return await self._name_step(tx, enrolment, text)
+
+    async def _code_step(
+        self,
+        tx: Transaction,
+        enrolment: PendingEnrolment,
+        text: str,
+        message_id: int | None,
+        now: datetime,
+    ) -> StepResult:
+        actor = f"tg:{enrolment.telegram_user_id}"
+        parsed = totp.parse_code(text)
+        if parsed.code is None:
+            return StepResult(
+                Outcome.NOT_A_CODE,
+                enrolment,
+                enrolment.attempts_left,
+                digit_count=parsed.digit_count,
             )
-            moved = await tx.enrolments.get(enrolment.id)
+        step = totp.matching_step(self._open(enrolment), parsed.code, now)
+        if step is None:
+            left = enrolment.attempts_left - 1
+            if left <= 0:
+                await self._end(tx, enrolment, now, "enrolment_failed", actor)
+                return StepResult(Outcome.EXHAUSTED, enrolment)
+            await tx.enrolments.update(enrolment.id, attempts_left=left)
+            await tx.audit.record(
+                now,
+                actor,
+                "enrolment_code_rejected",
+                account_id=enrolment.account_id,
+                telegram_user_id=enrolment.telegram_user_id,
+                enrolment_id=enrolment.id,
+                attempts_left=left,
+            )
+            return StepResult(Outcome.WRONG_CODE, enrolment, left)
+        await tx.enrolments.update(
+            enrolment.id,
+            stage=EnrolmentStage.AWAITING_NAME,
+            accepted_step=step,
+            code_message_id=message_id,
+        )
+        await tx.audit.record(
+            now,
+            actor,
+            "enrolment_code_confirmed",
+            account_id=enrolment.account_id,
+            telegram_user_id=enrolment.telegram_user_id,
+            enrolment_id=enrolment.id,
+        )
+        moved = replace(
+            enrolment,
+            stage=EnrolmentStage.AWAITING_NAME,
+            accepted_step=step,
+            code_message_id=message_id,
+        )
+        return StepResult(Outcome.ACCEPTED, moved, enrolment.attempts_left)
+
+    async def _name_step(
+        self, tx: Transaction, enrolment: PendingEnrolment, text: str
+    ) -> StepResult:
+        # At the summary, a new name before pressing the button replaces the earlier one.
+        name = text.strip()
+        if totp.parse_code(name).code is not None:
+            return StepResult(Outcome.LOOKS_LIKE_CODE, enrolment)
+        problem = device_name_problem(name)
+        if problem:
+            return StepResult(Outcome.INVALID_NAME, enrolment, problem=problem)
+        await tx.enrolments.update(
+            enrolment.id, stage=EnrolmentStage.AWAITING_CONFIRMATION, device_name=name
+        )
+        moved = replace(enrolment, stage=EnrolmentStage.AWAITING_CONFIRMATION, device_name=name)
         return StepResult(Outcome.ACCEPTED, moved)
 
     async def complete(self, user_id: int, enrolment_id: str) -> Activation:

@@ -9,6 +9,7 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.crypto import SecretBox
 from bot.enrolment import EnrolmentService
+from bot.qr import QrRenderer
 from storage.db import Database
 
 
@@ -19,6 +20,7 @@ class Services:
     db: Database
     enrolment: EnrolmentService
     cleanup: ChatCleanup
+    qr: QrRenderer
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock) -> Services:
@@ -37,7 +39,9 @@ class Services:
                 max_attempts=settings.enrolment_max_attempts,
             ),
             cleanup=ChatCleanup(db, clock),
+            qr=QrRenderer(settings.qr_render_processes),
         )
 
     async def close(self) -> None:
+        self.qr.close()
         await self.db.close()

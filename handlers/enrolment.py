@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from html import escape
 
@@ -21,7 +20,6 @@ from telegram.ext import (
 
 from bot import totp
 from bot.enrolment import MAX_DEVICE_NAME, Outcome, StepResult
-from bot.qr import render_qr_png
 from handlers import cleanup, texts
 from handlers.callback_data import Action, CallbackData, pattern
 from handlers.common import edit_or_send, identity, is_private, reply, services
@@ -54,7 +52,7 @@ async def begin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _prompt_for_step(update, context, enrolment)
         return
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO)
-    png = await asyncio.to_thread(render_qr_png, started.uri)
+    png = await svc.qr.render(started.uri)
     caption = texts.QR_CAPTION.format(
         issuer=escape(svc.settings.totp_issuer), minutes=_minutes(context)
     )
@@ -77,7 +75,7 @@ async def begin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     )
     await svc.enrolment.record_message(enrolment.id, chat.id, "qr", photo.message_id)
     if started.resumed:
-        await cleanup.flush(svc.cleanup, context.bot)
+        await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
 
 
 async def _prompt_for_step(
@@ -116,38 +114,15 @@ async def on_step_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     if user is None or message is None:
         return
     svc = services(context)
-    current = await svc.enrolment.pending(user.id)
-    if current.outcome is Outcome.EXPIRED:
-        await reply(update, texts.EXPIRED.format(minutes=_minutes(context)))
-        raise ApplicationHandlerStop
-    if current.enrolment is None:
+    result = await svc.enrolment.submit(user.id, message.text, message.message_id)
+    if result.outcome is Outcome.NO_ENROLMENT:
         return  # not in an enrolment: another flow or the catch-all answers
-    if current.enrolment.stage is EnrolmentStage.AWAITING_CODE:
-        await _on_code(update, context, message)
-    elif message.text is None:
-        await reply(
-            update,
-            texts.NAME_EXPECTED
-            if current.enrolment.stage is EnrolmentStage.AWAITING_NAME
-            else texts.CONFIRM_EXPECTED,
-        )
-    else:
-        await _on_name(update, context, message.text)
-    raise ApplicationHandlerStop
-
-
-async def _on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
-    svc = services(context)
-    if message.text is None:
-        await reply(update, _code_expected(context))
-        return
-    assert update.effective_user is not None
-    result = await svc.enrolment.submit_code(
-        update.effective_user.id, message.text, message.message_id
-    )
     issuer = escape(svc.settings.totp_issuer)
-    if result.outcome is Outcome.ACCEPTED:
-        await reply(update, texts.ASK_NAME.format(max=MAX_DEVICE_NAME))
+    if result.outcome is Outcome.ACCEPTED and result.enrolment is not None:
+        if result.enrolment.stage is EnrolmentStage.AWAITING_NAME:
+            await reply(update, texts.ASK_NAME.format(max=MAX_DEVICE_NAME))
+        else:
+            await _send_summary(update, result.enrolment)
     elif result.outcome is Outcome.WRONG_CODE:
         await reply(
             update,
@@ -155,38 +130,32 @@ async def _on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, message: 
         )
     elif result.outcome is Outcome.EXHAUSTED:
         await reply(update, texts.CODE_EXHAUSTED.format(max=svc.enrolment.max_attempts))
-        await cleanup.flush(svc.cleanup, context.bot)
+        await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
     elif result.outcome is Outcome.NOT_A_CODE and result.digit_count:
         await reply(update, texts.CODE_LENGTH.format(count=result.digit_count))
-    else:
-        await _answer_other(update, context, result)
-
-
-async def _on_name(update: Update, context: ContextTypes.DEFAULT_TYPE, text: str) -> None:
-    assert update.effective_user is not None
-    result = await services(context).enrolment.submit_name(update.effective_user.id, text)
-    if result.outcome is Outcome.ACCEPTED and result.enrolment is not None:
-        await _send_summary(update, result.enrolment)
     elif result.outcome is Outcome.LOOKS_LIKE_CODE:
         await reply(update, texts.NAME_LOOKS_LIKE_CODE)
     elif result.outcome is Outcome.INVALID_NAME:
         await reply(update, texts.NAME_PROBLEMS[result.problem].format(max=MAX_DEVICE_NAME))
     else:
         await _answer_other(update, context, result)
+    raise ApplicationHandlerStop
 
 
 async def _answer_other(
     update: Update, context: ContextTypes.DEFAULT_TYPE, result: StepResult
 ) -> None:
-    """The enrolment changed under us (expired, ended, moved on): say where things stand."""
+    """Expired, or input that does not fit the step: say what the bot is waiting for."""
     if result.outcome is Outcome.EXPIRED:
         await reply(update, texts.EXPIRED.format(minutes=_minutes(context)))
-    elif result.enrolment is not None:
-        await _prompt_for_step(update, context, result.enrolment)
-    elif result.outcome is Outcome.NOT_A_CODE:
-        await reply(update, _code_expected(context))
-    else:
+    elif result.enrolment is None:
         await reply(update, texts.UNKNOWN_INPUT)
+    elif result.enrolment.stage is EnrolmentStage.AWAITING_CODE:
+        await reply(update, _code_expected(context))
+    elif result.enrolment.stage is EnrolmentStage.AWAITING_NAME:
+        await reply(update, texts.NAME_EXPECTED)
+    else:
+        await reply(update, texts.CONFIRM_EXPECTED)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -248,7 +217,7 @@ async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
         await edit_or_send(
             _message_of(query), update, texts.EXPIRED.format(minutes=_minutes(context))
         )
-        await cleanup.flush(svc.cleanup, context.bot)
+        await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
         return
     if activation.device is None:
         await query.answer(texts.STALE_BUTTON)
@@ -263,7 +232,7 @@ async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
         )
     )
     await edit_or_send(_message_of(query), update, text)
-    await cleanup.flush(svc.cleanup, context.bot)
+    await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
 
 
 async def _cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
@@ -277,7 +246,11 @@ async def _cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ref
     await svc.enrolment.cancel(user.id)
     await query.answer()
     await reply(update, texts.CANCELLED)
-    await cleanup.flush(svc.cleanup, context.bot)
+    await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
+
+
+def _chat_id(update: Update) -> int | None:
+    return update.effective_chat.id if update.effective_chat is not None else None
 
 
 def _message_of(query: object) -> Message | None:
@@ -296,7 +269,7 @@ async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, texts.NOTHING_TO_CANCEL)
         return
     await reply(update, texts.CANCELLED)
-    await cleanup.flush(svc.cleanup, context.bot)
+    await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
 
 
 async def expire_job(context: ContextTypes.DEFAULT_TYPE) -> None:
