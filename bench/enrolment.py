@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import statistics
 import sys
 import tempfile
@@ -88,11 +89,32 @@ def qr_render_cost(samples: int = 200) -> float:
     return (time.perf_counter() - started) / samples
 
 
+def process_tree(pid: int) -> list[int]:
+    """The bot and its children (the QR worker process)."""
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [pid, *(int(child) for child in children)]
+
+
 def peak_memory_mb(pid: int) -> float:
+    """Peak resident memory (VmHWM) of the process, in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time the process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def cpu_snapshot(bot_pid: int) -> dict[str, float]:
+    pids = process_tree(bot_pid)
+    snapshot = {"bot": cpu_seconds(bot_pid), "simulator+server": time.process_time()}
+    for child in pids[1:]:
+        snapshot[f"worker {child}"] = cpu_seconds(child)
+    return snapshot
 
 
 async def steady(server: BotApiServer, rate: float, seconds: float, first_id: int) -> list[float]:
@@ -129,18 +151,31 @@ async def run(args: argparse.Namespace) -> None:
                 latencies = await steady(server, args.rate, args.seconds, 1_000_000)
                 print(
                     f"steady {args.rate:g} enrolments/s for {args.seconds:g} s "
-                    f"({len(latencies)} messages): answer p50 {statistics.median(latencies) * 1000:.1f} ms, "
+                    f"({len(latencies)} messages): answer "
+                    f"p50 {statistics.median(latencies) * 1000:.1f} ms, "
                     f"p99 {percentile(latencies, 99) * 1000:.1f} ms, "
                     f"max {max(latencies) * 1000:.1f} ms"
                 )
+                before = cpu_snapshot(bot.proc.pid)
                 elapsed, burst_latencies = await burst(server, args.users, 2_000_000)
+                after = cpu_snapshot(bot.proc.pid)
                 print(
                     f"burst: {args.users} users at once, all enrolled in {elapsed:.2f} s = "
                     f"{args.users / elapsed:.1f} enrolments/s "
                     f"(answer p50 {statistics.median(burst_latencies) * 1000:.0f} ms, "
                     f"p99 {percentile(burst_latencies, 99) * 1000:.0f} ms)"
                 )
-                print(f"bot peak memory (VmHWM): {peak_memory_mb(bot.proc.pid):.1f} MB")
+                spent = ", ".join(
+                    f"{name} {(after[name] - before.get(name, 0.0)) / args.users * 1000:.1f} ms"
+                    for name in after
+                )
+                print(f"CPU per enrolment in the burst: {spent}")
+                peaks = [peak_memory_mb(pid) for pid in process_tree(bot.proc.pid)]
+                print(
+                    f"bot peak memory (VmHWM): {peaks[0]:.1f} MB main process"
+                    + "".join(f" + {peak:.1f} MB QR worker" for peak in peaks[1:])
+                    + f" = {sum(peaks):.1f} MB"
+                )
             finally:
                 code = await bot.terminate()
                 if code != 0:

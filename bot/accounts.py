@@ -29,19 +29,17 @@ def default_account_id(user_id: int) -> str:
     return f"tg:{user_id}"
 
 
-async def account_for(tx: Transaction, who: TelegramIdentity, now: datetime) -> str:
+def account_for(tx: Transaction, who: TelegramIdentity, now: datetime) -> str:
     """The account this Telegram user manages; the default one is created on first contact."""
-    link = await tx.accounts.link_for(who.user_id)
+    link = tx.accounts.link_for(who.user_id)
     if link is None:
         account_id = default_account_id(who.user_id)
-        await tx.accounts.ensure(account_id, now)
-        await tx.accounts.save_link(who.user_id, account_id, who.username, who.display_name, now)
-        await tx.audit.record(
+        tx.accounts.ensure(account_id, now)
+        tx.accounts.save_link(who.user_id, account_id, who.username, who.display_name, now)
+        tx.audit.record(
             now, who.actor, "account_linked", account_id=account_id, telegram_user_id=who.user_id
         )
         return account_id
     if (link.username, link.display_name) != (who.username, who.display_name):
-        await tx.accounts.save_link(
-            who.user_id, link.account_id, who.username, who.display_name, now
-        )
+        tx.accounts.save_link(who.user_id, link.account_id, who.username, who.display_name, now)
     return link.account_id

@@ -11,6 +11,7 @@ from datetime import timedelta
 from bot.clock import Clock
 from storage.db import Database
 from storage.records import CleanupItem
+from storage.repositories import Transaction
 
 MAX_ATTEMPTS = 8
 
@@ -22,8 +23,8 @@ class ChatCleanup:
 
     async def due(self, limit: int = 50, chat_id: int | None = None) -> list[CleanupItem]:
         """What is due now; in one chat only when ``chat_id`` is given."""
-        async with self._db.transaction() as tx:
-            return await tx.cleanup.due(self._clock.now(), limit, chat_id)
+        now = self._clock.now()
+        return await self._db.run(lambda tx: tx.cleanup.due(now, limit, chat_id))
 
     async def settle(self, deleted: list[CleanupItem], failed: list[CleanupItem]) -> None:
         """Record a round of deletions in one transaction.
@@ -32,12 +33,15 @@ class ChatCleanup:
         dropped (Telegram no longer lets a bot delete a message after 48 hours).
         """
         now = self._clock.now()
-        async with self._db.transaction() as tx:
+
+        def record(tx: Transaction) -> None:
             for item in deleted:
-                await tx.cleanup.done(item.id)
+                tx.cleanup.done(item.id)
             for item in failed:
                 if item.attempts + 1 >= MAX_ATTEMPTS:
-                    await tx.cleanup.done(item.id)
+                    tx.cleanup.done(item.id)
                 else:
                     delay = timedelta(seconds=min(2 ** (item.attempts + 1), 600))
-                    await tx.cleanup.retry_later(item.id, now + delay)
+                    tx.cleanup.retry_later(item.id, now + delay)
+
+        await self._db.run(record)

@@ -2,7 +2,8 @@
 
 The pending enrolment lives in the database (its secret sealed), so the step a
 user is at survives a restart: every method re-reads it inside its transaction
-and checks the step before changing anything.
+and checks the step before changing anything. Transaction bodies are plain
+functions run on the database thread (``Database.run``).
 """
 
 from __future__ import annotations
@@ -108,22 +109,27 @@ class EnrolmentService:
             enrolment.secret_sealed, account_id=enrolment.account_id, device_id=enrolment.id
         )
 
-    async def _live(
+    def _uri(self, enrolment: PendingEnrolment, secret: str) -> str:
+        return totp.provisioning_uri(secret, account=enrolment.account_id, issuer=self._issuer)
+
+    # ------------------------------------------------------------ inside a transaction
+
+    def _live(
         self, tx: Transaction, user_id: int, now: datetime
     ) -> tuple[PendingEnrolment | None, bool]:
         """The user's pending enrolment, ending it first if it ran out; (enrolment, expired)."""
-        enrolment = await tx.enrolments.for_user(user_id)
+        enrolment = tx.enrolments.for_user(user_id)
         if enrolment is not None and enrolment.expires_at <= now:
-            await self._end(tx, enrolment, now, "enrolment_expired", SYSTEM_ACTOR)
+            self._end(tx, enrolment, now, "enrolment_expired", SYSTEM_ACTOR)
             return None, True
         return enrolment, False
 
-    async def _end(
+    def _end(
         self, tx: Transaction, enrolment: PendingEnrolment, now: datetime, action: str, actor: str
     ) -> None:
-        await tx.enrolments.delete(enrolment.id)
-        await tx.cleanup.schedule(enrolment.chat_id, enrolment.chat_messages(), now)
-        await tx.audit.record(
+        tx.enrolments.delete(enrolment.id)
+        tx.cleanup.schedule(enrolment.chat_id, enrolment.chat_messages(), now)
+        tx.audit.record(
             now,
             actor,
             action,
@@ -133,140 +139,67 @@ class EnrolmentService:
             stage=enrolment.stage.value,
         )
 
-    async def start(self, who: TelegramIdentity, chat_id: int) -> EnrolmentStarted:
-        """Begin an enrolment, or resume the one in progress (same secret, same step)."""
-        now = self._clock.now()
-        async with self._db.transaction() as tx:
-            account_id = await account_for(tx, who, now)
-            existing, _ = await self._live(tx, who.user_id, now)
-            if existing is not None:
-                secret = self._open(existing)
-                uri = totp.provisioning_uri(
-                    secret, account=existing.account_id, issuer=self._issuer
-                )
-                return EnrolmentStarted(existing, secret, uri, resumed=True)
-            enrolment_id = uuid.uuid4().hex
-            secret = totp.generate_secret()
-            enrolment = PendingEnrolment(
-                id=enrolment_id,
-                telegram_user_id=who.user_id,
-                chat_id=chat_id,
-                account_id=account_id,
-                secret_sealed=self._box.seal(secret, account_id=account_id, device_id=enrolment_id),
-                stage=EnrolmentStage.AWAITING_CODE,
-                attempts_left=self._max_attempts,
-                accepted_step=None,
-                device_name=None,
-                created_at=now,
-                expires_at=now + self._ttl,
-                qr_message_id=None,
-                key_message_id=None,
-                code_message_id=None,
-            )
-            await tx.enrolments.create(enrolment)
-            await tx.audit.record(
-                now,
-                who.actor,
-                "enrolment_started",
-                account_id=account_id,
-                telegram_user_id=who.user_id,
-                enrolment_id=enrolment_id,
-            )
-        uri = totp.provisioning_uri(secret, account=account_id, issuer=self._issuer)
-        return EnrolmentStarted(enrolment, secret, uri, resumed=False)
+    def _create(
+        self, tx: Transaction, who: TelegramIdentity, chat_id: int, now: datetime
+    ) -> EnrolmentStarted:
+        account_id = account_for(tx, who, now)
+        existing, _ = self._live(tx, who.user_id, now)
+        if existing is not None:
+            secret = self._open(existing)
+            return EnrolmentStarted(existing, secret, self._uri(existing, secret), resumed=True)
+        enrolment_id = uuid.uuid4().hex
+        secret = totp.generate_secret()
+        enrolment = PendingEnrolment(
+            id=enrolment_id,
+            telegram_user_id=who.user_id,
+            chat_id=chat_id,
+            account_id=account_id,
+            secret_sealed=self._box.seal(secret, account_id=account_id, device_id=enrolment_id),
+            stage=EnrolmentStage.AWAITING_CODE,
+            attempts_left=self._max_attempts,
+            accepted_step=None,
+            device_name=None,
+            created_at=now,
+            expires_at=now + self._ttl,
+            qr_message_id=None,
+            key_message_id=None,
+            code_message_id=None,
+        )
+        tx.enrolments.create(enrolment)
+        tx.audit.record(
+            now,
+            who.actor,
+            "enrolment_started",
+            account_id=account_id,
+            telegram_user_id=who.user_id,
+            enrolment_id=enrolment_id,
+        )
+        return EnrolmentStarted(enrolment, secret, self._uri(enrolment, secret), resumed=False)
 
-    async def pending(self, user_id: int) -> StepResult:
-        """The user's pending enrolment (``ACCEPTED``), ``EXPIRED`` or ``NO_ENROLMENT``."""
-        now = self._clock.now()
-        async with self._db.transaction() as tx:
-            enrolment, expired = await self._live(tx, user_id, now)
+    def _step(
+        self,
+        tx: Transaction,
+        user_id: int,
+        text: str | None,
+        message_id: int | None,
+        now: datetime,
+        only: EnrolmentStage | None = None,
+    ) -> StepResult:
+        enrolment, expired = self._live(tx, user_id, now)
         if expired:
             return StepResult(Outcome.EXPIRED)
         if enrolment is None:
             return StepResult(Outcome.NO_ENROLMENT)
-        return StepResult(Outcome.ACCEPTED, enrolment, enrolment.attempts_left)
+        at_code = enrolment.stage is EnrolmentStage.AWAITING_CODE
+        if only is not None and at_code != (only is EnrolmentStage.AWAITING_CODE):
+            return StepResult(Outcome.WRONG_STEP, enrolment)
+        if text is None:
+            return StepResult(Outcome.NOT_TEXT, enrolment, enrolment.attempts_left)
+        if at_code:
+            return self._code_step(tx, enrolment, text, message_id, now)
+        return self._name_step(tx, enrolment, text)
 
-    async def record_message(
-        self, enrolment_id: str, chat_id: int, kind: str, message_id: int
-    ) -> None:
-        """Remember a chat message ("qr", "key" or "code") to delete when the enrolment ends.
-
-        A message that belongs to an enrolment already gone is deleted right away.
-        """
-        column = {"qr": "qr_message_id", "key": "key_message_id", "code": "code_message_id"}[kind]
-        now = self._clock.now()
-        async with self._db.transaction() as tx:
-            row = await tx.enrolments.get(enrolment_id)
-            if row is None:
-                await tx.cleanup.schedule(chat_id, [message_id], now)
-                return
-            previous = getattr(row, column)
-            if previous is not None and previous != message_id:
-                await tx.cleanup.schedule(row.chat_id, [previous], now)
-            await tx.enrolments.update(enrolment_id, **{column: message_id})
-
-    async def manual_key(self, user_id: int, enrolment_id: str) -> str | None:
-        """The secret for typing by hand, if this button belongs to the live enrolment."""
-        result = await self.pending(user_id)
-        enrolment = result.enrolment
-        if enrolment is None or enrolment.id != enrolment_id:
-            return None
-        return self._open(enrolment)
-
-    async def submit(
-        self, user_id: int, text: str | None, message_id: int | None = None
-    ) -> StepResult:
-        """The user's message while an enrolment is pending: the input for its current step.
-
-        One transaction: the step is read and moved on together. ``text`` is None for a
-        message without text (a sticker, a photo): ``NOT_TEXT``, nothing changes.
-        """
-        now = self._clock.now()
-        async with self._db.transaction() as tx:
-            enrolment, expired = await self._live(tx, user_id, now)
-            if expired:
-                return StepResult(Outcome.EXPIRED)
-            if enrolment is None:
-                return StepResult(Outcome.NO_ENROLMENT)
-            if text is None:
-                return StepResult(Outcome.NOT_TEXT, enrolment, enrolment.attempts_left)
-            if enrolment.stage is EnrolmentStage.AWAITING_CODE:
-                return await self._code_step(tx, enrolment, text, message_id, now)
-            return await self._name_step(tx, enrolment, text)
-
-    async def submit_code(
-        self, user_id: int, text: str, message_id: int | None = None
-    ) -> StepResult:
-        """Check the code the app shows (only at that step); 5 wrong codes end the enrolment.
-
-        ``message_id`` is the user's message holding the code: an accepted code
-        leaves the chat with the QR code when the enrolment ends.
-        """
-        now = self._clock.now()
-        async with self._db.transaction() as tx:
-            enrolment, expired = await self._live(tx, user_id, now)
-            if expired:
-                return StepResult(Outcome.EXPIRED)
-            if enrolment is None:
-                return StepResult(Outcome.NO_ENROLMENT)
-            if enrolment.stage is not EnrolmentStage.AWAITING_CODE:
-                return StepResult(Outcome.WRONG_STEP, enrolment)
-            return await self._code_step(tx, enrolment, text, message_id, now)
-
-    async def submit_name(self, user_id: int, text: str) -> StepResult:
-        """Name the device (only after the code); a valid name moves on to the summary."""
-        now = self._clock.now()
-        async with self._db.transaction() as tx:
-            enrolment, expired = await self._live(tx, user_id, now)
-            if expired:
-                return StepResult(Outcome.EXPIRED)
-            if enrolment is None:
-                return StepResult(Outcome.NO_ENROLMENT)
-            if enrolment.stage is EnrolmentStage.AWAITING_CODE:
-                return StepResult(Outcome.WRONG_STEP, enrolment)
-            return await self._name_step(tx, enrolment, text)
-
-    async def _code_step(
+    def _code_step(
         self,
         tx: Transaction,
         enrolment: PendingEnrolment,
@@ -287,10 +220,10 @@ class EnrolmentService:
         if step is None:
             left = enrolment.attempts_left - 1
             if left <= 0:
-                await self._end(tx, enrolment, now, "enrolment_failed", actor)
+                self._end(tx, enrolment, now, "enrolment_failed", actor)
                 return StepResult(Outcome.EXHAUSTED, enrolment)
-            await tx.enrolments.update(enrolment.id, attempts_left=left)
-            await tx.audit.record(
+            tx.enrolments.update(enrolment.id, attempts_left=left)
+            tx.audit.record(
                 now,
                 actor,
                 "enrolment_code_rejected",
@@ -300,13 +233,16 @@ class EnrolmentService:
                 attempts_left=left,
             )
             return StepResult(Outcome.WRONG_CODE, enrolment, left)
-        await tx.enrolments.update(
-            enrolment.id,
+        moved = replace(
+            enrolment,
             stage=EnrolmentStage.AWAITING_NAME,
             accepted_step=step,
             code_message_id=message_id,
         )
-        await tx.audit.record(
+        tx.enrolments.update(
+            enrolment.id, stage=moved.stage, accepted_step=step, code_message_id=message_id
+        )
+        tx.audit.record(
             now,
             actor,
             "enrolment_code_confirmed",
@@ -314,17 +250,9 @@ class EnrolmentService:
             telegram_user_id=enrolment.telegram_user_id,
             enrolment_id=enrolment.id,
         )
-        moved = replace(
-            enrolment,
-            stage=EnrolmentStage.AWAITING_NAME,
-            accepted_step=step,
-            code_message_id=message_id,
-        )
         return StepResult(Outcome.ACCEPTED, moved, enrolment.attempts_left)
 
-    async def _name_step(
-        self, tx: Transaction, enrolment: PendingEnrolment, text: str
-    ) -> StepResult:
+    def _name_step(self, tx: Transaction, enrolment: PendingEnrolment, text: str) -> StepResult:
         # At the summary, a new name before pressing the button replaces the earlier one.
         name = text.strip()
         if totp.parse_code(name).code is not None:
@@ -332,60 +260,151 @@ class EnrolmentService:
         problem = device_name_problem(name)
         if problem:
             return StepResult(Outcome.INVALID_NAME, enrolment, problem=problem)
-        await tx.enrolments.update(
-            enrolment.id, stage=EnrolmentStage.AWAITING_CONFIRMATION, device_name=name
-        )
         moved = replace(enrolment, stage=EnrolmentStage.AWAITING_CONFIRMATION, device_name=name)
+        tx.enrolments.update(enrolment.id, stage=moved.stage, device_name=name)
         return StepResult(Outcome.ACCEPTED, moved)
+
+    def _activate(
+        self, tx: Transaction, user_id: int, enrolment_id: str, now: datetime
+    ) -> Activation:
+        enrolment, expired = self._live(tx, user_id, now)
+        if expired:
+            return Activation(Outcome.EXPIRED)
+        if enrolment is None or enrolment.id != enrolment_id:
+            return Activation(Outcome.NO_ENROLMENT)
+        if enrolment.stage is not EnrolmentStage.AWAITING_CONFIRMATION:
+            return Activation(Outcome.WRONG_STEP, enrolment=enrolment)
+        assert enrolment.device_name is not None
+        device = tx.devices.add(
+            enrolment.id,
+            enrolment.account_id,
+            enrolment.device_name,
+            enrolment.secret_sealed,
+            created_by_user_id=user_id,
+            # The confirmation code is spent: it must not open a login too.
+            last_used_step=enrolment.accepted_step,
+            now=now,
+        )
+        self._end(tx, enrolment, now, "device_activated", f"tg:{user_id}")
+        count = len(tx.devices.active_for(enrolment.account_id))
+        return Activation(Outcome.ACCEPTED, device, count, enrolment)
+
+    def _record_message(
+        self, tx: Transaction, enrolment_id: str, chat_id: int, column: str, message_id: int
+    ) -> None:
+        now = self._clock.now()
+        row = tx.enrolments.get(enrolment_id)
+        if row is None:
+            tx.cleanup.schedule(chat_id, [message_id], now)
+            return
+        previous = getattr(row, column)
+        if previous is not None and previous != message_id:
+            tx.cleanup.schedule(row.chat_id, [previous], now)
+        tx.enrolments.update(enrolment_id, **{column: message_id})
+
+    # ------------------------------------------------------------------- the public API
+
+    async def start(self, who: TelegramIdentity, chat_id: int) -> EnrolmentStarted:
+        """Begin an enrolment, or resume the one in progress (same secret, same step)."""
+        now = self._clock.now()
+        return await self._db.run(lambda tx: self._create(tx, who, chat_id, now))
+
+    async def pending(self, user_id: int) -> StepResult:
+        """The user's pending enrolment (``ACCEPTED``), ``EXPIRED`` or ``NO_ENROLMENT``."""
+        now = self._clock.now()
+        enrolment, expired = await self._db.run(lambda tx: self._live(tx, user_id, now))
+        if expired:
+            return StepResult(Outcome.EXPIRED)
+        if enrolment is None:
+            return StepResult(Outcome.NO_ENROLMENT)
+        return StepResult(Outcome.ACCEPTED, enrolment, enrolment.attempts_left)
+
+    async def record_message(
+        self, enrolment_id: str, chat_id: int, kind: str, message_id: int
+    ) -> None:
+        """Remember a chat message ("qr", "key" or "code") to delete when the enrolment ends.
+
+        A message that belongs to an enrolment already gone is deleted right away.
+        """
+        column = {"qr": "qr_message_id", "key": "key_message_id", "code": "code_message_id"}[kind]
+        await self._db.run(
+            lambda tx: self._record_message(tx, enrolment_id, chat_id, column, message_id)
+        )
+
+    async def manual_key(self, user_id: int, enrolment_id: str) -> str | None:
+        """The secret for typing by hand, if this button belongs to the live enrolment."""
+        result = await self.pending(user_id)
+        enrolment = result.enrolment
+        if enrolment is None or enrolment.id != enrolment_id:
+            return None
+        return self._open(enrolment)
+
+    async def submit(
+        self, user_id: int, text: str | None, message_id: int | None = None
+    ) -> StepResult:
+        """The user's message while an enrolment is pending: the input for its current step.
+
+        One transaction: the step is read and moved on together. ``text`` is None for a
+        message without text (a sticker, a photo): ``NOT_TEXT``, nothing changes.
+        ``message_id`` is the user's message: an accepted code leaves the chat with the
+        QR code when the enrolment ends.
+        """
+        now = self._clock.now()
+        return await self._db.run(lambda tx: self._step(tx, user_id, text, message_id, now))
+
+    async def submit_code(
+        self, user_id: int, text: str, message_id: int | None = None
+    ) -> StepResult:
+        """Check the code the app shows (only at that step); 5 wrong codes end the enrolment."""
+        now = self._clock.now()
+        return await self._db.run(
+            lambda tx: self._step(
+                tx, user_id, text, message_id, now, only=EnrolmentStage.AWAITING_CODE
+            )
+        )
+
+    async def submit_name(self, user_id: int, text: str) -> StepResult:
+        """Name the device (only after the code); a valid name moves on to the summary."""
+        now = self._clock.now()
+        return await self._db.run(
+            lambda tx: self._step(tx, user_id, text, None, now, only=EnrolmentStage.AWAITING_NAME)
+        )
 
     async def complete(self, user_id: int, enrolment_id: str) -> Activation:
         """ "Complete activation": the device becomes active in one transaction."""
         now = self._clock.now()
-        async with self._db.transaction() as tx:
-            enrolment, expired = await self._live(tx, user_id, now)
-            if expired:
-                return Activation(Outcome.EXPIRED)
-            if enrolment is None or enrolment.id != enrolment_id:
-                return Activation(Outcome.NO_ENROLMENT)
-            if enrolment.stage is not EnrolmentStage.AWAITING_CONFIRMATION:
-                return Activation(Outcome.WRONG_STEP, enrolment=enrolment)
-            assert enrolment.device_name is not None
-            device = await tx.devices.add(
-                enrolment.id,
-                enrolment.account_id,
-                enrolment.device_name,
-                enrolment.secret_sealed,
-                created_by_user_id=user_id,
-                # The confirmation code is spent: it must not open a login too.
-                last_used_step=enrolment.accepted_step,
-                now=now,
-            )
-            await self._end(tx, enrolment, now, "device_activated", f"tg:{user_id}")
-            count = len(await tx.devices.active_for(enrolment.account_id))
-        return Activation(Outcome.ACCEPTED, device, count, enrolment)
+        return await self._db.run(lambda tx: self._activate(tx, user_id, enrolment_id, now))
 
     async def cancel(self, user_id: int, actor: str | None = None) -> PendingEnrolment | None:
         """End the pending enrolment, if any; its messages leave the chat."""
         now = self._clock.now()
-        async with self._db.transaction() as tx:
-            enrolment, _ = await self._live(tx, user_id, now)
+
+        def work(tx: Transaction) -> PendingEnrolment | None:
+            enrolment, _ = self._live(tx, user_id, now)
             if enrolment is not None:
-                await self._end(tx, enrolment, now, "enrolment_cancelled", actor or f"tg:{user_id}")
-        return enrolment
+                self._end(tx, enrolment, now, "enrolment_cancelled", actor or f"tg:{user_id}")
+            return enrolment
+
+        return await self._db.run(work)
 
     async def expire_due(self) -> list[PendingEnrolment]:
         """End every enrolment past its deadline (also those that ran out while we were down)."""
         now = self._clock.now()
-        async with self._db.transaction() as tx:
-            ended = await tx.enrolments.expired(now)
+
+        def work(tx: Transaction) -> list[PendingEnrolment]:
+            ended = tx.enrolments.expired(now)
             for enrolment in ended:
-                await self._end(tx, enrolment, now, "enrolment_expired", SYSTEM_ACTOR)
-        return ended
+                self._end(tx, enrolment, now, "enrolment_expired", SYSTEM_ACTOR)
+            return ended
+
+        return await self._db.run(work)
 
     async def status(self, who: TelegramIdentity) -> AccountStatus:
         now = self._clock.now()
-        async with self._db.transaction() as tx:
-            account_id = await account_for(tx, who, now)
-            devices = await tx.devices.active_for(account_id)
-            enrolment, _ = await self._live(tx, who.user_id, now)
-        return AccountStatus(account_id, devices, enrolment)
+
+        def work(tx: Transaction) -> AccountStatus:
+            account_id = account_for(tx, who, now)
+            enrolment, _ = self._live(tx, who.user_id, now)
+            return AccountStatus(account_id, tx.devices.active_for(account_id), enrolment)
+
+        return await self._db.run(work)

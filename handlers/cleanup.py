@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict
 
 from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -23,18 +24,22 @@ async def flush(cleanup: ChatCleanup, bot: Bot, chat_id: int | None = None) -> i
     """
     deleted: list[CleanupItem] = []
     failed: list[CleanupItem] = []
+    by_chat: dict[int, list[CleanupItem]] = defaultdict(list)
     for item in await cleanup.due(chat_id=chat_id):
+        by_chat[item.chat_id].append(item)
+    for chat, items in by_chat.items():
+        # One request per chat: Telegram skips messages that are already gone.
         try:
-            await bot.delete_message(item.chat_id, item.message_id)
+            await bot.delete_messages(chat, [item.message_id for item in items])
         except (BadRequest, Forbidden) as exc:
-            # Already deleted, too old to delete (48 h), or the user blocked us:
-            # retrying cannot help.
-            logger.info("message %s not deleted: %s", item.message_id, exc)
+            # Too old to delete (48 h), none left, or the user blocked us: retrying
+            # cannot help.
+            logger.info("messages in chat %s not deleted: %s", chat, exc)
         except TelegramError as exc:
-            logger.warning("deleting message %s failed, will retry: %s", item.message_id, exc)
-            failed.append(item)
+            logger.warning("deleting messages in chat %s failed, will retry: %s", chat, exc)
+            failed.extend(items)
             continue
-        deleted.append(item)
+        deleted.extend(items)
     if deleted or failed:
         await cleanup.settle(deleted, failed)
     return len(deleted)

@@ -1,31 +1,51 @@
-"""The database: connection, migrations and the one way to run a transaction.
+"""The database: one SQLite connection, owned by one thread, fed with whole transactions.
 
-SQLite is the embedded default. The bot, the jobs and the HTTP API share one
-event loop and one connection; an ``asyncio.Lock`` makes every transaction
-exclusive on that connection, so two coroutines never interleave statements
-inside one transaction (a COMMIT by one would otherwise commit the other's
-half-done work).
+A transaction is a plain function ``work(tx) -> result`` that runs in the database
+thread; ``await db.run(work)`` hands it over and waits for the commit. So:
+
+- a transaction costs one hop between the event loop and the database thread,
+  however many statements it runs (a hop per statement would dominate the cost);
+- two coroutines can never interleave statements inside one transaction: the thread
+  runs one piece of work at a time;
+- work that queues up while a commit is in progress is committed together (group
+  commit), each piece inside its own SAVEPOINT, so one failing piece rolls back alone
+  and the others still commit. A result is handed back only after its commit.
+
+The interface (``run`` with a function over repositories) does not depend on SQLite:
+a PostgreSQL backend can run the same work functions on a pooled connection.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
+import queue
 import sqlite3
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future
+from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-
-import aiosqlite
+from typing import Any, TypeVar
 
 from storage.repositories import Transaction
 
+logger = logging.getLogger(__name__)
+
 SQLITE_PREFIX = "sqlite:///"
 BUSY_TIMEOUT_MS = 5000
+MAX_GROUP = 64  # pieces of work committed together at most
+
+T = TypeVar("T")
 
 
 class DatabaseUrlError(ValueError):
     """DATABASE_URL names something this build cannot open."""
+
+
+class DatabaseClosedError(RuntimeError):
+    """The database was closed; no more work is accepted."""
 
 
 def sqlite_path(url: str) -> Path:
@@ -65,79 +85,171 @@ def split_statements(script: str) -> list[str]:
     return statements
 
 
+def _connect(path: Path) -> sqlite3.Connection:
+    # isolation_level=None: we issue BEGIN/COMMIT ourselves. The connection is used by
+    # the database thread only (it is created there too).
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    # NORMAL is durable against a crash of the process in WAL mode.
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    return conn
+
+
+def _migrate(conn: sqlite3.Connection) -> list[str]:
+    """Apply the migrations not applied yet, each in its own transaction."""
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS schema_migrations ("
+        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
+    )
+    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
+    applied = []
+    for version, name, script in migration_scripts():
+        if version in done:
+            continue
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for statement in split_statements(script):
+                conn.execute(statement)
+            conn.execute(
+                "INSERT INTO schema_migrations (version, name, applied_at)"
+                " VALUES (?, ?, CAST(strftime('%s', 'now') AS INTEGER))",
+                (version, name),
+            )
+            conn.execute("COMMIT")
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        applied.append(name)
+    return applied
+
+
+@dataclass
+class _Work:
+    fn: Callable[[Transaction], Any]
+    future: Future[Any] = field(default_factory=Future)
+
+
+_STOP = object()
+
+
 class Database:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
-        self._conn = conn
-        self._lock = asyncio.Lock()
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._queue: queue.SimpleQueue[_Work | object] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+        self.commits = 0  # how many COMMITs ran (group commit folds several works into one)
 
     @classmethod
     async def open(cls, url: str) -> Database:
+        """Open (creating the folder and file if missing) and migrate."""
         path = sqlite_path(url)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves.
-        conn = await aiosqlite.connect(path, isolation_level=None)
-        try:
-            await conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            await conn.execute("PRAGMA journal_mode = WAL")
-            # NORMAL is durable against a crash of the process in WAL mode.
-            await conn.execute("PRAGMA synchronous = NORMAL")
-            await conn.execute("PRAGMA foreign_keys = ON")
-            db = cls(conn)
-            await db.migrate()
-        except BaseException:
-            await conn.close()
-            raise
+        db = cls(path)
+        ready: Future[None] = Future()
+        db._thread = threading.Thread(target=db._serve, args=(ready,), name="database", daemon=True)
+        db._thread.start()
+        await asyncio.wrap_future(ready)
         return db
 
-    async def migrate(self) -> list[str]:
-        """Apply the migrations not applied yet, each in its own transaction."""
-        async with self._lock:
-            await self._conn.execute(
-                "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-            )
-            async with self._conn.execute("SELECT version FROM schema_migrations") as cur:
-                done = {row[0] for row in await cur.fetchall()}
-            applied = []
-            for version, name, script in migration_scripts():
-                if version in done:
-                    continue
-                await self._conn.execute("BEGIN IMMEDIATE")
-                try:
-                    for statement in split_statements(script):
-                        await self._conn.execute(statement)
-                    await self._conn.execute(
-                        "INSERT INTO schema_migrations (version, name, applied_at)"
-                        " VALUES (?, ?, CAST(strftime('%s', 'now') AS INTEGER))",
-                        (version, name),
-                    )
-                except BaseException:
-                    await self._conn.rollback()
-                    raise
-                await self._conn.commit()
-                applied.append(name)
-            return applied
+    async def run(self, work: Callable[[Transaction], T]) -> T:
+        """Run ``work`` as one transaction in the database thread; its result after COMMIT.
 
-    @asynccontextmanager
-    async def transaction(self) -> AsyncIterator[Transaction]:
-        """Run the block as one transaction: committed on success, rolled back on error."""
-        async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield Transaction(self._conn)
-            except BaseException:
-                await asyncio.shield(self._conn.rollback())
-                raise
-            await self._conn.commit()
+        ``work`` must be a plain function that only talks to the database: it runs on the
+        database thread and holds up everyone else's work while it runs.
+        """
+        if self._closed:
+            raise DatabaseClosedError("the database is closed")
+        item = _Work(work)
+        self._queue.put(item)
+        return await asyncio.wrap_future(item.future)
+
+    async def migrate(self) -> list[str]:
+        """Apply pending migrations (``open`` already did; a no-op then)."""
+        return await self.run(lambda tx: _migrate(tx.connection))
 
     async def ping(self) -> bool:
         """True when the database answers a query."""
         try:
-            async with self._lock, self._conn.execute("SELECT 1") as cur:
-                return (await cur.fetchone()) == (1,)
-        except (sqlite3.Error, ValueError):
+            return await self.run(lambda tx: tx.ping())
+        except (sqlite3.Error, DatabaseClosedError):
             return False
 
     async def close(self) -> None:
-        async with self._lock:
-            await self._conn.close()
+        """Finish the queued work, then close the connection and stop the thread."""
+        if self._closed:
+            return
+        self._closed = True
+        self._queue.put(_STOP)
+        if self._thread is not None:
+            await asyncio.to_thread(self._thread.join)
+
+    # ---------------------------------------------------------------- the database thread
+
+    def _serve(self, ready: Future[None]) -> None:
+        try:
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            conn = _connect(self._path)
+            _migrate(conn)
+        except BaseException as exc:  # reported to open(), which raises it
+            self._closed = True
+            ready.set_exception(exc)
+            return
+        ready.set_result(None)
+        try:
+            while True:
+                batch, stop = self._next_batch()
+                if batch:
+                    self._commit_group(conn, batch)
+                if stop:
+                    return
+        finally:
+            conn.close()
+
+    def _next_batch(self) -> tuple[list[_Work], bool]:
+        """Wait for work, then take what else is already queued (up to MAX_GROUP)."""
+        batch: list[_Work] = []
+        item = self._queue.get()
+        while True:
+            if item is _STOP:
+                return batch, True
+            assert isinstance(item, _Work)
+            if item.future.set_running_or_notify_cancel():
+                batch.append(item)
+            if len(batch) >= MAX_GROUP:
+                return batch, False
+            try:
+                item = self._queue.get_nowait()
+            except queue.Empty:
+                return batch, False
+
+    def _commit_group(self, conn: sqlite3.Connection, batch: list[_Work]) -> None:
+        tx = Transaction(conn)
+        outcomes: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for item in batch:
+                conn.execute("SAVEPOINT work")
+                try:
+                    result = item.fn(tx)
+                except BaseException as exc:
+                    conn.execute("ROLLBACK TO work")
+                    conn.execute("RELEASE work")
+                    outcomes.append((False, exc))
+                else:
+                    conn.execute("RELEASE work")
+                    outcomes.append((True, result))
+            conn.execute("COMMIT")
+            self.commits += 1
+        except BaseException as exc:
+            # The commit itself failed (disk full, I/O error): nothing in the group landed.
+            logger.error("database commit failed: %s", exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            outcomes = [(False, exc)] * len(batch)
+        for item, (ok, value) in zip(batch, outcomes, strict=True):
+            if ok:
+                item.future.set_result(value)
+            else:
+                item.future.set_exception(value)

@@ -1,12 +1,14 @@
-"""One repository per aggregate, all bound to the transaction that owns them."""
+"""One repository per aggregate, all bound to the transaction that owns them.
+
+Plain synchronous code: it runs on the database thread, inside ``Database.run``.
+"""
 
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import datetime
 from typing import Any
-
-import aiosqlite
 
 from storage.records import (
     AuditEntry,
@@ -22,43 +24,38 @@ from storage.records import (
 
 
 class _Repository:
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
-    # Each helper is one hop to aiosqlite's thread: a statement costs a thread switch,
-    # so fetching through a cursor (execute, fetch, close) would triple the cost.
+    def _one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
+        return self._conn.execute(sql, params).fetchone()
 
-    async def _one(self, sql: str, params: tuple[Any, ...] = ()) -> aiosqlite.Row | None:
-        rows = await self._conn.execute_fetchall(sql, params)
-        return next(iter(rows), None)
+    def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        return self._conn.execute(sql, params).fetchall()
 
-    async def _all(self, sql: str, params: tuple[Any, ...] = ()) -> list[aiosqlite.Row]:
-        return list(await self._conn.execute_fetchall(sql, params))
-
-    async def _run(self, sql: str, params: tuple[Any, ...] = ()) -> int:
-        cursor = await self._conn.execute(sql, params)
-        return cursor.rowcount
+    def _run(self, sql: str, params: tuple[Any, ...] = ()) -> int:
+        return self._conn.execute(sql, params).rowcount
 
 
 class AccountRepository(_Repository):
-    async def ensure(self, account_id: str, now: datetime) -> None:
-        await self._run(
+    def ensure(self, account_id: str, now: datetime) -> None:
+        self._run(
             "INSERT INTO accounts (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
             (account_id, to_ts(now)),
         )
 
-    async def link_for(self, user_id: int) -> TelegramUserLink | None:
-        row = await self._one(
+    def link_for(self, user_id: int) -> TelegramUserLink | None:
+        row = self._one(
             "SELECT user_id, account_id, username, display_name FROM telegram_users"
             " WHERE user_id = ?",
             (user_id,),
         )
         return None if row is None else TelegramUserLink(*row)
 
-    async def save_link(
+    def save_link(
         self, user_id: int, account_id: str, username: str | None, display_name: str, now: datetime
     ) -> None:
-        await self._run(
+        self._run(
             "INSERT INTO telegram_users"
             " (user_id, account_id, username, display_name, first_seen_at, updated_at)"
             " VALUES (?, ?, ?, ?, ?, ?)"
@@ -72,7 +69,7 @@ class AccountRepository(_Repository):
 _DEVICE_COLUMNS = "id, account_id, name, secret_sealed, created_at, last_used_at, last_used_step"
 
 
-def _device(row: aiosqlite.Row) -> Device:
+def _device(row: tuple[Any, ...]) -> Device:
     return Device(
         id=row[0],
         account_id=row[1],
@@ -85,7 +82,7 @@ def _device(row: aiosqlite.Row) -> Device:
 
 
 class DeviceRepository(_Repository):
-    async def add(
+    def add(
         self,
         device_id: str,
         account_id: str,
@@ -95,7 +92,7 @@ class DeviceRepository(_Repository):
         last_used_step: int | None,
         now: datetime,
     ) -> Device:
-        await self._run(
+        self._run(
             "INSERT INTO devices (id, account_id, name, secret_sealed, created_at,"
             " created_by_user_id, last_used_step) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (
@@ -108,16 +105,16 @@ class DeviceRepository(_Repository):
                 last_used_step,
             ),
         )
-        device = await self.get(device_id)
+        device = self.get(device_id)
         assert device is not None
         return device
 
-    async def get(self, device_id: str) -> Device | None:
-        row = await self._one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
+    def get(self, device_id: str) -> Device | None:
+        row = self._one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
         return None if row is None else _device(row)
 
-    async def active_for(self, account_id: str) -> list[Device]:
-        rows = await self._all(
+    def active_for(self, account_id: str) -> list[Device]:
+        rows = self._all(
             f"SELECT {_DEVICE_COLUMNS} FROM devices"
             " WHERE account_id = ? AND revoked_at IS NULL ORDER BY created_at, id",
             (account_id,),
@@ -132,7 +129,7 @@ _ENROLMENT_COLUMNS = (
 )
 
 
-def _enrolment(row: aiosqlite.Row) -> PendingEnrolment:
+def _enrolment(row: tuple[Any, ...]) -> PendingEnrolment:
     return PendingEnrolment(
         id=row[0],
         telegram_user_id=row[1],
@@ -152,9 +149,9 @@ def _enrolment(row: aiosqlite.Row) -> PendingEnrolment:
 
 
 class EnrolmentRepository(_Repository):
-    async def create(self, enrolment: PendingEnrolment) -> None:
+    def create(self, enrolment: PendingEnrolment) -> None:
         e = enrolment
-        await self._run(
+        self._run(
             f"INSERT INTO pending_enrolments ({_ENROLMENT_COLUMNS})"
             " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
@@ -175,28 +172,28 @@ class EnrolmentRepository(_Repository):
             ),
         )
 
-    async def for_user(self, telegram_user_id: int) -> PendingEnrolment | None:
-        row = await self._one(
+    def for_user(self, telegram_user_id: int) -> PendingEnrolment | None:
+        row = self._one(
             f"SELECT {_ENROLMENT_COLUMNS} FROM pending_enrolments WHERE telegram_user_id = ?",
             (telegram_user_id,),
         )
         return None if row is None else _enrolment(row)
 
-    async def get(self, enrolment_id: str) -> PendingEnrolment | None:
-        row = await self._one(
+    def get(self, enrolment_id: str) -> PendingEnrolment | None:
+        row = self._one(
             f"SELECT {_ENROLMENT_COLUMNS} FROM pending_enrolments WHERE id = ?", (enrolment_id,)
         )
         return None if row is None else _enrolment(row)
 
-    async def expired(self, now: datetime, limit: int = 100) -> list[PendingEnrolment]:
-        rows = await self._all(
+    def expired(self, now: datetime, limit: int = 100) -> list[PendingEnrolment]:
+        rows = self._all(
             f"SELECT {_ENROLMENT_COLUMNS} FROM pending_enrolments"
             " WHERE expires_at <= ? ORDER BY expires_at LIMIT ?",
             (to_ts(now), limit),
         )
         return [_enrolment(row) for row in rows]
 
-    async def update(self, enrolment_id: str, **fields: object) -> None:
+    def update(self, enrolment_id: str, **fields: object) -> None:
         """Set the named columns; names come from our code, never from input."""
         allowed = {
             "stage",
@@ -212,47 +209,45 @@ class EnrolmentRepository(_Repository):
             raise ValueError(f"not updatable: {sorted(unknown)}")
         values = [v.value if isinstance(v, EnrolmentStage) else v for v in fields.values()]
         assignments = ", ".join(f"{name} = ?" for name in fields)
-        await self._run(
+        self._run(
             f"UPDATE pending_enrolments SET {assignments} WHERE id = ?",
             (*values, enrolment_id),
         )
 
-    async def delete(self, enrolment_id: str) -> bool:
-        return await self._run("DELETE FROM pending_enrolments WHERE id = ?", (enrolment_id,)) == 1
+    def delete(self, enrolment_id: str) -> bool:
+        return self._run("DELETE FROM pending_enrolments WHERE id = ?", (enrolment_id,)) == 1
 
 
 class CleanupRepository(_Repository):
-    async def schedule(self, chat_id: int, message_ids: list[int], now: datetime) -> None:
+    def schedule(self, chat_id: int, message_ids: list[int], now: datetime) -> None:
         for message_id in message_ids:
-            await self._run(
+            self._run(
                 "INSERT INTO chat_cleanup (chat_id, message_id, due_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (chat_id, message_id) DO NOTHING",
                 (chat_id, message_id, to_ts(now)),
             )
 
-    async def due(
-        self, now: datetime, limit: int = 50, chat_id: int | None = None
-    ) -> list[CleanupItem]:
+    def due(self, now: datetime, limit: int = 50, chat_id: int | None = None) -> list[CleanupItem]:
         chat_filter = "" if chat_id is None else " AND chat_id = ?"
-        rows = await self._all(
+        rows = self._all(
             "SELECT id, chat_id, message_id, attempts FROM chat_cleanup"
             f" WHERE due_at <= ?{chat_filter} ORDER BY due_at, id LIMIT ?",
             (to_ts(now), limit) if chat_id is None else (to_ts(now), chat_id, limit),
         )
         return [CleanupItem(*row) for row in rows]
 
-    async def done(self, item_id: int) -> None:
-        await self._run("DELETE FROM chat_cleanup WHERE id = ?", (item_id,))
+    def done(self, item_id: int) -> None:
+        self._run("DELETE FROM chat_cleanup WHERE id = ?", (item_id,))
 
-    async def retry_later(self, item_id: int, due_at: datetime) -> None:
-        await self._run(
+    def retry_later(self, item_id: int, due_at: datetime) -> None:
+        self._run(
             "UPDATE chat_cleanup SET attempts = attempts + 1, due_at = ? WHERE id = ?",
             (to_ts(due_at), item_id),
         )
 
 
 class AuditRepository(_Repository):
-    async def record(
+    def record(
         self,
         at: datetime,
         actor: str,
@@ -262,7 +257,7 @@ class AuditRepository(_Repository):
         telegram_user_id: int | None = None,
         **detail: object,
     ) -> None:
-        await self._run(
+        self._run(
             "INSERT INTO audit_log (at, actor, telegram_user_id, account_id, action, detail)"
             " VALUES (?, ?, ?, ?, ?, ?)",
             (
@@ -275,11 +270,11 @@ class AuditRepository(_Repository):
             ),
         )
 
-    async def entries(self, account_id: str | None = None) -> list[AuditEntry]:
+    def entries(self, account_id: str | None = None) -> list[AuditEntry]:
         if account_id is None:
-            rows = await self._all("SELECT * FROM audit_log ORDER BY id")
+            rows = self._all("SELECT * FROM audit_log ORDER BY id")
         else:
-            rows = await self._all(
+            rows = self._all(
                 "SELECT * FROM audit_log WHERE account_id = ? ORDER BY id", (account_id,)
             )
         return [
@@ -289,11 +284,15 @@ class AuditRepository(_Repository):
 
 
 class Transaction:
-    """The repositories of one open transaction (see ``Database.transaction``)."""
+    """The repositories of one open transaction (see ``Database.run``)."""
 
-    def __init__(self, conn: aiosqlite.Connection) -> None:
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.connection = conn
         self.accounts = AccountRepository(conn)
         self.devices = DeviceRepository(conn)
         self.enrolments = EnrolmentRepository(conn)
         self.cleanup = CleanupRepository(conn)
         self.audit = AuditRepository(conn)
+
+    def ping(self) -> bool:
+        return self.connection.execute("SELECT 1").fetchone() == (1,)

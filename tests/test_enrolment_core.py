@@ -55,9 +55,8 @@ async def test_full_enrolment_activates_a_device(
     status = await enrolment.status(ANN)
     assert [d.name for d in status.devices] == ["Philipp iPhone"]
     assert status.pending is None
-    async with db.transaction() as tx:
-        actions = [e.action for e in await tx.audit.entries("tg:1001")]
-        due = await tx.cleanup.due(clock.now())
+    actions = [e.action for e in await db.run(lambda tx: tx.audit.entries("tg:1001"))]
+    due = await db.run(lambda tx: tx.cleanup.due(clock.now()))
     assert actions == [
         "account_linked",
         "enrolment_started",
@@ -155,8 +154,7 @@ async def test_expire_due_ends_what_ran_out_while_down(
     ended = await enrolment.expire_due()
     assert [e.telegram_user_id for e in ended] == [ANN.user_id]
     assert (await enrolment.pending(other.user_id)).outcome is Outcome.ACCEPTED
-    async with db.transaction() as tx:
-        actions = [e.action for e in await tx.audit.entries("tg:1001")]
+    actions = [e.action for e in await db.run(lambda tx: tx.audit.entries("tg:1001"))]
     assert actions[-1] == "enrolment_expired"
 
 
@@ -228,8 +226,8 @@ async def test_cancel_ends_and_audits(enrolment: EnrolmentService, db: Database)
     await enrolment.start(ANN, CHAT)
     ended = await enrolment.cancel(ANN.user_id)
     assert ended is not None
-    async with db.transaction() as tx:
-        assert (await tx.audit.entries("tg:1001"))[-1].action == "enrolment_cancelled"
+    entries = await db.run(lambda tx: tx.audit.entries("tg:1001"))
+    assert entries[-1].action == "enrolment_cancelled"
 
 
 async def test_messages_recorded_after_the_end_are_cleaned_up(
@@ -240,6 +238,5 @@ async def test_messages_recorded_after_the_end_are_cleaned_up(
     await enrolment.record_message(started.enrolment.id, CHAT, "qr", 11)  # resent QR
     await enrolment.cancel(ANN.user_id)
     await enrolment.record_message(started.enrolment.id, CHAT, "key", 12)  # too late
-    async with db.transaction() as tx:
-        due = await tx.cleanup.due(clock.now() + timedelta(seconds=1))
+    due = await db.run(lambda tx: tx.cleanup.due(clock.now() + timedelta(seconds=1)))
     assert sorted(item.message_id for item in due) == [10, 11, 12]

@@ -1,4 +1,4 @@
-"""The storage layer: migrations, pragmas, isolated transactions, the append-only audit log."""
+"""The storage layer: migrations, pragmas, whole transactions on one thread, group commit."""
 
 from __future__ import annotations
 
@@ -9,19 +9,36 @@ from pathlib import Path
 import pytest
 
 from bot.clock import FakeClock
-from storage.db import Database, DatabaseUrlError, split_statements, sqlite_path
+from storage.db import (
+    Database,
+    DatabaseClosedError,
+    DatabaseUrlError,
+    split_statements,
+    sqlite_path,
+)
+from storage.repositories import Transaction
+
+
+def account_ids(tx: Transaction) -> list[str]:
+    return [row[0] for row in tx.connection.execute("SELECT id FROM accounts ORDER BY id")]
 
 
 async def test_fresh_database_is_migrated_with_wal_and_foreign_keys(db_path: Path) -> None:
     db = await Database.open(f"sqlite:///{db_path}")
     try:
-        assert db_path.is_file()  # noqa: ASYNC240
         assert await db.migrate() == []  # already applied
+        pragmas = await db.run(
+            lambda tx: (
+                tx.connection.execute("PRAGMA journal_mode").fetchone()[0],
+                tx.connection.execute("PRAGMA foreign_keys").fetchone()[0],
+                tx.connection.execute("PRAGMA busy_timeout").fetchone()[0],
+            )
+        )
+        assert pragmas == ("wal", 1, 5000)
     finally:
         await db.close()
     conn = sqlite3.connect(db_path)
     try:
-        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
         assert versions == [1]
     finally:
@@ -30,77 +47,76 @@ async def test_fresh_database_is_migrated_with_wal_and_foreign_keys(db_path: Pat
 
 async def test_reopening_keeps_data(db_path: Path, clock: FakeClock) -> None:
     db = await Database.open(f"sqlite:///{db_path}")
-    async with db.transaction() as tx:
-        await tx.accounts.ensure("acct", clock.now())
+    await db.run(lambda tx: tx.accounts.ensure("acct", clock.now()))
     await db.close()
     db = await Database.open(f"sqlite:///{db_path}")
-    async with db.transaction() as tx:
-        await tx.accounts.ensure("acct", clock.now())  # idempotent
-        assert await tx.accounts.link_for(1) is None
+    await db.run(lambda tx: tx.accounts.ensure("acct", clock.now()))  # idempotent
+    assert await db.run(account_ids) == ["acct"]
     await db.close()
 
 
 async def test_failed_transaction_changes_nothing(db: Database, clock: FakeClock) -> None:
-    with pytest.raises(RuntimeError):
-        async with db.transaction() as tx:
-            await tx.accounts.ensure("acct", clock.now())
-            await tx.accounts.save_link(1, "acct", "ann", "Ann", clock.now())
-            raise RuntimeError("boom")
-    async with db.transaction() as tx:
-        assert await tx.accounts.link_for(1) is None
+    def work(tx: Transaction) -> None:
+        tx.accounts.ensure("acct", clock.now())
+        tx.accounts.save_link(1, "acct", "ann", "Ann", clock.now())
+        raise RuntimeError("boom")
+
+    with pytest.raises(RuntimeError, match="boom"):
+        await db.run(work)
+    assert await db.run(lambda tx: tx.accounts.link_for(1)) is None
+    assert await db.run(account_ids) == []
 
 
 async def test_foreign_keys_are_enforced(db: Database, clock: FakeClock) -> None:
     with pytest.raises(sqlite3.IntegrityError):
-        async with db.transaction() as tx:
-            await tx.accounts.save_link(1, "no-such-account", None, "Ann", clock.now())
+        await db.run(lambda tx: tx.accounts.save_link(1, "no-account", None, "Ann", clock.now()))
 
 
-async def test_concurrent_transactions_do_not_interleave(db: Database, clock: FakeClock) -> None:
-    """One coroutine's failure must not commit or lose another's work on the shared connection."""
-    started = asyncio.Event()
+async def test_concurrent_work_is_isolated_and_a_failure_rolls_back_alone(
+    db: Database, clock: FakeClock
+) -> None:
+    """Work queued together is committed together, but each piece stands alone."""
 
-    async def slow_failing() -> None:
-        async with db.transaction() as tx:
-            await tx.accounts.ensure("doomed", clock.now())
-            started.set()
-            await asyncio.sleep(0.05)  # the other coroutine runs now
-            raise RuntimeError("roll me back")
+    def failing(tx: Transaction) -> None:
+        tx.accounts.ensure("doomed", clock.now())
+        raise RuntimeError("roll me back")
 
-    async def quick_success() -> None:
-        await started.wait()
-        async with db.transaction() as tx:
-            await tx.accounts.ensure("kept", clock.now())
+    def ok(name: str):
+        return lambda tx: tx.accounts.ensure(name, clock.now())
 
-    results = await asyncio.gather(slow_failing(), quick_success(), return_exceptions=True)
-    assert isinstance(results[0], RuntimeError)
-    assert results[1] is None
-    async with db.transaction() as tx:
-        rows = await tx.accounts._all("SELECT id FROM accounts ORDER BY id")
-    assert [row[0] for row in rows] == ["kept"]
+    results = await asyncio.gather(
+        db.run(ok("a")), db.run(failing), db.run(ok("b")), return_exceptions=True
+    )
+    assert results[0] is None and results[2] is None
+    assert isinstance(results[1], RuntimeError)
+    assert await db.run(account_ids) == ["a", "b"]
 
 
-async def test_many_concurrent_writers_all_land(db: Database, clock: FakeClock) -> None:
-    async def write(i: int) -> None:
-        async with db.transaction() as tx:
-            await tx.accounts.ensure(f"acct-{i}", clock.now())
-            await asyncio.sleep(0)
-            await tx.audit.record(clock.now(), "test", "created", account_id=f"acct-{i}")
+async def test_many_concurrent_writers_all_land_in_few_commits(
+    db: Database, clock: FakeClock
+) -> None:
+    def write(i: int):
+        def work(tx: Transaction) -> int:
+            tx.accounts.ensure(f"acct-{i}", clock.now())
+            tx.audit.record(clock.now(), "test", "created", account_id=f"acct-{i}")
+            return i
 
-    await asyncio.gather(*(write(i) for i in range(50)))
-    async with db.transaction() as tx:
-        assert len(await tx.audit.entries()) == 50
+        return work
+
+    before = db.commits
+    results = await asyncio.gather(*(db.run(write(i)) for i in range(200)))
+    assert results == list(range(200))
+    assert len(await db.run(lambda tx: tx.audit.entries())) == 200
+    assert db.commits - before < 200  # grouped
 
 
 async def test_audit_log_is_append_only(db: Database, clock: FakeClock) -> None:
-    async with db.transaction() as tx:
-        await tx.audit.record(clock.now(), "tg:1", "enrolment_started", account_id="a")
+    await db.run(lambda tx: tx.audit.record(clock.now(), "tg:1", "enrolment_started"))
     for statement in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"):
         with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            async with db.transaction() as tx:
-                await tx.audit._run(statement)
-    async with db.transaction() as tx:
-        assert [e.action for e in await tx.audit.entries()] == ["enrolment_started"]
+            await db.run(lambda tx, sql=statement: tx.connection.execute(sql))
+    entries = await db.run(lambda tx: tx.audit.entries())
+    assert [e.action for e in entries] == ["enrolment_started"]
 
 
 async def test_ping_answers_while_open_and_not_after_close(db_path: Path) -> None:
@@ -108,6 +124,29 @@ async def test_ping_answers_while_open_and_not_after_close(db_path: Path) -> Non
     assert await db.ping() is True
     await db.close()
     assert await db.ping() is False
+    with pytest.raises(DatabaseClosedError):
+        await db.run(lambda tx: None)
+
+
+async def test_close_finishes_queued_work(db_path: Path, clock: FakeClock) -> None:
+    db = await Database.open(f"sqlite:///{db_path}")
+    pending = [
+        asyncio.ensure_future(db.run(lambda tx, i=i: tx.accounts.ensure(f"a{i}", clock.now())))
+        for i in range(20)
+    ]
+    await asyncio.sleep(0)
+    await db.close()
+    await asyncio.gather(*pending)
+    db = await Database.open(f"sqlite:///{db_path}")
+    assert len(await db.run(account_ids)) == 20
+    await db.close()
+
+
+async def test_unopenable_path_fails_the_open(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(OSError):
+        await Database.open(f"sqlite:///{blocker}/db.sqlite3")
 
 
 def test_database_url_forms() -> None:
