@@ -23,6 +23,7 @@ import statistics
 import sys
 import tempfile
 import time
+from collections import Counter
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,8 +114,14 @@ def cpu_snapshot(bot_pid: int) -> dict[str, float]:
     pids = process_tree(bot_pid)
     snapshot = {"bot": cpu_seconds(bot_pid), "simulator+server": time.process_time()}
     for child in pids[1:]:
-        snapshot[f"worker {child}"] = cpu_seconds(child)
+        snapshot[child_name(child)] = cpu_seconds(child)
     return snapshot
+
+
+def child_name(pid: int) -> str:
+    """The bot's children: the QR worker and multiprocessing's resource tracker."""
+    cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+    return "resource tracker" if b"resource_tracker" in cmdline else "QR worker"
 
 
 async def steady(server: BotApiServer, rate: float, seconds: float, first_id: int) -> list[float]:
@@ -144,7 +151,9 @@ async def run(args: argparse.Namespace) -> None:
     print(f"QR render: {qr_render_cost() * 1000:.2f} ms per code (PNG, error correction M)")
     with tempfile.TemporaryDirectory() as workdir:
         async with local_bot_api() as server:
-            bot = BotProcess(server, Path(workdir), LOG_LEVEL="WARNING")
+            bot = BotProcess(
+                server, Path(workdir), LOG_LEVEL=os.environ.get("BENCH_LOG_LEVEL", "WARNING")
+            )
             await bot.start()
             assert bot.proc is not None
             try:
@@ -156,6 +165,7 @@ async def run(args: argparse.Namespace) -> None:
                     f"p99 {percentile(latencies, 99) * 1000:.1f} ms, "
                     f"max {max(latencies) * 1000:.1f} ms"
                 )
+                calls_before = len(server.state.calls)
                 before = cpu_snapshot(bot.proc.pid)
                 elapsed, burst_latencies = await burst(server, args.users, 2_000_000)
                 after = cpu_snapshot(bot.proc.pid)
@@ -170,13 +180,24 @@ async def run(args: argparse.Namespace) -> None:
                     for name in after
                 )
                 print(f"CPU per enrolment in the burst: {spent}")
-                peaks = [peak_memory_mb(pid) for pid in process_tree(bot.proc.pid)]
+                methods = Counter(name for name, _ in server.state.calls[calls_before:])
+                print(
+                    "Bot API calls per enrolment: "
+                    + ", ".join(f"{name} {n / args.users:.2f}" for name, n in methods.most_common())
+                )
+                pids = process_tree(bot.proc.pid)
+                peaks = [peak_memory_mb(pid) for pid in pids]
                 print(
                     f"bot peak memory (VmHWM): {peaks[0]:.1f} MB main process"
-                    + "".join(f" + {peak:.1f} MB QR worker" for peak in peaks[1:])
+                    + "".join(
+                        f" + {peak:.1f} MB {child_name(pid)}"
+                        for pid, peak in zip(pids[1:], peaks[1:], strict=True)
+                    )
                     + f" = {sum(peaks):.1f} MB"
                 )
             finally:
+                if os.environ.get("BENCH_SHOW_LOG"):
+                    print(bot.log()[-5000:], file=sys.stderr)
                 code = await bot.terminate()
                 if code != 0:
                     print(bot.log()[-3000:], file=sys.stderr)

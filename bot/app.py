@@ -12,6 +12,7 @@ import handlers
 from bot.clock import Clock, SystemClock
 from bot.config import Settings
 from bot.services import Services
+from bot.telegram_transport import AiohttpRequest
 from handlers import texts
 from handlers.cleanup import cleanup_job
 from handlers.common import SERVICES_KEY
@@ -21,6 +22,11 @@ from handlers.ordering import PerUserUpdateProcessor
 
 logger = logging.getLogger(__name__)
 
+# Updates of different users run concurrently, up to this many at once; each holds at
+# most one Bot API connection, so the pool is a little larger and never makes one wait.
+# (httpx scans its whole pool on every request: a pool far larger than needed costs CPU.)
+CONCURRENT_UPDATES = 32
+CONNECTION_POOL_SIZE = 48
 EXPIRY_INTERVAL_S = 30
 CLEANUP_INTERVAL_S = 15
 
@@ -38,6 +44,7 @@ def build_application(
     async def post_init(app: Application) -> None:
         svc = await Services.open(settings, the_clock)
         app.bot_data[SERVICES_KEY] = svc
+        await svc.qr.warm_up()
         await app.bot.set_my_commands(
             [BotCommand(name, description) for name, description in texts.COMMANDS],
             scope=BotCommandScopeAllPrivateChats(),
@@ -63,12 +70,14 @@ def build_application(
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .concurrent_updates(PerUserUpdateProcessor())
+        .concurrent_updates(PerUserUpdateProcessor(CONCURRENT_UPDATES))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )
-    if request is not None:
-        builder = builder.request(request).get_updates_request(get_updates_request or request)
+    if request is None:
+        request = AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE)
+        get_updates_request = AiohttpRequest(connection_pool_size=1)
+    builder = builder.request(request).get_updates_request(get_updates_request or request)
     app = builder.build()
     handlers.register_all(app)
     app.add_error_handler(on_error)

@@ -44,6 +44,10 @@ class QrRenderer:
                 initializer=_ignore_interrupts,
             )
 
+    async def warm_up(self) -> None:
+        """Start the worker and load its imports now, not on a user's first /enroll."""
+        await self.render("otpauth://totp/warm-up?secret=AAAAAAAA")
+
     async def render(self, data: str) -> bytes:
         if self._pool is None:
             return await asyncio.to_thread(render_qr_png, data)
