@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.clock import FakeClock
+from bot.enrolment import Outcome
 from bot.config import Settings
 from tests.botapi import SimMessage
 from tests.harness import BOT_USERNAME, ChatUser, Harness, running_bot
@@ -351,3 +352,36 @@ async def test_unknown_text_and_commands_get_a_pointer(bot: Harness) -> None:
     assert "/enroll" in reply.text and "/help" in reply.text
     (reply,) = await user.send("/frobnicate")
     assert "/help" in reply.text
+
+
+async def test_deletion_that_fails_is_retried_by_the_cleanup_job(bot: Harness) -> None:
+    user = bot.user()
+    photo, secret = await scan_qr(user)
+    await user.send(code_for(bot, secret))
+    (summary,) = await user.send("Phone")
+    bot.state.fail_next("deleteMessages", status=502)
+    await user.press(summary, "Complete activation")
+    assert "2FA is active" in bot.state.message(user.chat_id, summary.message_id).text
+    assert not bot.state.message(user.chat_id, photo.message_id).deleted
+    await bot.run_job("chat-cleanup")  # too early: the retry backs off
+    assert not bot.state.message(user.chat_id, photo.message_id).deleted
+    bot.clock.advance(seconds=5)
+    await bot.run_job("chat-cleanup")
+    assert bot.state.message(user.chat_id, photo.message_id).deleted
+
+
+async def test_expiry_notice_to_a_user_who_blocked_the_bot_does_not_stop_the_others(
+    bot: Harness,
+) -> None:
+    ann, bo = bot.user(1001), bot.user(2002, "Bo", "bo")
+    await scan_qr(ann)
+    bo_photo, _ = await scan_qr(bo)
+    bot.state.block(1001)
+    bot.clock.advance(minutes=11)
+    await bot.run_job("expire-enrolments")
+    assert "expired" in bo.last().text
+    assert bot.state.message(bo.chat_id, bo_photo.message_id).deleted
+    (status,) = await bo.send("/status")
+    assert "not set up" in status.text
+    ended = await bot.app.bot_data["services"].enrolment.pending(ann.user_id)
+    assert ended.outcome is Outcome.NO_ENROLMENT  # expired, though Ann could not be told
