@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 import pytest
 
 from bot.clock import FakeClock
-from bot.enrolment import Outcome
 from bot.config import Settings
+from bot.enrolment import Outcome
 from tests.botapi import SimMessage
 from tests.harness import BOT_USERNAME, ChatUser, Harness, running_bot
 from tests.helpers import app_code, decode_qr, parse_key_uri
