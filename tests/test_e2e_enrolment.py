@@ -38,6 +38,17 @@ def contains(text: str) -> Callable[[SimMessage], bool]:
     return lambda message: text in message.content
 
 
+def qr_recorded(workdir: Path, user_id: int, message_id: int) -> bool:
+    conn = sqlite3.connect(workdir / "data" / "twofa.sqlite3")
+    try:
+        row = conn.execute(
+            "SELECT qr_message_id FROM pending_enrolments WHERE telegram_user_id = ?", (user_id,)
+        ).fetchone()
+    finally:
+        conn.close()
+    return row is not None and row[0] == message_id
+
+
 async def scan(user: E2EUser) -> tuple[SimMessage, str]:
     photo = await user.send("/enroll", has_photo)
     uri = decode_qr(await user.download_photo(photo))
@@ -87,6 +98,9 @@ async def test_killing_the_bot_mid_enrolment_loses_nothing(
 
     # Second enrolment: killed after the QR code, and again after the code.
     photo, secret = await scan(user)
+    # The photo reaches the user a moment before the bot has stored its message id
+    # (it is only known from Telegram's answer); kill once that is stored.
+    await eventually(lambda: qr_recorded(tmp_path, 5002, photo.message_id))
     await bot.kill()
     await bot.start()
     ask_name = await user.send(app_code(secret), contains("Code confirmed"))
