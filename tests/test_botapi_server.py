@@ -565,7 +565,7 @@ async def test_server_runs_standalone() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.botapi.server",
+        "tests.botapi",
         "--port",
         "0",
         "--token",

@@ -6,7 +6,7 @@
   inject failures with ``fail_next``.
 * `FakeBotApiRequest` (request.py): ``Bot(token, request=FakeBotApiRequest(state))``, no sockets.
 * `BotApiServer` (server.py): the same state over HTTP for ``Bot(token, base_url=...)``, plus a
-  JSON control API for other processes; ``python -m tests.botapi.server`` runs it standalone.
+  JSON control API for other processes; ``python -m tests.botapi`` runs it standalone.
 """
 
 from tests.botapi.models import SimChat, SimMessage, SimUser, buttons

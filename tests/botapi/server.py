@@ -27,7 +27,7 @@ Control side, for tests or benchmarks in another process (JSON in, ``{"ok", "res
     GET  /_control/callback_answers
     GET  /_control/stats
 
-Run standalone: ``python -m tests.botapi.server --host 127.0.0.1 --port 8081 --token T``.
+Run standalone: ``python -m tests.botapi --host 127.0.0.1 --port 8081 --token T``.
 """
 
 from __future__ import annotations
