@@ -124,20 +124,31 @@ class EnrolmentService:
             return None, True
         return enrolment, False
 
+    @staticmethod
+    def _audit(
+        tx: Transaction,
+        enrolment: PendingEnrolment,
+        now: datetime,
+        action: str,
+        actor: str | None = None,
+        **detail: object,
+    ) -> None:
+        tx.audit.record(
+            now,
+            actor or f"tg:{enrolment.telegram_user_id}",
+            action,
+            account_id=enrolment.account_id,
+            telegram_user_id=enrolment.telegram_user_id,
+            enrolment_id=enrolment.id,
+            **detail,
+        )
+
     def _end(
         self, tx: Transaction, enrolment: PendingEnrolment, now: datetime, action: str, actor: str
     ) -> None:
         tx.enrolments.delete(enrolment.id)
         tx.cleanup.schedule(enrolment.chat_id, enrolment.chat_messages(), now)
-        tx.audit.record(
-            now,
-            actor,
-            action,
-            account_id=enrolment.account_id,
-            telegram_user_id=enrolment.telegram_user_id,
-            enrolment_id=enrolment.id,
-            stage=enrolment.stage.value,
-        )
+        self._audit(tx, enrolment, now, action, actor, stage=enrolment.stage.value)
 
     def _create(
         self, tx: Transaction, who: TelegramIdentity, chat_id: int, now: datetime
@@ -166,14 +177,7 @@ class EnrolmentService:
             code_message_id=None,
         )
         tx.enrolments.create(enrolment)
-        tx.audit.record(
-            now,
-            who.actor,
-            "enrolment_started",
-            account_id=account_id,
-            telegram_user_id=who.user_id,
-            enrolment_id=enrolment_id,
-        )
+        self._audit(tx, enrolment, now, "enrolment_started")
         return EnrolmentStarted(enrolment, secret, self._uri(enrolment, secret), resumed=False)
 
     def _step(
@@ -223,15 +227,7 @@ class EnrolmentService:
                 self._end(tx, enrolment, now, "enrolment_failed", actor)
                 return StepResult(Outcome.EXHAUSTED, enrolment)
             tx.enrolments.update(enrolment.id, attempts_left=left)
-            tx.audit.record(
-                now,
-                actor,
-                "enrolment_code_rejected",
-                account_id=enrolment.account_id,
-                telegram_user_id=enrolment.telegram_user_id,
-                enrolment_id=enrolment.id,
-                attempts_left=left,
-            )
+            self._audit(tx, enrolment, now, "enrolment_code_rejected", attempts_left=left)
             return StepResult(Outcome.WRONG_CODE, enrolment, left)
         moved = replace(
             enrolment,
@@ -242,14 +238,7 @@ class EnrolmentService:
         tx.enrolments.update(
             enrolment.id, stage=moved.stage, accepted_step=step, code_message_id=message_id
         )
-        tx.audit.record(
-            now,
-            actor,
-            "enrolment_code_confirmed",
-            account_id=enrolment.account_id,
-            telegram_user_id=enrolment.telegram_user_id,
-            enrolment_id=enrolment.id,
-        )
+        self._audit(tx, enrolment, now, "enrolment_code_confirmed")
         return StepResult(Outcome.ACCEPTED, moved, enrolment.attempts_left)
 
     def _name_step(self, tx: Transaction, enrolment: PendingEnrolment, text: str) -> StepResult:
