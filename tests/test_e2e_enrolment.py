@@ -139,3 +139,21 @@ async def test_group_chat_refuses_and_private_chat_only(
     reply = await server.state.wait_for_message(-100555, timeout=20)
     assert "private chat only" in reply.content
     assert all(m.photo is None for m in server.state.messages(-100555, include_deleted=True))
+
+
+async def test_debug_logs_hold_no_token_code_or_secret(
+    server: BotApiServer, tmp_path: Path
+) -> None:
+    process = BotProcess(server, tmp_path, LOG_LEVEL="DEBUG")
+    await process.start()
+    try:
+        user = E2EUser(server, 5004, "Dee")
+        _, secret = await scan(user)
+        code = app_code(secret)
+        await user.send(code, contains("Code confirmed"))
+    finally:
+        assert await process.terminate() == 0
+    log = process.log()
+    assert "DEBUG" in log  # debug logging was really on
+    for forbidden in (TOKEN, secret, code, "otpauth://"):
+        assert forbidden not in log
