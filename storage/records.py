@@ -84,3 +84,29 @@ class AuditEntry:
     account_id: str | None
     action: str
     detail: str
+
+
+@dataclass(frozen=True)
+class AccountSecurity:
+    account_id: str
+    consecutive_failures: int = 0
+    locked_until: datetime | None = None
+    hard_locked_at: datetime | None = None
+    deactivated_until: datetime | None = None
+
+
+@dataclass(frozen=True)
+class EnrollmentLink:
+    id: str
+    account_id: str
+    created_at: datetime
+    expires_at: datetime
+    opened_by_user_id: int | None
+    used_at: datetime | None
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    telegram_user_id: int
+    kind: str
+    expires_at: datetime

@@ -11,9 +11,12 @@ from datetime import datetime
 from typing import Any
 
 from storage.records import (
+    AccountSecurity,
     AuditEntry,
+    ChatPrompt,
     CleanupItem,
     Device,
+    EnrollmentLink,
     EnrolmentStage,
     PendingEnrolment,
     TelegramUserLink,
@@ -112,6 +115,17 @@ class DeviceRepository(_Repository):
     def get(self, device_id: str) -> Device | None:
         row = self._one(f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
         return None if row is None else _device(row)
+
+    def mark_used(self, device_id: str, step: int, now: datetime) -> bool:
+        """Spend a time step: only a later step than the last accepted one moves it."""
+        return (
+            self._run(
+                "UPDATE devices SET last_used_step = ?, last_used_at = ?"
+                " WHERE id = ? AND (last_used_step IS NULL OR last_used_step < ?)",
+                (step, to_ts(now), device_id, step),
+            )
+            == 1
+        )
 
     def active_for(self, account_id: str) -> list[Device]:
         rows = self._all(
@@ -283,6 +297,143 @@ class AuditRepository(_Repository):
         ]
 
 
+class SecurityRepository(_Repository):
+    def get(self, account_id: str) -> AccountSecurity:
+        row = self._one(
+            "SELECT consecutive_failures, locked_until, hard_locked_at, deactivated_until"
+            " FROM account_security WHERE account_id = ?",
+            (account_id,),
+        )
+        if row is None:
+            return AccountSecurity(account_id)
+        return AccountSecurity(
+            account_id, row[0], from_ts(row[1]), from_ts(row[2]), from_ts(row[3])
+        )
+
+    def save(self, state: AccountSecurity, now: datetime) -> None:
+        self._run(
+            "INSERT INTO account_security (account_id, consecutive_failures, locked_until,"
+            " hard_locked_at, deactivated_until, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (account_id) DO UPDATE SET"
+            " consecutive_failures = excluded.consecutive_failures,"
+            " locked_until = excluded.locked_until, hard_locked_at = excluded.hard_locked_at,"
+            " deactivated_until = excluded.deactivated_until, updated_at = excluded.updated_at",
+            (
+                state.account_id,
+                state.consecutive_failures,
+                _ts_or_none(state.locked_until),
+                _ts_or_none(state.hard_locked_at),
+                _ts_or_none(state.deactivated_until),
+                to_ts(now),
+            ),
+        )
+
+
+_LINK_COLUMNS = "id, account_id, created_at, expires_at, opened_by_user_id, used_at"
+
+
+def _link(row: tuple[Any, ...]) -> EnrollmentLink:
+    return EnrollmentLink(
+        row[0], row[1], from_ts_required(row[2]), from_ts_required(row[3]), row[4], from_ts(row[5])
+    )
+
+
+class LinkRepository(_Repository):
+    def create(
+        self, link_id: str, token_hash: bytes, account_id: str, now: datetime, expires_at: datetime
+    ) -> None:
+        self._run(
+            "INSERT INTO enrollment_links (id, token_hash, account_id, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?)",
+            (link_id, token_hash, account_id, to_ts(now), to_ts(expires_at)),
+        )
+
+    def by_token_hash(self, token_hash: bytes) -> EnrollmentLink | None:
+        row = self._one(
+            f"SELECT {_LINK_COLUMNS} FROM enrollment_links WHERE token_hash = ?", (token_hash,)
+        )
+        return None if row is None else _link(row)
+
+    def get(self, link_id: str) -> EnrollmentLink | None:
+        row = self._one(f"SELECT {_LINK_COLUMNS} FROM enrollment_links WHERE id = ?", (link_id,))
+        return None if row is None else _link(row)
+
+    def mark_opened(self, link_id: str, user_id: int) -> None:
+        self._run(
+            "UPDATE enrollment_links SET opened_by_user_id = ? WHERE id = ? AND used_at IS NULL",
+            (user_id, link_id),
+        )
+
+    def mark_used(self, link_id: str, user_id: int, now: datetime) -> bool:
+        """Use the link once: False when it was used already."""
+        return (
+            self._run(
+                "UPDATE enrollment_links SET used_at = ?, used_by_user_id = ?"
+                " WHERE id = ? AND used_at IS NULL",
+                (to_ts(now), user_id, link_id),
+            )
+            == 1
+        )
+
+
+class PromptRepository(_Repository):
+    def set(self, user_id: int, kind: str, now: datetime, expires_at: datetime) -> None:
+        self._run(
+            "INSERT INTO chat_prompts (telegram_user_id, kind, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?) ON CONFLICT (telegram_user_id) DO UPDATE SET"
+            " kind = excluded.kind, created_at = excluded.created_at,"
+            " expires_at = excluded.expires_at",
+            (user_id, kind, to_ts(now), to_ts(expires_at)),
+        )
+
+    def get(self, user_id: int) -> ChatPrompt | None:
+        row = self._one(
+            "SELECT telegram_user_id, kind, expires_at FROM chat_prompts"
+            " WHERE telegram_user_id = ?",
+            (user_id,),
+        )
+        return None if row is None else ChatPrompt(row[0], row[1], from_ts_required(row[2]))
+
+    def clear(self, user_id: int) -> bool:
+        return self._run("DELETE FROM chat_prompts WHERE telegram_user_id = ?", (user_id,)) == 1
+
+
+class AlertRepository(_Repository):
+    def raise_event(
+        self,
+        at: datetime,
+        kind: str,
+        severity: str,
+        *,
+        account_id: str | None = None,
+        telegram_user_id: int | None = None,
+        **detail: object,
+    ) -> None:
+        self._run(
+            "INSERT INTO alert_events (at, kind, severity, account_id, telegram_user_id, detail)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            (
+                to_ts(at),
+                kind,
+                severity,
+                account_id,
+                telegram_user_id,
+                json.dumps(detail, sort_keys=True, default=str),
+            ),
+        )
+
+    def undelivered(self, limit: int = 100) -> list[tuple[Any, ...]]:
+        return self._all(
+            "SELECT id, at, kind, severity, account_id, telegram_user_id, detail"
+            " FROM alert_events WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
+            (limit,),
+        )
+
+
+def _ts_or_none(moment: datetime | None) -> int | None:
+    return None if moment is None else to_ts(moment)
+
+
 class Transaction:
     """The repositories of one open transaction (see ``Database.run``)."""
 
@@ -293,6 +444,10 @@ class Transaction:
         self.enrolments = EnrolmentRepository(conn)
         self.cleanup = CleanupRepository(conn)
         self.audit = AuditRepository(conn)
+        self.security = SecurityRepository(conn)
+        self.links = LinkRepository(conn)
+        self.prompts = PromptRepository(conn)
+        self.alerts = AlertRepository(conn)
 
     def ping(self) -> bool:
         return self.connection.execute("SELECT 1").fetchone() == (1,)
