@@ -1,10 +1,15 @@
-"""Who is talking: a Telegram user and the account they manage from the chat."""
+"""Accounts: who is talking (a Telegram user and the account they manage) and what
+state an account is in, as the login system and support see it."""
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from bot.clock import Clock
+from storage.db import Database
+from storage.records import Device
 from storage.repositories import Transaction
 
 MAX_ACCOUNT_ID_LENGTH = 256
@@ -22,6 +27,17 @@ class TelegramIdentity:
     def actor(self) -> str:
         """How this user appears in the audit log."""
         return f"tg:{self.user_id}"
+
+
+def account_id_problem(value: object) -> str:
+    """Why ``value`` cannot be an account id, or "" when it can."""
+    if not isinstance(value, str) or not value:
+        return "account must be a non-empty string"
+    if len(value) > MAX_ACCOUNT_ID_LENGTH:
+        return f"account must be at most {MAX_ACCOUNT_ID_LENGTH} characters"
+    if any(unicodedata.category(ch) == "Cc" for ch in value):
+        return "account must not contain control characters"
+    return ""
 
 
 def default_account_id(user_id: int) -> str:
@@ -43,3 +59,44 @@ def account_for(tx: Transaction, who: TelegramIdentity, now: datetime) -> str:
     if (link.username, link.display_name) != (who.username, who.display_name):
         tx.accounts.save_link(who.user_id, link.account_id, who.username, who.display_name, now)
     return link.account_id
+
+
+@dataclass(frozen=True)
+class AccountState:
+    account_id: str
+    devices: list[Device]
+    consecutive_failures: int
+    locked_until: datetime | None
+    hard_locked: bool
+    deactivated_until: datetime | None
+
+    @property
+    def enrolled(self) -> bool:
+        return bool(self.devices)
+
+
+class AccountDirectory:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    async def describe(self, account_id: str) -> AccountState:
+        """Enrolment, devices, lock and deactivation; an unknown account is not enrolled."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> AccountState:
+            security = tx.security.get(account_id)
+            locked = security.locked_until
+            deactivated = security.deactivated_until
+            return AccountState(
+                account_id=account_id,
+                devices=tx.devices.active_for(account_id),
+                consecutive_failures=security.consecutive_failures,
+                locked_until=locked if locked is not None and locked > now else None,
+                hard_locked=security.hard_locked_at is not None,
+                deactivated_until=deactivated
+                if deactivated is not None and deactivated > now
+                else None,
+            )
+
+        return await self._db.run(work)

@@ -21,6 +21,11 @@ class ChatCleanup:
         self._db = db
         self._clock = clock
 
+    async def schedule(self, chat_id: int, message_ids: list[int]) -> None:
+        """Mark messages for deletion now (e.g. a code typed for /check)."""
+        now = self._clock.now()
+        await self._db.run(lambda tx: tx.cleanup.schedule(chat_id, message_ids, now))
+
     async def due(self, limit: int = 50, chat_id: int | None = None) -> list[CleanupItem]:
         """What is due now; in one chat only when ``chat_id`` is given."""
         now = self._clock.now()

@@ -44,6 +44,7 @@ class Settings:
     log_level: str = "INFO"
     enrolment_ttl: timedelta = timedelta(minutes=10)
     enrolment_max_attempts: int = 5
+    enrollment_link_ttl: timedelta = timedelta(hours=1)
     # Worker processes that render QR codes (0: a thread); one when there is a spare core.
     qr_render_processes: int = 0
 

@@ -155,6 +155,10 @@ class EnrolmentService:
     ) -> EnrolmentStarted:
         account_id = account_for(tx, who, now)
         existing, _ = self._live(tx, who.user_id, now)
+        if existing is not None and existing.account_id != account_id:
+            # The user switched accounts (an enrolment link): the old set-up is void.
+            self._end(tx, existing, now, "enrolment_cancelled", SYSTEM_ACTOR)
+            existing = None
         if existing is not None:
             secret = self._open(existing)
             return EnrolmentStarted(existing, secret, self._uri(existing, secret), resumed=True)

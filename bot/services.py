@@ -4,12 +4,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.accounts import AccountDirectory
 from bot.cleanup import ChatCleanup
 from bot.clock import Clock
 from bot.config import Settings
 from bot.crypto import SecretBox
 from bot.enrolment import EnrolmentService
+from bot.links import EnrolmentLinks
+from bot.prompts import ChatPrompts
 from bot.qr import QrRenderer
+from bot.verification import VerificationService
 from storage.db import Database
 
 
@@ -21,6 +25,10 @@ class Services:
     enrolment: EnrolmentService
     cleanup: ChatCleanup
     qr: QrRenderer
+    verification: VerificationService
+    links: EnrolmentLinks
+    prompts: ChatPrompts
+    accounts: AccountDirectory
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock) -> Services:
@@ -40,6 +48,10 @@ class Services:
             ),
             cleanup=ChatCleanup(db, clock),
             qr=QrRenderer(settings.qr_render_processes),
+            verification=VerificationService(db, box, clock),
+            links=EnrolmentLinks(db, clock, settings.enrollment_link_ttl),
+            prompts=ChatPrompts(db, clock),
+            accounts=AccountDirectory(db, clock),
         )
 
     async def close(self) -> None:

@@ -50,10 +50,11 @@ def matching_step(secret: str, code: str, at: datetime, window: int = WINDOW) ->
 
     Every candidate is computed and compared in constant time, whatever matches.
     """
+    generator = pyotp.TOTP(secret, digits=DIGITS, interval=PERIOD)
     current = time_step(at)
     found: int | None = None
     for step in range(current - window, current + window + 1):
-        if hmac.compare_digest(code_at_step(secret, step), code) and found is None:
+        if hmac.compare_digest(generator.generate_otp(step), code) and found is None:
             found = step
     return found
 

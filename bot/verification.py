@@ -1,0 +1,175 @@
+"""Checking a code, as a login does: one place for the replay, lockout and deactivation rules.
+
+The chat (/check) and the HTTP API (POST /v1/verify) both call ``verify``. Each check
+is one transaction on the database thread, so two checks of the same code can never
+both pass (RFC 6238 section 5.2), and every check is audited.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot import totp
+from bot.accounts import TelegramIdentity, account_for
+from bot.clock import Clock
+from bot.crypto import SecretBox
+from storage.db import Database
+from storage.records import AccountSecurity, Device
+from storage.repositories import Transaction
+
+FAILURES_PER_LOCK = 5
+FIRST_LOCK = timedelta(minutes=15)
+LONGEST_LOCK = timedelta(hours=24)
+# NIST SP 800-63B 5.2.2: at most 100 consecutive failed attempts on one account.
+HARD_STOP_FAILURES = 100
+
+
+class Result(StrEnum):
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    LOCKED = "locked"
+    NOT_ENROLLED = "not_enrolled"
+    DEACTIVATED = "deactivated"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    result: Result
+    method: str | None = None  # "totp" when accepted
+    device: Device | None = None
+    tries_left: int = 0  # before the next lock, when rejected
+    locked_until: datetime | None = None
+    hard_locked: bool = False  # 100 failures: only support can clear it
+    deactivated_until: datetime | None = None
+
+    def retry_after(self, now: datetime) -> int | None:
+        """Seconds until a lock ends (rounded up); None for a hard lock or no lock."""
+        if self.locked_until is None:
+            return None
+        return max(0, math.ceil((self.locked_until - now).total_seconds()))
+
+
+def lock_duration(lock_number: int) -> timedelta:
+    """15 minutes for the first lock, doubling with each further one, at most 24 hours."""
+    return min(FIRST_LOCK * 2 ** (lock_number - 1), LONGEST_LOCK)
+
+
+class VerificationService:
+    def __init__(self, db: Database, box: SecretBox, clock: Clock) -> None:
+        self._db = db
+        self._box = box
+        self._clock = clock
+
+    async def verify(
+        self, account_id: str, code: str, *, actor: str, telegram_user_id: int | None = None
+    ) -> Verdict:
+        """Check a six-digit code for the account, as a login would. Never logs the code."""
+        now = self._clock.now()
+        return await self._db.run(
+            lambda tx: self._verify(tx, account_id, code, actor, telegram_user_id, now)
+        )
+
+    async def verify_for(self, who: TelegramIdentity, code: str) -> tuple[str, Verdict]:
+        """/check: the code against the account this Telegram user manages; (account, verdict)."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> tuple[str, Verdict]:
+            account_id = account_for(tx, who, now)
+            return account_id, self._verify(tx, account_id, code, who.actor, who.user_id, now)
+
+        return await self._db.run(work)
+
+    def _verify(
+        self,
+        tx: Transaction,
+        account_id: str,
+        code: str,
+        actor: str,
+        telegram_user_id: int | None,
+        now: datetime,
+    ) -> Verdict:
+        verdict = self._decide(tx, account_id, code, now)
+        detail: dict[str, object] = {"result": verdict.result.value}
+        if verdict.device is not None:
+            detail["device_id"] = verdict.device.id
+        tx.audit.record(
+            now,
+            actor,
+            "code_checked",
+            account_id=account_id,
+            telegram_user_id=telegram_user_id,
+            **detail,
+        )
+        return verdict
+
+    def _decide(self, tx: Transaction, account_id: str, code: str, now: datetime) -> Verdict:
+        state = tx.security.get(account_id)
+        if state.deactivated_until is not None and state.deactivated_until > now:
+            return Verdict(Result.DEACTIVATED, deactivated_until=state.deactivated_until)
+        devices = tx.devices.active_for(account_id)
+        if not devices:
+            return Verdict(Result.NOT_ENROLLED)
+        if state.hard_locked_at is not None:
+            return Verdict(Result.LOCKED, hard_locked=True)
+        if state.locked_until is not None and state.locked_until > now:
+            # Refused whatever the code, and not counted: the lock already says enough.
+            return Verdict(Result.LOCKED, locked_until=state.locked_until)
+        matched = self._match(devices, code, now)
+        if matched is not None:
+            device, step = matched
+            tx.devices.mark_used(device.id, step, now)
+            if state.consecutive_failures or state.locked_until is not None:
+                tx.security.save(replace(state, consecutive_failures=0, locked_until=None), now)
+            return Verdict(Result.ACCEPTED, method="totp", device=device)
+        return self._fail(tx, state, now)
+
+    def _match(self, devices: list[Device], code: str, now: datetime) -> tuple[Device, int] | None:
+        """The device and time step this code belongs to, if not spent yet.
+
+        Every device is checked whatever matches, so the time taken does not depend on
+        which device (if any) the code belongs to.
+        """
+        found: tuple[Device, int] | None = None
+        for device in devices:
+            secret = self._box.open(
+                device.secret_sealed, account_id=device.account_id, device_id=device.id
+            )
+            step = totp.matching_step(secret, code, now)
+            fresh = step is not None and (
+                device.last_used_step is None or step > device.last_used_step
+            )
+            if fresh and found is None:
+                assert step is not None
+                found = (device, step)
+        return found
+
+    def _fail(self, tx: Transaction, state: AccountSecurity, now: datetime) -> Verdict:
+        failures = state.consecutive_failures + 1
+        account_id = state.account_id
+        if failures >= HARD_STOP_FAILURES:
+            tx.security.save(replace(state, consecutive_failures=failures, hard_locked_at=now), now)
+            tx.audit.record(now, "system", "account_hard_locked", account_id=account_id)
+            tx.alerts.raise_event(
+                now, "account_hard_locked", "critical", account_id=account_id, failures=failures
+            )
+            return Verdict(Result.LOCKED, hard_locked=True)
+        if failures % FAILURES_PER_LOCK == 0:
+            until = now + lock_duration(failures // FAILURES_PER_LOCK)
+            tx.security.save(replace(state, consecutive_failures=failures, locked_until=until), now)
+            tx.audit.record(
+                now, "system", "account_locked", account_id=account_id, until=until.isoformat()
+            )
+            tx.alerts.raise_event(
+                now,
+                "account_locked",
+                "warning",
+                account_id=account_id,
+                failures=failures,
+                until=until.isoformat(),
+            )
+            return Verdict(Result.LOCKED, locked_until=until)
+        tx.security.save(replace(state, consecutive_failures=failures), now)
+        return Verdict(Result.REJECTED, tries_left=FAILURES_PER_LOCK - failures % FAILURES_PER_LOCK)
