@@ -42,6 +42,9 @@ def main(argv: list[str] | None = None) -> int:
     app = build_application(settings)
     try:
         app.run_polling(allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
+    except ConfigError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     except InvalidToken:
         print(
             "error: the Bot API refused TELEGRAM_BOT_TOKEN; check it with @BotFather",

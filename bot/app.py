@@ -9,8 +9,9 @@ from telegram.ext import Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 import handlers
+from api.server import ApiServer, build_api
 from bot.clock import Clock, SystemClock
-from bot.config import Settings
+from bot.config import ConfigError, Settings
 from bot.services import Services
 from bot.telegram_transport import AiohttpRequest
 from handlers import texts
@@ -21,6 +22,7 @@ from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
 
 logger = logging.getLogger(__name__)
+API_KEY = "api"
 
 # Updates of different users run concurrently, up to this many at once; each holds at
 # most one Bot API connection, so the pool is a little larger and never makes one wait.
@@ -45,6 +47,22 @@ def build_application(
         svc = await Services.open(settings, the_clock)
         app.bot_data[SERVICES_KEY] = svc
         await svc.qr.warm_up()
+        if settings.api_token:
+            api = ApiServer(
+                build_api(svc, settings.api_token, app.bot.username),
+                settings.api_host,
+                settings.api_port,
+            )
+            try:
+                await api.start()
+            except OSError as exc:
+                raise ConfigError(
+                    f"API_HOST/API_PORT: cannot listen on {settings.api_host}:"
+                    f"{settings.api_port} ({exc.strerror or exc}); pick a free port"
+                ) from None
+            app.bot_data[API_KEY] = api
+        else:
+            logger.info("API_TOKEN is not set: the HTTP API is not started")
         await app.bot.set_my_commands(
             [BotCommand(name, description) for name, description in texts.COMMANDS],
             scope=BotCommandScopeAllPrivateChats(),
@@ -60,6 +78,9 @@ def build_application(
         logger.info("2FA Desk started as @%s", app.bot.username)
 
     async def post_shutdown(app: Application) -> None:
+        api = app.bot_data.pop(API_KEY, None)
+        if api is not None:
+            await api.stop()
         svc = app.bot_data.pop(SERVICES_KEY, None)
         if svc is not None:
             await svc.close()

@@ -1,0 +1,37 @@
+"""Bearer token authentication (RFC 6750), compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+from api.errors import ApiError, Handler
+
+PUBLIC_PATHS = frozenset({"/healthz"})
+
+
+def bearer_auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+    expected = token.encode("utf-8")
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        if request.path in PUBLIC_PATHS:
+            return await handler(request)
+        header = request.headers.get("Authorization", "")
+        scheme, _, presented = header.partition(" ")
+        if scheme.lower() != "bearer" or not presented:
+            raise _unauthorized("missing_token", "send Authorization: Bearer <API_TOKEN>", None)
+        if not hmac.compare_digest(presented.strip().encode("utf-8"), expected):
+            raise _unauthorized("invalid_token", "the bearer token is not valid", "invalid_token")
+        return await handler(request)
+
+    return middleware
+
+
+def _unauthorized(error: str, message: str, rfc6750_error: str | None) -> ApiError:
+    challenge = 'Bearer realm="2fa-desk"'
+    if rfc6750_error:
+        challenge += f', error="{rfc6750_error}"'
+    return ApiError(401, error, message, headers={"WWW-Authenticate": challenge})

@@ -1,0 +1,58 @@
+"""Errors as JSON with a stable ``error`` field, whatever went wrong."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+
+logger = logging.getLogger(__name__)
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+
+class ApiError(Exception):
+    def __init__(
+        self, status: int, error: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.error = error
+        self.message = message
+        self.headers = headers or {}
+
+    def response(self) -> web.Response:
+        body = {"error": self.error, "message": self.message}
+        return web.json_response(body, status=self.status, headers=self.headers)
+
+
+def bad_request(error: str, message: str) -> ApiError:
+    return ApiError(400, error, message)
+
+
+# aiohttp's own refusals, in the API's words.
+_HTTP_ERRORS = {
+    404: ("not_found", "no such endpoint"),
+    405: ("method_not_allowed", "method not allowed for this endpoint"),
+    413: ("payload_too_large", "request body too large"),
+}
+
+
+@web.middleware
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ApiError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        error, message = _HTTP_ERRORS.get(exc.status, ("http_error", exc.reason))
+        return web.json_response({"error": error, "message": message}, status=exc.status)
+    except Exception:
+        # Never the request body in the log: it holds codes.
+        logger.exception("API error on %s %s", request.method, request.path)
+        return web.json_response(
+            {"error": "internal_error", "message": "internal error"}, status=500
+        )

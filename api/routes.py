@@ -1,0 +1,125 @@
+"""The endpoints: parse and validate, call the core, render JSON."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from aiohttp import web
+
+from api.errors import ApiError, bad_request
+from bot.accounts import account_id_problem
+from bot.services import Services
+from bot.verification import Result, Verdict
+
+SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
+BOT_USERNAME: web.AppKey[str] = web.AppKey("bot_username", str)
+_SIX_DIGITS = re.compile(r"^[0-9]{6}$")
+
+routes = web.RouteTableDef()
+
+
+def iso(moment: datetime | None) -> str | None:
+    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+
+
+async def _json_object(request: web.Request) -> dict[str, Any]:
+    if request.content_type != "application/json":
+        raise bad_request(
+            "invalid_content_type", "send a JSON body (Content-Type: application/json)"
+        )
+    try:
+        body = json.loads(await request.read())
+    except (ValueError, UnicodeDecodeError):
+        raise bad_request("invalid_json", "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise bad_request("invalid_json", "the body must be a JSON object")
+    return body
+
+
+def _account(value: object) -> str:
+    if value is None:
+        raise bad_request("missing_field", "account is required")
+    problem = account_id_problem(value)
+    if problem:
+        raise bad_request("invalid_account", problem)
+    assert isinstance(value, str)
+    return value
+
+
+@routes.post("/v1/verify")
+async def verify(request: web.Request) -> web.Response:
+    body = await _json_object(request)
+    account = _account(body.get("account"))
+    code = body.get("code")
+    if code is None:
+        raise bad_request("missing_field", "code is required")
+    if not isinstance(code, str) or not _SIX_DIGITS.match(code):
+        raise bad_request("invalid_code", "code must be a string of 6 digits")
+    services = request.app[SERVICES]
+    verdict = await services.verification.verify(account, code, actor="api")
+    return web.json_response(_verdict_json(verdict, services.clock.now()))
+
+
+def _verdict_json(verdict: Verdict, now: datetime) -> dict[str, Any]:
+    body: dict[str, Any] = {"result": verdict.result.value}
+    if verdict.result is Result.ACCEPTED:
+        body["method"] = verdict.method
+        if verdict.device is not None:
+            body["device"] = verdict.device.name
+    elif verdict.result is Result.REJECTED:
+        body["tries_left"] = verdict.tries_left
+    elif verdict.result is Result.LOCKED:
+        body["retry_after"] = verdict.retry_after(now)
+        body["locked_until"] = iso(verdict.locked_until)
+        body["support_required"] = verdict.hard_locked
+    elif verdict.result is Result.DEACTIVATED:
+        body["until"] = iso(verdict.deactivated_until)
+    return body
+
+
+@routes.get("/v1/accounts/{account}")
+async def account_state(request: web.Request) -> web.Response:
+    account = _account(request.match_info["account"])
+    state = await request.app[SERVICES].accounts.describe(account)
+    return web.json_response(
+        {
+            "account": state.account_id,
+            "enrolled": state.enrolled,
+            "devices": [
+                {
+                    "name": device.name,
+                    "added": iso(device.created_at),
+                    "last_used": iso(device.last_used_at),
+                }
+                for device in state.devices
+            ],
+            "deactivated_until": iso(state.deactivated_until),
+            "lock": {
+                "locked": state.locked_until is not None or state.hard_locked,
+                "locked_until": iso(state.locked_until),
+                "support_required": state.hard_locked,
+                "consecutive_failures": state.consecutive_failures,
+            },
+        }
+    )
+
+
+@routes.post("/v1/enrollment-links")
+async def enrollment_link(request: web.Request) -> web.Response:
+    body = await _json_object(request)
+    account = _account(body.get("account"))
+    link = await request.app[SERVICES].links.mint(account)
+    url = f"https://t.me/{request.app[BOT_USERNAME]}?start={link.token}"
+    return web.json_response(
+        {"url": url, "account": account, "expires_at": iso(link.expires_at)}, status=201
+    )
+
+
+@routes.get("/healthz")
+async def healthz(request: web.Request) -> web.Response:
+    if await request.app[SERVICES].db.ping():
+        return web.json_response({"status": "ok"})
+    raise ApiError(503, "database_unavailable", "the database does not answer")
