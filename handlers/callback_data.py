@@ -19,6 +19,8 @@ class Action(StrEnum):
     SHOW_KEY = "enr.key"
     COMPLETE = "enr.done"
     CANCEL_ENROLMENT = "enr.cancel"
+    SWITCH_ACCOUNT = "link.yes"
+    KEEP_ACCOUNT = "link.no"
 
 
 @dataclass(frozen=True)

@@ -215,7 +215,7 @@ async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
     if activation.outcome is Outcome.EXPIRED:
         await query.answer()
         await edit_or_send(
-            _message_of(query), update, texts.EXPIRED.format(minutes=_minutes(context))
+            message_of(query), update, texts.EXPIRED.format(minutes=_minutes(context))
         )
         await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
         return
@@ -231,7 +231,7 @@ async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
             account=escape(account), name=escape(device.name), count=activation.device_count
         )
     )
-    await edit_or_send(_message_of(query), update, text)
+    await edit_or_send(message_of(query), update, text)
     await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
 
 
@@ -253,20 +253,21 @@ def _chat_id(update: Update) -> int | None:
     return update.effective_chat.id if update.effective_chat is not None else None
 
 
-def _message_of(query: object) -> Message | None:
+def message_of(query: object) -> Message | None:
     message = getattr(query, "message", None)
     return message if isinstance(message, Message) else None
 
 
 async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/cancel: end the pending enrolment, whatever step it is at."""
+    """/cancel: end the pending enrolment, whatever step it is at, or a /check prompt."""
     user = update.effective_user
     if user is None:
         return
     svc = services(context)
     ended = await svc.enrolment.cancel(user.id)
+    stopped_prompt = await svc.prompts.clear(user.id)
     if ended is None:
-        await reply(update, texts.NOTHING_TO_CANCEL)
+        await reply(update, texts.STOPPED if stopped_prompt else texts.NOTHING_TO_CANCEL)
         return
     await reply(update, texts.CANCELLED)
     await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))

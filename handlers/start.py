@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import texts
+from handlers import links, texts
 from handlers.callback_data import Action, CallbackData
 from handlers.common import identity, is_private, reply, services
 
@@ -24,6 +24,9 @@ FALLBACK_GROUP = 90  # after every flow's step handler
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not is_private(update):
         await reply(update, texts.GROUP_REFUSAL.format(bot_username=context.bot.username))
+        return
+    if context.args:  # t.me/<bot>?start=<token>: an enrolment link
+        await links.open_link(update, context, context.args[0])
         return
     await reply(
         update,

@@ -27,6 +27,7 @@ HELP = (
     "<b>What I can do</b>\n"
     "/enroll: set up 2FA with an authenticator app (also for another device)\n"
     "/status: whether 2FA is active, and your devices\n"
+    "/check: try a code from your app, as a login would\n"
     "/cancel: stop what we are doing\n"
     "/help: this message\n\n"
     "<b>How set-up works</b>\n"
@@ -119,6 +120,7 @@ ACTIVATED_ANOTHER = (
 
 CANCELLED = "Set-up cancelled; nothing was activated. Remove the unfinished entry from your app."
 NOTHING_TO_CANCEL = "There is nothing to cancel."
+STOPPED = "Stopped."
 EXPIRED = (
     "Your 2FA set-up expired: it has to be finished within {minutes} minutes. "
     "Nothing was activated. Remove the unfinished entry from your app and send "
@@ -147,9 +149,56 @@ STEP_NAMES = {
     "awaiting_confirmation": "waiting for you to press Complete activation",
 }
 
+CHECK_ASK = (
+    "Send me the 6-digit code your authenticator app shows now, as you would at login. "
+    "/cancel stops."
+)
+CHECK_EXPECTED = (
+    "Please send the 6-digit code your app shows now (for example <code>123 456</code>)."
+)
+CHECK_ACCEPTED = (
+    "✅ <b>Code accepted</b> ({device}). At login, this is where you would be let in.\n"
+    "Tip: a code that just expired still works; a new one always does."
+)
+CHECK_REJECTED = (
+    "❌ <b>That code is not right</b>, or it was already used. {tries} before logins "
+    "are locked for a while. Send the code your app shows now to try again."
+)
+CHECK_TRIES = {1: "1 try left"}
+CHECK_LOCKED = (
+    "🔒 <b>Locked</b> after too many wrong codes: logins with 2FA are refused until "
+    "{until}, even with a correct code. Wait until then, or ask support if you need help."
+)
+CHECK_HARD_LOCKED = (
+    "🔒 <b>Locked</b> after too many wrong codes. Support has to clear the lock before "
+    "codes work again; please contact them."
+)
+CHECK_NOT_ENROLLED = "No 2FA is set up for <code>{account}</code> yet. /enroll sets it up."
+CHECK_DEACTIVATED = (
+    "2FA is temporarily off for <code>{account}</code> until {until}: a login works with "
+    "the password alone. /enroll sets up a new device."
+)
+CHECK_DURING_ENROLMENT = "Please finish the set-up first, or /cancel it."
+
+LINK_BOUND = "This chat now manages the account <code>{account}</code>."
+LINK_CONFIRM = (
+    "This link is for the account <code>{new}</code>, but this chat manages "
+    "<code>{current}</code>. Switch to <code>{new}</code>? "
+    "<code>{current}</code> keeps its devices."
+)
+BUTTON_SWITCH = "Switch"
+BUTTON_KEEP = "Keep the current account"
+LINK_KEPT = "Nothing changed: this chat still manages <code>{current}</code>."
+LINK_UNKNOWN = "This link is not valid. Please ask for a new one where you log in, or send /start."
+LINK_USED = "This link was already used; each link works once. Ask for a new one where you log in."
+LINK_EXPIRED = (
+    "This link has expired (links work for one hour). Ask for a new one where you log in."
+)
+
 COMMANDS = [
     ("start", "What this bot does"),
     ("enroll", "Set up 2FA on a device"),
+    ("check", "Try a code from your app, as at login"),
     ("status", "Is 2FA active? Your devices"),
     ("cancel", "Stop what we are doing"),
     ("help", "All commands"),
@@ -163,6 +212,10 @@ def when(moment: datetime) -> str:
 
 def tries_left(count: int) -> str:
     return TRIES_LEFT.get(count, f"{count} tries left.")
+
+
+def check_tries(count: int) -> str:
+    return CHECK_TRIES.get(count, f"{count} tries left")
 
 
 def device_lines(devices: list[Device]) -> str:
