@@ -43,9 +43,9 @@ class BotProcess:
         self.proc: asyncio.subprocess.Process | None = None
         self.starts = 0
 
-    async def start(self) -> None:
+    async def spawn(self) -> None:
+        """Start the process without waiting for it to be ready."""
         self.starts += 1
-        commands_before = len([c for c in self.server.state.calls if c[0] == "setMyCommands"])
         with self.log_path.open("ab") as log:
             self.proc = await asyncio.create_subprocess_exec(
                 sys.executable,
@@ -57,9 +57,15 @@ class BotProcess:
                 stdout=log,
                 stderr=log,
             )
-        # Ready when it has set its commands and is polling for updates.
-        await self.server.state.wait_for_calls("setMyCommands", commands_before + 1, timeout=30)
-        await self.server.state.wait_for_calls("getUpdates", self._polls() + 1, timeout=30)
+
+    async def start(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Start and wait until it has set its commands and is polling for updates."""
+        commands_before = len([c for c in self.server.state.calls if c[0] == "setMyCommands"])
+        polls_before = self._polls()
+        await self.spawn()
+        state = self.server.state
+        await state.wait_for_calls("setMyCommands", commands_before + 1, timeout=timeout)
+        await state.wait_for_calls("getUpdates", max(polls_before, self._polls()) + 1, timeout)
 
     def _polls(self) -> int:
         return len([c for c in self.server.state.calls if c[0] == "getUpdates"])
