@@ -8,8 +8,9 @@ thread; ``await db.run(work)`` hands it over and waits for the commit. So:
 - two coroutines can never interleave statements inside one transaction: the thread
   runs one piece of work at a time;
 - work that queues up while a commit is in progress is committed together (group
-  commit), each piece inside its own SAVEPOINT, so one failing piece rolls back alone
-  and the others still commit. A result is handed back only after its commit.
+  commit); should one piece fail, the group is rolled back and each piece runs again
+  alone, so a failure only affects its own piece. A result is handed back only after
+  its commit.
 
 The interface (``run`` with a function over repositories) does not depend on SQLite:
 a PostgreSQL backend can run the same work functions on a pooled connection.
@@ -24,7 +25,7 @@ import sqlite3
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any, TypeVar
@@ -128,7 +129,8 @@ def _migrate(conn: sqlite3.Connection) -> list[str]:
 @dataclass
 class _Work:
     fn: Callable[[Transaction], Any]
-    future: Future[Any] = field(default_factory=Future)
+    future: asyncio.Future[Any]
+    loop: asyncio.AbstractEventLoop
 
 
 _STOP = object()
@@ -157,13 +159,15 @@ class Database:
         """Run ``work`` as one transaction in the database thread; its result after COMMIT.
 
         ``work`` must be a plain function that only talks to the database: it runs on the
-        database thread and holds up everyone else's work while it runs.
+        database thread and holds up everyone else's work while it runs. It may run twice
+        (see ``_commit_group``), so it must have no effect outside the database.
         """
         if self._closed:
             raise DatabaseClosedError("the database is closed")
-        item = _Work(work)
+        loop = asyncio.get_running_loop()
+        item = _Work(work, loop.create_future(), loop)
         self._queue.put(item)
-        return await asyncio.wrap_future(item.future)
+        return await item.future
 
     async def migrate(self) -> list[str]:
         """Apply pending migrations (``open`` already did; a no-op then)."""
@@ -201,7 +205,7 @@ class Database:
             while True:
                 batch, stop = self._next_batch()
                 if batch:
-                    self._commit_group(conn, batch)
+                    self._deliver(batch, self._commit_group(conn, batch))
                 if stop:
                     return
         finally:
@@ -215,7 +219,7 @@ class Database:
             if item is _STOP:
                 return batch, True
             assert isinstance(item, _Work)
-            if item.future.set_running_or_notify_cancel():
+            if not item.future.cancelled():  # its caller gave up before it started
                 batch.append(item)
             if len(batch) >= MAX_GROUP:
                 return batch, False
@@ -224,32 +228,61 @@ class Database:
             except queue.Empty:
                 return batch, False
 
-    def _commit_group(self, conn: sqlite3.Connection, batch: list[_Work]) -> None:
+    def _commit_group(self, conn: sqlite3.Connection, batch: list[_Work]) -> list[_Outcome]:
+        """Run the batch in one transaction. If one piece fails, the whole transaction is
+        rolled back and each piece runs again in a transaction of its own, so a failure
+        only affects its own piece (failures are rare; savepoints around every piece
+        would cost two statements each time)."""
+        if len(batch) > 1:
+            outcomes = self._transaction(conn, batch, stop_at_failure=True)
+            if all(ok for ok, _ in outcomes):
+                return outcomes
+        return [self._transaction(conn, [item], stop_at_failure=True)[0] for item in batch]
+
+    def _transaction(
+        self, conn: sqlite3.Connection, items: list[_Work], *, stop_at_failure: bool
+    ) -> list[_Outcome]:
         tx = Transaction(conn)
-        outcomes: list[tuple[bool, Any]] = []
+        outcomes: list[_Outcome] = []
         try:
             conn.execute("BEGIN IMMEDIATE")
-            for item in batch:
-                conn.execute("SAVEPOINT work")
+            for item in items:
                 try:
-                    result = item.fn(tx)
-                except BaseException as exc:
-                    conn.execute("ROLLBACK TO work")
-                    conn.execute("RELEASE work")
+                    outcomes.append((True, item.fn(tx)))
+                except Exception as exc:
                     outcomes.append((False, exc))
-                else:
-                    conn.execute("RELEASE work")
-                    outcomes.append((True, result))
+                    if stop_at_failure:
+                        conn.execute("ROLLBACK")
+                        return outcomes + [(False, exc)] * (len(items) - len(outcomes))
             conn.execute("COMMIT")
             self.commits += 1
-        except BaseException as exc:
-            # The commit itself failed (disk full, I/O error): nothing in the group landed.
-            logger.error("database commit failed: %s", exc)
+        except sqlite3.Error as exc:
+            # BEGIN or COMMIT failed (disk full, I/O error): nothing landed.
+            logger.error("database transaction failed: %s", exc)
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
-            outcomes = [(False, exc)] * len(batch)
-        for item, (ok, value) in zip(batch, outcomes, strict=True):
-            if ok:
-                item.future.set_result(value)
-            else:
-                item.future.set_exception(value)
+            return [(False, exc)] * len(items)
+        return outcomes
+
+    @staticmethod
+    def _deliver(batch: list[_Work], outcomes: list[_Outcome]) -> None:
+        """Hand the results back: one wake-up of the event loop per batch, not per piece."""
+        loop = batch[0].loop
+        if all(item.loop is loop for item in batch):
+            loop.call_soon_threadsafe(_settle, batch, outcomes)
+            return
+        for item, outcome in zip(batch, outcomes, strict=True):
+            item.loop.call_soon_threadsafe(_settle, [item], [outcome])
+
+
+_Outcome = tuple[bool, Any]
+
+
+def _settle(batch: list[_Work], outcomes: list[_Outcome]) -> None:
+    for item, (ok, value) in zip(batch, outcomes, strict=True):
+        if item.future.cancelled():
+            continue  # the caller gave up; the work ran (and committed) all the same
+        if ok:
+            item.future.set_result(value)
+        else:
+            item.future.set_exception(value)
