@@ -95,7 +95,48 @@ def _connect(path: Path) -> sqlite3.Connection:
     # NORMAL is durable against a crash of the process in WAL mode.
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
+    # A larger page cache (64 MB) keeps the hot rows of a busy verifier in memory.
+    conn.execute("PRAGMA cache_size = -65536")
+    # Checkpoints run on a thread of their own (``_Checkpointer``), not inside a COMMIT
+    # that someone is waiting for.
+    conn.execute("PRAGMA wal_autocheckpoint = 0")
     return conn
+
+
+class _Checkpointer:
+    """Copies the WAL back into the database file in the background.
+
+    With SQLite's automatic checkpoints, every thousandth page written makes one COMMIT
+    do that copy (and two fsyncs) while callers wait: about 40% of the cost of a busy
+    verifier's commits. A PASSIVE checkpoint never blocks the writer; SQLite does the
+    work with the GIL released.
+    """
+
+    INTERVAL_S = 1.0
+
+    def __init__(self, path: Path) -> None:
+        self._path = path
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _run(self) -> None:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
+        try:
+            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            while not self._stop.wait(self.INTERVAL_S):
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error as exc:
+                    logger.warning("WAL checkpoint failed: %s", exc)
+        finally:
+            conn.close()
 
 
 def _migrate(conn: sqlite3.Connection) -> list[str]:
@@ -200,6 +241,8 @@ class Database:
             self._closed = True
             ready.set_exception(exc)
             return
+        checkpointer = _Checkpointer(self._path)
+        checkpointer.start()
         ready.set_result(None)
         try:
             while True:
@@ -209,6 +252,12 @@ class Database:
                 if stop:
                     return
         finally:
+            checkpointer.stop()
+            try:
+                # Leave a compact file behind: everything in the database, the WAL empty.
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            except sqlite3.Error as exc:
+                logger.warning("final WAL checkpoint failed: %s", exc)
             conn.close()
 
     def _next_batch(self) -> tuple[list[_Work], bool]:

@@ -112,3 +112,11 @@ def test_anything_else_is_not_a_code(text: str, digits: int) -> None:
     parsed = totp.parse_code(text)
     assert parsed.code is None
     assert parsed.digit_count == digits
+
+
+def test_fast_secret_decoding_matches_base32() -> None:
+    for _ in range(200):
+        secret = totp.generate_secret()
+        assert totp._TOTP(secret).byte_secret() == base64.b32decode(secret)
+    for odd in ("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJBSWY3DP", "jbswy3dpehpk3pxpjbswy3dpehpk3pxp"):
+        assert totp._TOTP(odd).byte_secret() == base64.b32decode(odd.upper())
