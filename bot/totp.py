@@ -33,13 +33,19 @@ class _TOTP(pyotp.TOTP):
     A check computes three codes (the window), and pyotp would decode the secret (in
     pure Python, about 8 us) for each. Our secrets are 32 characters without padding,
     exactly 160 bits: read as one base-32 number, they decode in C. Anything else goes
-    through pyotp's own decoder.
+    through pyotp's own decoder. The counter is packed in C too; pyotp's HMAC and
+    truncation are used as they are.
     """
 
     _key: bytes | None = None
 
     def __init__(self, secret: str) -> None:
         super().__init__(secret, digits=DIGITS, interval=PERIOD)
+
+    @staticmethod
+    def int_to_bytestring(i: int, *, padding: int = 8) -> bytes:
+        # The counter as 8 big-endian bytes (RFC 4226 5.2), packed in C.
+        return i.to_bytes(padding, "big")
 
     def byte_secret(self) -> bytes:
         if self._key is None:

@@ -106,10 +106,9 @@ class VerificationService:
         return verdict
 
     def _decide(self, tx: Transaction, account_id: str, code: str, now: datetime) -> Verdict:
-        state = tx.security.get(account_id)
+        state, devices = tx.security.with_devices(account_id)
         if state.deactivated_until is not None and state.deactivated_until > now:
             return Verdict(Result.DEACTIVATED, deactivated_until=state.deactivated_until)
-        devices = tx.devices.active_for(account_id)
         if not devices:
             return Verdict(Result.NOT_ENROLLED)
         if state.hard_locked_at is not None:

@@ -310,6 +310,29 @@ class SecurityRepository(_Repository):
             account_id, row[0], from_ts(row[1]), from_ts(row[2]), from_ts(row[3])
         )
 
+    def with_devices(self, account_id: str) -> tuple[AccountSecurity, list[Device]]:
+        """The account's lock state and active devices in one statement (the hot path of
+        every verification)."""
+        device_columns = ", ".join(f"d.{c.strip()}" for c in _DEVICE_COLUMNS.split(","))
+        rows = self._all(
+            "SELECT s.consecutive_failures, s.locked_until, s.hard_locked_at,"
+            f" s.deactivated_until, {device_columns}"
+            " FROM (SELECT ? AS account_id) AS a"
+            " LEFT JOIN account_security AS s ON s.account_id = a.account_id"
+            " LEFT JOIN devices AS d ON d.account_id = a.account_id AND d.revoked_at IS NULL"
+            " ORDER BY d.created_at, d.id",
+            (account_id,),
+        )
+        first = rows[0]
+        state = (
+            AccountSecurity(account_id)
+            if first[0] is None
+            else AccountSecurity(
+                account_id, first[0], from_ts(first[1]), from_ts(first[2]), from_ts(first[3])
+            )
+        )
+        return state, [_device(row[4:]) for row in rows if row[4] is not None]
+
     def save(self, state: AccountSecurity, now: datetime) -> None:
         self._run(
             "INSERT INTO account_security (account_id, consecutive_failures, locked_until,"

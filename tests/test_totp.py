@@ -120,3 +120,10 @@ def test_fast_secret_decoding_matches_base32() -> None:
         assert totp._TOTP(secret).byte_secret() == base64.b32decode(secret)
     for odd in ("JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXPJBSWY3DP", "jbswy3dpehpk3pxpjbswy3dpehpk3pxp"):
         assert totp._TOTP(odd).byte_secret() == base64.b32decode(odd.upper())
+
+
+def test_counter_packing_matches_pyotp() -> None:
+    import pyotp
+
+    for counter in (0, 1, 255, 256, 2**32 + 7, 2**63 - 1):
+        assert totp._TOTP.int_to_bytestring(counter) == pyotp.OTP.int_to_bytestring(counter)
