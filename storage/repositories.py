@@ -297,6 +297,16 @@ class AuditRepository(_Repository):
         ]
 
 
+_SECURITY_WITH_DEVICES = (
+    "SELECT s.consecutive_failures, s.locked_until, s.hard_locked_at, s.deactivated_until, "
+    + ", ".join(f"d.{column.strip()}" for column in _DEVICE_COLUMNS.split(","))
+    + " FROM (SELECT ? AS account_id) AS a"
+    " LEFT JOIN account_security AS s ON s.account_id = a.account_id"
+    " LEFT JOIN devices AS d ON d.account_id = a.account_id AND d.revoked_at IS NULL"
+    " ORDER BY d.created_at, d.id"
+)
+
+
 class SecurityRepository(_Repository):
     def get(self, account_id: str) -> AccountSecurity:
         row = self._one(
@@ -313,16 +323,7 @@ class SecurityRepository(_Repository):
     def with_devices(self, account_id: str) -> tuple[AccountSecurity, list[Device]]:
         """The account's lock state and active devices in one statement (the hot path of
         every verification)."""
-        device_columns = ", ".join(f"d.{c.strip()}" for c in _DEVICE_COLUMNS.split(","))
-        rows = self._all(
-            "SELECT s.consecutive_failures, s.locked_until, s.hard_locked_at,"
-            f" s.deactivated_until, {device_columns}"
-            " FROM (SELECT ? AS account_id) AS a"
-            " LEFT JOIN account_security AS s ON s.account_id = a.account_id"
-            " LEFT JOIN devices AS d ON d.account_id = a.account_id AND d.revoked_at IS NULL"
-            " ORDER BY d.created_at, d.id",
-            (account_id,),
-        )
+        rows = self._all(_SECURITY_WITH_DEVICES, (account_id,))
         first = rows[0]
         state = (
             AccountSecurity(account_id)
