@@ -30,6 +30,7 @@ format: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/enrolment.py
+	$(PY) bench/verify.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
