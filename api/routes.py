@@ -80,7 +80,7 @@ def _verdict_json(verdict: Verdict, now: datetime) -> dict[str, Any]:
     return body
 
 
-@routes.get("/v1/accounts/{account}")
+@routes.get("/v1/accounts/{account:.+}")
 async def account_state(request: web.Request) -> web.Response:
     account = _account(request.match_info["account"])
     state = await request.app[SERVICES].accounts.describe(account)

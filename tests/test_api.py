@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import urllib.parse
 from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
@@ -211,3 +212,10 @@ async def test_unknown_paths_and_methods_answer_json(api: Api) -> None:
         "POST", "/v1/verify", data="x" * 20000, headers={"Content-Type": "application/json"}
     )
     assert status == 413 and body["error"] == "payload_too_large"
+
+
+async def test_account_ids_with_slashes_and_spaces_round_trip(api: Api) -> None:
+    for account in ("org/123", "Anna Example", "ü@example.com"):
+        quoted = urllib.parse.quote(account, safe="")
+        status, state, _ = await api.call("GET", f"/v1/accounts/{quoted}")
+        assert status == 200 and state["account"] == account
