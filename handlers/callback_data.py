@@ -10,6 +10,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from telegram import CallbackQuery, InlineKeyboardButton, Update, User
+
 VERSION = "v1"
 _REF = re.compile(r"^[0-9a-f]{0,32}$")
 
@@ -48,3 +50,21 @@ def pattern(*actions: Action) -> str:
     """A CallbackQueryHandler pattern for these actions (the ref is checked by ``parse``)."""
     names = "|".join(re.escape(a.value) for a in actions)
     return rf"^{VERSION}:(?:{names}):"
+
+
+def button(label: str, action: Action, ref: str = "") -> InlineKeyboardButton:
+    return InlineKeyboardButton(label, callback_data=CallbackData(action, ref).pack())
+
+
+async def parse_press(
+    update: Update, stale_text: str
+) -> tuple[CallbackQuery, User, CallbackData] | None:
+    """The press and its data; a press whose data does not parse is answered and dropped."""
+    query, user = update.callback_query, update.effective_user
+    if query is None or user is None:
+        return None
+    data = CallbackData.parse(query.data)
+    if data is None:
+        await query.answer(stale_text)
+        return None
+    return query, user, data

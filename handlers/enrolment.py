@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -21,16 +21,12 @@ from telegram.ext import (
 from bot import totp
 from bot.enrolment import MAX_DEVICE_NAME, Outcome, StepResult
 from handlers import cleanup, texts
-from handlers.callback_data import Action, CallbackData, pattern
+from handlers.callback_data import Action, button, parse_press, pattern
 from handlers.common import edit_or_send, identity, is_private, reply, services
 from storage.records import EnrolmentStage, PendingEnrolment
 
 logger = logging.getLogger(__name__)
 STEP_GROUP = 10  # after commands and buttons; before the catch-all reply
-
-
-def _button(label: str, action: Action, ref: str = "") -> InlineKeyboardButton:
-    return InlineKeyboardButton(label, callback_data=CallbackData(action, ref).pack())
 
 
 def _minutes(context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -67,8 +63,8 @@ async def begin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         reply_markup=InlineKeyboardMarkup(
             [
                 [
-                    _button(texts.BUTTON_SHOW_KEY, Action.SHOW_KEY, enrolment.id),
-                    _button(texts.BUTTON_CANCEL, Action.CANCEL_ENROLMENT, enrolment.id),
+                    button(texts.BUTTON_SHOW_KEY, Action.SHOW_KEY, enrolment.id),
+                    button(texts.BUTTON_CANCEL, Action.CANCEL_ENROLMENT, enrolment.id),
                 ]
             ]
         ),
@@ -101,8 +97,8 @@ async def _send_summary(update: Update, enrolment: PendingEnrolment) -> None:
         ),
         reply_markup=InlineKeyboardMarkup(
             [
-                [_button(texts.BUTTON_COMPLETE, Action.COMPLETE, enrolment.id)],
-                [_button(texts.BUTTON_CANCEL, Action.CANCEL_ENROLMENT, enrolment.id)],
+                [button(texts.BUTTON_COMPLETE, Action.COMPLETE, enrolment.id)],
+                [button(texts.BUTTON_CANCEL, Action.CANCEL_ENROLMENT, enrolment.id)],
             ]
         ),
     )
@@ -160,13 +156,10 @@ async def _answer_other(
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show key, Complete activation and Cancel; the ref must be the live enrolment."""
-    query, user = update.callback_query, update.effective_user
-    if query is None or user is None:
+    press = await parse_press(update, texts.STALE_BUTTON)
+    if press is None:
         return
-    data = CallbackData.parse(query.data)
-    if data is None:
-        await query.answer(texts.STALE_BUTTON)
-        return
+    query, _, data = press
     if data.action is Action.ENROLL:
         await query.answer()
         await begin(update, context)
@@ -179,7 +172,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     elif data.action is Action.COMPLETE:
         await _complete(update, context, data.ref)
     elif data.action is Action.CANCEL_ENROLMENT:
-        await _cancel_button(update, context, data.ref)
+        await _cancelbutton(update, context, data.ref)
 
 
 async def _show_key(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
@@ -235,7 +228,7 @@ async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
     await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
 
 
-async def _cancel_button(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
+async def _cancelbutton(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
     query, user = update.callback_query, update.effective_user
     assert query is not None and user is not None
     svc = services(context)

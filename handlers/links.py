@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.links import LinkOpening, LinkOutcome
 from handlers import enrolment, texts
-from handlers.callback_data import Action, CallbackData, pattern
+from handlers.callback_data import Action, button, parse_press, pattern
 from handlers.common import edit_or_send, identity, reply, services
 
 _PROBLEMS = {
@@ -33,8 +33,8 @@ async def open_link(update: Update, context: ContextTypes.DEFAULT_TYPE, token: s
             texts.LINK_CONFIRM.format(new=new, current=current),
             reply_markup=InlineKeyboardMarkup(
                 [
-                    [_button(texts.BUTTON_SWITCH, Action.SWITCH_ACCOUNT, ref)],
-                    [_button(texts.BUTTON_KEEP, Action.KEEP_ACCOUNT, ref)],
+                    [button(texts.BUTTON_SWITCH, Action.SWITCH_ACCOUNT, ref)],
+                    [button(texts.BUTTON_KEEP, Action.KEEP_ACCOUNT, ref)],
                 ]
             ),
         )
@@ -43,13 +43,10 @@ async def open_link(update: Update, context: ContextTypes.DEFAULT_TYPE, token: s
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    query, user = update.callback_query, update.effective_user
-    if query is None or user is None:
+    press = await parse_press(update, texts.STALE_BUTTON)
+    if press is None:
         return
-    data = CallbackData.parse(query.data)
-    if data is None:
-        await query.answer(texts.STALE_BUTTON)
-        return
+    query, user, data = press
     svc = services(context)
     if data.action is Action.KEEP_ACCOUNT:
         await query.answer()
@@ -76,10 +73,6 @@ async def _settle(update: Update, context: ContextTypes.DEFAULT_TYPE, opening: L
         await enrolment.begin(update, context)
         return
     await reply(update, _PROBLEMS[opening.outcome])
-
-
-def _button(label: str, action: Action, ref: str) -> InlineKeyboardButton:
-    return InlineKeyboardButton(label, callback_data=CallbackData(action, ref).pack())
 
 
 def register(app: Application) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from telegram import InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -15,7 +15,7 @@ from telegram.ext import (
 )
 
 from handlers import links, texts
-from handlers.callback_data import Action, CallbackData
+from handlers.callback_data import Action, button
 from handlers.common import identity, is_private, reply, services
 
 FALLBACK_GROUP = 90  # after every flow's step handler
@@ -31,15 +31,7 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(
         update,
         texts.START,
-        reply_markup=InlineKeyboardMarkup(
-            [
-                [
-                    InlineKeyboardButton(
-                        texts.BUTTON_ENROLL, callback_data=CallbackData(Action.ENROLL).pack()
-                    )
-                ]
-            ]
-        ),
+        reply_markup=InlineKeyboardMarkup([[button(texts.BUTTON_ENROLL, Action.ENROLL)]]),
     )
 
 

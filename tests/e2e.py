@@ -59,13 +59,27 @@ class BotProcess:
             )
 
     async def start(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        """Start and wait until it has set its commands and is polling for updates."""
+        """Start and wait until it has set its commands and is polling for updates.
+
+        A bot that exits instead fails the test at once, with the end of its log.
+        """
         commands_before = len([c for c in self.server.state.calls if c[0] == "setMyCommands"])
-        polls_before = self._polls()
         await self.spawn()
+        assert self.proc is not None
         state = self.server.state
-        await state.wait_for_calls("setMyCommands", commands_before + 1, timeout=timeout)
-        await state.wait_for_calls("getUpdates", max(polls_before, self._polls()) + 1, timeout)
+
+        async def ready() -> None:
+            await state.wait_for_calls("setMyCommands", commands_before + 1, timeout=timeout)
+            await state.wait_for_calls("getUpdates", self._polls() + 1, timeout=timeout)
+
+        readiness = asyncio.ensure_future(ready())
+        exited = asyncio.ensure_future(self.proc.wait())
+        await asyncio.wait({readiness, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if not readiness.done():
+            readiness.cancel()
+            raise RuntimeError(f"the bot exited with {exited.result()}:\n{self.log()[-3000:]}")
+        exited.cancel()
+        readiness.result()
 
     def _polls(self) -> int:
         return len([c for c in self.server.state.calls if c[0] == "getUpdates"])
