@@ -22,7 +22,9 @@ routes = web.RouteTableDef()
 
 
 def iso(moment: datetime | None) -> str | None:
-    return None if moment is None else moment.isoformat().replace("+00:00", "Z")
+    if moment is None:
+        return None
+    return moment.replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 async def _json_object(request: web.Request) -> dict[str, Any]:
