@@ -110,3 +110,36 @@ class ChatPrompt:
     telegram_user_id: int
     kind: str
     expires_at: datetime
+    data: str | None = None
+
+
+class RequestStatus(StrEnum):
+    OPEN = "open"
+    APPROVED = "approved"
+    DENIED = "denied"
+    WITHDRAWN = "withdrawn"
+    EXPIRED = "expired"
+
+
+@dataclass(frozen=True)
+class DeactivationRequest:
+    id: int
+    account_id: str
+    telegram_user_id: int
+    chat_id: int
+    username: str | None
+    display_name: str
+    reason: str
+    status: RequestStatus
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    decided_by: int | None
+    decided_by_name: str | None
+    decision_reason: str | None
+    deactivated_until: datetime | None
+    support_chat_id: int | None
+    support_message_id: int | None
+    support_shown_status: str | None
+    user_told_status: str | None
+    reminder_sent_at: datetime | None
