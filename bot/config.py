@@ -45,6 +45,9 @@ class Settings:
     enrolment_ttl: timedelta = timedelta(minutes=10)
     enrolment_max_attempts: int = 5
     enrollment_link_ttl: timedelta = timedelta(hours=1)
+    deactivation_default: timedelta = timedelta(hours=24)
+    deactivation_max: timedelta = timedelta(hours=72)
+    request_ttl: timedelta = timedelta(hours=48)
     # Worker processes that render QR codes (0: a thread); one when there is a spare core.
     qr_render_processes: int = 0
 
@@ -87,6 +90,13 @@ def _base_url(env: Mapping[str, str], name: str, default: str, suffix: str) -> s
     return value
 
 
+def _hours(env: Mapping[str, str], name: str, default: int) -> timedelta:
+    value = env.get(name, "").strip() or str(default)
+    if not value.isdigit() or not 1 <= int(value) <= 24 * 30:
+        raise ConfigError(f"{name} must be a whole number of hours from 1 to 720, got {value!r}")
+    return timedelta(hours=int(value))
+
+
 def load_settings(env: Mapping[str, str]) -> Settings:
     """Build the settings from a mapping of environment variables."""
     token = _required(env, "TELEGRAM_BOT_TOKEN", "put the token from @BotFather in .env")
@@ -123,6 +133,11 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     except DatabaseUrlError as exc:
         raise ConfigError(f"DATABASE_URL: {exc}") from None
 
+    deactivation_default = _hours(env, "DEACTIVATION_HOURS", 24)
+    deactivation_max = _hours(env, "DEACTIVATION_MAX_HOURS", 72)
+    if deactivation_default > deactivation_max:
+        raise ConfigError("DEACTIVATION_HOURS must not exceed DEACTIVATION_MAX_HOURS")
+
     return Settings(
         telegram_bot_token=token,
         secrets_key=secrets_key,
@@ -141,4 +156,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         api_token=env.get("API_TOKEN", "").strip() or None,
         log_level=level,
         qr_render_processes=1 if (os.cpu_count() or 1) > 1 else 0,
+        deactivation_default=deactivation_default,
+        deactivation_max=deactivation_max,
+        request_ttl=_hours(env, "REQUEST_EXPIRY_HOURS", 48),
     )

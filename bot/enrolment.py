@@ -279,6 +279,11 @@ class EnrolmentService:
             now=now,
         )
         self._end(tx, enrolment, now, "device_activated", f"tg:{user_id}")
+        state = tx.security.get(enrolment.account_id)
+        if state.deactivated_until is not None and state.deactivated_until > now:
+            # A new device ends a temporary deactivation early: 2FA is back on.
+            tx.security.save(replace(state, deactivated_until=None), now)
+            self._audit(tx, enrolment, now, "deactivation_ended_early")
         count = len(tx.devices.active_for(enrolment.account_id))
         return Activation(Outcome.ACCEPTED, device, count, enrolment)
 

@@ -9,6 +9,7 @@ from bot.cleanup import ChatCleanup
 from bot.clock import Clock
 from bot.config import Settings
 from bot.crypto import SecretBox
+from bot.deactivation import DeactivationService
 from bot.enrolment import EnrolmentService
 from bot.links import EnrolmentLinks
 from bot.prompts import ChatPrompts
@@ -29,6 +30,7 @@ class Services:
     links: EnrolmentLinks
     prompts: ChatPrompts
     accounts: AccountDirectory
+    deactivation: DeactivationService
 
     @classmethod
     async def open(cls, settings: Settings, clock: Clock) -> Services:
@@ -52,6 +54,15 @@ class Services:
             links=EnrolmentLinks(db, clock, settings.enrollment_link_ttl),
             prompts=ChatPrompts(db, clock),
             accounts=AccountDirectory(db, clock),
+            deactivation=DeactivationService(
+                db,
+                clock,
+                support_enabled=settings.support_chat_id is not None,
+                configured_agents=settings.support_agent_ids,
+                default_duration=settings.deactivation_default,
+                longest_duration=settings.deactivation_max,
+                request_ttl=settings.request_ttl,
+            ),
         )
 
     async def close(self) -> None:

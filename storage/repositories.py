@@ -295,6 +295,14 @@ class AuditRepository(_Repository):
             ),
         )
 
+    def failed_checks_since(self, account_id: str, since: datetime) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM audit_log WHERE account_id = ? AND action = 'code_checked'"
+            " AND at >= ? AND json_extract(detail, '$.result') IN ('rejected', 'locked')",
+            (account_id, to_ts(since)),
+        )
+        return int(row[0]) if row else 0
+
     def entries(self, account_id: str | None = None) -> list[AuditEntry]:
         if account_id is None:
             rows = self._all("SELECT * FROM audit_log ORDER BY id")

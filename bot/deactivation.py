@@ -1,0 +1,418 @@
+"""Lost authenticator: a user asks, a support agent decides, 2FA is off for a while.
+
+The rules live here, shared by the chat and the API: one open request per account,
+decisions are atomic (the first agent wins), approval sets a deactivation window and
+revokes the lost devices, undecided requests expire. Every deadline is a column in
+the database, so a restart forgets none; the periodic jobs apply what fell due while
+the bot was down.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from enum import StrEnum
+
+from bot.accounts import TelegramIdentity, account_for
+from bot.clock import Clock
+from storage.db import Database
+from storage.records import DeactivationRequest, Device, RequestStatus
+from storage.repositories import Transaction
+
+MAX_REASON = 500
+REMIND_BEFORE = timedelta(hours=3)
+SYSTEM_ACTOR = "system"
+
+
+class FileOutcome(StrEnum):
+    FILED = "filed"
+    ALREADY_OPEN = "already_open"
+    NOT_ENROLLED = "not_enrolled"  # nothing to deactivate
+    NO_SUPPORT = "no_support"  # SUPPORT_CHAT_ID is not configured
+    INVALID_REASON = "invalid_reason"
+
+
+class DecisionOutcome(StrEnum):
+    DECIDED = "decided"
+    ALREADY_DECIDED = "already_decided"  # another agent (or expiry, or withdrawal) was first
+    NOT_AGENT = "not_agent"
+    OWN_ACCOUNT = "own_account"
+    UNKNOWN = "unknown"
+    INVALID_DURATION = "invalid_duration"
+
+
+@dataclass(frozen=True)
+class FileResult:
+    outcome: FileOutcome
+    request: DeactivationRequest | None = None
+
+
+@dataclass(frozen=True)
+class Decision:
+    outcome: DecisionOutcome
+    request: DeactivationRequest | None = None
+    revoked: tuple[Device, ...] = ()
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """What an agent needs to decide: one place that assembles it."""
+
+    request: DeactivationRequest
+    devices: list[Device]
+    failed_checks_24h: int
+    earlier: list[DeactivationRequest]
+
+
+def reason_problem(text: str) -> str:
+    """Why ``text`` cannot be a request's reason, or ""."""
+    stripped = text.strip()
+    if not stripped:
+        return "empty"
+    if len(stripped) > MAX_REASON:
+        return "too_long"
+    return ""
+
+
+def duration_choices(default: timedelta, longest: timedelta) -> list[timedelta]:
+    """The durations an agent is offered: a short one, the default, the longest."""
+    hours = {4, 12, int(default.total_seconds() // 3600), int(longest.total_seconds() // 3600)}
+    return [timedelta(hours=h) for h in sorted(hours) if 0 < timedelta(hours=h) <= longest]
+
+
+class DeactivationService:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        *,
+        support_enabled: bool,
+        configured_agents: frozenset[int],
+        default_duration: timedelta,
+        longest_duration: timedelta,
+        request_ttl: timedelta,
+    ) -> None:
+        self._db = db
+        self._clock = clock
+        self.support_enabled = support_enabled
+        self._configured_agents = configured_agents
+        self.default_duration = default_duration
+        self.longest_duration = longest_duration
+        self._request_ttl = request_ttl
+
+    @property
+    def durations(self) -> list[timedelta]:
+        return duration_choices(self.default_duration, self.longest_duration)
+
+    # ------------------------------------------------------------------ users
+
+    async def open_request(self, who: TelegramIdentity) -> tuple[str, DeactivationRequest | None]:
+        """The user's account and its open request, if any."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> tuple[str, DeactivationRequest | None]:
+            account_id = account_for(tx, who, now)
+            return account_id, tx.requests.open_for(account_id)
+
+        return await self._db.run(work)
+
+    async def can_file(self, who: TelegramIdentity) -> FileResult:
+        """Whether /lost may go on to ask for a reason (changes nothing)."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> FileResult:
+            account_id = account_for(tx, who, now)
+            return self._precheck(tx, account_id) or FileResult(FileOutcome.FILED)
+
+        return await self._db.run(work)
+
+    def _precheck(self, tx: Transaction, account_id: str) -> FileResult | None:
+        if not self.support_enabled:
+            return FileResult(FileOutcome.NO_SUPPORT)
+        existing = tx.requests.open_for(account_id)
+        if existing is not None:
+            return FileResult(FileOutcome.ALREADY_OPEN, existing)
+        if not tx.devices.active_for(account_id):
+            return FileResult(FileOutcome.NOT_ENROLLED)
+        return None
+
+    async def file(self, who: TelegramIdentity, chat_id: int, reason: str) -> FileResult:
+        """File a deactivation request; one open request per account."""
+        now = self._clock.now()
+        if reason_problem(reason):
+            return FileResult(FileOutcome.INVALID_REASON)
+
+        def work(tx: Transaction) -> FileResult:
+            account_id = account_for(tx, who, now)
+            refused = self._precheck(tx, account_id)
+            if refused is not None:
+                return refused
+            request = tx.requests.create(
+                account_id,
+                who.user_id,
+                chat_id,
+                who.username,
+                who.display_name,
+                reason.strip(),
+                now,
+                now + self._request_ttl,
+            )
+            tx.audit.record(
+                now,
+                who.actor,
+                "deactivation_requested",
+                account_id=account_id,
+                telegram_user_id=who.user_id,
+                request_id=request.id,
+            )
+            tx.alerts.raise_event(
+                now,
+                "deactivation_requested",
+                "info",
+                account_id=account_id,
+                telegram_user_id=who.user_id,
+                request_id=request.id,
+            )
+            return FileResult(FileOutcome.FILED, request)
+
+        return await self._db.run(work)
+
+    async def withdraw(self, who: TelegramIdentity, request_id: int) -> DeactivationRequest | None:
+        """The user takes back their open request; None if it is not theirs or not open."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> DeactivationRequest | None:
+            request = tx.requests.get(request_id)
+            if request is None or request.account_id != account_for(tx, who, now):
+                return None
+            if not tx.requests.decide(request_id, RequestStatus.WITHDRAWN, now):
+                return None
+            tx.audit.record(
+                now,
+                who.actor,
+                "deactivation_withdrawn",
+                account_id=request.account_id,
+                telegram_user_id=who.user_id,
+                request_id=request_id,
+            )
+            return tx.requests.get(request_id)
+
+        return await self._db.run(work)
+
+    # ----------------------------------------------------------------- agents
+
+    async def is_agent(self, user_id: int) -> bool:
+        if user_id in self._configured_agents:
+            return True
+        return await self._db.run(lambda tx: tx.agents.contains(user_id))
+
+    async def decide(
+        self,
+        request_id: int,
+        agent: TelegramIdentity,
+        *,
+        approve: bool,
+        duration: timedelta | None = None,
+        reason: str | None = None,
+    ) -> Decision:
+        """Approve (for ``duration``) or deny (with an optional reason). The first agent wins."""
+        now = self._clock.now()
+        if approve and (duration is None or not timedelta(0) < duration <= self.longest_duration):
+            return Decision(DecisionOutcome.INVALID_DURATION)
+
+        def work(tx: Transaction) -> Decision:
+            request = tx.requests.get(request_id)
+            if request is None:
+                return Decision(DecisionOutcome.UNKNOWN)
+            if agent.user_id not in self._configured_agents and not tx.agents.contains(
+                agent.user_id
+            ):
+                return Decision(DecisionOutcome.NOT_AGENT, request)
+            own = tx.accounts.link_for(agent.user_id)
+            if request.telegram_user_id == agent.user_id or (
+                own is not None and own.account_id == request.account_id
+            ):
+                return Decision(DecisionOutcome.OWN_ACCOUNT, request)
+            status = RequestStatus.APPROVED if approve else RequestStatus.DENIED
+            until = now + duration if approve and duration is not None else None
+            decided = tx.requests.decide(
+                request_id,
+                status,
+                now,
+                agent_id=agent.user_id,
+                agent_name=agent.display_name or agent.username or str(agent.user_id),
+                reason=(reason or "").strip()[:MAX_REASON] or None,
+                deactivated_until=until,
+            )
+            if not decided:
+                return Decision(DecisionOutcome.ALREADY_DECIDED, request)
+            revoked: list[Device] = []
+            if until is not None:
+                revoked = self._deactivate(tx, request, until, agent, now)
+            tx.audit.record(
+                now,
+                agent.actor,
+                f"deactivation_{status.value}",
+                account_id=request.account_id,
+                telegram_user_id=request.telegram_user_id,
+                request_id=request_id,
+            )
+            tx.alerts.raise_event(
+                now,
+                f"deactivation_{status.value}",
+                "warning" if approve else "info",
+                account_id=request.account_id,
+                telegram_user_id=request.telegram_user_id,
+                request_id=request_id,
+                agent_id=agent.user_id,
+            )
+            return Decision(DecisionOutcome.DECIDED, tx.requests.get(request_id), tuple(revoked))
+
+        return await self._db.run(work)
+
+    @staticmethod
+    def _deactivate(
+        tx: Transaction,
+        request: DeactivationRequest,
+        until: datetime,
+        agent: TelegramIdentity,
+        now: datetime,
+    ) -> list[Device]:
+        """2FA off until ``until``; the lost devices revoked; locks cleared (support stepped in)."""
+        state = tx.security.get(request.account_id)
+        tx.security.save(
+            replace(
+                state,
+                deactivated_until=until,
+                consecutive_failures=0,
+                locked_until=None,
+                hard_locked_at=None,
+            ),
+            now,
+        )
+        revoked = tx.devices.revoke_all(request.account_id, now)
+        for device in revoked:
+            tx.audit.record(
+                now,
+                agent.actor,
+                "device_revoked",
+                account_id=request.account_id,
+                device_id=device.id,
+                request_id=request.id,
+            )
+        return revoked
+
+    async def queue(self) -> list[DeactivationRequest]:
+        """Open requests, oldest first."""
+        return await self._db.run(lambda tx: tx.requests.where("status = 'open'"))
+
+    async def agent_view(self, request_id: int) -> AgentView | None:
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> AgentView | None:
+            request = tx.requests.get(request_id)
+            if request is None:
+                return None
+            failed = tx.audit.failed_checks_since(request.account_id, now - timedelta(hours=24))
+            earlier = [r for r in tx.requests.history(request.account_id) if r.id != request_id]
+            return AgentView(request, tx.devices.active_for(request.account_id), failed, earlier)
+
+        return await self._db.run(work)
+
+    async def agents(self) -> tuple[frozenset[int], list[int]]:
+        """(agents from configuration, agents added by admins)."""
+        return self._configured_agents, await self._db.run(lambda tx: tx.agents.all())
+
+    async def add_agent(self, user_id: int, admin: TelegramIdentity) -> bool:
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> bool:
+            added = tx.agents.add(user_id, admin.user_id, now)
+            if added:
+                tx.audit.record(now, admin.actor, "agent_added", agent_id=user_id)
+            return added
+
+        return await self._db.run(work)
+
+    async def remove_agent(self, user_id: int, admin: TelegramIdentity) -> bool:
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> bool:
+            removed = tx.agents.remove(user_id)
+            if removed:
+                tx.audit.record(now, admin.actor, "agent_removed", agent_id=user_id)
+            return removed
+
+        return await self._db.run(work)
+
+    # ----------------------------------------------------- deadlines and outboxes
+
+    async def expire_due(self) -> list[DeactivationRequest]:
+        """Undecided requests past their deadline expire (also those that fell due while down)."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> list[DeactivationRequest]:
+            expired = []
+            for request in tx.requests.where(
+                "status = 'open' AND expires_at <= ?", (int(now.timestamp()),)
+            ):
+                if tx.requests.decide(request.id, RequestStatus.EXPIRED, now):
+                    tx.audit.record(
+                        now,
+                        SYSTEM_ACTOR,
+                        "deactivation_expired",
+                        account_id=request.account_id,
+                        request_id=request.id,
+                    )
+                    tx.alerts.raise_event(
+                        now,
+                        "deactivation_expired",
+                        "warning",
+                        account_id=request.account_id,
+                        request_id=request.id,
+                    )
+                    expired.append(request)
+            return expired
+
+        return await self._db.run(work)
+
+    async def unposted(self) -> list[DeactivationRequest]:
+        return await self._db.run(
+            lambda tx: tx.requests.where("status = 'open' AND support_message_id IS NULL")
+        )
+
+    async def record_post(self, request_id: int, chat_id: int, message_id: int) -> None:
+        await self._db.run(
+            lambda tx: tx.requests.set_support_message(request_id, chat_id, message_id)
+        )
+
+    async def support_outdated(self) -> list[DeactivationRequest]:
+        return await self._db.run(
+            lambda tx: tx.requests.where(
+                "support_message_id IS NOT NULL AND support_shown_status IS NOT status"
+            )
+        )
+
+    async def users_to_tell(self) -> list[DeactivationRequest]:
+        return await self._db.run(
+            lambda tx: tx.requests.where(
+                "status NOT IN ('open', 'withdrawn') AND user_told_status IS NOT status"
+            )
+        )
+
+    async def mark(self, request_id: int, column: str, value: object) -> None:
+        await self._db.run(lambda tx: tx.requests.mark(request_id, column, value))
+
+    async def reminders_due(self) -> list[DeactivationRequest]:
+        """Approved windows ending within REMIND_BEFORE, where no new device was set up."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> list[DeactivationRequest]:
+            candidates = tx.requests.where(
+                "status = 'approved' AND reminder_sent_at IS NULL"
+                " AND deactivated_until > ? AND deactivated_until <= ?",
+                (int(now.timestamp()), int((now + REMIND_BEFORE).timestamp())),
+            )
+            return [r for r in candidates if not tx.devices.active_for(r.account_id)]
+
+        return await self._db.run(work)
