@@ -20,6 +20,7 @@ from handlers.common import SERVICES_KEY
 from handlers.enrolment import expire_job
 from handlers.errors import on_error
 from handlers.ordering import PerUserUpdateProcessor
+from handlers.support import sync_job as support_sync_job
 
 logger = logging.getLogger(__name__)
 API_KEY = "api"
@@ -31,6 +32,7 @@ CONCURRENT_UPDATES = 32
 CONNECTION_POOL_SIZE = 48
 EXPIRY_INTERVAL_S = 30
 CLEANUP_INTERVAL_S = 15
+SUPPORT_SYNC_INTERVAL_S = 30
 
 
 def build_application(
@@ -75,6 +77,9 @@ def build_application(
             app.job_queue.run_repeating(
                 cleanup_job, interval=CLEANUP_INTERVAL_S, first=1, name="chat-cleanup"
             )
+            app.job_queue.run_repeating(
+                support_sync_job, interval=SUPPORT_SYNC_INTERVAL_S, first=0, name="support-sync"
+            )
         logger.info("2FA Desk started as @%s", app.bot.username)
 
     async def post_shutdown(app: Application) -> None:
@@ -100,6 +105,6 @@ def build_application(
         get_updates_request = AiohttpRequest(connection_pool_size=1)
     builder = builder.request(request).get_updates_request(get_updates_request or request)
     app = builder.build()
-    handlers.register_all(app)
+    handlers.register_all(app, settings.support_chat_id)
     app.add_error_handler(on_error)
     return app

@@ -9,10 +9,15 @@ from datetime import timedelta
 
 from bot.clock import Clock
 from storage.db import Database
+from storage.records import ChatPrompt
 from storage.repositories import Transaction
 
 CHECK = "check"
+LOST_REASON = "lost_reason"
+LOST_CONFIRM = "lost_confirm"  # data: the reason, until the user sends it
+DENY_REASON = "deny_reason"  # an agent's; data: the request id
 PROMPT_TTL = timedelta(minutes=5)
+LONG_PROMPT_TTL = timedelta(minutes=30)
 
 
 class ChatPrompts:
@@ -20,24 +25,29 @@ class ChatPrompts:
         self._db = db
         self._clock = clock
 
-    async def expect(self, user_id: int, kind: str, ttl: timedelta = PROMPT_TTL) -> None:
+    async def expect(
+        self, user_id: int, kind: str, ttl: timedelta = PROMPT_TTL, data: str | None = None
+    ) -> None:
         now = self._clock.now()
-        await self._db.run(lambda tx: tx.prompts.set(user_id, kind, now, now + ttl))
+        await self._db.run(lambda tx: tx.prompts.set(user_id, kind, now, now + ttl, data))
 
-    async def current(self, user_id: int) -> str | None:
-        """The kind of input expected from this user, if any (an expired prompt is dropped)."""
+    async def get(self, user_id: int) -> ChatPrompt | None:
+        """The input expected from this user, if any (an expired prompt is dropped)."""
         now = self._clock.now()
 
-        def work(tx: Transaction) -> str | None:
+        def work(tx: Transaction) -> ChatPrompt | None:
             prompt = tx.prompts.get(user_id)
-            if prompt is None:
-                return None
-            if prompt.expires_at <= now:
+            if prompt is not None and prompt.expires_at <= now:
                 tx.prompts.clear(user_id)
                 return None
-            return prompt.kind
+            return prompt
 
         return await self._db.run(work)
+
+    async def current(self, user_id: int) -> str | None:
+        """The kind of input expected from this user, if any."""
+        prompt = await self.get(user_id)
+        return None if prompt is None else prompt.kind
 
     async def clear(self, user_id: int) -> bool:
         return await self._db.run(lambda tx: tx.prompts.clear(user_id))

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import check, enrolment, links, start
+from handlers import admin, check, enrolment, links, lost, start, support
 
 
-def register_all(app: Application) -> None:
+def register_all(app: Application, support_chat_id: int | None) -> None:
     """Every flow's handlers, in the order they should see an update."""
     start.register(app)
     enrolment.register(app)
     check.register(app)
     links.register(app)
+    lost.register(app)
+    support.register(app, support_chat_id)
+    admin.register(app)
     start.register_fallbacks(app)

@@ -1,7 +1,7 @@
 """Callback data: small, versioned, typed; everything else is looked up in the database.
 
-``v1:<action>:<ref>`` where ``ref`` is an id (hex). Anything that does not parse is a
-forged or outdated button and is answered and ignored.
+``v1:<action>:<ref>`` where ``ref`` is an id (lowercase letters, digits, dots).
+Anything that does not parse is a forged or outdated button and is answered and ignored.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from enum import StrEnum
 from telegram import CallbackQuery, InlineKeyboardButton, Update, User
 
 VERSION = "v1"
-_REF = re.compile(r"^[0-9a-f]{0,32}$")
+_REF = re.compile(r"^[0-9a-z.]{0,32}$")
 
 
 class Action(StrEnum):
@@ -23,6 +23,15 @@ class Action(StrEnum):
     CANCEL_ENROLMENT = "enr.cancel"
     SWITCH_ACCOUNT = "link.yes"
     KEEP_ACCOUNT = "link.no"
+    LOST = "lost"
+    LOST_SEND = "lost.send"
+    LOST_CANCEL = "lost.cancel"
+    LOST_WITHDRAW = "lost.wd"
+    APPROVE = "req.ap"
+    APPROVE_FOR = "req.apd"  # ref: "<request id>.<hours>"
+    DENY = "req.dn"
+    DENY_NO_REASON = "req.dnx"
+    BACK = "req.back"
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 
-from telegram import Message, Update, User
+from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden
 from telegram.ext import ContextTypes
@@ -38,17 +38,23 @@ async def reply(update: Update, text: str, **kwargs: object) -> Message | None:
     return await chat.send_message(text, parse_mode=ParseMode.HTML, **kwargs)  # type: ignore[arg-type]
 
 
-async def edit_or_send(message: Message | None, update: Update, text: str) -> None:
-    """Replace a message's text and drop its buttons; send a new one if it can't be edited."""
+async def edit_or_send(
+    message: Message | None,
+    update: Update,
+    text: str,
+    reply_markup: InlineKeyboardMarkup | None = None,
+) -> None:
+    """Replace a message's text and buttons (none by default); send a new one if it can't be
+    edited."""
     if message is not None:
         try:
-            await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=None)
+            await message.edit_text(text, parse_mode=ParseMode.HTML, reply_markup=reply_markup)
             return
         except BadRequest as exc:
             if "not modified" in str(exc).lower():
                 return
             logger.info("could not edit message %s: %s", message.message_id, exc)
-    await reply(update, text)
+    await reply(update, text, reply_markup=reply_markup)
 
 
 async def delete_quietly(message: Message | None) -> None:

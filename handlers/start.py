@@ -59,7 +59,8 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             step=texts.STEP_NAMES[state.pending.stage.value],
             expires=texts.when(state.pending.expires_at),
         )
-    await reply(update, text)
+    buttons = [[button(texts.BUTTON_LOST, Action.LOST)]] if state.devices else []
+    await reply(update, text, reply_markup=InlineKeyboardMarkup(buttons) if buttons else None)
 
 
 async def unknown_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from html import escape
 
 from storage.records import Device
@@ -28,6 +28,7 @@ HELP = (
     "/enroll: set up 2FA with an authenticator app (also for another device)\n"
     "/status: whether 2FA is active, and your devices\n"
     "/check: try a code from your app, as a login would\n"
+    "/lost: lost your authenticator? Ask support to turn 2FA off for a while\n"
     "/cancel: stop what we are doing\n"
     "/help: this message\n\n"
     "<b>How set-up works</b>\n"
@@ -195,10 +196,105 @@ LINK_EXPIRED = (
     "This link has expired (links work for one hour). Ask for a new one where you log in."
 )
 
+# Lost authenticator (user side).
+BUTTON_LOST = "Lost my authenticator"
+BUTTON_SEND_REQUEST = "Send to support"
+BUTTON_WITHDRAW = "Withdraw the request"
+BUTTON_SET_UP_NEW = "Set up a new device"
+LOST_EXPLAIN = (
+    "<b>Lost access to your authenticator?</b>\n"
+    "Support can turn 2FA off for <code>{account}</code> for a limited time, so that you "
+    "can log in with your password alone and set up a new device. Your current devices "
+    "will stop working.\n\n"
+    "Please tell support in a few words what happened (at most {max} characters), "
+    "e.g. <i>phone lost on a trip</i>. /cancel stops."
+)
+LOST_REASON_PROBLEMS = {
+    "empty": "Please describe what happened in a few words.",
+    "too_long": "That is too long: at most {max} characters, please.",
+}
+LOST_REASON_EXPECTED = "Please describe in a few words, as text, what happened."
+LOST_CONFIRM = (
+    "This goes to support:\n\n<i>{reason}</i>\n\nAccount: <code>{account}</code>\nSend it?"
+)
+LOST_CONFIRM_EXPECTED = "Press <b>Send to support</b> above, or send a new text to replace it."
+LOST_FILED = (
+    "Your request <b>#{id}</b> is with support. I will tell you here as soon as an agent "
+    "decides. You can withdraw it until then."
+)
+LOST_ALREADY_OPEN = (
+    "Your request <b>#{id}</b> (sent {created}) is still with support. "
+    "I will tell you when an agent decides."
+)
+LOST_NOT_ENROLLED = "2FA is not set up for <code>{account}</code>, so there is nothing to turn off."
+LOST_NO_SUPPORT = (
+    "Requests to support are not available here. Please contact your organisation's "
+    "help desk another way."
+)
+LOST_WITHDRAWN = "Request #{id} withdrawn. 2FA stays as it is."
+LOST_APPROVED = (
+    "✅ Support approved request #{id}: 2FA is <b>off</b> for <code>{account}</code> until "
+    "<b>{until}</b>. Until then you log in with your password alone. Your old devices no "
+    "longer work.\n\nSet up a new device now: 2FA is back on as soon as it is active."
+)
+LOST_DENIED = "Support declined request #{id}.{reason} 2FA stays on for <code>{account}</code>."
+LOST_DENIED_REASON = " Reason: <i>{reason}</i>."
+LOST_EXPIRED = (
+    "Request #{id} expired without a decision from support. You can send a new one with /lost."
+)
+LOST_REMINDER = (
+    "⏰ 2FA for <code>{account}</code> is off only until <b>{until}</b>. Set up a new "
+    "device now, or logins will ask for a code you cannot give."
+)
+
+# Support chat.
+BUTTON_APPROVE = "Approve"
+BUTTON_DENY = "Deny"
+BUTTON_BACK = "Back"
+BUTTON_DENY_NO_REASON = "Deny without reason"
+SUPPORT_REQUEST = (
+    "🆘 <b>Deactivation request #{id}</b>\n"
+    "Account: <code>{account}</code>\n"
+    "Telegram: {name} {username} (id <code>{user_id}</code>)\n"
+    "Sent: {created}\n"
+    "Devices:\n{devices}\n"
+    "Failed checks in the last 24 h: {failed}\n"
+    "Earlier requests: {earlier}\n"
+    "Reason: <i>{reason}</i>"
+)
+SUPPORT_NO_DEVICES = "• none"
+SUPPORT_NO_EARLIER = "none"
+SUPPORT_OUTCOME = {
+    "approved": "\n\n✅ <b>Approved</b> by {agent} at {at}: 2FA off until {until}.",
+    "denied": "\n\n❌ <b>Denied</b> by {agent} at {at}.{reason}",
+    "withdrawn": "\n\n↩️ <b>Withdrawn</b> by the user at {at}.",
+    "expired": "\n\n⌛ <b>Expired</b> at {at} without a decision.",
+}
+SUPPORT_CHOOSE_DURATION = "\n\nApprove for how long?"
+SUPPORT_DENY_HOW = (
+    "\n\nTo deny with a reason for the user, reply to this message with the reason. "
+    "Or deny without one."
+)
+ONLY_AGENTS = "Only support agents can decide."
+OWN_ACCOUNT = "You cannot decide a request about your own account."
+ALREADY_DECIDED = "Already {status} by {agent}."
+ALREADY_CLOSED = "This request is already {status}."
+QUEUE_EMPTY = "No open requests."
+QUEUE_HEADER = "<b>Open requests</b> (oldest first)"
+QUEUE_LINE = "• #{id} <code>{account}</code>, waiting {age}"
+AGENTS_ONLY_ADMINS = "Only admins can manage agents."
+AGENTS_LIST = "<b>Support agents</b>\nFrom configuration: {configured}\nAdded: {added}"
+AGENTS_USAGE = "Usage: /agents, /agents add &lt;user id&gt;, /agents remove &lt;user id&gt;"
+AGENTS_ADDED = "User {id} is now a support agent."
+AGENTS_ALREADY = "User {id} is already a support agent."
+AGENTS_REMOVED = "User {id} is no longer a support agent."
+AGENTS_NOT_FOUND = "User {id} was not added with /agents (agents from SUPPORT_AGENT_IDS stay)."
+
 COMMANDS = [
     ("start", "What this bot does"),
     ("enroll", "Set up 2FA on a device"),
     ("check", "Try a code from your app, as at login"),
+    ("lost", "Lost your authenticator? Ask support"),
     ("status", "Is 2FA active? Your devices"),
     ("cancel", "Stop what we are doing"),
     ("help", "All commands"),
@@ -222,3 +318,17 @@ def device_lines(devices: list[Device]) -> str:
     return "\n".join(
         STATUS_DEVICE.format(name=escape(d.name), added=when(d.created_at)) for d in devices
     )
+
+
+def duration_label(delta: timedelta) -> str:
+    hours = int(delta.total_seconds() // 3600)
+    return f"{hours // 24} d" if hours % 24 == 0 and hours >= 48 else f"{hours} h"
+
+
+def age(delta: timedelta) -> str:
+    minutes = int(delta.total_seconds() // 60)
+    if minutes < 60:
+        return f"{minutes} min"
+    if minutes < 48 * 60:
+        return f"{minutes // 60} h {minutes % 60} min"
+    return f"{minutes // 1440} d"

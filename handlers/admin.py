@@ -1,0 +1,47 @@
+"""/agents: admins (ADMIN_USER_IDS) list, add and remove support agents."""
+
+from __future__ import annotations
+
+from telegram import Update
+from telegram.ext import Application, CommandHandler, ContextTypes
+
+from handlers import texts
+from handlers.common import identity, reply, services
+
+
+async def agents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    svc = services(context)
+    if user is None or user.id not in svc.settings.admin_user_ids:
+        await reply(update, texts.AGENTS_ONLY_ADMINS)
+        return
+    args = context.args or []
+    if not args:
+        configured, added = await svc.deactivation.agents()
+        await reply(
+            update,
+            texts.AGENTS_LIST.format(
+                configured=", ".join(map(str, sorted(configured))) or "none",
+                added=", ".join(map(str, added)) or "none",
+            ),
+        )
+        return
+    if len(args) != 2 or args[0] not in ("add", "remove") or not args[1].lstrip("-").isdigit():
+        await reply(update, texts.AGENTS_USAGE)
+        return
+    agent_id = int(args[1])
+    if args[0] == "add":
+        added = await svc.deactivation.add_agent(agent_id, identity(user))
+        await reply(
+            update, (texts.AGENTS_ADDED if added else texts.AGENTS_ALREADY).format(id=agent_id)
+        )
+    else:
+        removed = await svc.deactivation.remove_agent(agent_id, identity(user))
+        await reply(
+            update,
+            (texts.AGENTS_REMOVED if removed else texts.AGENTS_NOT_FOUND).format(id=agent_id),
+        )
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("agents", agents))

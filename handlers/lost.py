@@ -1,0 +1,162 @@
+"""/lost: the user asks support to turn 2FA off for a while, confirms, may withdraw."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import prompts
+from bot.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
+from handlers import support, texts
+from handlers.callback_data import Action, button, parse_press, pattern
+from handlers.common import edit_or_send, identity, is_private, reply, services
+from handlers.enrolment import message_of
+
+PROMPT_GROUP = 12  # after /check's prompt, before the catch-all
+
+
+async def lost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/lost and the "Lost my authenticator" button."""
+    user = update.effective_user
+    if user is None:
+        return
+    if not is_private(update):
+        await reply(update, texts.PRIVATE_ONLY)
+        return
+    svc = services(context)
+    who = identity(user)
+    account, _ = await svc.deactivation.open_request(who)
+    check = await svc.deactivation.can_file(who)
+    if check.outcome is not FileOutcome.FILED:
+        await _refusal(update, check, account)
+        return
+    await svc.prompts.expect(user.id, prompts.LOST_REASON, prompts.LONG_PROMPT_TTL)
+    await reply(update, texts.LOST_EXPLAIN.format(account=escape(account), max=MAX_REASON))
+
+
+async def _refusal(update: Update, result: FileResult, account: str) -> None:
+    if result.outcome is FileOutcome.ALREADY_OPEN and result.request is not None:
+        request = result.request
+        await reply(
+            update,
+            texts.LOST_ALREADY_OPEN.format(id=request.id, created=texts.when(request.created_at)),
+            reply_markup=_withdraw_markup(request.id),
+        )
+    elif result.outcome is FileOutcome.NOT_ENROLLED:
+        await reply(update, texts.LOST_NOT_ENROLLED.format(account=escape(account)))
+    else:
+        await reply(update, texts.LOST_NO_SUPPORT)
+
+
+def _withdraw_markup(request_id: int) -> InlineKeyboardMarkup:
+    return InlineKeyboardMarkup(
+        [[button(texts.BUTTON_WITHDRAW, Action.LOST_WITHDRAW, str(request_id))]]
+    )
+
+
+async def on_prompt_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """The reason, typed after /lost (or a new text replacing it before sending)."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    svc = services(context)
+    prompt = await svc.prompts.get(user.id)
+    if prompt is None or prompt.kind not in (prompts.LOST_REASON, prompts.LOST_CONFIRM):
+        return
+    if message.text is None:
+        await reply(update, texts.LOST_REASON_EXPECTED)
+        raise ApplicationHandlerStop
+    problem = reason_problem(message.text)
+    if problem:
+        await reply(update, texts.LOST_REASON_PROBLEMS[problem].format(max=MAX_REASON))
+        raise ApplicationHandlerStop
+    reason = message.text.strip()
+    await svc.prompts.expect(user.id, prompts.LOST_CONFIRM, prompts.LONG_PROMPT_TTL, reason)
+    account, _ = await svc.deactivation.open_request(identity(user))
+    await reply(
+        update,
+        texts.LOST_CONFIRM.format(reason=escape(reason), account=escape(account)),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [button(texts.BUTTON_SEND_REQUEST, Action.LOST_SEND)],
+                [button(texts.BUTTON_CANCEL, Action.LOST_CANCEL)],
+            ]
+        ),
+    )
+    raise ApplicationHandlerStop
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    press = await parse_press(update, texts.STALE_BUTTON)
+    if press is None:
+        return
+    query, user, data = press
+    if data.action is Action.LOST:
+        await query.answer()
+        await lost(update, context)
+        return
+    if not is_private(update):
+        await query.answer(texts.PRIVATE_ONLY)
+        return
+    svc = services(context)
+    who = identity(user)
+    if data.action is Action.LOST_WITHDRAW:
+        withdrawn = await svc.deactivation.withdraw(who, int(data.ref or 0))
+        if withdrawn is None:
+            await query.answer(texts.STALE_BUTTON)
+            return
+        await query.answer()
+        await edit_or_send(message_of(query), update, texts.LOST_WITHDRAWN.format(id=withdrawn.id))
+        await support.sync(context.bot, svc)
+        return
+    prompt = await svc.prompts.get(user.id)
+    if prompt is None or prompt.kind != prompts.LOST_CONFIRM or prompt.data is None:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    await query.answer()
+    await svc.prompts.clear(user.id)
+    if data.action is Action.LOST_CANCEL:
+        await edit_or_send(message_of(query), update, texts.STOPPED)
+        return
+    assert update.effective_chat is not None
+    result = await svc.deactivation.file(who, update.effective_chat.id, prompt.data)
+    if result.outcome is not FileOutcome.FILED or result.request is None:
+        account, _ = await svc.deactivation.open_request(who)
+        await _refusal(update, result, account)
+        return
+    await edit_or_send(
+        message_of(query),
+        update,
+        texts.LOST_FILED.format(id=result.request.id),
+        _withdraw_markup(result.request.id),
+    )
+    await support.sync(context.bot, svc)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("lost", lost))
+    app.add_handler(
+        CallbackQueryHandler(
+            on_button,
+            pattern=pattern(
+                Action.LOST, Action.LOST_SEND, Action.LOST_CANCEL, Action.LOST_WITHDRAW
+            ),
+        )
+    )
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,
+            on_prompt_message,
+        ),
+        group=PROMPT_GROUP,
+    )
