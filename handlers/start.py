@@ -31,7 +31,12 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(
         update,
         texts.START,
-        reply_markup=InlineKeyboardMarkup([[button(texts.BUTTON_ENROLL, Action.ENROLL)]]),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [button(texts.BUTTON_ENROLL, Action.ENROLL)],
+                [button(texts.BUTTON_LOST, Action.LOST)],
+            ]
+        ),
     )
 
 

@@ -48,7 +48,7 @@ async def test_start_explains_and_offers_set_up(bot: Harness) -> None:
     (greeting,) = await bot.user().send("/start")
     assert "two-factor authentication" in greeting.text
     assert "authenticator app" in greeting.text and "never use SMS" in greeting.text
-    assert [label for label, _ in greeting.buttons] == ["Set up 2FA"]
+    assert [label for label, _ in greeting.buttons] == ["Set up 2FA", "Lost my authenticator"]
 
 
 async def test_help_lists_the_commands(bot: Harness) -> None:
