@@ -77,7 +77,9 @@ def reason_problem(text: str) -> str:
 def duration_choices(default: timedelta, longest: timedelta) -> list[timedelta]:
     """The durations an agent is offered: a short one, the default, the longest."""
     hours = {4, 12, int(default.total_seconds() // 3600), int(longest.total_seconds() // 3600)}
-    return [timedelta(hours=h) for h in sorted(hours) if 0 < timedelta(hours=h) <= longest]
+    return [
+        timedelta(hours=h) for h in sorted(hours) if timedelta(0) < timedelta(hours=h) <= longest
+    ]
 
 
 class DeactivationService:

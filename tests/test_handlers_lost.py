@@ -1,0 +1,298 @@
+"""Lost authenticator through PTB's Application: the user, the support chat, the agents."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+from datetime import timedelta
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import Settings
+from tests.botapi import SimMessage
+from tests.harness import ChatUser, Harness, running_bot
+from tests.test_handlers_check import enrolled
+from tests.test_handlers_enrolment import code_for
+
+SUPPORT = -100500
+AGENT, OTHER_AGENT, ADMIN, BYSTANDER = 9001, 9002, 9999, 8000
+
+
+@pytest.fixture
+def support_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(
+        settings,
+        support_chat_id=SUPPORT,
+        support_agent_ids=frozenset({AGENT, OTHER_AGENT}),
+        admin_user_ids=frozenset({ADMIN}),
+    )
+
+
+@pytest.fixture
+async def bot(support_settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
+    async with running_bot(support_settings, clock) as harness:
+        harness.state.group(SUPPORT, "Support")
+        yield harness
+
+
+def in_support(bot: Harness, user_id: int) -> ChatUser:
+    return bot.group_member(user_id, SUPPORT)
+
+
+async def file_request(bot: Harness, user: ChatUser, reason: str = "Phone lost on a trip") -> str:
+    secret = await enrolled(bot, user)
+    (explain,) = await user.send("/lost")
+    assert "Lost access to your authenticator" in explain.text
+    (preview,) = await user.send(reason)
+    assert reason in preview.text and "Send it?" in preview.text
+    answer = await user.press(preview, "Send to support")
+    assert any("is with support" in m.text for m in answer)
+    return secret
+
+
+def support_message(bot: Harness) -> SimMessage:
+    (message,) = [m for m in bot.state.messages(SUPPORT) if "Deactivation request" in m.text]
+    return message
+
+
+async def test_request_reaches_support_with_what_an_agent_needs(bot: Harness) -> None:
+    user = bot.user(1001, "Ann", "ann")
+    await file_request(bot, user)
+    posted = support_message(bot)
+    for expected in (
+        "#1",
+        "tg:1001",
+        "Ann",
+        "@ann",
+        "1001",
+        "Phone",
+        "added",
+        "Phone lost on a trip",
+        "Failed checks in the last 24 h: 0",
+        "Earlier requests: none",
+    ):
+        assert expected in posted.text
+    assert [label for label, _ in posted.buttons] == ["Approve", "Deny"]
+
+
+async def test_approval_turns_2fa_off_and_tells_everyone(bot: Harness) -> None:
+    user = bot.user()
+    secret = await file_request(bot, user)
+    agent = in_support(bot, AGENT)
+    await agent.press(support_message(bot), "Approve")
+    choices = support_message(bot)
+    assert "for how long" in choices.text
+    assert [label for label, _ in choices.buttons] == ["4 h", "12 h", "24 h", "3 d", "Back"]
+    await agent.press(choices, "24 h")
+    decided = support_message(bot)
+    until = (bot.clock.now() + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M UTC")
+    assert "Approved" in decided.text and until in decided.text and decided.buttons == []
+    told = user.last()
+    assert "approved request #1" in told.text and until in told.text
+    assert "password alone" in told.text
+    assert [label for label, _ in told.buttons] == ["Set up a new device"]
+    (check,) = await user.send(f"/check {code_for(bot, secret)}")
+    assert "temporarily off" in check.text
+    (status,) = await user.send("/status")
+    assert "not set up" in status.text  # the lost device is revoked
+
+
+async def test_non_agent_press_changes_nothing(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    bystander = in_support(bot, BYSTANDER)
+    before = support_message(bot).text
+    assert await bystander.press(support_message(bot), "Approve") == []
+    assert bystander.last_answer["text"] == "Only support agents can decide."
+    assert support_message(bot).text == before
+
+
+async def test_agent_cannot_decide_about_their_own_account(bot: Harness) -> None:
+    agent_as_user = bot.user(AGENT, "Agnes")
+    await file_request(bot, agent_as_user)
+    agent = in_support(bot, AGENT)
+    await agent.press(support_message(bot), "Approve")
+    await agent.press(support_message(bot), "24 h")
+    assert agent.last_answer["text"] == "You cannot decide a request about your own account."
+    assert "Approved" not in support_message(bot).text
+
+
+async def test_deny_with_a_reason_reaches_the_user(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    agent = in_support(bot, AGENT)
+    await agent.press(support_message(bot), "Deny")
+    assert "reply to this message" in support_message(bot).text
+    update = bot.state.send_text(AGENT, "Identity not confirmed", SUPPORT)
+    update["message"]["reply_to_message"] = bot.state.message_json(support_message(bot))
+    await bot.feed(SUPPORT, update)
+    assert (
+        "Denied" in support_message(bot).text
+        and "Identity not confirmed" in support_message(bot).text
+    )
+    told = user.last()
+    assert "declined request #1" in told.text and "Identity not confirmed" in told.text
+
+
+async def test_deny_without_reason(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    agent = in_support(bot, AGENT)
+    await agent.press(support_message(bot), "Deny")
+    await agent.press(support_message(bot), "Deny without reason")
+    assert "Denied" in support_message(bot).text
+    assert "declined request #1" in user.last().text and "Reason" not in user.last().text
+
+
+async def test_two_agents_give_exactly_one_decision(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    first, second = in_support(bot, AGENT), in_support(bot, OTHER_AGENT)
+    await first.press(support_message(bot), "Approve")
+    stale_deny = dict(support_message(bot).buttons)["Back"].replace("req.back", "req.dnx")
+    await first.press(support_message(bot), "24 h")
+    await second.press_data(support_message(bot), stale_deny)
+    assert second.last_answer["text"].startswith("This request is already approved")
+    assert "Approved" in support_message(bot).text and "Denied" not in support_message(bot).text
+
+
+async def test_user_can_withdraw(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    filed = next(m for m in user.messages() if "is with support" in m.text)
+    await user.press(filed, "Withdraw the request")
+    assert "withdrawn" in bot.state.message(user.chat_id, filed.message_id).text
+    assert "Withdrawn" in support_message(bot).text and support_message(bot).buttons == []
+    agent = in_support(bot, AGENT)
+    await agent.press_data(support_message(bot), "v1:req.ap:1")
+    assert "already withdrawn" in agent.last_answer["text"]
+
+
+async def test_undecided_request_expires_and_the_user_is_told(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    bot.clock.advance(hours=48, seconds=1)
+    await bot.run_job("support-sync")
+    assert "expired without a decision" in user.last().text
+    assert "Expired" in support_message(bot).text
+
+
+async def test_one_open_request_per_account(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    (again,) = await user.send("/lost")
+    assert "request #1" in again.text and "still with support" in again.text
+    assert [label for label, _ in again.buttons] == ["Withdraw the request"]
+
+
+async def test_lost_without_2fa_has_nothing_to_deactivate(bot: Harness) -> None:
+    (answer,) = await bot.user().send("/lost")
+    assert "nothing to turn off" in answer.text
+
+
+async def test_lost_without_a_support_chat_is_refused(settings: Settings, clock: FakeClock) -> None:
+    async with running_bot(settings, clock) as harness:
+        user = harness.user()
+        await enrolled(harness, user)
+        (answer,) = await user.send("/lost")
+        assert "not available" in answer.text
+
+
+async def test_bad_reasons_are_explained(bot: Harness) -> None:
+    user = bot.user()
+    await enrolled(bot, user)
+    await user.send("/lost")
+    (sticker,) = await user.send_sticker()
+    assert "as text" in sticker.text
+    (long,) = await user.send("x" * 501)
+    assert "too long" in long.text
+    (cancel,) = await user.send("/cancel")
+    assert cancel.text == "Stopped."
+
+
+@pytest.mark.parametrize("data", ["v1:req.apd:1.999", "v1:req.ap:zz", "v1:req.ap:2", "v1:req.zz:1"])
+async def test_forged_support_buttons_are_answered_and_ignored(bot: Harness, data: str) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    agent = in_support(bot, AGENT)
+    before = support_message(bot).text
+    await agent.press_data(support_message(bot), data)
+    assert agent.last_answer["text"] in ("This button is no longer valid.",)
+    assert support_message(bot).text == before
+
+
+async def test_queue_lists_open_requests_oldest_first(bot: Harness) -> None:
+    await file_request(bot, bot.user(1001))
+    bot.clock.advance(minutes=30)
+    await file_request(bot, bot.user(1002, "Bo"))
+    bot.clock.advance(minutes=5)
+    (queue,) = await in_support(bot, AGENT).send("/queue")
+    lines = queue.text.splitlines()
+    assert lines[0] == "Open requests (oldest first)"
+    assert "#1" in lines[1] and "waiting 36 min" in lines[1]  # 30 min + 90 s enrolling + 5 min
+    assert "#2" in lines[2] and "waiting 5 min" in lines[2]
+    (refused,) = await in_support(bot, BYSTANDER).send("/queue")
+    assert "Only support agents" in refused.text
+
+
+async def test_admin_adds_an_agent_who_can_then_decide(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    newcomer = in_support(bot, 7777)
+    await newcomer.press(support_message(bot), "Approve")
+    assert newcomer.last_answer["text"] == "Only support agents can decide."
+    admin = bot.user(ADMIN, "Root")
+    (added,) = await admin.send("/agents add 7777")
+    assert "now a support agent" in added.text
+    (listing,) = await admin.send("/agents")
+    assert "7777" in listing.text and "9001" in listing.text
+    await newcomer.press(support_message(bot), "Approve")
+    await newcomer.press(support_message(bot), "4 h")
+    assert "Approved" in support_message(bot).text
+    (removed,) = await admin.send("/agents remove 7777")
+    assert "no longer" in removed.text
+    (refused,) = await bot.user(1234).send("/agents add 1")
+    assert "Only admins" in refused.text
+
+
+async def test_new_device_ends_the_deactivation_early(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    agent = in_support(bot, AGENT)
+    await agent.press(support_message(bot), "Approve")
+    await agent.press(support_message(bot), "24 h")
+    secret = await enrolled(bot, user)
+    (check,) = await user.send(f"/check {code_for(bot, secret)}")
+    assert "Code accepted" in check.text
+
+
+async def test_reminder_before_the_window_ends(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    agent = in_support(bot, AGENT)
+    await agent.press(support_message(bot), "Approve")
+    await agent.press(support_message(bot), "24 h")
+    bot.clock.advance(hours=21, minutes=30)
+    await bot.run_job("support-sync")
+    assert "is off only until" in user.last().text
+    count = len(user.messages())
+    await bot.run_job("support-sync")
+    assert len(user.messages()) == count  # once
+
+
+async def test_decision_after_a_restart(support_settings: Settings, clock: FakeClock) -> None:
+    async with running_bot(support_settings, clock) as first:
+        first.state.group(SUPPORT, "Support")
+        user = first.user()
+        await file_request(first, user)
+        posted = support_message(first)
+    async with running_bot(support_settings, clock) as second:
+        # The old support message, pressed after the restart (carried over to the new state).
+        second.state.chats.update(first.state.chats)
+        second.state.users.update(first.state.users)
+        agent = in_support(second, AGENT)
+        await agent.press(posted, "Approve")
+        await agent.press(support_message(second), "24 h")
+        assert "Approved" in support_message(second).text
+        assert "approved request #1" in second.state.last_message(user.chat_id).text
