@@ -1,0 +1,219 @@
+"""The deactivation rules with a moved clock: window, revocation, atomic decisions, expiry,
+and deadlines that survive a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+
+from bot import totp
+from bot.accounts import TelegramIdentity
+from bot.clock import FakeClock
+from bot.crypto import SecretBox
+from bot.deactivation import (
+    DeactivationService,
+    DecisionOutcome,
+    FileOutcome,
+    duration_choices,
+    reason_problem,
+)
+from bot.enrolment import EnrolmentService
+from bot.verification import Result, VerificationService
+from storage.db import Database
+from storage.records import RequestStatus
+
+ANN = TelegramIdentity(1001, "ann", "Ann")
+AGENT = TelegramIdentity(9001, "agent", "Agnes")
+OTHER = TelegramIdentity(9002, "other", "Otto")
+
+
+def service(db: Database, clock: FakeClock, support: bool = True) -> DeactivationService:
+    return DeactivationService(
+        db,
+        clock,
+        support_enabled=support,
+        configured_agents=frozenset({AGENT.user_id, OTHER.user_id}),
+        default_duration=timedelta(hours=24),
+        longest_duration=timedelta(hours=72),
+        request_ttl=timedelta(hours=48),
+    )
+
+
+async def enrol(enrolment: EnrolmentService, clock: FakeClock) -> str:
+    started = await enrolment.start(ANN, ANN.user_id)
+    code = totp.code_at_step(started.secret, totp.time_step(clock.now()))
+    await enrolment.submit_code(ANN.user_id, code)
+    await enrolment.submit_name(ANN.user_id, "Phone")
+    await enrolment.complete(ANN.user_id, started.enrolment.id)
+    clock.advance(seconds=90)
+    return started.secret
+
+
+def now_code(secret: str, clock: FakeClock) -> str:
+    return totp.code_at_step(secret, totp.time_step(clock.now()))
+
+
+async def test_filing_needs_support_and_2fa_and_one_open_request(
+    db: Database, clock: FakeClock, enrolment: EnrolmentService
+) -> None:
+    assert (await service(db, clock, support=False).file(ANN, 1001, "lost")).outcome is (
+        FileOutcome.NO_SUPPORT
+    )
+    desk = service(db, clock)
+    assert (await desk.file(ANN, 1001, "lost")).outcome is FileOutcome.NOT_ENROLLED
+    await enrol(enrolment, clock)
+    assert (await desk.file(ANN, 1001, "  ")).outcome is FileOutcome.INVALID_REASON
+    filed = await desk.file(ANN, 1001, "lost")
+    assert filed.outcome is FileOutcome.FILED and filed.request is not None
+    again = await desk.file(ANN, 1001, "really lost")
+    assert again.outcome is FileOutcome.ALREADY_OPEN and again.request == filed.request
+
+
+async def test_approval_opens_a_window_and_revokes_devices(
+    db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
+) -> None:
+    secret = await enrol(enrolment, clock)
+    desk, verifier = service(db, clock), VerificationService(db, box, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    decision = await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=24))
+    assert decision.outcome is DecisionOutcome.DECIDED and len(decision.revoked) == 1
+    until = clock.now() + timedelta(hours=24)
+    verdict = await verifier.verify("tg:1001", now_code(secret, clock), actor="api")
+    assert verdict.result is Result.DEACTIVATED and verdict.deactivated_until == until
+    clock.advance(hours=24)
+    after = await verifier.verify("tg:1001", now_code(secret, clock), actor="api")
+    assert after.result is Result.NOT_ENROLLED  # 2FA required again; the lost device is gone
+
+
+async def test_two_agents_at_once_give_exactly_one_decision(
+    db: Database, clock: FakeClock, enrolment: EnrolmentService
+) -> None:
+    await enrol(enrolment, clock)
+    desk = service(db, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    decisions = await asyncio.gather(
+        desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=24)),
+        desk.decide(request.id, OTHER, approve=False, reason="no"),
+    )
+    outcomes = sorted(d.outcome.value for d in decisions)
+    assert outcomes == ["already_decided", "decided"]
+
+
+async def test_only_agents_decide_and_never_about_themselves(
+    db: Database, clock: FakeClock, enrolment: EnrolmentService
+) -> None:
+    await enrol(enrolment, clock)
+    desk = service(db, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    stranger = TelegramIdentity(5, None, "Eve")
+    assert (await desk.decide(request.id, stranger, approve=False)).outcome is (
+        DecisionOutcome.NOT_AGENT
+    )
+    agent_ann = TelegramIdentity(ANN.user_id, "ann", "Ann")
+    desk_with_ann = DeactivationService(
+        db,
+        clock,
+        support_enabled=True,
+        configured_agents=frozenset({ANN.user_id}),
+        default_duration=timedelta(hours=24),
+        longest_duration=timedelta(hours=72),
+        request_ttl=timedelta(hours=48),
+    )
+    assert (await desk_with_ann.decide(request.id, agent_ann, approve=False)).outcome is (
+        DecisionOutcome.OWN_ACCOUNT
+    )
+    too_long = await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=73))
+    assert too_long.outcome is DecisionOutcome.INVALID_DURATION
+
+
+async def test_a_new_device_ends_the_window_early(
+    db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
+) -> None:
+    await enrol(enrolment, clock)
+    desk, verifier = service(db, clock), VerificationService(db, box, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=24))
+    new_secret = await enrol(enrolment, clock)
+    verdict = await verifier.verify("tg:1001", now_code(new_secret, clock), actor="api")
+    assert verdict.result is Result.ACCEPTED
+
+
+async def test_deadline_that_passed_while_down_applies_at_start(
+    db_path: Path, clock: FakeClock, box: SecretBox
+) -> None:
+    db = await Database.open(f"sqlite:///{db_path}")
+    await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock)
+    request = (await service(db, clock).file(ANN, 1001, "lost")).request
+    assert request is not None
+    await db.close()  # the bot stops
+
+    clock.advance(hours=49)  # and comes back two days later
+    db = await Database.open(f"sqlite:///{db_path}")
+    desk = service(db, clock)
+    expired = await desk.expire_due()
+    assert [r.id for r in expired] == [request.id]
+    assert [r.status for r in await desk.users_to_tell()] == [RequestStatus.EXPIRED]
+    late = await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
+    assert late.outcome is DecisionOutcome.ALREADY_DECIDED
+    await db.close()
+
+
+async def test_withdraw_only_your_own_open_request(
+    db: Database, clock: FakeClock, enrolment: EnrolmentService
+) -> None:
+    await enrol(enrolment, clock)
+    desk = service(db, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    assert await desk.withdraw(TelegramIdentity(77, None, "Mallory"), request.id) is None
+    withdrawn = await desk.withdraw(ANN, request.id)
+    assert withdrawn is not None and withdrawn.status is RequestStatus.WITHDRAWN
+    assert await desk.withdraw(ANN, request.id) is None
+
+
+async def test_every_step_is_audited(
+    db: Database, clock: FakeClock, enrolment: EnrolmentService
+) -> None:
+    await enrol(enrolment, clock)
+    desk = service(db, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
+    actions = [e.action for e in await db.run(lambda tx: tx.audit.entries("tg:1001"))]
+    assert actions[-3:] == ["deactivation_requested", "device_revoked", "deactivation_approved"]
+    kinds = [row[2] for row in await db.run(lambda tx: tx.alerts.undelivered())]
+    assert kinds == ["deactivation_requested", "deactivation_approved"]
+
+
+def test_reasons_and_durations() -> None:
+    assert reason_problem("") == "empty" and reason_problem("x" * 501) == "too_long"
+    assert reason_problem("phone lost") == ""
+    hours = [
+        int(d.total_seconds() // 3600)
+        for d in duration_choices(timedelta(hours=24), timedelta(hours=72))
+    ]
+    assert hours == [4, 12, 24, 72]
+    assert duration_choices(timedelta(hours=2), timedelta(hours=8)) == [
+        timedelta(hours=2),
+        timedelta(hours=4),
+        timedelta(hours=8),
+    ]
+
+
+@pytest.mark.parametrize("hours", [0, -1])
+async def test_nonpositive_durations_are_refused(
+    db: Database, clock: FakeClock, enrolment: EnrolmentService, hours: int
+) -> None:
+    await enrol(enrolment, clock)
+    desk = service(db, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    decision = await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=hours))
+    assert decision.outcome is DecisionOutcome.INVALID_DURATION
