@@ -1,0 +1,102 @@
+"""End to end: a user files a deactivation request, a non-agent presses Approve, an agent
+approves, and the login system's API then answers ``deactivated``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.botapi import BotApiServer, SimMessage
+from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser, local_bot_api
+from tests.helpers import app_code, decode_qr, parse_key_uri
+from tests.test_e2e_enrolment import contains, has_photo
+
+API_TOKEN = "e2e-lost-token-0123456789abcdef"
+SUPPORT = -100600
+AGENT, BYSTANDER = 9101, 9102
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[BotApiServer]:
+    async with local_bot_api() as running:
+        running.state.group(SUPPORT, "Support")
+        yield running
+
+
+async def press_in_support(
+    server: BotApiServer, user_id: int, message: SimMessage, label: str
+) -> str:
+    """Press a button on the support message; return the toast the presser saw."""
+    update = server.state.press_button(
+        user_id, message.message_id, dict(message.buttons)[label], chat_id=SUPPORT
+    )
+    query_id = update["callback_query"]["id"]
+    await server.state.wait_for_calls("answerCallbackQuery", 1, timeout=REPLY_TIMEOUT)
+    for _ in range(100):
+        if query_id in server.state.callback_answers:
+            return server.state.callback_answers[query_id].get("text") or ""
+        await server.state.wait_for_calls(
+            "answerCallbackQuery", len(server.state.callback_answers) + 1, timeout=REPLY_TIMEOUT
+        )
+    raise AssertionError("the press was not answered")
+
+
+async def test_request_approval_and_api(
+    server: BotApiServer, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    server.state.user(AGENT, "Agnes")
+    server.state.user(BYSTANDER, "Bystander")
+    bot = BotProcess(
+        server,
+        tmp_path,
+        API_TOKEN=API_TOKEN,
+        API_PORT=str(unused_tcp_port),
+        SUPPORT_CHAT_ID=str(SUPPORT),
+        SUPPORT_AGENT_IDS=str(AGENT),
+    )
+    await bot.start()
+    try:
+        user = E2EUser(server, 6101, "Ann")
+        photo = await user.send("/enroll", has_photo)
+        secret = parse_key_uri(decode_qr(await user.download_photo(photo)))["secret"]
+        await user.send(app_code(secret), contains("Code confirmed"))
+        summary = await user.send("Phone", contains("Ready to activate"))
+        await user.press(summary, "Complete activation", contains("2FA is active"))
+
+        await user.send("/lost", contains("Lost access"))
+        preview = await user.send("Phone stolen yesterday", contains("Send it?"))
+        await user.press(preview, "Send to support", contains("is with support"))
+        posted = await server.state.wait_for_message(
+            SUPPORT, contains("Deactivation request #1"), timeout=REPLY_TIMEOUT, after_revision=0
+        )
+        assert "Phone stolen yesterday" in posted.content
+
+        toast = await press_in_support(server, BYSTANDER, posted, "Approve")
+        assert toast == "Only support agents can decide."
+        assert "Approved" not in server.state.message(SUPPORT, posted.message_id).content
+
+        await press_in_support(server, AGENT, posted, "Approve")
+        choices = await server.state.wait_for_message(
+            SUPPORT, contains("for how long"), timeout=REPLY_TIMEOUT, after_revision=0
+        )
+        await press_in_support(server, AGENT, choices, "24 h")
+        told = await server.state.wait_for_message(
+            6101, contains("approved request #1"), timeout=REPLY_TIMEOUT, after_revision=0
+        )
+        assert "password alone" in told.content
+
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"http://127.0.0.1:{unused_tcp_port}/v1/verify",
+                json={"account": "tg:6101", "code": app_code(secret)},
+                headers={"Authorization": f"Bearer {API_TOKEN}"},
+            ) as response,
+        ):
+            body = await response.json()
+        assert body["result"] == "deactivated" and body["until"].endswith("Z")
+    finally:
+        assert await bot.terminate() == 0
