@@ -197,6 +197,14 @@ class DeactivationService:
                 telegram_user_id=who.user_id,
                 request_id=request_id,
             )
+            tx.alerts.raise_event(
+                now,
+                "deactivation_withdrawn",
+                "info",
+                account_id=request.account_id,
+                telegram_user_id=who.user_id,
+                request_id=request_id,
+            )
             return tx.requests.get(request_id)
 
         return await self._db.run(work)

@@ -76,6 +76,15 @@ def _outcome(request: DeactivationRequest) -> str:
     )
 
 
+def _closed(request: DeactivationRequest) -> str:
+    """What a late press is told: the request's fate, and who decided it."""
+    if request.decided_by_name:
+        return texts.ALREADY_DECIDED.format(
+            status=request.status.value, agent=request.decided_by_name
+        )
+    return texts.ALREADY_CLOSED.format(status=request.status.value)
+
+
 def _decide_markup(request_id: int) -> InlineKeyboardMarkup:
     ref = str(request_id)
     return InlineKeyboardMarkup(
@@ -222,7 +231,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(texts.STALE_BUTTON)
         return
     if view.request.status is not RequestStatus.OPEN:
-        await query.answer(texts.ALREADY_CLOSED.format(status=view.request.status.value))
+        await query.answer(_closed(view.request))
         await sync(context.bot, svc)
         return
     if data.action is Action.APPROVE:
@@ -304,10 +313,7 @@ async def _decide(
     }.get(decision.outcome)
     if decision.outcome is DecisionOutcome.ALREADY_DECIDED and decision.request is not None:
         latest = await svc.deactivation.agent_view(request_id)
-        closed = latest.request if latest is not None else decision.request
-        answer = texts.ALREADY_DECIDED.format(
-            status=closed.status.value, agent=closed.decided_by_name or "someone"
-        )
+        answer = _closed(latest.request if latest is not None else decision.request)
     if query is not None:
         await query.answer(answer, show_alert=answer is not None)
     elif answer is not None:
