@@ -11,6 +11,7 @@ from aiohttp import web
 
 from api.errors import ApiError, bad_request
 from bot.accounts import account_id_problem
+from bot.metrics import CONTENT_TYPE
 from bot.services import Services
 from bot.verification import Result, Verdict
 
@@ -118,6 +119,16 @@ async def enrollment_link(request: web.Request) -> web.Response:
     return web.json_response(
         {"url": url, "account": account, "expires_at": iso(link.expires_at)}, status=201
     )
+
+
+@routes.get("/metrics")
+async def metrics(request: web.Request) -> web.Response:
+    services = request.app[SERVICES]
+    services.metrics.open_requests.set(await services.deactivation.open_count())
+    services.metrics.alert_outbox.set(await services.alerts.depth())
+    response = web.Response(body=services.metrics.render())
+    response.headers["Content-Type"] = CONTENT_TYPE
+    return response
 
 
 @routes.get("/healthz")

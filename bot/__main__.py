@@ -38,7 +38,11 @@ def main(argv: list[str] | None = None) -> int:
     from bot.app import build_application
     from bot.logs import configure_logging
 
-    configure_logging(settings.log_level)
+    configure_logging(
+        settings.log_level,
+        settings.log_format,
+        secrets=[settings.telegram_bot_token, settings.api_token or ""],
+    )
     app = build_application(settings)
     try:
         app.run_polling(allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])

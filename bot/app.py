@@ -5,16 +5,19 @@ from __future__ import annotations
 import logging
 
 from telegram import BotCommand, BotCommandScopeAllPrivateChats
-from telegram.ext import Application, ApplicationBuilder
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 import handlers
 from api.server import ApiServer, build_api
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
+from bot.metrics import Metrics
 from bot.services import Services
 from bot.telegram_transport import AiohttpRequest
 from handlers import texts
+from handlers.alerts import deliver as deliver_alerts
+from handlers.alerts import deliver_job as alert_job
 from handlers.cleanup import cleanup_job
 from handlers.common import SERVICES_KEY
 from handlers.enrolment import expire_job
@@ -33,6 +36,7 @@ CONNECTION_POOL_SIZE = 48
 EXPIRY_INTERVAL_S = 30
 CLEANUP_INTERVAL_S = 15
 SUPPORT_SYNC_INTERVAL_S = 30
+ALERT_INTERVAL_S = 10
 
 
 def build_application(
@@ -44,9 +48,10 @@ def build_application(
 ) -> Application:
     """Build the bot; the database opens in ``post_init`` and closes in ``post_shutdown``."""
     the_clock = clock or SystemClock()
+    metrics = Metrics()
 
     async def post_init(app: Application) -> None:
-        svc = await Services.open(settings, the_clock)
+        svc = await Services.open(settings, the_clock, metrics)
         app.bot_data[SERVICES_KEY] = svc
         await svc.qr.warm_up()
         if settings.api_token:
@@ -80,6 +85,10 @@ def build_application(
             app.job_queue.run_repeating(
                 support_sync_job, interval=SUPPORT_SYNC_INTERVAL_S, first=0, name="support-sync"
             )
+            app.job_queue.run_repeating(
+                alert_job, interval=ALERT_INTERVAL_S, first=0, name="alerts"
+            )
+        await svc.alerts.raise_event("bot_started", "info", bot=f"@{app.bot.username}")
         logger.info("2FA Desk started as @%s", app.bot.username)
 
     async def post_shutdown(app: Application) -> None:
@@ -88,6 +97,13 @@ def build_application(
             await api.stop()
         svc = app.bot_data.pop(SERVICES_KEY, None)
         if svc is not None:
+            # The stop alert, and whatever else is due, goes out before the database closes.
+            try:
+                await svc.alerts.raise_event("bot_stopped", "info", bot=f"@{app.bot.username}")
+                await deliver_alerts(app.bot, svc)
+            except Exception as exc:
+                # Shutting down: whatever was not delivered stays queued for the next start.
+                logger.warning("alerts not delivered at stop: %s", exc)
             await svc.close()
         logger.info("2FA Desk stopped")
 
@@ -96,7 +112,10 @@ def build_application(
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .concurrent_updates(PerUserUpdateProcessor(CONCURRENT_UPDATES))
+        .concurrent_updates(PerUserUpdateProcessor(CONCURRENT_UPDATES, metrics.update_latency))
+        # Telegram's flood control: a 429 is waited out (retry_after) and the call retried.
+        # No overall cap of our own: Telegram's answer is the limit.
+        .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
         .post_init(post_init)
         .post_shutdown(post_shutdown)
     )

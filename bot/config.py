@@ -48,6 +48,8 @@ class Settings:
     deactivation_default: timedelta = timedelta(hours=24)
     deactivation_max: timedelta = timedelta(hours=72)
     request_ttl: timedelta = timedelta(hours=48)
+    request_sla: timedelta = timedelta(minutes=30)
+    log_format: str = "text"
     # Worker processes that render QR codes (0: a thread); one when there is a spare core.
     qr_render_processes: int = 0
 
@@ -95,6 +97,22 @@ def _hours(env: Mapping[str, str], name: str, default: int) -> timedelta:
     if not value.isdigit() or not 1 <= int(value) <= 24 * 30:
         raise ConfigError(f"{name} must be a whole number of hours from 1 to 720, got {value!r}")
     return timedelta(hours=int(value))
+
+
+def _minutes(env: Mapping[str, str], name: str, default: int) -> timedelta:
+    value = env.get(name, "").strip() or str(default)
+    if not value.isdigit() or not 1 <= int(value) <= 24 * 60 * 7:
+        raise ConfigError(
+            f"{name} must be a whole number of minutes from 1 to 10080, got {value!r}"
+        )
+    return timedelta(minutes=int(value))
+
+
+def _log_format(env: Mapping[str, str]) -> str:
+    value = (env.get("LOG_FORMAT", "").strip() or "text").lower()
+    if value not in ("text", "json"):
+        raise ConfigError(f"LOG_FORMAT must be text or json, got {value!r}")
+    return value
 
 
 def load_settings(env: Mapping[str, str]) -> Settings:
@@ -159,4 +177,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         deactivation_default=deactivation_default,
         deactivation_max=deactivation_max,
         request_ttl=_hours(env, "REQUEST_EXPIRY_HOURS", 48),
+        request_sla=_minutes(env, "REQUEST_SLA_MINUTES", 30),
+        log_format=_log_format(env),
     )

@@ -93,7 +93,9 @@ class DeactivationService:
         default_duration: timedelta,
         longest_duration: timedelta,
         request_ttl: timedelta,
+        waiting_alert_after: timedelta = timedelta(minutes=30),
     ) -> None:
+        self._waiting_alert_after = waiting_alert_after
         self._db = db
         self._clock = clock
         self.support_enabled = support_enabled
@@ -385,6 +387,33 @@ class DeactivationService:
             return expired
 
         return await self._db.run(work)
+
+    async def alert_waiting(self) -> list[DeactivationRequest]:
+        """Raise one alert per open request that waits longer than the SLA for a decision."""
+        now = self._clock.now()
+        cutoff = int((now - self._waiting_alert_after).timestamp())
+
+        def work(tx: Transaction) -> list[DeactivationRequest]:
+            waiting = tx.requests.where(
+                "status = 'open' AND sla_alerted_at IS NULL AND created_at <= ?", (cutoff,)
+            )
+            for request in waiting:
+                tx.requests.mark(request.id, "sla_alerted_at", now)
+                tx.alerts.raise_event(
+                    now,
+                    "request_waiting",
+                    "warning",
+                    account_id=request.account_id,
+                    telegram_user_id=request.telegram_user_id,
+                    request_id=request.id,
+                    waiting_minutes=int((now - request.created_at).total_seconds() // 60),
+                )
+            return waiting
+
+        return await self._db.run(work)
+
+    async def open_count(self) -> int:
+        return len(await self.queue())
 
     async def unposted(self) -> list[DeactivationRequest]:
         return await self._db.run(

@@ -16,8 +16,10 @@ from enum import StrEnum
 
 from bot import totp
 from bot.accounts import TelegramIdentity, account_for
+from bot.alerts import note_failure
 from bot.clock import Clock
 from bot.crypto import SecretBox
+from bot.metrics import Metrics
 from storage.db import Database
 from storage.records import Device, EnrolmentStage, PendingEnrolment
 from storage.repositories import Transaction
@@ -92,7 +94,9 @@ class EnrolmentService:
         issuer: str,
         ttl: timedelta = timedelta(minutes=10),
         max_attempts: int = 5,
+        metrics: Metrics | None = None,
     ) -> None:
+        self._metrics = metrics
         self._db = db
         self._box = box
         self._clock = clock
@@ -232,6 +236,7 @@ class EnrolmentService:
                 return StepResult(Outcome.EXHAUSTED, enrolment)
             tx.enrolments.update(enrolment.id, attempts_left=left)
             self._audit(tx, enrolment, now, "enrolment_code_rejected", attempts_left=left)
+            note_failure(tx, enrolment.telegram_user_id, now)
             return StepResult(Outcome.WRONG_CODE, enrolment, left)
         moved = replace(
             enrolment,
@@ -305,7 +310,10 @@ class EnrolmentService:
     async def start(self, who: TelegramIdentity, chat_id: int) -> EnrolmentStarted:
         """Begin an enrolment, or resume the one in progress (same secret, same step)."""
         now = self._clock.now()
-        return await self._db.run(lambda tx: self._create(tx, who, chat_id, now))
+        started = await self._db.run(lambda tx: self._create(tx, who, chat_id, now))
+        if self._metrics is not None and not started.resumed:
+            self._metrics.enrolments_started.inc()
+        return started
 
     async def pending(self, user_id: int) -> StepResult:
         """The user's pending enrolment (``ACCEPTED``), ``EXPIRED`` or ``NO_ENROLMENT``."""
@@ -371,7 +379,10 @@ class EnrolmentService:
     async def complete(self, user_id: int, enrolment_id: str) -> Activation:
         """ "Complete activation": the device becomes active in one transaction."""
         now = self._clock.now()
-        return await self._db.run(lambda tx: self._activate(tx, user_id, enrolment_id, now))
+        activation = await self._db.run(lambda tx: self._activate(tx, user_id, enrolment_id, now))
+        if self._metrics is not None and activation.outcome is Outcome.ACCEPTED:
+            self._metrics.enrolments_completed.inc()
+        return activation
 
     async def cancel(self, user_id: int, actor: str | None = None) -> PendingEnrolment | None:
         """End the pending enrolment, if any; its messages leave the chat."""

@@ -1,8 +1,14 @@
-"""Logging: one line per event; libraries that would print secrets are kept quiet."""
+"""Logging: one line per event (text or JSON), every line redacted, and the libraries that
+would print secrets kept quiet."""
 
 from __future__ import annotations
 
+import json
 import logging
+from collections.abc import Iterable
+from datetime import UTC, datetime
+
+from bot.redaction import redact
 
 # httpx logs every request URL at INFO, and a Bot API URL holds the bot token;
 # python-telegram-bot logs whole API calls and answers at DEBUG, and those hold the
@@ -11,11 +17,35 @@ _QUIET_BELOW_WARNING = ("httpx", "httpcore", "apscheduler")
 _QUIET_BELOW_INFO = ("telegram", "aiohttp")
 
 
-def configure_logging(level: str) -> None:
-    logging.basicConfig(
-        level=level,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+class RedactingFormatter(logging.Formatter):
+    """Formats as usual, then removes codes, secrets and tokens; one line per record."""
+
+    def __init__(self, secrets: Iterable[str] = (), *, as_json: bool = False) -> None:
+        super().__init__("%(asctime)s %(levelname)s %(name)s: %(message)s")
+        self._secrets = tuple(secrets)
+        self._json = as_json
+
+    def format(self, record: logging.LogRecord) -> str:
+        if not self._json:
+            text = redact(super().format(record), self._secrets)
+            return text.replace("\n", "\n    ")  # a traceback stays visibly one event
+        entry = {
+            "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+        }
+        if record.exc_info:
+            entry["exception"] = self.formatException(record.exc_info)
+        return redact(json.dumps(entry, ensure_ascii=False), self._secrets)
+
+
+def configure_logging(level: str, fmt: str = "text", secrets: Iterable[str] = ()) -> None:
+    handler = logging.StreamHandler()
+    handler.setFormatter(RedactingFormatter(secrets, as_json=fmt == "json"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
     numeric = logging.getLevelName(level)
     for name in _QUIET_BELOW_WARNING:
         logging.getLogger(name).setLevel(max(logging.WARNING, numeric))

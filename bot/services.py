@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.accounts import AccountDirectory
+from bot.alerts import AlertService
 from bot.cleanup import ChatCleanup
 from bot.clock import Clock
 from bot.config import Settings
@@ -12,6 +13,7 @@ from bot.crypto import SecretBox
 from bot.deactivation import DeactivationService
 from bot.enrolment import EnrolmentService
 from bot.links import EnrolmentLinks
+from bot.metrics import Metrics
 from bot.prompts import ChatPrompts
 from bot.qr import QrRenderer
 from bot.verification import VerificationService
@@ -31,9 +33,14 @@ class Services:
     prompts: ChatPrompts
     accounts: AccountDirectory
     deactivation: DeactivationService
+    alerts: AlertService
+    metrics: Metrics
 
     @classmethod
-    async def open(cls, settings: Settings, clock: Clock) -> Services:
+    async def open(
+        cls, settings: Settings, clock: Clock, metrics: Metrics | None = None
+    ) -> Services:
+        metrics = metrics or Metrics()
         db = await Database.open(settings.database_url)
         box = SecretBox(settings.secrets_key)
         return cls(
@@ -47,10 +54,11 @@ class Services:
                 issuer=settings.totp_issuer,
                 ttl=settings.enrolment_ttl,
                 max_attempts=settings.enrolment_max_attempts,
+                metrics=metrics,
             ),
             cleanup=ChatCleanup(db, clock),
             qr=QrRenderer(settings.qr_render_processes),
-            verification=VerificationService(db, box, clock),
+            verification=VerificationService(db, box, clock, metrics),
             links=EnrolmentLinks(db, clock, settings.enrollment_link_ttl),
             prompts=ChatPrompts(db, clock),
             accounts=AccountDirectory(db, clock),
@@ -62,7 +70,10 @@ class Services:
                 default_duration=settings.deactivation_default,
                 longest_duration=settings.deactivation_max,
                 request_ttl=settings.request_ttl,
+                waiting_alert_after=settings.request_sla,
             ),
+            alerts=AlertService(db, clock),
+            metrics=metrics,
         )
 
     async def close(self) -> None:

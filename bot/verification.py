@@ -14,8 +14,10 @@ from enum import StrEnum
 
 from bot import totp
 from bot.accounts import TelegramIdentity, account_for
+from bot.alerts import note_failure
 from bot.clock import Clock
 from bot.crypto import SecretBox
+from bot.metrics import Metrics
 from storage.db import Database
 from storage.records import AccountSecurity, Device
 from storage.repositories import Transaction
@@ -58,19 +60,28 @@ def lock_duration(lock_number: int) -> timedelta:
 
 
 class VerificationService:
-    def __init__(self, db: Database, box: SecretBox, clock: Clock) -> None:
+    def __init__(
+        self, db: Database, box: SecretBox, clock: Clock, metrics: Metrics | None = None
+    ) -> None:
         self._db = db
         self._box = box
         self._clock = clock
+        self._metrics = metrics
+
+    def _count(self, verdict: Verdict, channel: str) -> Verdict:
+        if self._metrics is not None:
+            self._metrics.verifications.labels(verdict.result.value, channel).inc()
+        return verdict
 
     async def verify(
         self, account_id: str, code: str, *, actor: str, telegram_user_id: int | None = None
     ) -> Verdict:
         """Check a six-digit code for the account, as a login would. Never logs the code."""
         now = self._clock.now()
-        return await self._db.run(
+        verdict = await self._db.run(
             lambda tx: self._verify(tx, account_id, code, actor, telegram_user_id, now)
         )
+        return self._count(verdict, "api" if telegram_user_id is None else "chat")
 
     async def verify_for(self, who: TelegramIdentity, code: str) -> tuple[str, Verdict]:
         """/check: the code against the account this Telegram user manages; (account, verdict)."""
@@ -80,7 +91,8 @@ class VerificationService:
             account_id = account_for(tx, who, now)
             return account_id, self._verify(tx, account_id, code, who.actor, who.user_id, now)
 
-        return await self._db.run(work)
+        account_id, verdict = await self._db.run(work)
+        return account_id, self._count(verdict, "chat")
 
     def _verify(
         self,
@@ -103,6 +115,8 @@ class VerificationService:
             telegram_user_id=telegram_user_id,
             **detail,
         )
+        if verdict.result is Result.REJECTED:
+            note_failure(tx, telegram_user_id, now)
         return verdict
 
     def _decide(self, tx: Transaction, account_id: str, code: str, now: datetime) -> Verdict:

@@ -1,23 +1,67 @@
-"""The one error handler: log first, then a short apology to the user in a flow."""
+"""The one error handler: log first, then an alert for the ops chat without secrets, and a
+short apology to the user in the middle of a flow."""
 
 from __future__ import annotations
 
 import logging
+import traceback
 
 from telegram import Update
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from handlers import texts
-from handlers.common import is_private, reply
+from bot.redaction import redact
+from handlers import alerts, texts
+from handlers.common import SERVICES_KEY, is_private, reply
 
 logger = logging.getLogger(__name__)
+_BENIGN = ("not modified", "message to delete not found", "message to edit not found")
+_MAX_TRACE = 3000
+
+
+def _benign(error: BaseException | None) -> bool:
+    """Failures that are part of Telegram life, handled where they happen, not errors."""
+    if isinstance(error, Forbidden):
+        return True  # the user blocked the bot
+    return isinstance(error, BadRequest) and any(p in str(error).lower() for p in _BENIGN)
+
+
+def _where(update: object) -> str:
+    if not isinstance(update, Update):
+        return "a job"
+    if update.callback_query is not None:
+        action = (update.callback_query.data or "").split(":")[:2]
+        return f"button {':'.join(action)}"
+    message = update.effective_message
+    if message is not None and message.text and message.text.startswith("/"):
+        return f"command {message.text.split()[0][:32]}"
+    return "a message"
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    error = context.error
     # Never log the update itself: it can hold codes the user typed.
     update_id = update.update_id if isinstance(update, Update) else None
-    logger.error("error while handling update %s", update_id, exc_info=context.error)
+    if _benign(error):
+        logger.info("update %s: %s", update_id, error)
+        raise ApplicationHandlerStop
+    logger.error("error while handling update %s", update_id, exc_info=error)
+    svc = context.application.bot_data.get(SERVICES_KEY)
+    if svc is not None and error is not None:
+        trace = "".join(traceback.format_exception(error))[-_MAX_TRACE:]
+        user = update.effective_user if isinstance(update, Update) else None
+        await svc.alerts.raise_event(
+            "bot_error",
+            "critical",
+            telegram_user_id=user.id if user is not None else None,
+            error=type(error).__name__,
+            where=_where(update),
+            trace=redact(trace, alerts._secrets(svc)),
+        )
+        try:
+            await alerts.deliver(context.bot, svc)
+        except TelegramError:
+            logger.warning("error alert stays in the outbox")
     if isinstance(update, Update) and is_private(update):
         try:
             await reply(update, texts.SORRY)

@@ -7,9 +7,11 @@ device name); different users must not wait for each other.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable
 from typing import Any
 
+from prometheus_client import Histogram
 from telegram import Update
 from telegram.ext import BaseUpdateProcessor
 
@@ -24,8 +26,9 @@ def _key(update: object) -> int | None:
 
 
 class PerUserUpdateProcessor(BaseUpdateProcessor):
-    def __init__(self, max_concurrent_updates: int = 64) -> None:
+    def __init__(self, max_concurrent_updates: int = 64, latency: Histogram | None = None) -> None:
         super().__init__(max_concurrent_updates)
+        self._latency = latency
         self._locks: dict[int | None, asyncio.Lock] = {}
         self._waiting: dict[int | None, int] = {}
 
@@ -33,10 +36,13 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         key = _key(update)
         lock = self._locks.setdefault(key, asyncio.Lock())
         self._waiting[key] = self._waiting.get(key, 0) + 1
+        started = time.perf_counter()
         try:
             async with lock:
                 await coroutine
         finally:
+            if self._latency is not None:
+                self._latency.observe(time.perf_counter() - started)
             self._waiting[key] -= 1
             if self._waiting[key] == 0:
                 del self._waiting[key]

@@ -100,6 +100,7 @@ def _decide_markup(request_id: int) -> InlineKeyboardMarkup:
 async def sync(bot: Bot, svc: Services) -> None:
     """Bring the support chat and the users up to date with every request's status."""
     await svc.deactivation.expire_due()
+    await svc.deactivation.alert_waiting()
     chat_id = svc.settings.support_chat_id
     if chat_id is not None:
         await _post_new(bot, svc, chat_id)

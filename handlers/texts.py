@@ -290,6 +290,38 @@ AGENTS_ALREADY = "User {id} is already a support agent."
 AGENTS_REMOVED = "User {id} is no longer a support agent."
 AGENTS_NOT_FOUND = "User {id} was not added with /agents (agents from SUPPORT_AGENT_IDS stay)."
 
+# Ops chat alerts.
+ALERT_ICONS = {"info": "🔵", "warning": "🟠", "critical": "🔴"}
+ALERT_TITLES = {
+    "account_locked": "Account locked after failed codes",
+    "account_hard_locked": "Account blocked after 100 failed codes",
+    "deactivation_requested": "Deactivation request filed",
+    "deactivation_approved": "Deactivation approved: 2FA off",
+    "deactivation_denied": "Deactivation request denied",
+    "deactivation_withdrawn": "Deactivation request withdrawn",
+    "deactivation_expired": "Deactivation request expired undecided",
+    "request_waiting": "Deactivation request waiting for a decision",
+    "failure_burst": "Burst of failed codes from one Telegram user",
+    "bot_error": "Error inside the bot",
+    "bot_started": "Bot started",
+    "bot_stopped": "Bot stopped",
+}
+ALERT_ACTIONS = {
+    "account_locked": "Nothing, unless it repeats: the lock lifts by itself.",
+    "account_hard_locked": "Contact the user; only support can clear it (approve a request).",
+    "deactivation_requested": "An agent decides in the support chat.",
+    "deactivation_approved": "Nothing; the user sets up a new device.",
+    "deactivation_expired": "Check why no agent decided; the user may ask again.",
+    "request_waiting": "Ask an agent to decide in the support chat (/queue).",
+    "failure_burst": "Possible guessing: look at this user's entries in the audit log.",
+    "bot_error": "Look at the log around this time; users were told to try again.",
+}
+ALERT_SINGLE = "{icon} <b>{severity}</b> · {title}\n{facts}When: {when}{details}{action}"
+ALERT_FOLDED = (
+    "{icon} <b>{severity}</b> · {count} × {title} in the last {minutes} minutes\n"
+    "{facts}From {first} to {last}{action}"
+)
+
 COMMANDS = [
     ("start", "What this bot does"),
     ("enroll", "Set up 2FA on a device"),

@@ -143,3 +143,15 @@ class DeactivationRequest:
     support_shown_status: str | None
     user_told_status: str | None
     reminder_sent_at: datetime | None
+
+
+@dataclass(frozen=True)
+class AlertEvent:
+    id: int
+    at: datetime
+    kind: str
+    severity: str
+    account_id: str | None
+    telegram_user_id: int | None
+    detail: dict[str, object]
+    attempts: int

@@ -12,6 +12,7 @@ from typing import Any
 
 from storage.records import (
     AccountSecurity,
+    AlertEvent,
     AuditEntry,
     ChatPrompt,
     CleanupItem,
@@ -295,6 +296,16 @@ class AuditRepository(_Repository):
             ),
         )
 
+    def failures_by_user_since(self, telegram_user_id: int, since: datetime) -> int:
+        """Failed checks and rejected enrolment codes of one Telegram user since a time."""
+        row = self._one(
+            "SELECT COUNT(*) FROM audit_log WHERE telegram_user_id = ? AND at >= ? AND ("
+            " action = 'enrolment_code_rejected' OR action = 'enrolment_failed' OR"
+            " (action = 'code_checked' AND json_extract(detail, '$.result') = 'rejected'))",
+            (telegram_user_id, to_ts(since)),
+        )
+        return int(row[0]) if row else 0
+
     def failed_checks_since(self, account_id: str, since: datetime) -> int:
         row = self._one(
             "SELECT COUNT(*) FROM audit_log WHERE account_id = ? AND action = 'code_checked'"
@@ -481,6 +492,40 @@ class AlertRepository(_Repository):
             (limit,),
         )
 
+    def due(self, now: datetime, limit: int = 200) -> list[AlertEvent]:
+        """Undelivered events whose next attempt is due, oldest first."""
+        rows = self._all(
+            "SELECT id, at, kind, severity, account_id, telegram_user_id, detail, attempts"
+            " FROM alert_events WHERE delivered_at IS NULL"
+            " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
+            (to_ts(now), limit),
+        )
+        return [
+            AlertEvent(r[0], from_ts_required(r[1]), r[2], r[3], r[4], r[5], json.loads(r[6]), r[7])
+            for r in rows
+        ]
+
+    def last_delivered_at(self, kind: str) -> datetime | None:
+        row = self._one("SELECT MAX(delivered_at) FROM alert_events WHERE kind = ?", (kind,))
+        return from_ts(row[0]) if row else None
+
+    def mark_delivered(self, ids: list[int], now: datetime) -> None:
+        for event_id in ids:
+            self._run(
+                "UPDATE alert_events SET delivered_at = ? WHERE id = ?", (to_ts(now), event_id)
+            )
+
+    def retry_later(self, ids: list[int], at: datetime) -> None:
+        for event_id in ids:
+            self._run(
+                "UPDATE alert_events SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
+                (to_ts(at), event_id),
+            )
+
+    def depth(self) -> int:
+        row = self._one("SELECT COUNT(*) FROM alert_events WHERE delivered_at IS NULL")
+        return int(row[0]) if row else 0
+
 
 class AgentRepository(_Repository):
     def all(self) -> list[int]:
@@ -638,7 +683,7 @@ class RequestRepository(_Repository):
         )
 
     def mark(self, request_id: int, column: str, value: object) -> None:
-        allowed = {"support_shown_status", "user_told_status", "reminder_sent_at"}
+        allowed = {"support_shown_status", "user_told_status", "reminder_sent_at", "sla_alerted_at"}
         if column not in allowed:
             raise ValueError(f"not markable: {column}")
         if isinstance(value, datetime):

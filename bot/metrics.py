@@ -1,0 +1,44 @@
+"""Prometheus metrics: one registry per running bot (tests build as many as they like)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.verifications = Counter(
+            "twofa_verifications",
+            "Code checks by result and channel (api or chat).",
+            ["result", "channel"],
+            registry=self.registry,
+        )
+        self.enrolments_started = Counter(
+            "twofa_enrolments_started", "Enrolments started.", registry=self.registry
+        )
+        self.enrolments_completed = Counter(
+            "twofa_enrolments_completed",
+            "Enrolments completed (devices activated).",
+            registry=self.registry,
+        )
+        self.open_requests = Gauge(
+            "twofa_open_deactivation_requests",
+            "Deactivation requests waiting for a decision.",
+            registry=self.registry,
+        )
+        self.alert_outbox = Gauge(
+            "twofa_alert_outbox_depth", "Alerts not delivered yet.", registry=self.registry
+        )
+        self.update_latency = Histogram(
+            "twofa_update_handling_seconds",
+            "Time from taking a Telegram update to finishing its handling.",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)
