@@ -11,7 +11,7 @@ from collections.abc import Iterable
 
 _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"otpauth://\S+"), "otpauth://[redacted]"),
-    (re.compile(r"\b\d{5,15}:[A-Za-z0-9_-]{30,}"), "[bot-token]"),
+    (re.compile(r"(?<!\d)\d{5,15}:[A-Za-z0-9_-]{30,}"), "[bot-token]"),
     (re.compile(r"(?i)\b(bearer\s+)\S+"), r"\1[token]"),
     (re.compile(r"(?i)(secret=)[A-Z2-7=]+"), r"\1[secret]"),
     (re.compile(r"\b(?:[A-Z2-7]{4} ){3,}[A-Z2-7]{4}\b"), "[secret]"),
