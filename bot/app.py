@@ -91,19 +91,24 @@ def build_application(
         await svc.alerts.raise_event("bot_started", "info", bot=f"@{app.bot.username}")
         logger.info("2FA Desk started as @%s", app.bot.username)
 
+    async def post_stop(app: Application) -> None:
+        # Polling has stopped, the bot can still send: the stop alert, and whatever else is
+        # due, goes out now. What cannot be delivered stays queued for the next start.
+        svc = app.bot_data.get(SERVICES_KEY)
+        if svc is None:
+            return
+        try:
+            await svc.alerts.raise_event("bot_stopped", "info", bot=f"@{app.bot.username}")
+            await deliver_alerts(app.bot, svc)
+        except Exception as exc:
+            logger.warning("alerts not delivered at stop: %s", exc)
+
     async def post_shutdown(app: Application) -> None:
         api = app.bot_data.pop(API_KEY, None)
         if api is not None:
             await api.stop()
         svc = app.bot_data.pop(SERVICES_KEY, None)
         if svc is not None:
-            # The stop alert, and whatever else is due, goes out before the database closes.
-            try:
-                await svc.alerts.raise_event("bot_stopped", "info", bot=f"@{app.bot.username}")
-                await deliver_alerts(app.bot, svc)
-            except Exception as exc:
-                # Shutting down: whatever was not delivered stays queued for the next start.
-                logger.warning("alerts not delivered at stop: %s", exc)
             await svc.close()
         logger.info("2FA Desk stopped")
 
@@ -117,6 +122,7 @@ def build_application(
         # No overall cap of our own: Telegram's answer is the limit.
         .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
         .post_init(post_init)
+        .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
     if request is None:

@@ -233,6 +233,7 @@ class EnrolmentService:
             left = enrolment.attempts_left - 1
             if left <= 0:
                 self._end(tx, enrolment, now, "enrolment_failed", actor)
+                note_failure(tx, enrolment.telegram_user_id, now)
                 return StepResult(Outcome.EXHAUSTED, enrolment)
             tx.enrolments.update(enrolment.id, attempts_left=left)
             self._audit(tx, enrolment, now, "enrolment_code_rejected", attempts_left=left)

@@ -120,6 +120,9 @@ async def running_bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Har
     try:
         yield Harness(app, state, clock)
     finally:
+        # The order python-telegram-bot's run_polling uses.
+        assert app.post_stop is not None
+        await app.post_stop(app)
         await app.shutdown()
         assert app.post_shutdown is not None
         await app.post_shutdown(app)
