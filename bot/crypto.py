@@ -11,7 +11,9 @@ import binascii
 import os
 
 from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -49,7 +51,12 @@ class SecretBox:
     def __init__(self, key: bytes) -> None:
         if len(key) != KEY_BYTES:
             raise SecretsKeyError(f"key must be {KEY_BYTES} bytes")
+        self._key = key
         self._aead = AESGCM(key)
+
+    def derive(self, purpose: bytes) -> bytes:
+        """A separate 32-byte key for another use of SECRETS_KEY (HKDF-SHA256)."""
+        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(self._key)
 
     def seal(self, secret: str, *, account_id: str, device_id: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)

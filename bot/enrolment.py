@@ -20,6 +20,7 @@ from bot.alerts import note_failure
 from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.metrics import Metrics
+from bot.recovery import RecoveryHasher
 from storage.db import Database
 from storage.records import Device, EnrolmentStage, PendingEnrolment
 from storage.repositories import Transaction
@@ -64,6 +65,7 @@ class Activation:
     device: Device | None = None
     device_count: int = 0
     enrolment: PendingEnrolment | None = None
+    recovery_codes: tuple[str, ...] = ()  # handed out once, at the first activation
 
 
 @dataclass(frozen=True)
@@ -97,6 +99,7 @@ class EnrolmentService:
         metrics: Metrics | None = None,
     ) -> None:
         self._metrics = metrics
+        self._hasher = RecoveryHasher(box)
         self._db = db
         self._box = box
         self._clock = clock
@@ -291,7 +294,12 @@ class EnrolmentService:
             tx.security.save(replace(state, deactivated_until=None), now)
             self._audit(tx, enrolment, now, "deactivation_ended_early")
         count = len(tx.devices.active_for(enrolment.account_id))
-        return Activation(Outcome.ACCEPTED, device, count, enrolment)
+        codes: list[str] = []
+        if count == 1 and tx.recovery.remaining(enrolment.account_id) == 0:
+            codes, hashes = self._hasher.new_set()
+            tx.recovery.replace_set(enrolment.account_id, hashes, now)
+            self._audit(tx, enrolment, now, "recovery_codes_issued", count=len(codes))
+        return Activation(Outcome.ACCEPTED, device, count, enrolment, tuple(codes))
 
     def _record_message(
         self, tx: Transaction, enrolment_id: str, chat_id: int, column: str, message_id: int

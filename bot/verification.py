@@ -8,20 +8,23 @@ both pass (RFC 6238 section 5.2), and every check is audited.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot import totp
+from bot import recovery, totp
 from bot.accounts import TelegramIdentity, account_for
 from bot.alerts import note_failure
 from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.metrics import Metrics
+from bot.recovery import RecoveryHasher
 from storage.db import Database
 from storage.records import AccountSecurity, Device
 from storage.repositories import Transaction
 
+_SIX_DIGITS = re.compile(r"^[0-9]{6}$")
 FAILURES_PER_LOCK = 5
 FIRST_LOCK = timedelta(minutes=15)
 LONGEST_LOCK = timedelta(hours=24)
@@ -46,6 +49,7 @@ class Verdict:
     locked_until: datetime | None = None
     hard_locked: bool = False  # 100 failures: only support can clear it
     deactivated_until: datetime | None = None
+    recovery_codes_left: int | None = None  # after a recovery code was used
 
     def retry_after(self, now: datetime) -> int | None:
         """Seconds until a lock ends (rounded up); None for a hard lock or no lock."""
@@ -67,6 +71,7 @@ class VerificationService:
         self._box = box
         self._clock = clock
         self._metrics = metrics
+        self._hasher = RecoveryHasher(box)
 
     def _count(self, verdict: Verdict, channel: str) -> Verdict:
         if self._metrics is not None:
@@ -76,10 +81,12 @@ class VerificationService:
     async def verify(
         self, account_id: str, code: str, *, actor: str, telegram_user_id: int | None = None
     ) -> Verdict:
-        """Check a six-digit code for the account, as a login would. Never logs the code."""
+        """Check a six-digit code (or a recovery code) for the account, as a login would.
+
+        Never logs the code."""
         now = self._clock.now()
         verdict = await self._db.run(
-            lambda tx: self._verify(tx, account_id, code, actor, telegram_user_id, now)
+            lambda tx: self.check_in(tx, account_id, code, actor, telegram_user_id, now)
         )
         return self._count(verdict, "api" if telegram_user_id is None else "chat")
 
@@ -89,12 +96,12 @@ class VerificationService:
 
         def work(tx: Transaction) -> tuple[str, Verdict]:
             account_id = account_for(tx, who, now)
-            return account_id, self._verify(tx, account_id, code, who.actor, who.user_id, now)
+            return account_id, self.check_in(tx, account_id, code, who.actor, who.user_id, now)
 
         account_id, verdict = await self._db.run(work)
         return account_id, self._count(verdict, "chat")
 
-    def _verify(
+    def check_in(
         self,
         tx: Transaction,
         account_id: str,
@@ -130,14 +137,33 @@ class VerificationService:
         if state.locked_until is not None and state.locked_until > now:
             # Refused whatever the code, and not counted: the lock already says enough.
             return Verdict(Result.LOCKED, locked_until=state.locked_until)
-        matched = self._match(devices, code, now)
-        if matched is not None:
-            device, step = matched
-            tx.devices.mark_used(device.id, step, now)
-            if state.consecutive_failures or state.locked_until is not None:
-                tx.security.save(replace(state, consecutive_failures=0, locked_until=None), now)
-            return Verdict(Result.ACCEPTED, method="totp", device=device)
+        if _SIX_DIGITS.match(code):
+            matched = self._match(devices, code, now)
+            if matched is not None:
+                device, step = matched
+                tx.devices.mark_used(device.id, step, now)
+                self._reset(tx, state, now)
+                return Verdict(Result.ACCEPTED, method="totp", device=device)
+        else:
+            canonical = recovery.normalize(code)
+            if canonical is not None and tx.recovery.use(
+                account_id, self._hasher.hash(canonical), now
+            ):
+                self._reset(tx, state, now)
+                left = tx.recovery.remaining(account_id)
+                tx.audit.record(
+                    now, "system", "recovery_code_used", account_id=account_id, left=left
+                )
+                tx.alerts.raise_event(
+                    now, "recovery_code_used", "info", account_id=account_id, left=left
+                )
+                return Verdict(Result.ACCEPTED, method="recovery_code", recovery_codes_left=left)
         return self._fail(tx, state, now)
+
+    @staticmethod
+    def _reset(tx: Transaction, state: AccountSecurity, now: datetime) -> None:
+        if state.consecutive_failures or state.locked_until is not None:
+            tx.security.save(replace(state, consecutive_failures=0, locked_until=None), now)
 
     def _match(self, devices: list[Device], code: str, now: datetime) -> tuple[Device, int] | None:
         """The device and time step this code belongs to, if not spent yet.

@@ -130,6 +130,23 @@ class DeviceRepository(_Repository):
             == 1
         )
 
+    def revoke(self, device_id: str, now: datetime) -> bool:
+        return (
+            self._run(
+                "UPDATE devices SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+                (to_ts(now), device_id),
+            )
+            == 1
+        )
+
+    def rename(self, device_id: str, name: str) -> bool:
+        return (
+            self._run(
+                "UPDATE devices SET name = ? WHERE id = ? AND revoked_at IS NULL", (name, device_id)
+            )
+            == 1
+        )
+
     def revoke_all(self, account_id: str, now: datetime) -> list[Device]:
         """Revoke every active device of the account; returns them."""
         devices = self.active_for(account_id)
@@ -693,6 +710,47 @@ class RequestRepository(_Repository):
         )
 
 
+class RecoveryCodeRepository(_Repository):
+    def replace_set(self, account_id: str, hashes: list[bytes], now: datetime) -> None:
+        """A new set voids every unused code of the old one."""
+        self._run(
+            "UPDATE recovery_codes SET voided_at = ? WHERE account_id = ?"
+            " AND used_at IS NULL AND voided_at IS NULL",
+            (to_ts(now), account_id),
+        )
+        for code_hash in hashes:
+            self._run(
+                "INSERT INTO recovery_codes (account_id, code_hash, created_at) VALUES (?, ?, ?)",
+                (account_id, code_hash, to_ts(now)),
+            )
+
+    def use(self, account_id: str, code_hash: bytes, now: datetime) -> bool:
+        """Spend a code once: False when it is unknown, used, voided or another account's."""
+        return (
+            self._run(
+                "UPDATE recovery_codes SET used_at = ? WHERE account_id = ? AND code_hash = ?"
+                " AND used_at IS NULL AND voided_at IS NULL",
+                (to_ts(now), account_id, code_hash),
+            )
+            == 1
+        )
+
+    def remaining(self, account_id: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?"
+            " AND used_at IS NULL AND voided_at IS NULL",
+            (account_id,),
+        )
+        return int(row[0]) if row else 0
+
+    def void_all(self, account_id: str, now: datetime) -> None:
+        self._run(
+            "UPDATE recovery_codes SET voided_at = ? WHERE account_id = ?"
+            " AND used_at IS NULL AND voided_at IS NULL",
+            (to_ts(now), account_id),
+        )
+
+
 def _ts_or_none(moment: datetime | None) -> int | None:
     return None if moment is None else to_ts(moment)
 
@@ -713,6 +771,7 @@ class Transaction:
         self.alerts = AlertRepository(conn)
         self.agents = AgentRepository(conn)
         self.requests = RequestRepository(conn)
+        self.recovery = RecoveryCodeRepository(conn)
 
     def ping(self) -> bool:
         return self.connection.execute("SELECT 1").fetchone() == (1,)

@@ -62,6 +62,7 @@ async def test_full_enrolment_activates_a_device(
         "enrolment_started",
         "enrolment_code_confirmed",
         "device_activated",
+        "recovery_codes_issued",
     ]
     assert [item.message_id for item in due] == [77]  # the code message leaves the chat
 

@@ -1,0 +1,51 @@
+"""Recovery codes: ten single-use codes of 64 bits each, shown once, stored as keyed hashes.
+
+The hash is an HMAC under a key derived from SECRETS_KEY: the database alone is not
+enough to test guesses offline.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+
+from bot.crypto import SecretBox
+
+CODES_PER_SET = 10
+CODE_HEX = 16  # 64 bits
+_SEPARATORS = re.compile(r"[\s\-]")
+_HEX = re.compile(r"^[0-9a-f]{16}$")
+
+
+def generate_code() -> str:
+    """``xxxx-xxxx-xxxx-xxxx`` from 64 random bits."""
+    raw = secrets.token_hex(CODE_HEX // 2)
+    return "-".join(raw[i : i + 4] for i in range(0, CODE_HEX, 4))
+
+
+def normalize(text: str) -> str | None:
+    """The canonical form (16 lowercase hex digits) of what a user typed, or None."""
+    if len(text) > 64:
+        return None
+    compact = _SEPARATORS.sub("", text).lower()
+    return compact if _HEX.match(compact) else None
+
+
+def looks_like_recovery_code(text: str) -> bool:
+    return normalize(text) is not None
+
+
+class RecoveryHasher:
+    def __init__(self, box: SecretBox) -> None:
+        self._key = box.derive(b"2fa-desk/recovery-codes/v1")
+
+    def hash(self, canonical: str) -> bytes:
+        return hmac.new(self._key, canonical.encode("ascii"), hashlib.sha256).digest()
+
+    def new_set(self) -> tuple[list[str], list[bytes]]:
+        """Ten codes for the user and their hashes for the database."""
+        codes = [generate_code() for _ in range(CODES_PER_SET)]
+        hashes = [self.hash(normalize(code) or "") for code in codes]
+        return codes, hashes
