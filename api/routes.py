@@ -12,6 +12,7 @@ from aiohttp import web
 from api.errors import ApiError, bad_request
 from bot.accounts import account_id_problem
 from bot.metrics import CONTENT_TYPE
+from bot.recovery import looks_like_recovery_code
 from bot.services import Services
 from bot.verification import Result, Verdict
 
@@ -59,8 +60,8 @@ async def verify(request: web.Request) -> web.Response:
     code = body.get("code")
     if code is None:
         raise bad_request("missing_field", "code is required")
-    if not isinstance(code, str) or not _SIX_DIGITS.match(code):
-        raise bad_request("invalid_code", "code must be a string of 6 digits")
+    if not isinstance(code, str) or not (_SIX_DIGITS.match(code) or looks_like_recovery_code(code)):
+        raise bad_request("invalid_code", "code must be a string of 6 digits or a recovery code")
     services = request.app[SERVICES]
     verdict = await services.verification.verify(account, code, actor="api")
     return web.json_response(_verdict_json(verdict, services.clock.now()))
@@ -72,6 +73,8 @@ def _verdict_json(verdict: Verdict, now: datetime) -> dict[str, Any]:
         body["method"] = verdict.method
         if verdict.device is not None:
             body["device"] = verdict.device.name
+        if verdict.recovery_codes_left is not None:
+            body["recovery_codes_left"] = verdict.recovery_codes_left
     elif verdict.result is Result.REJECTED:
         body["tries_left"] = verdict.tries_left
     elif verdict.result is Result.LOCKED:
