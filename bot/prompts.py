@@ -16,6 +16,11 @@ CHECK = "check"
 LOST_REASON = "lost_reason"
 LOST_CONFIRM = "lost_confirm"  # data: the reason, until the user sends it
 DENY_REASON = "deny_reason"  # an agent's; data: the request id
+DEVICE_CODE = "device_code"  # data: "rename:<device id>", "remove:<device id>" or "recovery"
+DEVICE_NAME = "device_name"  # after a code; data: the device id
+REMOVE_LAST = "remove_last"  # after a code; data: the device id, waiting for the yes
+LOST_RECOVERY = "lost_recovery"  # waiting for a recovery code
+RECOVERED = "recovered"  # a recovery code was accepted: lost devices may be removed
 PROMPT_TTL = timedelta(minutes=5)
 LONG_PROMPT_TTL = timedelta(minutes=30)
 

@@ -11,11 +11,13 @@ from bot.clock import Clock
 from bot.config import Settings
 from bot.crypto import SecretBox
 from bot.deactivation import DeactivationService
+from bot.devices import DeviceService
 from bot.enrolment import EnrolmentService
 from bot.links import EnrolmentLinks
 from bot.metrics import Metrics
 from bot.prompts import ChatPrompts
 from bot.qr import QrRenderer
+from bot.recovery import RecoveryHasher
 from bot.verification import VerificationService
 from storage.db import Database
 
@@ -35,6 +37,7 @@ class Services:
     deactivation: DeactivationService
     alerts: AlertService
     metrics: Metrics
+    devices: DeviceService
 
     @classmethod
     async def open(
@@ -43,6 +46,7 @@ class Services:
         metrics = metrics or Metrics()
         db = await Database.open(settings.database_url)
         box = SecretBox(settings.secrets_key)
+        verification = VerificationService(db, box, clock, metrics)
         return cls(
             settings=settings,
             clock=clock,
@@ -58,7 +62,7 @@ class Services:
             ),
             cleanup=ChatCleanup(db, clock),
             qr=QrRenderer(settings.qr_render_processes),
-            verification=VerificationService(db, box, clock, metrics),
+            verification=verification,
             links=EnrolmentLinks(db, clock, settings.enrollment_link_ttl),
             prompts=ChatPrompts(db, clock),
             accounts=AccountDirectory(db, clock),
@@ -74,6 +78,7 @@ class Services:
             ),
             alerts=AlertService(db, clock),
             metrics=metrics,
+            devices=DeviceService(db, clock, verification, RecoveryHasher(box)),
         )
 
     async def close(self) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import admin, check, enrolment, links, lost, start, support
+from handlers import admin, check, devices, enrolment, links, lost, start, support
 
 
 def register_all(app: Application, support_chat_id: int | None) -> None:
@@ -14,6 +14,7 @@ def register_all(app: Application, support_chat_id: int | None) -> None:
     check.register(app)
     links.register(app)
     lost.register(app)
+    devices.register(app)
     support.register(app, support_chat_id)
     admin.register(app)
     start.register_fallbacks(app)

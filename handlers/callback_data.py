@@ -32,6 +32,14 @@ class Action(StrEnum):
     DENY = "req.dn"
     DENY_NO_REASON = "req.dnx"
     BACK = "req.back"
+    DEVICE_RENAME = "dev.rn"
+    DEVICE_REMOVE = "dev.rm"
+    DEVICE_REMOVE_LAST = "dev.rmy"
+    DEVICE_KEEP = "dev.keep"
+    DEVICE_REMOVE_RECOVERED = "dev.rmr"
+    NEW_RECOVERY_CODES = "rec.new"
+    LOST_USE_RECOVERY = "lost.rc"
+    LOST_ASK_SUPPORT = "lost.ask"
 
 
 @dataclass(frozen=True)

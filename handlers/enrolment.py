@@ -225,6 +225,8 @@ async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
         )
     )
     await edit_or_send(message_of(query), update, text)
+    if activation.recovery_codes:
+        await send_recovery_codes(update, account, activation.recovery_codes)
     await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
 
 
@@ -240,6 +242,14 @@ async def _cancelbutton(update: Update, context: ContextTypes.DEFAULT_TYPE, ref:
     await query.answer()
     await reply(update, texts.CANCELLED)
     await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
+
+
+async def send_recovery_codes(
+    update: Update, account: str, codes: list[str] | tuple[str, ...]
+) -> None:
+    """Shown once; not content-protected, since the user has to copy them somewhere safe."""
+    listing = "\n".join(f"<code>{code}</code>" for code in codes)
+    await reply(update, texts.RECOVERY_CODES.format(account=escape(account), codes=listing))
 
 
 def _chat_id(update: Update) -> int | None:

@@ -26,7 +26,7 @@ PROMPT_GROUP = 12  # after /check's prompt, before the catch-all
 
 
 async def lost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/lost and the "Lost my authenticator" button."""
+    """/lost and the "Lost my authenticator" button: a recovery code first, else support."""
     user = update.effective_user
     if user is None:
         return
@@ -35,12 +35,28 @@ async def lost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     svc = services(context)
     who = identity(user)
+    _, open_request = await svc.deactivation.open_request(who)
+    _, devices, codes_left = await svc.devices.overview(who)
+    if open_request is None and devices and codes_left:
+        rows = [[button(texts.BUTTON_USE_RECOVERY, Action.LOST_USE_RECOVERY)]]
+        if svc.deactivation.support_enabled:
+            rows.append([button(texts.BUTTON_ASK_SUPPORT, Action.LOST_ASK_SUPPORT)])
+        await reply(update, texts.LOST_CHOICE, reply_markup=InlineKeyboardMarkup(rows))
+        return
+    await ask_support(update, context)
+
+
+async def ask_support(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Explain what support can do and ask for the reason."""
+    assert update.effective_user is not None
+    svc = services(context)
+    who = identity(update.effective_user)
     account, _ = await svc.deactivation.open_request(who)
     check = await svc.deactivation.can_file(who)
     if check.outcome is not FileOutcome.FILED:
         await _refusal(update, check, account)
         return
-    await svc.prompts.expect(user.id, prompts.LOST_REASON, prompts.LONG_PROMPT_TTL)
+    await svc.prompts.expect(who.user_id, prompts.LOST_REASON, prompts.LONG_PROMPT_TTL)
     await reply(update, texts.LOST_EXPLAIN.format(account=escape(account), max=MAX_REASON))
 
 
@@ -105,6 +121,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer()
         await lost(update, context)
         return
+    if data.action is Action.LOST_ASK_SUPPORT:
+        await query.answer()
+        await ask_support(update, context)
+        return
     if not is_private(update):
         await query.answer(texts.PRIVATE_ONLY)
         return
@@ -149,7 +169,11 @@ def register(app: Application) -> None:
         CallbackQueryHandler(
             on_button,
             pattern=pattern(
-                Action.LOST, Action.LOST_SEND, Action.LOST_CANCEL, Action.LOST_WITHDRAW
+                Action.LOST,
+                Action.LOST_SEND,
+                Action.LOST_CANCEL,
+                Action.LOST_WITHDRAW,
+                Action.LOST_ASK_SUPPORT,
             ),
         )
     )

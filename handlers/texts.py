@@ -28,7 +28,9 @@ HELP = (
     "/enroll: set up 2FA with an authenticator app (also for another device)\n"
     "/status: whether 2FA is active, and your devices\n"
     "/check: try a code from your app, as a login would\n"
-    "/lost: lost your authenticator? Ask support to turn 2FA off for a while\n"
+    "/devices: your devices, to rename or remove them\n"
+    "/recovery: how many recovery codes are left; a new set\n"
+    "/lost: lost your authenticator? Use a recovery code, or ask support\n"
     "/cancel: stop what we are doing\n"
     "/help: this message\n\n"
     "<b>How set-up works</b>\n"
@@ -290,6 +292,61 @@ AGENTS_ALREADY = "User {id} is already a support agent."
 AGENTS_REMOVED = "User {id} is no longer a support agent."
 AGENTS_NOT_FOUND = "User {id} was not added with /agents (agents from SUPPORT_AGENT_IDS stay)."
 
+# Devices and recovery codes.
+BUTTON_RENAME = "Rename {name}"
+BUTTON_REMOVE = "Remove {name}"
+BUTTON_NEW_CODES = "New recovery codes"
+BUTTON_REMOVE_LAST = "Yes, turn 2FA off"
+BUTTON_KEEP_DEVICE = "Keep it"
+BUTTON_USE_RECOVERY = "Use a recovery code"
+BUTTON_ASK_SUPPORT = "Ask support"
+DEVICES_LIST = "<b>Your devices</b> for <code>{account}</code>\n{devices}"
+DEVICE_LINE = "• <b>{name}</b>, added {added}, last used {used}"
+NEVER_USED = "never"
+DEVICES_NONE = "No devices: 2FA is not set up for <code>{account}</code>. /enroll sets it up."
+ASK_CODE = {
+    "rename": "To rename <b>{name}</b>, first send a current 6-digit code from any device.",
+    "remove": "To remove <b>{name}</b>, first send a current 6-digit code from any device.",
+    "recovery": "To get new recovery codes, first send a current 6-digit code from your app.",
+}
+CODE_FOR_CHANGE_EXPECTED = "Please send the 6-digit code your app shows now, or /cancel."
+CHANGE_REFUSED = "That code is not right. {tries}. Nothing was changed."
+CHANGE_LOCKED = "Too many wrong codes: locked until {until}. Nothing was changed."
+ASK_NEW_NAME = "Code accepted. Send the new name for <b>{name}</b> (1 to {max} characters)."
+RENAMED = "Renamed to <b>{name}</b>."
+REMOVED = "🗑 <b>{name}</b> is removed; its codes no longer work. You have {count} device(s)."
+REMOVED_LAST = (
+    "🗑 <b>{name}</b> is removed. 2FA is now <b>off</b> for <code>{account}</code>: a login "
+    "needs the password alone. /enroll sets it up again."
+)
+CONFIRM_REMOVE_LAST = (
+    "<b>{name}</b> is your last device. Removing it turns 2FA <b>off</b> for "
+    "<code>{account}</code>. Remove it?"
+)
+KEPT_DEVICE = "Nothing was removed."
+RECOVERY_STATUS = (
+    "You have <b>{count}</b> unused recovery code(s) for <code>{account}</code>. A new set "
+    "replaces the old one."
+)
+RECOVERY_NONE = "There are no recovery codes: 2FA is not set up for <code>{account}</code>."
+RECOVERY_CODES = (
+    "<b>Your recovery codes</b> for <code>{account}</code>\n"
+    "If you lose your authenticator, each of these works once instead of a code from the "
+    "app. Save them now somewhere safe (a password manager, or on paper); I will not show "
+    "them again.\n\n{codes}"
+)
+LOST_CHOICE = (
+    "<b>Lost access to your authenticator?</b>\n"
+    "With one of your recovery codes you can remove the lost device and set up a new one "
+    "right now. Without one, support can turn 2FA off for a while."
+)
+ASK_RECOVERY_CODE = "Send one of your recovery codes (like <code>1a2b-3c4d-5e6f-7a8b</code>)."
+RECOVERY_REFUSED = "That recovery code does not work (each works once). {tries}."
+RECOVERED = (
+    "✅ Recovery code accepted ({left} left). Set up your new device, and remove the lost "
+    "one so that its codes stop working."
+)
+
 # Ops chat alerts.
 ALERT_ICONS = {"info": "🔵", "warning": "🟠", "critical": "🔴"}
 ALERT_TITLES = {
@@ -303,6 +360,9 @@ ALERT_TITLES = {
     "request_waiting": "Deactivation request waiting for a decision",
     "failure_burst": "Burst of failed codes from one Telegram user",
     "bot_error": "Error inside the bot",
+    "recovery_code_used": "Recovery code used",
+    "recovery_codes_regenerated": "New recovery codes issued",
+    "two_factor_turned_off": "2FA turned off by the user (last device removed)",
     "bot_started": "Bot started",
     "bot_stopped": "Bot stopped",
 }
@@ -326,7 +386,9 @@ COMMANDS = [
     ("start", "What this bot does"),
     ("enroll", "Set up 2FA on a device"),
     ("check", "Try a code from your app, as at login"),
-    ("lost", "Lost your authenticator? Ask support"),
+    ("devices", "Your devices: rename, remove"),
+    ("recovery", "Recovery codes"),
+    ("lost", "Lost your authenticator?"),
     ("status", "Is 2FA active? Your devices"),
     ("cancel", "Stop what we are doing"),
     ("help", "All commands"),

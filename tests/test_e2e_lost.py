@@ -66,7 +66,8 @@ async def test_request_approval_and_api(
         summary = await user.send("Phone", contains("Ready to activate"))
         await user.press(summary, "Complete activation", contains("2FA is active"))
 
-        await user.send("/lost", contains("Lost access"))
+        choice = await user.send("/lost", contains("Lost access"))
+        await user.press(choice, "Ask support", contains("Support can turn 2FA off"))
         preview = await user.send("Phone stolen yesterday", contains("Send it?"))
         await user.press(preview, "Send to support", contains("is with support"))
         posted = await server.state.wait_for_message(

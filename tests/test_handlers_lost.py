@@ -42,8 +42,11 @@ def in_support(bot: Harness, user_id: int) -> ChatUser:
 
 async def file_request(bot: Harness, user: ChatUser, reason: str = "Phone lost on a trip") -> str:
     secret = await enrolled(bot, user)
-    (explain,) = await user.send("/lost")
-    assert "Lost access to your authenticator" in explain.text
+    (choice,) = await user.send("/lost")
+    assert "recovery codes" in choice.text
+    assert [label for label, _ in choice.buttons] == ["Use a recovery code", "Ask support"]
+    (explain,) = await user.press(choice, "Ask support")
+    assert "Support can turn 2FA off" in explain.text
     (preview,) = await user.send(reason)
     assert reason in preview.text and "Send it?" in preview.text
     answer = await user.press(preview, "Send to support")
@@ -195,14 +198,15 @@ async def test_lost_without_a_support_chat_is_refused(settings: Settings, clock:
     async with running_bot(settings, clock) as harness:
         user = harness.user()
         await enrolled(harness, user)
-        (answer,) = await user.send("/lost")
-        assert "not available" in answer.text
+        (choice,) = await user.send("/lost")
+        assert [label for label, _ in choice.buttons] == ["Use a recovery code"]
 
 
 async def test_bad_reasons_are_explained(bot: Harness) -> None:
     user = bot.user()
     await enrolled(bot, user)
-    await user.send("/lost")
+    (choice,) = await user.send("/lost")
+    await user.press(choice, "Ask support")
     (sticker,) = await user.send_sticker()
     assert "as text" in sticker.text
     (long,) = await user.send("x" * 501)

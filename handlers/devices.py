@@ -1,0 +1,293 @@
+"""/devices and /recovery: rename or remove a device and get new recovery codes, each after
+a current code; and the recovery-code path of /lost."""
+
+from __future__ import annotations
+
+from html import escape
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    MessageHandler,
+    filters,
+)
+
+from bot import prompts, totp
+from bot.devices import Proof
+from bot.enrolment import MAX_DEVICE_NAME, device_name_problem
+from bot.recovery import looks_like_recovery_code
+from bot.verification import Result
+from handlers import texts
+from handlers.callback_data import Action, button, parse_press, pattern
+from handlers.common import edit_or_send, identity, is_private, reply, services
+from handlers.enrolment import message_of, send_recovery_codes
+from storage.records import Device
+
+PROMPT_GROUP = 13  # after /check's and /lost's prompts, before the catch-all
+
+
+def device_lines(devices: list[Device]) -> str:
+    return "\n".join(
+        texts.DEVICE_LINE.format(
+            name=escape(d.name),
+            added=texts.when(d.created_at),
+            used=texts.when(d.last_used_at) if d.last_used_at else texts.NEVER_USED,
+        )
+        for d in devices
+    )
+
+
+async def devices_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    if user is None:
+        return
+    if not is_private(update):
+        await reply(update, texts.PRIVATE_ONLY)
+        return
+    account, devices, _ = await services(context).devices.overview(identity(user))
+    if not devices:
+        await reply(update, texts.DEVICES_NONE.format(account=escape(account)))
+        return
+    rows = [
+        [
+            button(texts.BUTTON_RENAME.format(name=d.name), Action.DEVICE_RENAME, d.id),
+            button(texts.BUTTON_REMOVE.format(name=d.name), Action.DEVICE_REMOVE, d.id),
+        ]
+        for d in devices
+    ]
+    await reply(
+        update,
+        texts.DEVICES_LIST.format(account=escape(account), devices=device_lines(devices)),
+        reply_markup=InlineKeyboardMarkup(rows),
+    )
+
+
+async def recovery_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    user = update.effective_user
+    if user is None:
+        return
+    if not is_private(update):
+        await reply(update, texts.PRIVATE_ONLY)
+        return
+    account, devices, left = await services(context).devices.overview(identity(user))
+    if not devices:
+        await reply(update, texts.RECOVERY_NONE.format(account=escape(account)))
+        return
+    await reply(
+        update,
+        texts.RECOVERY_STATUS.format(count=left, account=escape(account)),
+        reply_markup=InlineKeyboardMarkup(
+            [[button(texts.BUTTON_NEW_CODES, Action.NEW_RECOVERY_CODES)]]
+        ),
+    )
+
+
+async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    press = await parse_press(update, texts.STALE_BUTTON)
+    if press is None:
+        return
+    query, user, data = press
+    if not is_private(update):
+        await query.answer(texts.PRIVATE_ONLY)
+        return
+    svc = services(context)
+    who = identity(user)
+    if data.action is Action.LOST_USE_RECOVERY:
+        await query.answer()
+        await svc.prompts.expect(user.id, prompts.LOST_RECOVERY)
+        await reply(update, texts.ASK_RECOVERY_CODE)
+        return
+    if data.action is Action.NEW_RECOVERY_CODES:
+        await query.answer()
+        await svc.prompts.expect(user.id, prompts.DEVICE_CODE, data="recovery")
+        await reply(update, texts.ASK_CODE["recovery"])
+        return
+    device = await svc.devices.device(who, data.ref)
+    if device is None:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    if data.action in (Action.DEVICE_RENAME, Action.DEVICE_REMOVE):
+        what = "rename" if data.action is Action.DEVICE_RENAME else "remove"
+        await query.answer()
+        await svc.prompts.expect(user.id, prompts.DEVICE_CODE, data=f"{what}:{device.id}")
+        await reply(update, texts.ASK_CODE[what].format(name=escape(device.name)))
+        return
+    prompt = await svc.prompts.get(user.id)
+    expected = {
+        Action.DEVICE_REMOVE_LAST: prompts.REMOVE_LAST,
+        Action.DEVICE_KEEP: prompts.REMOVE_LAST,
+        Action.DEVICE_REMOVE_RECOVERED: prompts.RECOVERED,
+    }.get(data.action)
+    if expected is None or prompt is None or prompt.kind != expected:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    if expected == prompts.REMOVE_LAST and prompt.data != device.id:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    await query.answer()
+    if data.action is Action.DEVICE_KEEP:
+        await svc.prompts.clear(user.id)
+        await edit_or_send(message_of(query), update, texts.KEPT_DEVICE)
+        return
+    if data.action is Action.DEVICE_REMOVE_LAST:
+        await svc.prompts.clear(user.id)
+    await _remove(update, context, device)
+
+
+async def _remove(update: Update, context: ContextTypes.DEFAULT_TYPE, device: Device) -> None:
+    assert update.effective_user is not None
+    removal = await services(context).devices.remove(identity(update.effective_user), device.id)
+    if removal.removed is None:
+        await reply(update, texts.STALE_BUTTON)
+    elif removal.remaining == 0:
+        await reply(
+            update,
+            texts.REMOVED_LAST.format(name=escape(device.name), account=escape(device.account_id)),
+        )
+    else:
+        await reply(update, texts.REMOVED.format(name=escape(device.name), count=removal.remaining))
+
+
+async def on_prompt_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """A code before a change, a new device name, or a recovery code after /lost."""
+    user, message = update.effective_user, update.effective_message
+    if user is None or message is None:
+        return
+    svc = services(context)
+    prompt = await svc.prompts.get(user.id)
+    kinds = (prompts.DEVICE_CODE, prompts.DEVICE_NAME, prompts.LOST_RECOVERY)
+    if prompt is None or prompt.kind not in kinds:
+        return
+    text = message.text or ""
+    who = identity(user)
+    if prompt.kind == prompts.DEVICE_NAME:
+        device = await svc.devices.rename(who, prompt.data or "", text)
+        if device is None:
+            problem = device_name_problem(text.strip()) or "empty"
+            await reply(update, texts.NAME_PROBLEMS[problem].format(max=MAX_DEVICE_NAME))
+        else:
+            await svc.prompts.clear(user.id)
+            await reply(update, texts.RENAMED.format(name=escape(device.name)))
+        raise ApplicationHandlerStop
+    recovering = prompt.kind == prompts.LOST_RECOVERY
+    is_code = totp.parse_code(text).code is not None
+    if not is_code and not (recovering and looks_like_recovery_code(text.strip())):
+        await reply(
+            update, texts.ASK_RECOVERY_CODE if recovering else texts.CODE_FOR_CHANGE_EXPECTED
+        )
+        raise ApplicationHandlerStop
+    proof = await svc.devices.prove(who, text, allow_recovery=recovering)
+    if not proof.ok or (recovering and proof.verdict.method != "recovery_code"):
+        await _refused(update, context, proof, recovering)
+        raise ApplicationHandlerStop
+    if recovering:
+        await _recovered(update, context, proof)
+    else:
+        await _after_code(update, context, prompt.data or "")
+    raise ApplicationHandlerStop
+
+
+async def _refused(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, proof: Proof, recovering: bool
+) -> None:
+    verdict = proof.verdict
+    assert update.effective_user is not None
+    if verdict.result is Result.LOCKED:
+        await services(context).prompts.clear(update.effective_user.id)
+        until = texts.when(verdict.locked_until) if verdict.locked_until else "support clears it"
+        await reply(update, texts.CHANGE_LOCKED.format(until=until))
+        return
+    tries = texts.check_tries(verdict.tries_left).capitalize()
+    template = texts.RECOVERY_REFUSED if recovering else texts.CHANGE_REFUSED
+    await reply(update, template.format(tries=tries))
+
+
+async def _after_code(update: Update, context: ContextTypes.DEFAULT_TYPE, data: str) -> None:
+    assert update.effective_user is not None
+    svc = services(context)
+    who = identity(update.effective_user)
+    what, _, device_id = data.partition(":")
+    if what == "recovery":
+        await svc.prompts.clear(who.user_id)
+        account, _, _ = await svc.devices.overview(who)
+        await send_recovery_codes(update, account, await svc.devices.new_recovery_codes(who))
+        return
+    device = await svc.devices.device(who, device_id)
+    if device is None:
+        await svc.prompts.clear(who.user_id)
+        await reply(update, texts.STALE_BUTTON)
+        return
+    if what == "rename":
+        await svc.prompts.expect(who.user_id, prompts.DEVICE_NAME, data=device.id)
+        await reply(
+            update, texts.ASK_NEW_NAME.format(name=escape(device.name), max=MAX_DEVICE_NAME)
+        )
+        return
+    _, devices, _ = await svc.devices.overview(who)
+    if len(devices) > 1:
+        await svc.prompts.clear(who.user_id)
+        await _remove(update, context, device)
+        return
+    await svc.prompts.expect(who.user_id, prompts.REMOVE_LAST, data=device.id)
+    await reply(
+        update,
+        texts.CONFIRM_REMOVE_LAST.format(
+            name=escape(device.name), account=escape(device.account_id)
+        ),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [button(texts.BUTTON_REMOVE_LAST, Action.DEVICE_REMOVE_LAST, device.id)],
+                [button(texts.BUTTON_KEEP_DEVICE, Action.DEVICE_KEEP, device.id)],
+            ]
+        ),
+    )
+
+
+async def _recovered(update: Update, context: ContextTypes.DEFAULT_TYPE, proof: Proof) -> None:
+    """A recovery code worked: set up a new device, remove the lost one, no agent needed."""
+    assert update.effective_user is not None
+    svc = services(context)
+    who = identity(update.effective_user)
+    await svc.prompts.expect(
+        who.user_id, prompts.RECOVERED, prompts.PROMPT_TTL * 2, data=proof.account_id
+    )
+    _, devices, _ = await svc.devices.overview(who)
+    rows = [[button(texts.BUTTON_SET_UP_NEW, Action.ENROLL)]] + [
+        [button(texts.BUTTON_REMOVE.format(name=d.name), Action.DEVICE_REMOVE_RECOVERED, d.id)]
+        for d in devices
+    ]
+    await reply(
+        update,
+        texts.RECOVERED.format(left=proof.verdict.recovery_codes_left or 0),
+        reply_markup=InlineKeyboardMarkup(rows),
+    )
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("devices", devices_command))
+    app.add_handler(CommandHandler("recovery", recovery_command))
+    app.add_handler(
+        CallbackQueryHandler(
+            on_button,
+            pattern=pattern(
+                Action.DEVICE_RENAME,
+                Action.DEVICE_REMOVE,
+                Action.DEVICE_REMOVE_LAST,
+                Action.DEVICE_KEEP,
+                Action.DEVICE_REMOVE_RECOVERED,
+                Action.NEW_RECOVERY_CODES,
+                Action.LOST_USE_RECOVERY,
+            ),
+        )
+    )
+    app.add_handler(
+        MessageHandler(
+            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,
+            on_prompt_message,
+        ),
+        group=PROMPT_GROUP,
+    )
