@@ -1,0 +1,110 @@
+"""Recovery codes in the core: hashed, single use, replaced by a new set, counted by lockout."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from bot import totp
+from bot.accounts import TelegramIdentity
+from bot.clock import FakeClock
+from bot.crypto import SecretBox, decode_key, generate_key
+from bot.devices import DeviceService
+from bot.enrolment import EnrolmentService
+from bot.recovery import RecoveryHasher, generate_code, normalize
+from bot.verification import Result, VerificationService
+from storage.db import Database
+
+ANN = TelegramIdentity(1001, "ann", "Ann")
+
+
+async def activate(enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone"):
+    started = await enrolment.start(ANN, ANN.user_id)
+    await enrolment.submit_code(
+        ANN.user_id, totp.code_at_step(started.secret, totp.time_step(clock.now()))
+    )
+    await enrolment.submit_name(ANN.user_id, name)
+    done = await enrolment.complete(ANN.user_id, started.enrolment.id)
+    clock.advance(seconds=90)
+    return started.secret, done
+
+
+def test_codes_have_64_bits_and_read_in_groups() -> None:
+    code = generate_code()
+    assert re.fullmatch(r"[0-9a-f]{4}(-[0-9a-f]{4}){3}", code)
+    assert len({generate_code() for _ in range(1000)}) == 1000
+    assert normalize(code.upper().replace("-", " ")) == code.replace("-", "")
+    for bad in ("123456", "zzzz-zzzz-zzzz-zzzz", "abcd-abcd-abcd", "x" * 100):
+        assert normalize(bad) is None
+
+
+def test_hash_depends_on_the_secrets_key() -> None:
+    one = RecoveryHasher(SecretBox(decode_key(generate_key())))
+    two = RecoveryHasher(SecretBox(decode_key(generate_key())))
+    assert one.hash("0123456789abcdef") != two.hash("0123456789abcdef")
+    assert one.hash("0123456789abcdef") == one.hash("0123456789abcdef")
+
+
+async def test_first_activation_issues_ten_codes_and_the_second_none(
+    enrolment: EnrolmentService, clock: FakeClock, db_path: Path
+) -> None:
+    _, first = await activate(enrolment, clock)
+    assert len(first.recovery_codes) == 10
+    _, second = await activate(enrolment, clock, "Tablet")
+    assert second.recovery_codes == ()
+    blob = b"".join(p.read_bytes() for p in db_path.parent.iterdir())
+    for code in first.recovery_codes:
+        assert code.encode() not in blob and code.replace("-", "").encode() not in blob
+
+
+async def test_a_recovery_code_works_once(
+    enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
+) -> None:
+    _, done = await activate(enrolment, clock)
+    verifier = VerificationService(db, box, clock)
+    code = done.recovery_codes[3]
+    verdict = await verifier.verify("tg:1001", code, actor="api")
+    assert verdict.result is Result.ACCEPTED and verdict.method == "recovery_code"
+    assert verdict.recovery_codes_left == 9
+    assert (await verifier.verify("tg:1001", code, actor="api")).result is Result.REJECTED
+    upper = done.recovery_codes[4].upper().replace("-", " ")
+    assert (await verifier.verify("tg:1001", upper, actor="api")).result is Result.ACCEPTED
+
+
+async def test_a_new_set_voids_the_old_one(
+    enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
+) -> None:
+    _, done = await activate(enrolment, clock)
+    verifier = VerificationService(db, box, clock)
+    devices = DeviceService(db, clock, verifier, RecoveryHasher(box))
+    fresh = await devices.new_recovery_codes(ANN)
+    assert len(fresh) == 10 and not set(fresh) & set(done.recovery_codes)
+    old = await verifier.verify("tg:1001", done.recovery_codes[0], actor="api")
+    assert old.result is Result.REJECTED
+    new = await verifier.verify("tg:1001", fresh[0], actor="api")
+    assert new.result is Result.ACCEPTED and new.recovery_codes_left == 9
+
+
+async def test_wrong_recovery_codes_count_toward_the_lock(
+    enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
+) -> None:
+    _, done = await activate(enrolment, clock)
+    verifier = VerificationService(db, box, clock)
+    for _ in range(4):
+        wrong = await verifier.verify("tg:1001", "0000-0000-0000-0000", actor="api")
+        assert wrong.result is Result.REJECTED
+    locked = await verifier.verify("tg:1001", "0000-0000-0000-0001", actor="api")
+    assert locked.result is Result.LOCKED
+    during = await verifier.verify("tg:1001", done.recovery_codes[0], actor="api")
+    assert during.result is Result.LOCKED  # a right recovery code is refused during a lock
+
+
+async def test_every_use_is_audited_and_alerted(
+    enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
+) -> None:
+    _, done = await activate(enrolment, clock)
+    await VerificationService(db, box, clock).verify("tg:1001", done.recovery_codes[0], actor="api")
+    actions = [e.action for e in await db.run(lambda tx: tx.audit.entries("tg:1001"))]
+    assert "recovery_code_used" in actions
+    kinds = [row[2] for row in await db.run(lambda tx: tx.alerts.undelivered())]
+    assert "recovery_code_used" in kinds
