@@ -1,0 +1,152 @@
+"""/devices, /recovery and recovering with a code, through PTB's Application."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import Settings
+from tests.botapi import SimMessage
+from tests.harness import ChatUser, Harness, running_bot
+from tests.helpers import decode_qr, parse_key_uri
+from tests.test_handlers_check import wrong
+from tests.test_handlers_enrolment import at_summary, code_for
+
+CODE = re.compile(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}")
+
+
+@pytest.fixture
+async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
+    async with running_bot(settings, clock) as harness:
+        yield harness
+
+
+async def enrol(bot: Harness, user: ChatUser, name: str) -> tuple[str, list[str]]:
+    """Enrol a device: (its secret, the recovery codes shown, if any)."""
+    photo, summary = await at_summary(user, name)
+    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    answer = await user.press(summary, "Complete activation")
+    codes = [c for m in answer if "recovery codes" in m.text for c in CODE.findall(m.text)]
+    bot.clock.advance(seconds=90)
+    return secret, codes
+
+
+def buttons(message: SimMessage) -> list[str]:
+    return [label for label, _ in message.buttons]
+
+
+async def test_first_activation_shows_ten_recovery_codes_once(bot: Harness) -> None:
+    user = bot.user()
+    _, codes = await enrol(bot, user, "Phone")
+    assert len(codes) == 10 and len(set(codes)) == 10
+    _, more = await enrol(bot, user, "Tablet")
+    assert more == []
+
+
+async def test_devices_lists_name_added_and_last_used(bot: Harness) -> None:
+    user = bot.user()
+    secret, _ = await enrol(bot, user, "Phone")
+    await user.send(f"/check {code_for(bot, secret)}")
+    (listing,) = await user.send("/devices")
+    assert "Phone" in listing.text and "added" in listing.text and "last used 20" in listing.text
+    assert buttons(listing) == ["Rename Phone", "Remove Phone"]
+
+
+async def test_rename_asks_for_a_code_first(bot: Harness) -> None:
+    user = bot.user()
+    secret, _ = await enrol(bot, user, "Phone")
+    (listing,) = await user.send("/devices")
+    (ask,) = await user.press(listing, "Rename Phone")
+    assert "first send a current 6-digit code" in ask.text
+    (explain,) = await user.send("Work phone")  # a name before the code: not accepted
+    assert "6-digit code" in explain.text
+    (refused,) = await user.send(wrong(bot, secret))
+    assert "not right" in refused.text and "Nothing was changed" in refused.text
+    (name_please,) = await user.send(code_for(bot, secret))
+    assert "Send the new name" in name_please.text
+    (renamed,) = await user.send("Work phone")
+    assert "Renamed to Work phone" in renamed.text
+    (listing,) = await user.send("/devices")
+    assert "Work phone" in listing.text
+
+
+async def test_removing_one_of_two_devices(bot: Harness) -> None:
+    user = bot.user()
+    phone, _ = await enrol(bot, user, "Phone")
+    await enrol(bot, user, "Tablet")
+    (listing,) = await user.send("/devices")
+    await user.press(listing, "Remove Tablet")
+    (removed,) = await user.send(code_for(bot, phone))
+    assert "Tablet is removed" in removed.text and "1 device" in removed.text
+    (listing,) = await user.send("/devices")
+    assert "Tablet" not in listing.text
+
+
+async def test_removing_the_last_device_needs_a_second_yes(bot: Harness) -> None:
+    user = bot.user()
+    secret, _ = await enrol(bot, user, "Phone")
+    (listing,) = await user.send("/devices")
+    await user.press(listing, "Remove Phone")
+    (confirm,) = await user.send(code_for(bot, secret))
+    assert "last device" in confirm.text and buttons(confirm) == ["Yes, turn 2FA off", "Keep it"]
+    await user.press(confirm, "Keep it")
+    (status,) = await user.send("/status")
+    assert "2FA is active" in status.text
+    await user.press(listing, "Remove Phone")
+    bot.clock.advance(seconds=30)
+    (confirm,) = await user.send(code_for(bot, secret))
+    (off,) = await user.press(confirm, "Yes, turn 2FA off")
+    assert "2FA is now off" in off.text
+    (status,) = await user.send("/status")
+    assert "not set up" in status.text
+
+
+async def test_a_stale_remove_button_without_a_code_does_nothing(bot: Harness) -> None:
+    user = bot.user()
+    await enrol(bot, user, "Phone")
+    (listing,) = await user.send("/devices")
+    device_id = dict(listing.buttons)["Remove Phone"].split(":")[-1]
+    assert await user.press_data(listing, f"v1:dev.rmy:{device_id}") == []
+    assert user.last_answer["text"] == "This button is no longer valid."
+    (status,) = await user.send("/status")
+    assert "2FA is active" in status.text
+
+
+async def test_new_recovery_codes_after_a_code(bot: Harness) -> None:
+    user = bot.user()
+    secret, old = await enrol(bot, user, "Phone")
+    (status,) = await user.send("/recovery")
+    assert "10 unused recovery codes" in status.text.replace("code(s)", "codes")
+    await user.press(status, "New recovery codes")
+    (fresh,) = await user.send(code_for(bot, secret))
+    new = CODE.findall(fresh.text)
+    assert len(new) == 10 and not set(new) & set(old)
+    verifier = bot.app.bot_data["services"].verification
+    assert (await verifier.verify("tg:1001", old[0], actor="api")).result.value == "rejected"
+    assert (await verifier.verify("tg:1001", new[0], actor="api")).result.value == "accepted"
+
+
+async def test_lost_device_recovered_with_a_code_and_no_agent(bot: Harness) -> None:
+    user = bot.user()
+    _, codes = await enrol(bot, user, "Old phone")
+    (choice,) = await user.send("/lost")
+    (ask,) = await user.press(choice, "Use a recovery code")
+    assert "Send one of your recovery codes" in ask.text
+    (refused,) = await user.send("0000-0000-0000-0000")
+    assert "does not work" in refused.text
+    (ok,) = await user.send(codes[0].upper())
+    assert "Recovery code accepted (9 left)" in ok.text
+    assert buttons(ok) == ["Set up a new device", "Remove Old phone"]
+    (removed,) = await user.press(ok, "Remove Old phone")
+    assert "2FA is now off" in removed.text
+    answer = await user.press(ok, "Set up a new device")
+    photo = next(m for m in answer if m.photo is not None)
+    new_secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    await user.send(code_for(bot, new_secret))
+    (summary,) = await user.send("New phone")
+    await user.press(summary, "Complete activation")
+    (status,) = await user.send("/status")
+    assert "New phone" in status.text and "Old phone" not in status.text
