@@ -30,6 +30,8 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
         (f"POST https://api.telegram.org/bot{BOT_TOKEN}/sendMessage", BOT_TOKEN),
         ("Authorization: Bearer s3cr3t-api-token", "s3cr3t-api-token"),
         ('{"secret": "x", "url": "...?secret=ABCDEFGHIJKLMNOP"}', "ABCDEFGHIJKLMNOP"),
+        ("recovery code 1a2b-3c4d-5e6f-7a8b used", "1a2b-3c4d-5e6f-7a8b"),
+        ("recovery code 1A2B3C4D5E6F7A8B used", "1A2B3C4D5E6F7A8B"),
     ],
 )
 def test_samples_are_redacted(sample: str, gone: str) -> None:

@@ -1,0 +1,75 @@
+"""End to end: a user loses the phone, recovers with a recovery code (no agent), enrols a
+new device, and the login system accepts its codes."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.botapi import BotApiServer
+from tests.e2e import BotProcess, E2EUser, local_bot_api
+from tests.helpers import app_code, decode_qr, parse_key_uri
+from tests.test_e2e_enrolment import contains, has_photo
+
+API_TOKEN = "e2e-recovery-token-0123456789"
+CODE = re.compile(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}")
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[BotApiServer]:
+    async with local_bot_api() as running:
+        yield running
+
+
+async def enrol(user: E2EUser, name: str, start: str = "/enroll") -> str:
+    photo = await user.send(start, has_photo)
+    secret = parse_key_uri(decode_qr(await user.download_photo(photo)))["secret"]
+    await user.send(app_code(secret), contains("Code confirmed"))
+    summary = await user.send(name, contains("Ready to activate"))
+    await user.press(summary, "Complete activation", contains("is active"))
+    return secret
+
+
+async def test_recover_with_a_code(
+    server: BotApiServer, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    bot = BotProcess(server, tmp_path, API_TOKEN=API_TOKEN, API_PORT=str(unused_tcp_port))
+    await bot.start()
+    try:
+        user = E2EUser(server, 6201, "Ann")
+        await enrol(user, "Old phone")
+        shown = await server.state.wait_for_message(
+            6201, contains("Your recovery codes"), timeout=20, after_revision=0
+        )
+        codes = CODE.findall(shown.content)
+        assert len(codes) == 10
+
+        choice = await user.send("/lost", contains("Lost access"))
+        await user.press(choice, "Use a recovery code", contains("Send one of your recovery"))
+        recovered = await user.send(codes[0], contains("Recovery code accepted"))
+        await user.press(recovered, "Remove Old phone", contains("is removed"))
+        new_secret = await enrol(user, "New phone", start="/enroll")
+
+        async with aiohttp.ClientSession() as http:
+            body = {"account": "tg:6201", "code": app_code(new_secret, time.time() + 30)}
+            async with http.post(
+                f"http://127.0.0.1:{unused_tcp_port}/v1/verify",
+                json=body,
+                headers={"Authorization": f"Bearer {API_TOKEN}"},
+            ) as response:
+                assert (await response.json())["result"] == "accepted"
+            body = {"account": "tg:6201", "code": codes[1]}  # voided with the old device
+            async with http.post(
+                f"http://127.0.0.1:{unused_tcp_port}/v1/verify",
+                json=body,
+                headers={"Authorization": f"Bearer {API_TOKEN}"},
+            ) as response:
+                assert (await response.json())["result"] == "rejected"
+    finally:
+        assert await bot.terminate() == 0
+    assert codes[0] not in bot.log() and codes[0].replace("-", "") not in bot.log()
