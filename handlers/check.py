@@ -10,15 +10,13 @@ from telegram.ext import (
     ApplicationHandlerStop,
     CommandHandler,
     ContextTypes,
-    MessageHandler,
-    filters,
 )
 
 from bot import prompts, totp
 from bot.enrolment import Outcome
 from bot.verification import Result, Verdict
 from handlers import cleanup, texts
-from handlers.common import identity, is_private, reply, services
+from handlers.common import identity, is_private, private_messages, reply, services
 
 PROMPT_GROUP = 11  # after the enrolment steps, before the catch-all
 
@@ -92,9 +90,6 @@ def _answer(account: str, verdict: Verdict) -> str:
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("check", check_command))
     app.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,
-            on_prompt_message,
-        ),
+        private_messages(on_prompt_message),
         group=PROMPT_GROUP,
     )

@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest, Forbidden
-from telegram.ext import ContextTypes
+from telegram.ext import ContextTypes, MessageHandler, filters
 
 from bot.accounts import TelegramIdentity
 from bot.services import Services
+from handlers import texts
 
 logger = logging.getLogger(__name__)
 SERVICES_KEY = "services"
@@ -28,6 +31,25 @@ def identity(user: User) -> TelegramIdentity:
 def is_private(update: Update) -> bool:
     chat = update.effective_chat
     return chat is not None and chat.type == ChatType.PRIVATE
+
+
+async def private_user(update: Update) -> User | None:
+    """The user, for commands that only make sense in the private chat; in a group the
+    bot says so and the command stops (None)."""
+    user = update.effective_user
+    if user is None:
+        return None
+    if not is_private(update):
+        await reply(update, texts.PRIVATE_ONLY)
+        return None
+    return user
+
+
+def private_messages(callback: Callable[[Update, Any], Awaitable[None]]) -> MessageHandler:
+    """A handler for what users type in the private chat (not commands): a flow's step."""
+    return MessageHandler(
+        filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND, callback
+    )
 
 
 async def reply(update: Update, text: str, **kwargs: object) -> Message | None:

@@ -12,8 +12,6 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    MessageHandler,
-    filters,
 )
 
 from bot import prompts, totp
@@ -23,7 +21,15 @@ from bot.recovery import looks_like_recovery_code
 from bot.verification import Result
 from handlers import texts
 from handlers.callback_data import Action, button, parse_press, pattern
-from handlers.common import edit_or_send, identity, is_private, reply, services
+from handlers.common import (
+    edit_or_send,
+    identity,
+    is_private,
+    private_messages,
+    private_user,
+    reply,
+    services,
+)
 from handlers.enrolment import message_of, send_recovery_codes
 from storage.records import Device
 
@@ -42,11 +48,8 @@ def device_lines(devices: list[Device]) -> str:
 
 
 async def devices_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    user = update.effective_user
+    user = await private_user(update)
     if user is None:
-        return
-    if not is_private(update):
-        await reply(update, texts.PRIVATE_ONLY)
         return
     account, devices, _ = await services(context).devices.overview(identity(user))
     if not devices:
@@ -67,11 +70,8 @@ async def devices_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
 
 
 async def recovery_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    user = update.effective_user
+    user = await private_user(update)
     if user is None:
-        return
-    if not is_private(update):
-        await reply(update, texts.PRIVATE_ONLY)
         return
     account, devices, left = await services(context).devices.overview(identity(user))
     if not devices:
@@ -285,9 +285,6 @@ def register(app: Application) -> None:
         )
     )
     app.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,
-            on_prompt_message,
-        ),
+        private_messages(on_prompt_message),
         group=PROMPT_GROUP,
     )

@@ -14,7 +14,6 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    MessageHandler,
     filters,
 )
 
@@ -22,7 +21,14 @@ from bot import totp
 from bot.enrolment import MAX_DEVICE_NAME, Outcome, StepResult
 from handlers import cleanup, texts
 from handlers.callback_data import Action, button, parse_press, pattern
-from handlers.common import edit_or_send, identity, is_private, reply, services
+from handlers.common import (
+    edit_or_send,
+    identity,
+    is_private,
+    private_messages,
+    reply,
+    services,
+)
 from storage.records import EnrolmentStage, PendingEnrolment
 
 logger = logging.getLogger(__name__)
@@ -304,9 +310,6 @@ def register(app: Application) -> None:
         )
     )
     app.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,
-            on_step_message,
-        ),
+        private_messages(on_step_message),
         group=STEP_GROUP,
     )

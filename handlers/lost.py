@@ -11,15 +11,21 @@ from telegram.ext import (
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    MessageHandler,
-    filters,
 )
 
 from bot import prompts
 from bot.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
 from handlers import support, texts
 from handlers.callback_data import Action, button, parse_press, pattern
-from handlers.common import edit_or_send, identity, is_private, reply, services
+from handlers.common import (
+    edit_or_send,
+    identity,
+    is_private,
+    private_messages,
+    private_user,
+    reply,
+    services,
+)
 from handlers.enrolment import message_of
 
 PROMPT_GROUP = 12  # after /check's prompt, before the catch-all
@@ -27,11 +33,8 @@ PROMPT_GROUP = 12  # after /check's prompt, before the catch-all
 
 async def lost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/lost and the "Lost my authenticator" button: a recovery code first, else support."""
-    user = update.effective_user
+    user = await private_user(update)
     if user is None:
-        return
-    if not is_private(update):
-        await reply(update, texts.PRIVATE_ONLY)
         return
     svc = services(context)
     who = identity(user)
@@ -178,9 +181,6 @@ def register(app: Application) -> None:
         )
     )
     app.add_handler(
-        MessageHandler(
-            filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND,
-            on_prompt_message,
-        ),
+        private_messages(on_prompt_message),
         group=PROMPT_GROUP,
     )

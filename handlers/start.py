@@ -16,7 +16,7 @@ from telegram.ext import (
 
 from handlers import links, texts
 from handlers.callback_data import Action, button
-from handlers.common import identity, is_private, reply, services
+from handlers.common import identity, is_private, private_user, reply, services
 
 FALLBACK_GROUP = 90  # after every flow's step handler
 
@@ -45,11 +45,8 @@ async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> No
 
 
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    user = update.effective_user
+    user = await private_user(update)
     if user is None:
-        return
-    if not is_private(update):
-        await reply(update, texts.PRIVATE_ONLY)
         return
     state = await services(context).enrolment.status(identity(user))
     account = escape(state.account_id)
