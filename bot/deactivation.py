@@ -82,6 +82,21 @@ def duration_choices(default: timedelta, longest: timedelta) -> list[timedelta]:
     ]
 
 
+def record_event(
+    tx: Transaction,
+    now: datetime,
+    actor: str,
+    action: str,
+    severity: str,
+    request: DeactivationRequest,
+    **detail: object,
+) -> None:
+    """Every step of a request is audited and raises an alert event, with the same facts."""
+    who = {"account_id": request.account_id, "telegram_user_id": request.telegram_user_id}
+    tx.audit.record(now, actor, action, **who, request_id=request.id, **detail)
+    tx.alerts.raise_event(now, action, severity, **who, request_id=request.id, **detail)
+
+
 class DeactivationService:
     def __init__(
         self,
@@ -161,22 +176,7 @@ class DeactivationService:
                 now,
                 now + self._request_ttl,
             )
-            tx.audit.record(
-                now,
-                who.actor,
-                "deactivation_requested",
-                account_id=account_id,
-                telegram_user_id=who.user_id,
-                request_id=request.id,
-            )
-            tx.alerts.raise_event(
-                now,
-                "deactivation_requested",
-                "info",
-                account_id=account_id,
-                telegram_user_id=who.user_id,
-                request_id=request.id,
-            )
+            record_event(tx, now, who.actor, "deactivation_requested", "info", request)
             return FileResult(FileOutcome.FILED, request)
 
         return await self._db.run(work)
@@ -191,22 +191,7 @@ class DeactivationService:
                 return None
             if not tx.requests.decide(request_id, RequestStatus.WITHDRAWN, now):
                 return None
-            tx.audit.record(
-                now,
-                who.actor,
-                "deactivation_withdrawn",
-                account_id=request.account_id,
-                telegram_user_id=who.user_id,
-                request_id=request_id,
-            )
-            tx.alerts.raise_event(
-                now,
-                "deactivation_withdrawn",
-                "info",
-                account_id=request.account_id,
-                telegram_user_id=who.user_id,
-                request_id=request_id,
-            )
+            record_event(tx, now, who.actor, "deactivation_withdrawn", "info", request)
             return tx.requests.get(request_id)
 
         return await self._db.run(work)
@@ -261,21 +246,13 @@ class DeactivationService:
             revoked: list[Device] = []
             if until is not None:
                 revoked = self._deactivate(tx, request, until, agent, now)
-            tx.audit.record(
+            record_event(
+                tx,
                 now,
                 agent.actor,
                 f"deactivation_{status.value}",
-                account_id=request.account_id,
-                telegram_user_id=request.telegram_user_id,
-                request_id=request_id,
-            )
-            tx.alerts.raise_event(
-                now,
-                f"deactivation_{status.value}",
                 "warning" if approve else "info",
-                account_id=request.account_id,
-                telegram_user_id=request.telegram_user_id,
-                request_id=request_id,
+                request,
                 agent_id=agent.user_id,
             )
             return Decision(DecisionOutcome.DECIDED, tx.requests.get(request_id), tuple(revoked))
@@ -369,20 +346,7 @@ class DeactivationService:
                 "status = 'open' AND expires_at <= ?", (int(now.timestamp()),)
             ):
                 if tx.requests.decide(request.id, RequestStatus.EXPIRED, now):
-                    tx.audit.record(
-                        now,
-                        SYSTEM_ACTOR,
-                        "deactivation_expired",
-                        account_id=request.account_id,
-                        request_id=request.id,
-                    )
-                    tx.alerts.raise_event(
-                        now,
-                        "deactivation_expired",
-                        "warning",
-                        account_id=request.account_id,
-                        request_id=request.id,
-                    )
+                    record_event(tx, now, SYSTEM_ACTOR, "deactivation_expired", "warning", request)
                     expired.append(request)
             return expired
 
