@@ -13,7 +13,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 run: $(STAMP)
-	$(PY) -m bot
+	@$(PY) -m bot
 
 test: $(STAMP)
 	$(PY) -m ruff check .
