@@ -109,7 +109,7 @@ class AlertService:
 
     async def failed(self, message: AlertMessage) -> None:
         """Try again later: 5 s, 10 s, 20 s ... up to 10 minutes."""
-        attempts = max(e.attempts for e in message.events)
+        attempts = min(max(e.attempts for e in message.events), 10)  # 5 s * 2**10 > 10 min
         delay = min(timedelta(seconds=5 * 2**attempts), MAX_BACKOFF)
         at = self._clock.now() + delay
         ids = [e.id for e in message.events]

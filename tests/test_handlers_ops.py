@@ -221,3 +221,15 @@ async def test_metrics(ops_settings: Settings, clock: FakeClock, unused_tcp_port
     ):
         assert line in body
     assert "twofa_update_handling_seconds_count" in body
+
+
+async def test_backoff_stays_bounded_after_many_failures(bot: Harness) -> None:
+    await lock_account(bot, 1001)
+    alerts = bot.app.bot_data["services"].alerts
+    (message,) = [m for m in await alerts.pending() if m.kind == "account_locked"]
+    db = bot.app.bot_data["services"].db
+    await db.run(lambda tx: tx.connection.execute("UPDATE alert_events SET attempts = 60"))
+    (message,) = [m for m in await alerts.pending() if m.kind == "account_locked"]
+    await alerts.failed(message)  # no OverflowError; retried within 10 minutes
+    bot.clock.advance(minutes=10)
+    assert [m.kind for m in await alerts.pending()] == ["account_locked"]
