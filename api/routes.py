@@ -18,7 +18,7 @@ from bot.verification import Result, Verdict
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 BOT_USERNAME: web.AppKey[str] = web.AppKey("bot_username", str)
-_SIX_DIGITS = re.compile(r"^[0-9]{6}$")
+_SIX_DIGITS = re.compile(r"[0-9]{6}")
 
 routes = web.RouteTableDef()
 
@@ -36,7 +36,7 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
         )
     try:
         body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):
         raise bad_request("invalid_json", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise bad_request("invalid_json", "the body must be a JSON object")
@@ -60,7 +60,9 @@ async def verify(request: web.Request) -> web.Response:
     code = body.get("code")
     if code is None:
         raise bad_request("missing_field", "code is required")
-    if not isinstance(code, str) or not (_SIX_DIGITS.match(code) or looks_like_recovery_code(code)):
+    if not isinstance(code, str) or not (
+        _SIX_DIGITS.fullmatch(code) or looks_like_recovery_code(code)
+    ):
         raise bad_request("invalid_code", "code must be a string of 6 digits or a recovery code")
     services = request.app[SERVICES]
     verdict = await services.verification.verify(account, code, actor="api")

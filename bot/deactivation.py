@@ -230,6 +230,11 @@ class DeactivationService:
                 own is not None and own.account_id == request.account_id
             ):
                 return Decision(DecisionOutcome.OWN_ACCOUNT, request)
+            if request.status is RequestStatus.OPEN and request.expires_at <= now:
+                # Past its deadline: it expires now, whatever the sweep's timing.
+                if tx.requests.decide(request_id, RequestStatus.EXPIRED, now):
+                    record_event(tx, now, SYSTEM_ACTOR, "deactivation_expired", "warning", request)
+                return Decision(DecisionOutcome.ALREADY_DECIDED, tx.requests.get(request_id))
             status = RequestStatus.APPROVED if approve else RequestStatus.DENIED
             until = now + duration if approve and duration is not None else None
             decided = tx.requests.decide(

@@ -16,7 +16,7 @@ from bot.crypto import SecretBox
 CODES_PER_SET = 10
 CODE_HEX = 16  # 64 bits
 _SEPARATORS = re.compile(r"[\s\-]")
-_HEX = re.compile(r"^[0-9a-f]{16}$")
+_HEX = re.compile(r"[0-9a-f]{16}")
 
 
 def generate_code() -> str:
@@ -30,7 +30,7 @@ def normalize(text: str) -> str | None:
     if len(text) > 64:
         return None
     compact = _SEPARATORS.sub("", text).lower()
-    return compact if _HEX.match(compact) else None
+    return compact if _HEX.fullmatch(compact) else None
 
 
 def looks_like_recovery_code(text: str) -> bool:

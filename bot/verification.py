@@ -24,7 +24,7 @@ from storage.db import Database
 from storage.records import AccountSecurity, Device
 from storage.repositories import Transaction
 
-_SIX_DIGITS = re.compile(r"^[0-9]{6}$")
+_SIX_DIGITS = re.compile(r"[0-9]{6}")
 FAILURES_PER_LOCK = 5
 FIRST_LOCK = timedelta(minutes=15)
 LONGEST_LOCK = timedelta(hours=24)
@@ -137,7 +137,7 @@ class VerificationService:
         if state.locked_until is not None and state.locked_until > now:
             # Refused whatever the code, and not counted: the lock already says enough.
             return Verdict(Result.LOCKED, locked_until=state.locked_until)
-        if _SIX_DIGITS.match(code):
+        if _SIX_DIGITS.fullmatch(code):
             matched = self._match(devices, code, now)
             if matched is not None:
                 device, step = matched

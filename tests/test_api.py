@@ -132,6 +132,8 @@ async def test_verify_each_result(api: Api) -> None:
         ({"account": "tg:1001", "code": "1234567"}, "invalid_code"),
         ({"account": "tg:1001", "code": 123456}, "invalid_code"),
         ({"account": "tg:1001", "code": "123 456"}, "invalid_code"),
+        ({"account": "tg:1001", "code": "123456\n"}, "invalid_code"),
+        ("[" * 5000, "invalid_json"),
         ({"account": "tg:1001", "code": "abcd-efgh-ijkl-mnop"}, "invalid_code"),
         ({"account": "tg:1001", "code": "١٢٣٤٥٦"}, "invalid_code"),
         ({"account": "x" * 257, "code": "123456"}, "invalid_account"),

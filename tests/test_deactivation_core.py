@@ -217,3 +217,16 @@ async def test_nonpositive_durations_are_refused(
     assert request is not None
     decision = await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=hours))
     assert decision.outcome is DecisionOutcome.INVALID_DURATION
+
+
+async def test_a_request_past_its_deadline_cannot_be_approved(
+    db: Database, clock: FakeClock, enrolment: EnrolmentService
+) -> None:
+    await enrol(enrolment, clock)
+    desk = service(db, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    clock.advance(hours=48)  # before any sweep ran
+    late = await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
+    assert late.outcome is DecisionOutcome.ALREADY_DECIDED
+    assert late.request is not None and late.request.status is RequestStatus.EXPIRED
