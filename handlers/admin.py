@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import re
+
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
 from handlers import texts
 from handlers.common import identity, reply, services
+
+_USER_ID = re.compile(r"[0-9]{1,15}")  # Telegram user ids are positive
 
 
 async def agents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -26,7 +30,7 @@ async def agents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             ),
         )
         return
-    if len(args) != 2 or args[0] not in ("add", "remove") or not args[1].lstrip("-").isdigit():
+    if len(args) != 2 or args[0] not in ("add", "remove") or not _USER_ID.fullmatch(args[1]):
         await reply(update, texts.AGENTS_USAGE)
         return
     agent_id = int(args[1])

@@ -69,6 +69,14 @@ def pattern(*actions: Action) -> str:
     return rf"^{VERSION}:(?:{names}):"
 
 
+_NUMBER = re.compile(r"[0-9]{1,12}")
+
+
+def ref_number(ref: str) -> int | None:
+    """A ref that must be a (request) number: ASCII digits, bounded; None otherwise."""
+    return int(ref) if _NUMBER.fullmatch(ref) else None
+
+
 def button(label: str, action: Action, ref: str = "") -> InlineKeyboardButton:
     return InlineKeyboardButton(label, callback_data=CallbackData(action, ref).pack())
 

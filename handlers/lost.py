@@ -16,7 +16,7 @@ from telegram.ext import (
 from bot import prompts
 from bot.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
 from handlers import support, texts
-from handlers.callback_data import Action, button, parse_press, pattern
+from handlers.callback_data import Action, button, parse_press, pattern, ref_number
 from handlers.common import (
     edit_or_send,
     identity,
@@ -120,6 +120,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if press is None:
         return
     query, user, data = press
+    if not is_private(update):
+        await query.answer(texts.PRIVATE_ONLY)
+        return
     if data.action is Action.LOST:
         await query.answer()
         await lost(update, context)
@@ -128,13 +131,11 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer()
         await ask_support(update, context)
         return
-    if not is_private(update):
-        await query.answer(texts.PRIVATE_ONLY)
-        return
     svc = services(context)
     who = identity(user)
     if data.action is Action.LOST_WITHDRAW:
-        withdrawn = await svc.deactivation.withdraw(who, int(data.ref or 0))
+        request_id = ref_number(data.ref)
+        withdrawn = None if request_id is None else await svc.deactivation.withdraw(who, request_id)
         if withdrawn is None:
             await query.answer(texts.STALE_BUTTON)
             return

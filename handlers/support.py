@@ -28,7 +28,7 @@ from bot import prompts
 from bot.deactivation import AgentView, DecisionOutcome
 from bot.services import Services
 from handlers import texts
-from handlers.callback_data import Action, button, parse_press, pattern
+from handlers.callback_data import Action, button, parse_press, pattern, ref_number
 from handlers.common import identity, reply, services
 from storage.records import DeactivationRequest, RequestStatus
 
@@ -220,10 +220,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     message = query.message
     ref_id, _, hours = data.ref.partition(".")
-    if message is None or message.chat.id != svc.settings.support_chat_id or not ref_id.isdigit():
+    request_id = ref_number(ref_id)
+    if message is None or message.chat.id != svc.settings.support_chat_id or request_id is None:
         await query.answer(texts.STALE_BUTTON)
         return
-    request_id = int(ref_id)
     if not await svc.deactivation.is_agent(user.id):
         await query.answer(texts.ONLY_AGENTS, show_alert=True)
         return
@@ -254,13 +254,17 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await svc.prompts.clear(user.id)
         await query.answer()
         await _show(query, view, "", _decide_markup(request_id))
-    elif data.action is Action.APPROVE_FOR and hours.isdigit():
+    elif data.action is Action.APPROVE_FOR and ref_number(hours) in _offered_hours(svc):
         await _decide(update, context, request_id, approve=True, hours=int(hours))
     elif data.action is Action.DENY_NO_REASON:
         await svc.prompts.clear(user.id)
         await _decide(update, context, request_id, approve=False)
     else:
         await query.answer(texts.STALE_BUTTON)
+
+
+def _offered_hours(svc: Services) -> set[int]:
+    return {int(d.total_seconds() // 3600) for d in svc.deactivation.durations}
 
 
 def _duration_markup(svc: Services, request_id: int) -> InlineKeyboardMarkup:

@@ -215,7 +215,18 @@ async def test_bad_reasons_are_explained(bot: Harness) -> None:
     assert cancel.text == "Stopped."
 
 
-@pytest.mark.parametrize("data", ["v1:req.apd:1.999", "v1:req.ap:zz", "v1:req.ap:2", "v1:req.zz:1"])
+@pytest.mark.parametrize(
+    "data",
+    [
+        "v1:req.apd:1.999",
+        "v1:req.apd:1.5",
+        "v1:req.apd:1." + "9" * 30,
+        "v1:req.ap:zz",
+        "v1:req.ap:2",
+        "v1:req.zz:1",
+        "v1:req.ap:" + "9" * 30,
+    ],
+)
 async def test_forged_support_buttons_are_answered_and_ignored(bot: Harness, data: str) -> None:
     user = bot.user()
     await file_request(bot, user)
@@ -300,3 +311,26 @@ async def test_decision_after_a_restart(support_settings: Settings, clock: FakeC
         await agent.press(support_message(second), "24 h")
         assert "Approved" in support_message(second).text
         assert "approved request #1" in second.state.last_message(user.chat_id).text
+
+
+@pytest.mark.parametrize("data", ["v1:lost.wd:abc", "v1:lost.wd:" + "9" * 32, "v1:lost.wd:"])
+async def test_forged_withdraw_buttons_are_answered_and_ignored(bot: Harness, data: str) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    filed = next(m for m in user.messages() if "is with support" in m.text)
+    assert await user.press_data(filed, data) == []
+    assert user.last_answer["text"] == "This button is no longer valid."
+    assert "Withdrawn" not in support_message(bot).text
+
+
+async def test_lost_buttons_in_a_group_do_nothing(bot: Harness) -> None:
+    member = in_support(bot, AGENT)
+    await file_request(bot, bot.user())
+    assert await member.press_data(support_message(bot), "v1:lost.ask:") == []
+    assert member.last_answer["text"] == "Please use this in a private chat with me."
+
+
+@pytest.mark.parametrize("arg", ["--5", "²", "12a", "-7"])
+async def test_agents_command_refuses_malformed_ids(bot: Harness, arg: str) -> None:
+    (answer,) = await bot.user(ADMIN, "Root").send(f"/agents add {arg}")
+    assert "Usage" in answer.text
