@@ -21,6 +21,7 @@ from bot.clock import Clock
 from bot.crypto import SecretBox
 from bot.metrics import Metrics
 from bot.recovery import RecoveryHasher
+from bot.verification import Result, Verdict, VerificationService
 from storage.db import Database
 from storage.records import Device, EnrolmentStage, PendingEnrolment
 from storage.repositories import Transaction
@@ -57,6 +58,15 @@ class EnrolmentStarted:
     secret: str
     uri: str
     resumed: bool
+
+
+@dataclass(frozen=True)
+class ProofNeeded:
+    """The account already has devices: adding one needs a current code (or a recovery
+    code) first, so that an open chat on a stolen phone cannot add the thief's device."""
+
+    account_id: str
+    verdict: Verdict | None = None  # the refused proof, when one was given
 
 
 @dataclass(frozen=True)
@@ -97,8 +107,10 @@ class EnrolmentService:
         ttl: timedelta = timedelta(minutes=10),
         max_attempts: int = 5,
         metrics: Metrics | None = None,
+        verifier: VerificationService | None = None,
     ) -> None:
         self._metrics = metrics
+        self._verifier = verifier or VerificationService(db, box, clock)
         self._hasher = RecoveryHasher(box)
         self._db = db
         self._box = box
@@ -158,14 +170,28 @@ class EnrolmentService:
         self._audit(tx, enrolment, now, action, actor, stage=enrolment.stage.value)
 
     def _create(
-        self, tx: Transaction, who: TelegramIdentity, chat_id: int, now: datetime
-    ) -> EnrolmentStarted:
+        self,
+        tx: Transaction,
+        who: TelegramIdentity,
+        chat_id: int,
+        now: datetime,
+        proof_code: str | None,
+        proven: bool,
+    ) -> EnrolmentStarted | ProofNeeded:
         account_id = account_for(tx, who, now)
         existing, _ = self._live(tx, who.user_id, now)
         if existing is not None and existing.account_id != account_id:
             # The user switched accounts (an enrolment link): the old set-up is void.
             self._end(tx, existing, now, "enrolment_cancelled", SYSTEM_ACTOR)
             existing = None
+        if existing is None and not proven and tx.devices.active_for(account_id):
+            if proof_code is None:
+                return ProofNeeded(account_id)
+            verdict = self._verifier.check_in(
+                tx, account_id, proof_code, who.actor, who.user_id, now
+            )
+            if verdict.result is not Result.ACCEPTED:
+                return ProofNeeded(account_id, verdict)
         if existing is not None:
             secret = self._open(existing)
             return EnrolmentStarted(existing, secret, self._uri(existing, secret), resumed=True)
@@ -294,6 +320,15 @@ class EnrolmentService:
             tx.security.save(replace(state, deactivated_until=None), now)
             self._audit(tx, enrolment, now, "deactivation_ended_early")
         count = len(tx.devices.active_for(enrolment.account_id))
+        if count > 1:
+            tx.alerts.raise_event(
+                now,
+                "device_added",
+                "info",
+                account_id=enrolment.account_id,
+                telegram_user_id=user_id,
+                devices=count,
+            )
         codes: list[str] = []
         if count == 1 and tx.recovery.remaining(enrolment.account_id) == 0:
             codes, hashes = self._hasher.new_set()
@@ -316,11 +351,29 @@ class EnrolmentService:
 
     # ------------------------------------------------------------------- the public API
 
-    async def start(self, who: TelegramIdentity, chat_id: int) -> EnrolmentStarted:
-        """Begin an enrolment, or resume the one in progress (same secret, same step)."""
+    async def start(
+        self,
+        who: TelegramIdentity,
+        chat_id: int,
+        *,
+        proof_code: str | None = None,
+        proven: bool = False,
+    ) -> EnrolmentStarted | ProofNeeded:
+        """Begin an enrolment, or resume the one in progress (same secret, same step).
+
+        For an account that already has devices, ``proof_code`` (a current code or a
+        recovery code, checked as a login would) must come first, unless the caller holds
+        a fresh proof already (``proven``: a recovery code accepted moments ago).
+        """
         now = self._clock.now()
-        started = await self._db.run(lambda tx: self._create(tx, who, chat_id, now))
-        if self._metrics is not None and not started.resumed:
+        started = await self._db.run(
+            lambda tx: self._create(tx, who, chat_id, now, proof_code, proven)
+        )
+        if (
+            self._metrics is not None
+            and isinstance(started, EnrolmentStarted)
+            and not started.resumed
+        ):
             self._metrics.enrolments_started.inc()
         return started
 

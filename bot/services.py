@@ -59,6 +59,7 @@ class Services:
                 ttl=settings.enrolment_ttl,
                 max_attempts=settings.enrolment_max_attempts,
                 metrics=metrics,
+                verifier=verification,
             ),
             cleanup=ChatCleanup(db, clock),
             qr=QrRenderer(settings.qr_render_processes),

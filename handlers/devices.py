@@ -30,7 +30,7 @@ from handlers.common import (
     reply,
     services,
 )
-from handlers.enrolment import message_of, send_recovery_codes
+from handlers.enrolment import begin, message_of, send_recovery_codes
 from storage.records import Device
 
 PROMPT_GROUP = 13  # after /check's and /lost's prompts, before the catch-all
@@ -174,13 +174,17 @@ async def on_prompt_message(update: Update, context: ContextTypes.DEFAULT_TYPE) 
             await reply(update, texts.RENAMED.format(name=escape(device.name)))
         raise ApplicationHandlerStop
     recovering = prompt.kind == prompts.LOST_RECOVERY
-    is_code = totp.parse_code(text).code is not None
-    if not is_code and not (recovering and looks_like_recovery_code(text.strip())):
+    six_digits = totp.parse_code(text).code
+    if six_digits is None and not looks_like_recovery_code(text.strip()):
         await reply(
             update, texts.ASK_RECOVERY_CODE if recovering else texts.CODE_FOR_CHANGE_EXPECTED
         )
         raise ApplicationHandlerStop
-    proof = await svc.devices.prove(who, text, allow_recovery=recovering)
+    if prompt.data == "enroll":  # another device for an account that has some
+        await begin(update, context, proof=six_digits or text.strip())
+        raise ApplicationHandlerStop
+    # A recovery code works wherever a code from the app does.
+    proof = await svc.devices.prove(who, text, allow_recovery=True)
     if not proof.ok or (recovering and proof.verdict.method != "recovery_code"):
         await _refused(update, context, proof, recovering)
         raise ApplicationHandlerStop

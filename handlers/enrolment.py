@@ -17,8 +17,9 @@ from telegram.ext import (
     filters,
 )
 
-from bot import totp
-from bot.enrolment import MAX_DEVICE_NAME, Outcome, StepResult
+from bot import prompts, totp
+from bot.enrolment import MAX_DEVICE_NAME, Outcome, ProofNeeded, StepResult
+from bot.verification import Result
 from handlers import cleanup, texts
 from handlers.callback_data import Action, button, parse_press, pattern
 from handlers.common import (
@@ -39,8 +40,11 @@ def _minutes(context: ContextTypes.DEFAULT_TYPE) -> int:
     return int(services(context).settings.enrolment_ttl.total_seconds() // 60)
 
 
-async def begin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/enroll and the "Set up 2FA" button: send the QR code (or resume)."""
+async def begin(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, proof: str | None = None
+) -> None:
+    """/enroll and the "Set up 2FA" button: send the QR code (or resume). For an account
+    that already has devices, a current code (``proof``) is asked for first."""
     user, chat = update.effective_user, update.effective_chat
     if user is None or chat is None:
         return
@@ -48,7 +52,15 @@ async def begin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, texts.GROUP_REFUSAL.format(bot_username=context.bot.username))
         return
     svc = services(context)
-    started = await svc.enrolment.start(identity(user), chat.id)
+    prompt = await svc.prompts.get(user.id)
+    # A recovery code accepted moments ago (/lost) is proof enough.
+    proven = prompt is not None and prompt.kind == prompts.RECOVERED
+    started = await svc.enrolment.start(identity(user), chat.id, proof_code=proof, proven=proven)
+    if isinstance(started, ProofNeeded):
+        await _ask_for_proof(update, context, started)
+        return
+    if proof is not None:
+        await svc.prompts.clear(user.id)
     enrolment = started.enrolment
     if started.resumed and enrolment.stage is not EnrolmentStage.AWAITING_CODE:
         await _prompt_for_step(update, context, enrolment)
@@ -78,6 +90,24 @@ async def begin(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await svc.enrolment.record_message(enrolment.id, chat.id, "qr", photo.message_id)
     if started.resumed:
         await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
+
+
+async def _ask_for_proof(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, needed: ProofNeeded
+) -> None:
+    assert update.effective_user is not None
+    svc = services(context)
+    verdict = needed.verdict
+    if verdict is None:
+        await svc.prompts.expect(update.effective_user.id, prompts.DEVICE_CODE, data="enroll")
+        await reply(update, texts.ASK_CODE["enroll"].format(account=escape(needed.account_id)))
+    elif verdict.result is Result.LOCKED:
+        await svc.prompts.clear(update.effective_user.id)
+        until = texts.when(verdict.locked_until) if verdict.locked_until else "support clears it"
+        await reply(update, texts.CHANGE_LOCKED.format(until=until))
+    else:
+        tries = texts.check_tries(verdict.tries_left).capitalize()
+        await reply(update, texts.CHANGE_REFUSED.format(tries=tries))
 
 
 async def _prompt_for_step(

@@ -305,11 +305,17 @@ DEVICE_LINE = "• <b>{name}</b>, added {added}, last used {used}"
 NEVER_USED = "never"
 DEVICES_NONE = "No devices: 2FA is not set up for <code>{account}</code>. /enroll sets it up."
 ASK_CODE = {
+    "enroll": (
+        "<code>{account}</code> already has 2FA. To add another device, first send a "
+        "current 6-digit code from one of its devices, or a recovery code."
+    ),
     "rename": "To rename <b>{name}</b>, first send a current 6-digit code from any device.",
     "remove": "To remove <b>{name}</b>, first send a current 6-digit code from any device.",
     "recovery": "To get new recovery codes, first send a current 6-digit code from your app.",
 }
-CODE_FOR_CHANGE_EXPECTED = "Please send the 6-digit code your app shows now, or /cancel."
+CODE_FOR_CHANGE_EXPECTED = (
+    "Please send the 6-digit code your app shows now (or a recovery code), or /cancel."
+)
 CHANGE_REFUSED = "That code is not right. {tries}. Nothing was changed."
 CHANGE_LOCKED = "Too many wrong codes: locked until {until}. Nothing was changed."
 ASK_NEW_NAME = "Code accepted. Send the new name for <b>{name}</b> (1 to {max} characters)."
@@ -361,6 +367,7 @@ ALERT_TITLES = {
     "failure_burst": "Burst of failed codes from one Telegram user",
     "bot_error": "Error inside the bot",
     "recovery_code_used": "Recovery code used",
+    "device_added": "Another device added to an account",
     "recovery_codes_regenerated": "New recovery codes issued",
     "two_factor_turned_off": "2FA turned off by the user (last device removed)",
     "bot_started": "Bot started",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import signal
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -96,8 +97,11 @@ async def test_killing_the_bot_mid_enrolment_loses_nothing(
     summary = await user.send("Phone", contains("Ready to activate"))
     await user.press(summary, "Complete activation", contains("2FA is active"))
 
-    # Second enrolment: killed after the QR code, and again after the code.
-    photo, secret = await scan(user)
+    # Second enrolment (after a code from the first device): killed after the QR code,
+    # and again after the code.
+    await user.send("/enroll", contains("already has 2FA"))
+    photo = await user.send(app_code(first_secret, time.time() + 30), has_photo)
+    secret = parse_key_uri(decode_qr(await user.download_photo(photo)))["secret"]
     # The photo reaches the user a moment before the bot has stored its message id
     # (it is only known from Telegram's answer); kill once that is stored.
     await eventually(lambda: qr_recorded(tmp_path, 5002, photo.message_id))

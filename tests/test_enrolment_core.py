@@ -8,7 +8,7 @@ from pathlib import Path
 from bot import totp
 from bot.accounts import TelegramIdentity
 from bot.clock import FakeClock
-from bot.enrolment import EnrolmentService, Outcome
+from bot.enrolment import EnrolmentService, EnrolmentStarted, Outcome, ProofNeeded
 from storage.db import Database
 from storage.records import EnrolmentStage
 
@@ -180,14 +180,39 @@ async def test_complete_needs_the_live_enrolment_and_the_right_step(
 
 
 async def test_second_device_joins_the_first(enrolment: EnrolmentService, clock: FakeClock) -> None:
+    first_secret = None
     for name in ("Phone", "Tablet"):
-        started = await enrolment.start(ANN, CHAT)
+        proof = None if first_secret is None else code_now(first_secret, clock)
+        started = await enrolment.start(ANN, CHAT, proof_code=proof)
+        assert isinstance(started, EnrolmentStarted)
+        first_secret = first_secret or started.secret
         await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock))
         await enrolment.submit_name(ANN.user_id, name)
         done = await enrolment.complete(ANN.user_id, started.enrolment.id)
         clock.advance(minutes=1)
     assert done.device_count == 2
     assert [d.name for d in (await enrolment.status(ANN)).devices] == ["Phone", "Tablet"]
+
+
+async def test_another_device_needs_a_current_code_first(
+    enrolment: EnrolmentService, clock: FakeClock, db: Database
+) -> None:
+    started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
+    await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock))
+    await enrolment.submit_name(ANN.user_id, "Phone")
+    await enrolment.complete(ANN.user_id, started.enrolment.id)
+    clock.advance(minutes=1)
+    needed = await enrolment.start(ANN, CHAT)
+    assert isinstance(needed, ProofNeeded) and needed.verdict is None
+    wrong = "000000" if code_now(started.secret, clock) != "000000" else "111111"
+    refused = await enrolment.start(ANN, CHAT, proof_code=wrong)
+    assert isinstance(refused, ProofNeeded) and refused.verdict is not None
+    assert refused.verdict.tries_left == 4  # it counts, as a login would
+    again = await enrolment.start(ANN, CHAT, proof_code=code_now(started.secret, clock))
+    assert isinstance(again, EnrolmentStarted)
+    kinds = [row[2] for row in await db.run(lambda tx: tx.alerts.undelivered())]
+    assert "device_added" not in kinds  # only once the second device is active
 
 
 async def test_confirmation_code_is_spent_for_later_logins(

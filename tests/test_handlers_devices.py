@@ -24,9 +24,21 @@ async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
         yield harness
 
 
-async def enrol(bot: Harness, user: ChatUser, name: str) -> tuple[str, list[str]]:
-    """Enrol a device: (its secret, the recovery codes shown, if any)."""
-    photo, summary = await at_summary(user, name)
+async def enrol(
+    bot: Harness, user: ChatUser, name: str, proof_secret: str | None = None
+) -> tuple[str, list[str]]:
+    """Enrol a device (proving with another device's code when the account has one):
+    (its secret, the recovery codes shown, if any)."""
+    if proof_secret is None:
+        photo, summary = await at_summary(user, name)
+    else:
+        (ask,) = await user.send("/enroll")
+        assert "already has 2FA" in ask.text
+        answer = await user.send(code_for(bot, proof_secret))
+        photo = next(m for m in answer if m.photo is not None)
+        secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+        await user.send(code_for(bot, secret))
+        (summary,) = await user.send(name)
     secret = parse_key_uri(decode_qr(photo.photo))["secret"]
     answer = await user.press(summary, "Complete activation")
     codes = [c for m in answer if "recovery codes" in m.text for c in CODE.findall(m.text)]
@@ -40,9 +52,9 @@ def buttons(message: SimMessage) -> list[str]:
 
 async def test_first_activation_shows_ten_recovery_codes_once(bot: Harness) -> None:
     user = bot.user()
-    _, codes = await enrol(bot, user, "Phone")
+    phone, codes = await enrol(bot, user, "Phone")
     assert len(codes) == 10 and len(set(codes)) == 10
-    _, more = await enrol(bot, user, "Tablet")
+    _, more = await enrol(bot, user, "Tablet", proof_secret=phone)
     assert more == []
 
 
@@ -76,7 +88,7 @@ async def test_rename_asks_for_a_code_first(bot: Harness) -> None:
 async def test_removing_one_of_two_devices(bot: Harness) -> None:
     user = bot.user()
     phone, _ = await enrol(bot, user, "Phone")
-    await enrol(bot, user, "Tablet")
+    await enrol(bot, user, "Tablet", proof_secret=phone)
     (listing,) = await user.send("/devices")
     await user.press(listing, "Remove Tablet")
     (removed,) = await user.send(code_for(bot, phone))
@@ -150,3 +162,12 @@ async def test_lost_device_recovered_with_a_code_and_no_agent(bot: Harness) -> N
     await user.press(summary, "Complete activation")
     (status,) = await user.send("/status")
     assert "New phone" in status.text and "Old phone" not in status.text
+
+
+async def test_a_recovery_code_also_proves_a_new_device(bot: Harness) -> None:
+    user = bot.user()
+    _, codes = await enrol(bot, user, "Phone")
+    (ask,) = await user.send("/enroll")
+    assert "already has 2FA" in ask.text
+    answer = await user.send(codes[0])
+    assert any(m.photo is not None for m in answer)

@@ -320,9 +320,20 @@ async def test_another_user_cannot_press_my_buttons(bot: Harness) -> None:
 
 async def test_second_device_goes_through_the_same_steps(bot: Harness) -> None:
     user = bot.user()
-    await enrol(user, "Phone")
+    first_photo, summary = await at_summary(user, "Phone")
+    first_secret = parse_key_uri(decode_qr(first_photo.photo))["secret"]
+    await user.press(summary, "Complete activation")
     bot.clock.advance(minutes=1)
-    await enrol(user, "Tablet")
+    (ask,) = await user.send("/enroll")
+    assert "already has 2FA" in ask.text and "first send a current 6-digit code" in ask.text
+    (refused,) = await user.send("000000" if code_for(bot, first_secret) != "000000" else "111111")
+    assert "not right" in refused.text
+    answer = await user.send(code_for(bot, first_secret))
+    photo = next(m for m in answer if m.photo is not None)
+    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    await user.send(code_for(bot, secret))
+    (summary,) = await user.send("Tablet")
+    await user.press(summary, "Complete activation")
     assert "You have 2 devices" in user.last().text
     (status,) = await user.send("/status")
     assert "Phone" in status.text and "Tablet" in status.text

@@ -19,7 +19,7 @@ ANN = TelegramIdentity(1001, "ann", "Ann")
 
 
 async def activate(enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone"):
-    started = await enrolment.start(ANN, ANN.user_id)
+    started = await enrolment.start(ANN, ANN.user_id, proven=True)
     await enrolment.submit_code(
         ANN.user_id, totp.code_at_step(started.secret, totp.time_step(clock.now()))
     )

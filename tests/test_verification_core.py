@@ -26,7 +26,7 @@ def verifier(db: Database, box: SecretBox, clock: FakeClock) -> VerificationServ
 
 
 async def enrol(enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone") -> str:
-    started = await enrolment.start(ANN, ANN.user_id)
+    started = await enrolment.start(ANN, ANN.user_id, proven=True)
     await enrolment.submit_code(ANN.user_id, code(started.secret, clock))
     await enrolment.submit_name(ANN.user_id, name)
     await enrolment.complete(ANN.user_id, started.enrolment.id)
@@ -98,7 +98,7 @@ async def test_older_code_after_a_newer_one_is_rejected(
 async def test_enrolment_confirmation_code_cannot_log_in(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock
 ) -> None:
-    started = await enrolment.start(ANN, ANN.user_id)
+    started = await enrolment.start(ANN, ANN.user_id, proven=True)
     confirmation = code(started.secret, clock)
     await enrolment.submit_code(ANN.user_id, confirmation)
     await enrolment.submit_name(ANN.user_id, "Phone")
