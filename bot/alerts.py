@@ -7,6 +7,7 @@ it, so only a crash in that instant could send it twice; none is ever lost.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -57,6 +58,8 @@ class AlertService:
         self._db = db
         self._clock = clock
         self._fold_window = fold_window
+        # One sender at a time: two would both send what is due before either marks it.
+        self.send_lock = asyncio.Lock()
 
     async def raise_event(
         self,

@@ -9,6 +9,7 @@ the bot was down.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -111,6 +112,8 @@ class DeactivationService:
         waiting_alert_after: timedelta = timedelta(minutes=30),
     ) -> None:
         self._waiting_alert_after = waiting_alert_after
+        # One sync of the support chat and the users at a time (see handlers.support.sync).
+        self.sync_lock = asyncio.Lock()
         self._db = db
         self._clock = clock
         self.support_enabled = support_enabled

@@ -67,6 +67,11 @@ def _detail(key: str, value: object) -> str:
 
 async def deliver(bot: Bot, svc: Services) -> int:
     """Send what is due; stop at the first failure and try again later (backoff)."""
+    async with svc.alerts.send_lock:
+        return await _deliver(bot, svc)
+
+
+async def _deliver(bot: Bot, svc: Services) -> int:
     chat_id = svc.settings.ops_chat_id
     sent = 0
     secrets = _secrets(svc)

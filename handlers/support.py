@@ -33,21 +33,27 @@ from handlers.common import identity, reply, services
 from storage.records import DeactivationRequest, RequestStatus
 
 logger = logging.getLogger(__name__)
+# Keep a request's message well under Telegram's 4,096 characters, whatever the account.
+MAX_DEVICES_SHOWN = 10
+MAX_NAME_SHOWN = 80
 
 
 def render(view: AgentView) -> str:
     """The one place that formats an account and its request for a support agent."""
     request = view.request
     devices = "\n".join(
-        f"• {escape(d.name)}, added {texts.when(d.created_at)}" for d in view.devices
+        f"• {escape(d.name)}, added {texts.when(d.created_at)}"
+        for d in view.devices[:MAX_DEVICES_SHOWN]
     )
+    if len(view.devices) > MAX_DEVICES_SHOWN:
+        devices += f"\n• … and {len(view.devices) - MAX_DEVICES_SHOWN} more"
     earlier = ", ".join(
         f"#{r.id} {r.status.value} ({texts.when(r.created_at)})" for r in view.earlier[:5]
     )
     text = texts.SUPPORT_REQUEST.format(
         id=request.id,
         account=escape(request.account_id),
-        name=escape(request.display_name),
+        name=escape(request.display_name[:MAX_NAME_SHOWN]),
         username=f"@{escape(request.username)}" if request.username else "",
         user_id=request.telegram_user_id,
         created=texts.when(request.created_at),
@@ -98,15 +104,18 @@ def _decide_markup(request_id: int) -> InlineKeyboardMarkup:
 
 
 async def sync(bot: Bot, svc: Services) -> None:
-    """Bring the support chat and the users up to date with every request's status."""
-    await svc.deactivation.expire_due()
-    await svc.deactivation.alert_waiting()
-    chat_id = svc.settings.support_chat_id
-    if chat_id is not None:
-        await _post_new(bot, svc, chat_id)
-        await _refresh_support(bot, svc)
-    await _tell_users(bot, svc)
-    await _remind(bot, svc)
+    """Bring the support chat and the users up to date with every request's status.
+
+    One run at a time: two would both post (or tell) what neither has marked yet."""
+    async with svc.deactivation.sync_lock:
+        await svc.deactivation.expire_due()
+        await svc.deactivation.alert_waiting()
+        chat_id = svc.settings.support_chat_id
+        if chat_id is not None:
+            await _post_new(bot, svc, chat_id)
+            await _refresh_support(bot, svc)
+        await _tell_users(bot, svc)
+        await _remind(bot, svc)
 
 
 async def _post_new(bot: Bot, svc: Services, chat_id: int) -> None:
@@ -121,6 +130,10 @@ async def _post_new(bot: Bot, svc: Services, chat_id: int) -> None:
                 parse_mode=ParseMode.HTML,
                 reply_markup=_decide_markup(request.id),
             )
+        except BadRequest as exc:
+            # This request's message is refused; the others must still get through.
+            logger.warning("request #%s could not be posted to support: %s", request.id, exc)
+            continue
         except TelegramError as exc:
             logger.warning("posting request #%s to support failed, will retry: %s", request.id, exc)
             return

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
 
+from bot.accounts import TelegramIdentity
 from bot.clock import FakeClock
 from bot.config import Settings
+from handlers import support
 from tests.botapi import SimMessage
 from tests.harness import ChatUser, Harness, running_bot
 from tests.test_handlers_check import enrolled
@@ -334,3 +337,33 @@ async def test_lost_buttons_in_a_group_do_nothing(bot: Harness) -> None:
 async def test_agents_command_refuses_malformed_ids(bot: Harness, arg: str) -> None:
     (answer,) = await bot.user(ADMIN, "Root").send(f"/agents add {arg}")
     assert "Usage" in answer.text
+
+
+async def test_concurrent_syncs_post_and_tell_once(bot: Harness) -> None:
+    user = bot.user()
+    secret = await enrolled(bot, user)
+    svc = bot.app.bot_data["services"]
+    result = await svc.deactivation.file(TelegramIdentity(1001, "ann", "Ann"), 1001, "lost it")
+    assert result.request is not None and secret
+    await asyncio.gather(*(support.sync(bot.app.bot, svc) for _ in range(5)))
+    posted = [m for m in bot.state.messages(SUPPORT) if "Deactivation request" in m.text]
+    assert len(posted) == 1
+
+
+async def test_an_account_with_many_devices_still_reaches_support(bot: Harness) -> None:
+    user = bot.user()
+    await enrolled(bot, user)
+    svc = bot.app.bot_data["services"]
+    now = bot.clock.now()
+    await svc.db.run(
+        lambda tx: [
+            tx.devices.add(f"{i:032x}", "tg:1001", "x" * 40, b"\x01" * 40, None, None, now)
+            for i in range(60)
+        ]
+    )
+    (choice,) = await user.send("/lost")
+    await user.press(choice, "Ask support")
+    (preview,) = await user.send("many devices")
+    await user.press(preview, "Send to support")
+    posted = support_message(bot)
+    assert "… and 51 more" in posted.text and len(posted.text) < 4096
