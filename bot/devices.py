@@ -34,6 +34,7 @@ class Proof:
 class Removal:
     removed: Device | None
     remaining: int  # active devices left; 0 means 2FA is off now
+    needs_confirmation: bool = False  # the last device: only with confirm_last
 
 
 class DeviceService:
@@ -88,14 +89,23 @@ class DeviceService:
 
         return await self._db.run(work)
 
-    async def remove(self, who: TelegramIdentity, device_id: str) -> Removal:
-        """Remove one of the user's devices (after a proof). The last one turns 2FA off."""
+    async def remove(
+        self, who: TelegramIdentity, device_id: str, *, confirm_last: bool = False
+    ) -> Removal:
+        """Remove one of the user's devices (after a proof). The last one turns 2FA off,
+        and only goes with an explicit second confirmation (checked in this transaction,
+        so two chats removing devices at once cannot both skip it)."""
         now = self._clock.now()
 
         def work(tx: Transaction) -> Removal:
             device = self._own_device(tx, who, device_id, now)
-            if device is None or not tx.devices.revoke(device_id, now):
-                return Removal(None, len(tx.devices.active_for(account_for(tx, who, now))))
+            active = len(tx.devices.active_for(account_for(tx, who, now)))
+            if device is None:
+                return Removal(None, active)
+            if active == 1 and not confirm_last:
+                return Removal(None, active, needs_confirmation=True)
+            if not tx.devices.revoke(device_id, now):
+                return Removal(None, active)
             remaining = len(tx.devices.active_for(device.account_id))
             tx.audit.record(
                 now, who.actor, "device_removed", account_id=device.account_id, device_id=device_id

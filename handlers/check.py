@@ -14,6 +14,7 @@ from telegram.ext import (
 
 from bot import prompts, totp
 from bot.enrolment import Outcome
+from bot.recovery import looks_like_recovery_code
 from bot.verification import Result, Verdict
 from handlers import cleanup, texts
 from handlers.common import identity, is_private, private_messages, reply, services
@@ -55,12 +56,13 @@ async def _check(
 ) -> None:
     assert update.effective_user is not None and update.effective_chat is not None
     parsed = totp.parse_code(text)
-    if parsed.code is None:
+    code = parsed.code or (text.strip() if looks_like_recovery_code(text.strip()) else None)
+    if code is None:
         await reply(update, texts.CHECK_EXPECTED)
         return
     svc = services(context)
     who = identity(update.effective_user)
-    account, verdict = await svc.verification.verify_for(who, parsed.code)
+    account, verdict = await svc.verification.verify_for(who, code)
     # The code is spent or wrong either way; it need not stay in the chat.
     await svc.cleanup.schedule(update.effective_chat.id, [message.message_id])
     if verdict.result is not Result.REJECTED:
@@ -70,6 +72,8 @@ async def _check(
 
 
 def _answer(account: str, verdict: Verdict) -> str:
+    if verdict.result is Result.ACCEPTED and verdict.method == "recovery_code":
+        return texts.CHECK_ACCEPTED_RECOVERY.format(left=verdict.recovery_codes_left or 0)
     if verdict.result is Result.ACCEPTED:
         device = verdict.device.name if verdict.device is not None else "your app"
         return texts.CHECK_ACCEPTED.format(device=escape(device))

@@ -125,7 +125,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if expected is None or prompt is None or prompt.kind != expected:
         await query.answer(texts.STALE_BUTTON)
         return
-    if expected == prompts.REMOVE_LAST and prompt.data != device.id:
+    # The proof must be for this very device (remove-last) or this account (recovered).
+    bound = device.id if expected == prompts.REMOVE_LAST else device.account_id
+    if prompt.data != bound:
         await query.answer(texts.STALE_BUTTON)
         return
     await query.answer()
@@ -135,13 +137,19 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if data.action is Action.DEVICE_REMOVE_LAST:
         await svc.prompts.clear(user.id)
-    await _remove(update, context, device)
+    await _remove(update, context, device, confirm_last=data.action is Action.DEVICE_REMOVE_LAST)
 
 
-async def _remove(update: Update, context: ContextTypes.DEFAULT_TYPE, device: Device) -> None:
+async def _remove(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, device: Device, *, confirm_last: bool
+) -> None:
     assert update.effective_user is not None
-    removal = await services(context).devices.remove(identity(update.effective_user), device.id)
-    if removal.removed is None:
+    svc = services(context)
+    who = identity(update.effective_user)
+    removal = await svc.devices.remove(who, device.id, confirm_last=confirm_last)
+    if removal.needs_confirmation:
+        await _confirm_last(update, context, device)
+    elif removal.removed is None:
         await reply(update, texts.STALE_BUTTON)
     elif removal.remaining == 0:
         await reply(
@@ -150,6 +158,26 @@ async def _remove(update: Update, context: ContextTypes.DEFAULT_TYPE, device: De
         )
     else:
         await reply(update, texts.REMOVED.format(name=escape(device.name), count=removal.remaining))
+
+
+async def _confirm_last(update: Update, context: ContextTypes.DEFAULT_TYPE, device: Device) -> None:
+    """The last device: turning 2FA off needs an explicit yes."""
+    assert update.effective_user is not None
+    await services(context).prompts.expect(
+        update.effective_user.id, prompts.REMOVE_LAST, data=device.id
+    )
+    await reply(
+        update,
+        texts.CONFIRM_REMOVE_LAST.format(
+            name=escape(device.name), account=escape(device.account_id)
+        ),
+        reply_markup=InlineKeyboardMarkup(
+            [
+                [button(texts.BUTTON_REMOVE_LAST, Action.DEVICE_REMOVE_LAST, device.id)],
+                [button(texts.BUTTON_KEEP_DEVICE, Action.DEVICE_KEEP, device.id)],
+            ]
+        ),
+    )
 
 
 async def on_prompt_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -231,24 +259,8 @@ async def _after_code(update: Update, context: ContextTypes.DEFAULT_TYPE, data: 
             update, texts.ASK_NEW_NAME.format(name=escape(device.name), max=MAX_DEVICE_NAME)
         )
         return
-    _, devices, _ = await svc.devices.overview(who)
-    if len(devices) > 1:
-        await svc.prompts.clear(who.user_id)
-        await _remove(update, context, device)
-        return
-    await svc.prompts.expect(who.user_id, prompts.REMOVE_LAST, data=device.id)
-    await reply(
-        update,
-        texts.CONFIRM_REMOVE_LAST.format(
-            name=escape(device.name), account=escape(device.account_id)
-        ),
-        reply_markup=InlineKeyboardMarkup(
-            [
-                [button(texts.BUTTON_REMOVE_LAST, Action.DEVICE_REMOVE_LAST, device.id)],
-                [button(texts.BUTTON_KEEP_DEVICE, Action.DEVICE_KEEP, device.id)],
-            ]
-        ),
-    )
+    await svc.prompts.clear(who.user_id)
+    await _remove(update, context, device, confirm_last=False)
 
 
 async def _recovered(update: Update, context: ContextTypes.DEFAULT_TYPE, proof: Proof) -> None:

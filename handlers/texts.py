@@ -157,11 +157,16 @@ CHECK_ASK = (
     "/cancel stops."
 )
 CHECK_EXPECTED = (
-    "Please send the 6-digit code your app shows now (for example <code>123 456</code>)."
+    "Please send the 6-digit code your app shows now (for example <code>123 456</code>), "
+    "or a recovery code."
 )
 CHECK_ACCEPTED = (
     "✅ <b>Code accepted</b> ({device}). At login, this is where you would be let in.\n"
     "Tip: a code that just expired still works; a new one always does."
+)
+CHECK_ACCEPTED_RECOVERY = (
+    "✅ <b>Recovery code accepted</b>; it is used up now ({left} left). /recovery gives "
+    "you a new set."
 )
 CHECK_REJECTED = (
     "❌ <b>That code is not right</b>, or it was already used. {tries} before logins "

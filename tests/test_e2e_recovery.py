@@ -52,7 +52,8 @@ async def test_recover_with_a_code(
         choice = await user.send("/lost", contains("Lost access"))
         await user.press(choice, "Use a recovery code", contains("Send one of your recovery"))
         recovered = await user.send(codes[0], contains("Recovery code accepted"))
-        await user.press(recovered, "Remove Old phone", contains("is removed"))
+        confirm = await user.press(recovered, "Remove Old phone", contains("last device"))
+        await user.press(confirm, "Yes, turn 2FA off", contains("is removed"))
         new_secret = await enrol(user, "New phone", start="/enroll")
 
         async with aiohttp.ClientSession() as http:

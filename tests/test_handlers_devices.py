@@ -152,7 +152,9 @@ async def test_lost_device_recovered_with_a_code_and_no_agent(bot: Harness) -> N
     (ok,) = await user.send(codes[0].upper())
     assert "Recovery code accepted (9 left)" in ok.text
     assert buttons(ok) == ["Set up a new device", "Remove Old phone"]
-    (removed,) = await user.press(ok, "Remove Old phone")
+    (confirm,) = await user.press(ok, "Remove Old phone")
+    assert "last device" in confirm.text  # turning 2FA off always needs the second yes
+    (removed,) = await user.press(confirm, "Yes, turn 2FA off")
     assert "2FA is now off" in removed.text
     answer = await user.press(ok, "Set up a new device")
     photo = next(m for m in answer if m.photo is not None)
@@ -171,3 +173,12 @@ async def test_a_recovery_code_also_proves_a_new_device(bot: Harness) -> None:
     assert "already has 2FA" in ask.text
     answer = await user.send(codes[0])
     assert any(m.photo is not None for m in answer)
+
+
+async def test_check_accepts_a_recovery_code_once(bot: Harness) -> None:
+    user = bot.user()
+    _, codes = await enrol(bot, user, "Phone")
+    (first,) = await user.send(f"/check {codes[0]}")
+    assert "Recovery code accepted" in first.text and "9 left" in first.text
+    (again,) = await user.send(f"/check {codes[0]}")
+    assert "not right" in again.text

@@ -108,3 +108,18 @@ async def test_every_use_is_audited_and_alerted(
     assert "recovery_code_used" in actions
     kinds = [row[2] for row in await db.run(lambda tx: tx.alerts.undelivered())]
     assert "recovery_code_used" in kinds
+
+
+async def test_the_last_device_goes_only_with_a_confirmation(
+    enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
+) -> None:
+    await activate(enrolment, clock)
+    verifier = VerificationService(db, box, clock)
+    devices = DeviceService(db, clock, verifier, RecoveryHasher(box))
+    _, (device,), _ = await devices.overview(ANN)
+    refused = await devices.remove(ANN, device.id)
+    assert refused.needs_confirmation and refused.removed is None and refused.remaining == 1
+    removed = await devices.remove(ANN, device.id, confirm_last=True)
+    assert removed.removed is not None and removed.remaining == 0
+    _, left, codes = await devices.overview(ANN)
+    assert left == [] and codes == 0  # 2FA off: the recovery codes are void too
