@@ -7,9 +7,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
+from bot.alerts import AlertService
+
 logger = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+ALERTS: web.AppKey[AlertService] = web.AppKey("alerts", AlertService)
 
 
 class ApiError(Exception):
@@ -50,9 +53,17 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
             raise
         error, message = _HTTP_ERRORS.get(exc.status, ("http_error", exc.reason))
         return web.json_response({"error": error, "message": message}, status=exc.status)
-    except Exception:
-        # Never the request body in the log: it holds codes.
+    except Exception as exc:
+        # Never the request body in the log or the alert: it holds codes.
         logger.exception("API error on %s %s", request.method, request.path)
+        alerts = request.app.get(ALERTS)
+        if alerts is not None:
+            try:
+                await alerts.raise_event(
+                    "api_error", "critical", error=type(exc).__name__, where=request.path
+                )
+            except Exception:
+                logger.warning("the API error alert could not be recorded")
         return web.json_response(
             {"error": "internal_error", "message": "internal error"}, status=500
         )

@@ -7,7 +7,7 @@ import logging
 from aiohttp import web
 
 from api.auth import bearer_auth
-from api.errors import json_errors
+from api.errors import ALERTS, json_errors
 from api.routes import BOT_USERNAME, SERVICES, routes
 from bot.services import Services
 
@@ -21,6 +21,7 @@ def build_api(services: Services, token: str, bot_username: str) -> web.Applicat
         middlewares=[json_errors, bearer_auth(token)], client_max_size=MAX_BODY_BYTES
     )
     app[SERVICES] = services
+    app[ALERTS] = services.alerts
     app[BOT_USERNAME] = bot_username
     app.add_routes(routes)
     return app
@@ -45,7 +46,7 @@ class ApiServer:
 
     @property
     def port(self) -> int:
-        """The port actually bound (API_PORT=0 picks a free one, for tests)."""
+        """The port actually bound."""
         addresses = self._runner.addresses
         return addresses[0][1] if addresses else self._port
 

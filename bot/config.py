@@ -178,5 +178,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         deactivation_max=deactivation_max,
         request_ttl=_hours(env, "REQUEST_EXPIRY_HOURS", 48),
         request_sla=_minutes(env, "REQUEST_SLA_MINUTES", 30),
+        enrollment_link_ttl=_minutes(env, "ENROLLMENT_LINK_MINUTES", 60),
         log_format=_log_format(env),
     )

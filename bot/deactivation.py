@@ -288,6 +288,8 @@ class DeactivationService:
             now,
         )
         revoked = tx.devices.revoke_all(request.account_id, now)
+        # The codes went with the lost phone as often as not: the new device brings new ones.
+        tx.recovery.void_all(request.account_id, now)
         for device in revoked:
             tx.audit.record(
                 now,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import re
 import urllib.parse
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -17,7 +18,7 @@ from storage.records import AccountSecurity
 from tests.harness import Harness, running_bot
 from tests.helpers import decode_qr, parse_key_uri
 from tests.test_handlers_check import enrolled, wrong
-from tests.test_handlers_enrolment import code_for
+from tests.test_handlers_enrolment import at_summary, code_for
 
 API_TOKEN = "api-test-token-0123456789abcdef"
 
@@ -222,3 +223,18 @@ async def test_account_ids_with_slashes_and_spaces_round_trip(api: Api) -> None:
         quoted = urllib.parse.quote(account, safe="")
         status, state, _ = await api.call("GET", f"/v1/accounts/{quoted}")
         assert status == 200 and state["account"] == account
+
+
+async def test_a_recovery_code_over_http(api: Api) -> None:
+    harness = api.harness
+    user = harness.user()
+    photo, summary = await at_summary(user, "Phone")
+    answer = await user.press(summary, "Complete activation")
+    codes = re.findall(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}", " ".join(m.text for m in answer))
+    assert len(codes) == 10 and photo
+    assert await api.verify("tg:1001", codes[0]) == {
+        "result": "accepted",
+        "method": "recovery_code",
+        "recovery_codes_left": 9,
+    }
+    assert (await api.verify("tg:1001", codes[0]))["result"] == "rejected"

@@ -230,3 +230,24 @@ async def test_a_request_past_its_deadline_cannot_be_approved(
     late = await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
     assert late.outcome is DecisionOutcome.ALREADY_DECIDED
     assert late.request is not None and late.request.status is RequestStatus.EXPIRED
+
+
+async def test_approval_voids_the_recovery_codes_and_a_new_device_brings_new_ones(
+    db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
+) -> None:
+    started = await enrolment.start(ANN, ANN.user_id)
+    code = totp.code_at_step(started.secret, totp.time_step(clock.now()))
+    await enrolment.submit_code(ANN.user_id, code)
+    await enrolment.submit_name(ANN.user_id, "Phone")
+    first = await enrolment.complete(ANN.user_id, started.enrolment.id)
+    clock.advance(seconds=90)
+    desk, verifier = service(db, clock), VerificationService(db, box, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=24))
+    old = first.recovery_codes[0]
+    new_secret = await enrol(enrolment, clock)
+    assert new_secret
+    assert (await verifier.verify("tg:1001", old, actor="api")).result is Result.REJECTED
+    remaining = await db.run(lambda tx: tx.recovery.remaining("tg:1001"))
+    assert remaining == 10  # the new device came with a new set
