@@ -22,6 +22,7 @@ from handlers.cleanup import cleanup_job
 from handlers.common import SERVICES_KEY
 from handlers.enrolment import expire_job
 from handlers.errors import on_error
+from handlers.ops import STARTED_AT_KEY
 from handlers.ordering import PerUserUpdateProcessor
 from handlers.support import sync_job as support_sync_job
 
@@ -53,6 +54,7 @@ def build_application(
     async def post_init(app: Application) -> None:
         svc = await Services.open(settings, the_clock, metrics)
         app.bot_data[SERVICES_KEY] = svc
+        app.bot_data[STARTED_AT_KEY] = the_clock.now()
         await svc.qr.warm_up()
         if settings.api_token:
             api = ApiServer(

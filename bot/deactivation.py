@@ -17,7 +17,13 @@ from enum import StrEnum
 from bot.accounts import TelegramIdentity, account_for
 from bot.clock import Clock
 from storage.db import Database
-from storage.records import DeactivationRequest, Device, RequestStatus
+from storage.records import (
+    AccountSecurity,
+    DeactivationRequest,
+    Device,
+    RequestStatus,
+    TelegramUserLink,
+)
 from storage.repositories import Transaction
 
 MAX_REASON = 500
@@ -53,6 +59,18 @@ class Decision:
     outcome: DecisionOutcome
     request: DeactivationRequest | None = None
     revoked: tuple[Device, ...] = ()
+
+
+@dataclass(frozen=True)
+class AccountLookup:
+    """/lookup for an agent: the account, its people, devices, locks and requests."""
+
+    account_id: str
+    users: list[TelegramUserLink]
+    devices: list[Device]
+    state: AccountSecurity
+    failed_checks_24h: int
+    requests: list[DeactivationRequest]
 
 
 @dataclass(frozen=True)
@@ -300,6 +318,50 @@ class DeactivationService:
                 request_id=request.id,
             )
         return revoked
+
+    async def lookup(self, query: str) -> AccountLookup | None:
+        """An account by its id, or by the Telegram user id that manages it."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> AccountLookup | None:
+            account_id = query
+            if query.isdigit() and (link := tx.accounts.link_for(int(query))) is not None:
+                account_id = link.account_id
+            users = tx.accounts.users_of(account_id)
+            devices = tx.devices.active_for(account_id)
+            requests = tx.requests.history(account_id)
+            if not users and not devices and not requests:
+                return None
+            return AccountLookup(
+                account_id,
+                users,
+                devices,
+                tx.security.get(account_id),
+                tx.audit.failed_checks_since(account_id, now - timedelta(hours=24)),
+                requests,
+            )
+
+        return await self._db.run(work)
+
+    async def clear_lock(self, account_id: str, agent: TelegramIdentity) -> bool:
+        """Support steps in: the lock (also after 100 failures) and the count are cleared."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> bool:
+            state = tx.security.get(account_id)
+            if not (state.consecutive_failures or state.locked_until or state.hard_locked_at):
+                return False
+            tx.security.save(
+                replace(state, consecutive_failures=0, locked_until=None, hard_locked_at=None),
+                now,
+            )
+            tx.audit.record(now, agent.actor, "lock_cleared", account_id=account_id)
+            tx.alerts.raise_event(
+                now, "lock_cleared", "info", account_id=account_id, agent_id=agent.user_id
+            )
+            return True
+
+        return await self._db.run(work)
 
     async def queue(self) -> list[DeactivationRequest]:
         """Open requests, oldest first."""

@@ -83,6 +83,7 @@ class AccountStatus:
     account_id: str
     devices: list[Device]
     pending: PendingEnrolment | None
+    deactivated_until: datetime | None = None  # an approved deactivation still running
 
 
 def device_name_problem(name: str) -> str:
@@ -476,6 +477,12 @@ class EnrolmentService:
         def work(tx: Transaction) -> AccountStatus:
             account_id = account_for(tx, who, now)
             enrolment, _ = self._live(tx, who.user_id, now)
-            return AccountStatus(account_id, tx.devices.active_for(account_id), enrolment)
+            until = tx.security.get(account_id).deactivated_until
+            return AccountStatus(
+                account_id,
+                tx.devices.active_for(account_id),
+                enrolment,
+                until if until is not None and until > now else None,
+            )
 
         return await self._db.run(work)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import admin, check, devices, enrolment, links, lost, start, support
+from handlers import admin, check, devices, enrolment, links, lost, ops, start, support
 
 
 def register_all(app: Application, support_chat_id: int | None) -> None:
@@ -17,4 +17,5 @@ def register_all(app: Application, support_chat_id: int | None) -> None:
     devices.register(app)
     support.register(app, support_chat_id)
     admin.register(app)
+    ops.register(app)
     start.register_fallbacks(app)

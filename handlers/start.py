@@ -56,6 +56,8 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
     else:
         text = texts.STATUS_INACTIVE.format(account=account)
+    if state.deactivated_until is not None:
+        text += texts.STATUS_DEACTIVATED.format(until=texts.when(state.deactivated_until))
     if state.pending is not None:
         text += texts.STATUS_PENDING.format(
             step=texts.STEP_NAMES[state.pending.stage.value],

@@ -9,7 +9,7 @@ Telegram failure or a restart only delays a message.
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from html import escape
 
 from telegram import Bot, InlineKeyboardMarkup, Update
@@ -25,7 +25,7 @@ from telegram.ext import (
 )
 
 from bot import prompts
-from bot.deactivation import AgentView, DecisionOutcome
+from bot.deactivation import AccountLookup, AgentView, DecisionOutcome
 from bot.services import Services
 from handlers import texts
 from handlers.callback_data import Action, button, parse_press, pattern, ref_number
@@ -377,6 +377,84 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(update, "\n".join([texts.QUEUE_HEADER, *lines]))
 
 
+async def _agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    user = update.effective_user
+    if user is None or not await services(context).deactivation.is_agent(user.id):
+        await reply(update, texts.ONLY_AGENTS)
+        return False
+    return True
+
+
+async def lookup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/lookup <account or Telegram user id>: what support knows about an account."""
+    if not await _agent(update, context):
+        return
+    if not context.args or len(context.args) != 1:
+        await reply(update, texts.LOOKUP_USAGE)
+        return
+    query = context.args[0][:256]
+    svc = services(context)
+    found = await svc.deactivation.lookup(query)
+    if found is None:
+        await reply(update, texts.LOOKUP_NONE.format(query=escape(query)))
+        return
+    await reply(update, render_lookup(found, svc.clock.now()))
+
+
+def render_lookup(found: AccountLookup, now: datetime) -> str:
+    state = found.state
+    account = escape(found.account_id)
+    if state.hard_locked_at is not None:
+        lock = texts.LOCK_HARD.format(failures=state.consecutive_failures, account=account)
+    elif state.locked_until is not None and state.locked_until > now:
+        lock = texts.LOCK_UNTIL.format(
+            until=texts.when(state.locked_until), failures=state.consecutive_failures
+        )
+    else:
+        lock = texts.LOCK_NONE.format(failures=state.consecutive_failures)
+    deactivated = state.deactivated_until is not None and state.deactivated_until > now
+    users = ", ".join(
+        f"{escape(u.display_name[:MAX_NAME_SHOWN])}"
+        + (f" @{escape(u.username)}" if u.username else "")
+        + f" ({u.user_id})"
+        for u in found.users
+    )
+    devices = "\n".join(
+        f"• {escape(d.name)}, added {texts.when(d.created_at)}"
+        for d in found.devices[:MAX_DEVICES_SHOWN]
+    )
+    requests = ", ".join(
+        f"#{r.id} {r.status.value} ({texts.when(r.created_at)})" for r in found.requests[:5]
+    )
+    return texts.LOOKUP.format(
+        account=account,
+        users=users or "none",
+        devices=devices or texts.SUPPORT_NO_DEVICES,
+        lock=lock,
+        deactivation=texts.DEACTIVATED_UNTIL.format(until=texts.when(state.deactivated_until))
+        if deactivated and state.deactivated_until is not None
+        else texts.TWO_FA_ON,
+        failed=found.failed_checks_24h,
+        requests=requests or texts.SUPPORT_NO_EARLIER,
+    )
+
+
+async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/unlock <account>: support clears a lock, also the one after 100 failures."""
+    if not await _agent(update, context):
+        return
+    if not context.args or len(context.args) != 1:
+        await reply(update, texts.UNLOCK_USAGE)
+        return
+    account = context.args[0][:256]
+    assert update.effective_user is not None
+    svc = services(context)
+    cleared = await svc.deactivation.clear_lock(account, identity(update.effective_user))
+    await reply(
+        update, (texts.UNLOCKED if cleared else texts.NOT_LOCKED).format(account=escape(account))
+    )
+
+
 def register(app: Application, support_chat_id: int | None) -> None:
     app.add_handler(
         CallbackQueryHandler(
@@ -390,6 +468,8 @@ def register(app: Application, support_chat_id: int | None) -> None:
         return
     support_chat = filters.Chat(support_chat_id)
     app.add_handler(CommandHandler("queue", queue, filters=support_chat))
+    app.add_handler(CommandHandler("lookup", lookup, filters=support_chat))
+    app.add_handler(CommandHandler("unlock", unlock, filters=support_chat))
     app.add_handler(
         MessageHandler(
             support_chat & filters.REPLY & filters.TEXT & ~filters.COMMAND, on_deny_reason

@@ -289,7 +289,32 @@ ALREADY_CLOSED = "This request is already {status}."
 QUEUE_EMPTY = "No open requests."
 QUEUE_HEADER = "<b>Open requests</b> (oldest first)"
 QUEUE_LINE = "• #{id} <code>{account}</code>, waiting {age}"
+LOOKUP_USAGE = "Usage: /lookup &lt;account or Telegram user id&gt;"
+LOOKUP_NONE = "Nothing known about <code>{query}</code>."
+LOOKUP = (
+    "<b>{account}</b>\n"
+    "Telegram: {users}\n"
+    "Devices:\n{devices}\n"
+    "Lock: {lock}\n"
+    "2FA: {deactivation}\n"
+    "Failed checks in the last 24 h: {failed}\n"
+    "Requests: {requests}"
+)
+LOCK_NONE = "none ({failures} failures in a row)"
+LOCK_UNTIL = "locked until {until} ({failures} failures in a row)"
+LOCK_HARD = "blocked after {failures} failures: /unlock {account} clears it"
+DEACTIVATED_UNTIL = "off until {until} (approved deactivation)"
+TWO_FA_ON = "required"
+UNLOCK_USAGE = "Usage: /unlock &lt;account&gt;"
+UNLOCKED = "The lock on <code>{account}</code> is cleared; its codes work again."
+NOT_LOCKED = "<code>{account}</code> is not locked."
+HEALTH = (
+    "<b>Health</b>\nDatabase: {database}\nAlerts waiting: {outbox}\n"
+    "Open requests: {open_requests}\nUp since: {since}"
+)
+STATUS_DEACTIVATED = "\n\n2FA is temporarily <b>off</b> until {until} (approved by support)."
 AGENTS_ONLY_ADMINS = "Only admins can manage agents."
+HEALTH_ONLY = "Health is shown in the ops chat, and to admins."
 AGENTS_LIST = "<b>Support agents</b>\nFrom configuration: {configured}\nAdded: {added}"
 AGENTS_USAGE = "Usage: /agents, /agents add &lt;user id&gt;, /agents remove &lt;user id&gt;"
 AGENTS_ADDED = "User {id} is now a support agent."
@@ -372,6 +397,7 @@ ALERT_TITLES = {
     "failure_burst": "Burst of failed codes from one Telegram user",
     "bot_error": "Error inside the bot",
     "api_error": "Error inside the HTTP API",
+    "lock_cleared": "Lock cleared by support",
     "recovery_code_used": "Recovery code used",
     "device_added": "Another device added to an account",
     "recovery_codes_regenerated": "New recovery codes issued",

@@ -58,6 +58,15 @@ class AccountRepository(_Repository):
         )
         return None if row is None else TelegramUserLink(*row)
 
+    def users_of(self, account_id: str) -> list[TelegramUserLink]:
+        """Every Telegram user who manages this account from the chat."""
+        rows = self._all(
+            "SELECT user_id, account_id, username, display_name FROM telegram_users"
+            " WHERE account_id = ? ORDER BY user_id",
+            (account_id,),
+        )
+        return [TelegramUserLink(*row) for row in rows]
+
     def save_link(
         self, user_id: int, account_id: str, username: str | None, display_name: str, now: datetime
     ) -> None:

@@ -367,3 +367,50 @@ async def test_an_account_with_many_devices_still_reaches_support(bot: Harness) 
     await user.press(preview, "Send to support")
     posted = support_message(bot)
     assert "… and 51 more" in posted.text and len(posted.text) < 4096
+
+
+async def test_status_shows_a_running_deactivation(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    agent = in_support(bot, AGENT)
+    await agent.press(support_message(bot), "Approve")
+    await agent.press(support_message(bot), "24 h")
+    (status,) = await user.send("/status")
+    until = (bot.clock.now() + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M UTC")
+    assert "temporarily off until " + until in status.text
+
+
+async def test_lookup_shows_an_account_to_agents(bot: Harness) -> None:
+    user = bot.user(1001, "Ann", "ann")
+    await file_request(bot, user)
+    agent = in_support(bot, AGENT)
+    for query in ("tg:1001", "1001"):
+        (found,) = await agent.send(f"/lookup {query}")
+        for part in ("tg:1001", "@ann", "Phone", "Lock: none", "2FA: required", "#1 open"):
+            assert part in found.text
+    (none,) = await agent.send("/lookup nobody@example.com")
+    assert "Nothing known" in none.text
+    (refused,) = await in_support(bot, BYSTANDER).send("/lookup tg:1001")
+    assert "Only support agents" in refused.text
+
+
+async def test_unlock_clears_the_100_failure_block(bot: Harness) -> None:
+    user = bot.user()
+    secret = await enrolled(bot, user)
+    verifier = bot.app.bot_data["services"].verification
+    bad = "000000" if code_for(bot, secret) != "000000" else "111111"
+    for _ in range(100):
+        verdict = await verifier.verify("tg:1001", bad, actor="api")
+        if verdict.locked_until is not None:
+            bot.clock.set(verdict.locked_until)
+    assert verdict.hard_locked
+    agent = in_support(bot, AGENT)
+    (found,) = await agent.send("/lookup tg:1001")
+    assert "blocked after 100 failures" in found.text
+    (done,) = await agent.send("/unlock tg:1001")
+    assert "cleared" in done.text
+    assert (await verifier.verify("tg:1001", code_for(bot, secret), actor="api")).result.value == (
+        "accepted"
+    )
+    (again,) = await agent.send("/unlock tg:1001")
+    assert "is not locked" in again.text

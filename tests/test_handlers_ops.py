@@ -233,3 +233,10 @@ async def test_backoff_stays_bounded_after_many_failures(bot: Harness) -> None:
     await alerts.failed(message)  # no OverflowError; retried within 10 minutes
     bot.clock.advance(minutes=10)
     assert [m.kind for m in await alerts.pending()] == ["account_locked"]
+
+
+async def test_health_in_the_ops_chat(bot: Harness) -> None:
+    (health,) = await bot.group_member(4242, OPS).send("/health")
+    assert "Database: ok" in health.text and "Alerts waiting: 0" in health.text
+    (refused,) = await bot.user(4243).send("/health")
+    assert "ops chat" in refused.text
