@@ -19,7 +19,7 @@ from bot.devices import Proof
 from bot.enrolment import MAX_DEVICE_NAME, device_name_problem
 from bot.recovery import looks_like_recovery_code
 from bot.verification import Result
-from handlers import texts
+from handlers import cleanup, texts
 from handlers.callback_data import Action, button, parse_press, pattern
 from handlers.common import (
     edit_or_send,
@@ -207,6 +207,14 @@ async def on_prompt_message(update: Update, context: ContextTypes.DEFAULT_TYPE) 
         await reply(
             update, texts.ASK_RECOVERY_CODE if recovering else texts.CODE_FOR_CHANGE_EXPECTED
         )
+        raise ApplicationHandlerStop
+    # A code is spent or wrong once checked; it need not stay in the chat.
+    assert update.effective_chat is not None
+    await svc.cleanup.schedule(update.effective_chat.id, [message.message_id])
+    await cleanup.flush(svc.cleanup, context.bot, update.effective_chat.id)
+    if recovering and six_digits is not None:
+        # Someone who still has the app needs no recovery: do not spend their code.
+        await reply(update, texts.APP_CODE_AT_RECOVERY)
         raise ApplicationHandlerStop
     if prompt.data == "enroll":  # another device for an account that has some
         await begin(update, context, proof=six_digits or text.strip())

@@ -377,6 +377,11 @@ LOST_CHOICE = (
     "right now. Without one, support can turn 2FA off for a while."
 )
 ASK_RECOVERY_CODE = "Send one of your recovery codes (like <code>1a2b-3c4d-5e6f-7a8b</code>)."
+APP_CODE_AT_RECOVERY = (
+    "That looks like a code from your app. If you still have the app, no recovery is "
+    "needed: /devices manages your devices, /enroll adds one. Otherwise send a recovery "
+    "code (like <code>1a2b-3c4d-5e6f-7a8b</code>)."
+)
 RECOVERY_REFUSED = "That recovery code does not work (each works once). {tries}."
 RECOVERED = (
     "✅ Recovery code accepted ({left} left). Set up your new device, and remove the lost "

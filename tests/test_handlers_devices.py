@@ -182,3 +182,17 @@ async def test_check_accepts_a_recovery_code_once(bot: Harness) -> None:
     assert "Recovery code accepted" in first.text and "9 left" in first.text
     (again,) = await user.send(f"/check {codes[0]}")
     assert "not right" in again.text
+
+
+async def test_an_app_code_at_the_recovery_prompt_is_not_spent(bot: Harness) -> None:
+    user = bot.user()
+    secret, _ = await enrol(bot, user, "Phone")
+    (choice,) = await user.send("/lost")
+    await user.press(choice, "Use a recovery code")
+    code = code_for(bot, secret)
+    (answer,) = await user.send(code)
+    assert "looks like a code from your app" in answer.text
+    (check,) = await user.send(f"/check {code}")
+    assert "Code accepted" in check.text  # it was not used up
+    typed = [m for m in bot.state.user_messages(user.chat_id) if m.text == code]
+    assert typed and typed[0].deleted
