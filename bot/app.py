@@ -22,6 +22,7 @@ from handlers.cleanup import cleanup_job
 from handlers.common import SERVICES_KEY
 from handlers.enrolment import expire_job
 from handlers.errors import on_error
+from handlers.notices import deliver_job as notice_job
 from handlers.ops import STARTED_AT_KEY
 from handlers.ordering import PerUserUpdateProcessor
 from handlers.support import sync_job as support_sync_job
@@ -89,6 +90,9 @@ def build_application(
             )
             app.job_queue.run_repeating(
                 alert_job, interval=ALERT_INTERVAL_S, first=0, name="alerts"
+            )
+            app.job_queue.run_repeating(
+                notice_job, interval=ALERT_INTERVAL_S, first=1, name="notices"
             )
         await svc.alerts.raise_event("bot_started", "info", bot=f"@{app.bot.username}")
         logger.info("2FA Desk started as @%s", app.bot.username)

@@ -309,6 +309,14 @@ class DeactivationService:
         # The codes went with the lost phone as often as not: the new device brings new ones.
         tx.recovery.void_all(request.account_id, now)
         for device in revoked:
+            # The requester hears of it in the approval; other chats of the account here.
+            tx.notices.add(
+                request.account_id,
+                "device_revoked",
+                now,
+                skip_user_id=request.telegram_user_id,
+                name=device.name,
+            )
             tx.audit.record(
                 now,
                 agent.actor,

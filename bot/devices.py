@@ -110,6 +110,9 @@ class DeviceService:
             tx.audit.record(
                 now, who.actor, "device_removed", account_id=device.account_id, device_id=device_id
             )
+            tx.notices.add(
+                device.account_id, "device_removed", now, skip_user_id=who.user_id, name=device.name
+            )
             if remaining == 0:
                 tx.recovery.void_all(device.account_id, now)
                 tx.audit.record(

@@ -321,6 +321,9 @@ class EnrolmentService:
             tx.security.save(replace(state, deactivated_until=None), now)
             self._audit(tx, enrolment, now, "deactivation_ended_early")
         count = len(tx.devices.active_for(enrolment.account_id))
+        tx.notices.add(
+            enrolment.account_id, "device_added", now, skip_user_id=user_id, name=device.name
+        )
         if count > 1:
             tx.alerts.raise_event(
                 now,

@@ -15,6 +15,7 @@ from bot.devices import DeviceService
 from bot.enrolment import EnrolmentService
 from bot.links import EnrolmentLinks
 from bot.metrics import Metrics
+from bot.notices import NoticeService
 from bot.prompts import ChatPrompts
 from bot.qr import QrRenderer
 from bot.recovery import RecoveryHasher
@@ -38,6 +39,7 @@ class Services:
     alerts: AlertService
     metrics: Metrics
     devices: DeviceService
+    notices: NoticeService
 
     @classmethod
     async def open(
@@ -80,6 +82,7 @@ class Services:
             alerts=AlertService(db, clock),
             metrics=metrics,
             devices=DeviceService(db, clock, verification, RecoveryHasher(box)),
+            notices=NoticeService(db, clock),
         )
 
     async def close(self) -> None:

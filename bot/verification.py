@@ -157,6 +157,7 @@ class VerificationService:
                 tx.alerts.raise_event(
                     now, "recovery_code_used", "info", account_id=account_id, left=left
                 )
+                tx.notices.add(account_id, "recovery_code_used", now, left=left)
                 return Verdict(Result.ACCEPTED, method="recovery_code", recovery_codes_left=left)
         return self._fail(tx, state, now)
 

@@ -388,6 +388,26 @@ RECOVERED = (
     "one so that its codes stop working."
 )
 
+# Notices to everyone who manages an account.
+NOTICES = {
+    "device_added": (
+        "🔐 A device, <b>{name}</b>, was added to 2FA for <code>{account}</code>. If this "
+        "was not you, remove it with /devices and contact support."
+    ),
+    "device_removed": (
+        "🗑 The device <b>{name}</b> was removed from <code>{account}</code>. If this was "
+        "not you, contact support."
+    ),
+    "device_revoked": (
+        "🗑 Support revoked the device <b>{name}</b> of <code>{account}</code> (an approved "
+        "deactivation request)."
+    ),
+    "recovery_code_used": (
+        "🔑 A recovery code was used for <code>{account}</code> ({left} left). If this was "
+        "not you, get a new set with /recovery and contact support."
+    ),
+}
+
 # Ops chat alerts.
 ALERT_ICONS = {"info": "🔵", "warning": "🟠", "critical": "🔴"}
 ALERT_TITLES = {

@@ -155,3 +155,14 @@ class AlertEvent:
     telegram_user_id: int | None
     detail: dict[str, object]
     attempts: int
+
+
+@dataclass(frozen=True)
+class UserNotice:
+    id: int
+    account_id: str
+    kind: str
+    detail: dict[str, object]
+    skip_user_id: int | None
+    created_at: datetime
+    attempts: int

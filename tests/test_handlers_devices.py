@@ -196,3 +196,21 @@ async def test_an_app_code_at_the_recovery_prompt_is_not_spent(bot: Harness) -> 
     assert "Code accepted" in check.text  # it was not used up
     typed = [m for m in bot.state.user_messages(user.chat_id) if m.text == code]
     assert typed and typed[0].deleted
+
+
+async def test_everyone_who_manages_the_account_is_told(bot: Harness) -> None:
+    ann = bot.user(1001, "Ann")
+    secret, codes = await enrol(bot, ann, "Phone")
+    # Bo manages the same account through an enrolment link.
+    services = bot.app.bot_data["services"]
+    link = await services.links.mint("tg:1001")
+    bo = bot.user(2002, "Bo")
+    await bo.send(f"/start {link.token}")
+    await services.enrolment.cancel(2002)
+    await enrol(bot, ann, "Tablet", proof_secret=secret)
+    await bot.run_job("notices")
+    assert "Tablet" in bo.last().text and "was added" in bo.last().text
+    await services.verification.verify("tg:1001", codes[0], actor="api")
+    await bot.run_job("notices")
+    assert "recovery code was used" in bo.last().text and "9 left" in bo.last().text
+    assert "recovery code was used" in ann.last().text

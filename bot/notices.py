@@ -1,0 +1,50 @@
+"""Notices for everyone who manages an account from the chat: a device added or removed,
+a recovery code used. Written in the transaction of the change (``tx.notices.add``),
+delivered by a sender; several Telegram users can manage one account."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+from bot.clock import Clock
+from storage.db import Database
+from storage.records import TelegramUserLink, UserNotice
+from storage.repositories import Transaction
+
+MAX_BACKOFF = timedelta(minutes=10)
+
+
+class NoticeService:
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+        self.send_lock = asyncio.Lock()
+
+    async def pending(self) -> list[tuple[UserNotice, list[TelegramUserLink]]]:
+        """Due notices and who gets each (everyone linked to the account, less the actor)."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> list[tuple[UserNotice, list[TelegramUserLink]]]:
+            return [
+                (
+                    notice,
+                    [
+                        user
+                        for user in tx.accounts.users_of(notice.account_id)
+                        if user.user_id != notice.skip_user_id
+                    ],
+                )
+                for notice in tx.notices.due(now)
+            ]
+
+        return await self._db.run(work)
+
+    async def delivered(self, notice: UserNotice) -> None:
+        now = self._clock.now()
+        await self._db.run(lambda tx: tx.notices.delivered(notice.id, now))
+
+    async def failed(self, notice: UserNotice) -> None:
+        delay = min(timedelta(seconds=5 * 2 ** min(notice.attempts, 10)), MAX_BACKOFF)
+        at = self._clock.now() + delay
+        await self._db.run(lambda tx: tx.notices.retry_later(notice.id, at))
