@@ -384,7 +384,12 @@ class DeactivationService:
                 return None
             failed = tx.audit.failed_checks_since(request.account_id, now - timedelta(hours=24))
             earlier = [r for r in tx.requests.history(request.account_id) if r.id != request_id]
-            return AgentView(request, tx.devices.active_for(request.account_id), failed, earlier)
+            if request.status is RequestStatus.APPROVED and request.decided_at is not None:
+                # What the agent decided about: the devices that approval revoked.
+                devices = tx.devices.revoked_at(request.account_id, request.decided_at)
+            else:
+                devices = tx.devices.active_for(request.account_id)
+            return AgentView(request, devices, failed, earlier)
 
         return await self._db.run(work)
 
@@ -485,6 +490,27 @@ class DeactivationService:
 
     async def mark(self, request_id: int, column: str, value: object) -> None:
         await self._db.run(lambda tx: tx.requests.mark(request_id, column, value))
+
+    async def end_windows(self) -> list[DeactivationRequest]:
+        """Approved windows whose time ran out: audited, alerted, and the account's people
+        are told that 2FA is required again (also for windows that ended while down)."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> list[DeactivationRequest]:
+            ended = tx.requests.where(
+                "status = 'approved' AND window_ended_at IS NULL AND deactivated_until <= ?",
+                (int(now.timestamp()),),
+            )
+            for request in ended:
+                tx.requests.mark(request.id, "window_ended_at", now)
+                current = tx.security.get(request.account_id).deactivated_until
+                if current is None or current != request.deactivated_until:
+                    continue  # a new device ended it early (audited then), or a newer window
+                record_event(tx, now, SYSTEM_ACTOR, "deactivation_ended", "info", request)
+                tx.notices.add(request.account_id, "deactivation_ended", now)
+            return ended
+
+        return await self._db.run(work)
 
     async def reminders_due(self) -> list[DeactivationRequest]:
         """Approved windows ending within REMIND_BEFORE, where no new device was set up."""

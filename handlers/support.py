@@ -109,6 +109,7 @@ async def sync(bot: Bot, svc: Services) -> None:
     One run at a time: two would both post (or tell) what neither has marked yet."""
     async with svc.deactivation.sync_lock:
         await svc.deactivation.expire_due()
+        await svc.deactivation.end_windows()
         await svc.deactivation.alert_waiting()
         chat_id = svc.settings.support_chat_id
         if chat_id is not None:

@@ -402,6 +402,10 @@ NOTICES = {
         "🗑 Support revoked the device <b>{name}</b> of <code>{account}</code> (an approved "
         "deactivation request)."
     ),
+    "deactivation_ended": (
+        "⏰ The temporary deactivation of 2FA for <code>{account}</code> has ended: logins "
+        "need a code again. /enroll sets up a device if you have none."
+    ),
     "recovery_code_used": (
         "🔑 A recovery code was used for <code>{account}</code> ({left} left). If this was "
         "not you, get a new set with /recovery and contact support."
@@ -423,6 +427,7 @@ ALERT_TITLES = {
     "bot_error": "Error inside the bot",
     "api_error": "Error inside the HTTP API",
     "lock_cleared": "Lock cleared by support",
+    "deactivation_ended": "Deactivation window ended: 2FA required again",
     "recovery_code_used": "Recovery code used",
     "device_added": "Another device added to an account",
     "recovery_codes_regenerated": "New recovery codes issued",

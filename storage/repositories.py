@@ -157,6 +157,15 @@ class DeviceRepository(_Repository):
             == 1
         )
 
+    def revoked_at(self, account_id: str, moment: datetime) -> list[Device]:
+        """The devices revoked at that moment (e.g. by an approved deactivation)."""
+        rows = self._all(
+            f"SELECT {_DEVICE_COLUMNS} FROM devices WHERE account_id = ? AND revoked_at = ?"
+            " ORDER BY created_at, id",
+            (account_id, to_ts(moment)),
+        )
+        return [_device(row) for row in rows]
+
     def revoke_all(self, account_id: str, now: datetime) -> list[Device]:
         """Revoke every active device of the account; returns them."""
         devices = self.active_for(account_id)
@@ -710,7 +719,13 @@ class RequestRepository(_Repository):
         )
 
     def mark(self, request_id: int, column: str, value: object) -> None:
-        allowed = {"support_shown_status", "user_told_status", "reminder_sent_at", "sla_alerted_at"}
+        allowed = {
+            "support_shown_status",
+            "user_told_status",
+            "reminder_sent_at",
+            "sla_alerted_at",
+            "window_ended_at",
+        }
         if column not in allowed:
             raise ValueError(f"not markable: {column}")
         if isinstance(value, datetime):

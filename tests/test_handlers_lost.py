@@ -414,3 +414,23 @@ async def test_unlock_clears_the_100_failure_block(bot: Harness) -> None:
     )
     (again,) = await agent.send("/unlock tg:1001")
     assert "is not locked" in again.text
+
+
+async def test_the_end_of_the_window_is_told_and_the_decision_keeps_its_devices(
+    bot: Harness,
+) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    agent = in_support(bot, AGENT)
+    await agent.press(support_message(bot), "Approve")
+    await agent.press(support_message(bot), "4 h")
+    decided = support_message(bot)
+    assert "Approved" in decided.text and "• Phone" in decided.text  # what was revoked
+    bot.clock.advance(hours=4, seconds=1)
+    await bot.run_job("support-sync")
+    await bot.run_job("notices")
+    assert "has ended" in user.last().text
+    actions = [
+        e.action for e in await bot.app.bot_data["services"].db.run(lambda tx: tx.audit.entries())
+    ]
+    assert "deactivation_ended" in actions

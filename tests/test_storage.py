@@ -40,7 +40,7 @@ async def test_fresh_database_is_migrated_with_wal_and_foreign_keys(db_path: Pat
     conn = sqlite3.connect(db_path)
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
-        assert versions == [1, 2, 3, 4, 5, 6]
+        assert versions == [1, 2, 3, 4, 5, 6, 7]
     finally:
         conn.close()
 
