@@ -110,6 +110,10 @@ def build_application(
             logger.warning("alerts not delivered at stop: %s", exc)
 
     async def post_shutdown(app: Application) -> None:
+        # If start-up failed half-way (token refused, Bot API unreachable), PTB does not
+        # shut the bot's HTTP sessions down: close ours (closing twice is harmless).
+        for transport in transports:
+            await transport.shutdown()
         api = app.bot_data.pop(API_KEY, None)
         if api is not None:
             await api.stop()
@@ -131,9 +135,11 @@ def build_application(
         .post_stop(post_stop)
         .post_shutdown(post_shutdown)
     )
+    transports: list[AiohttpRequest] = []
     if request is None:
         request = AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE)
         get_updates_request = AiohttpRequest(connection_pool_size=1)
+        transports.extend([request, get_updates_request])
     builder = builder.request(request).get_updates_request(get_updates_request or request)
     app = builder.build()
     handlers.register_all(app, settings.support_chat_id)
