@@ -13,6 +13,7 @@ from telegram.ext import ContextTypes, MessageHandler, filters
 
 from bot.accounts import TelegramIdentity
 from bot.services import Services
+from bot.verification import Result, Verdict
 from handlers import texts
 
 logger = logging.getLogger(__name__)
@@ -86,3 +87,23 @@ async def delete_quietly(message: Message | None) -> None:
         await message.delete()
     except (BadRequest, Forbidden) as exc:
         logger.info("could not delete message %s: %s", message.message_id, exc)
+
+
+async def refuse_proof(
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    verdict: Verdict,
+    *,
+    recovering: bool = False,
+) -> None:
+    """A code asked for before a change was not accepted: say why; nothing changed.
+    A lock ends the prompt (the user cannot give a code for a while)."""
+    assert update.effective_user is not None
+    if verdict.result is Result.LOCKED:
+        await services(context).prompts.clear(update.effective_user.id)
+        until = texts.when(verdict.locked_until) if verdict.locked_until else "support clears it"
+        await reply(update, texts.CHANGE_LOCKED.format(until=until))
+        return
+    tries = texts.check_tries(verdict.tries_left).capitalize()
+    template = texts.RECOVERY_REFUSED if recovering else texts.CHANGE_REFUSED
+    await reply(update, template.format(tries=tries))

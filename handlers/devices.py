@@ -18,7 +18,6 @@ from bot import prompts, totp
 from bot.devices import Proof
 from bot.enrolment import MAX_DEVICE_NAME, device_name_problem
 from bot.recovery import looks_like_recovery_code
-from bot.verification import Result
 from handlers import cleanup, texts
 from handlers.callback_data import Action, button, parse_press, pattern
 from handlers.common import (
@@ -27,6 +26,7 @@ from handlers.common import (
     is_private,
     private_messages,
     private_user,
+    refuse_proof,
     reply,
     services,
 )
@@ -222,28 +222,13 @@ async def on_prompt_message(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     # A recovery code works wherever a code from the app does.
     proof = await svc.devices.prove(who, text, allow_recovery=True)
     if not proof.ok or (recovering and proof.verdict.method != "recovery_code"):
-        await _refused(update, context, proof, recovering)
+        await refuse_proof(update, context, proof.verdict, recovering=recovering)
         raise ApplicationHandlerStop
     if recovering:
         await _recovered(update, context, proof)
     else:
         await _after_code(update, context, prompt.data or "")
     raise ApplicationHandlerStop
-
-
-async def _refused(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, proof: Proof, recovering: bool
-) -> None:
-    verdict = proof.verdict
-    assert update.effective_user is not None
-    if verdict.result is Result.LOCKED:
-        await services(context).prompts.clear(update.effective_user.id)
-        until = texts.when(verdict.locked_until) if verdict.locked_until else "support clears it"
-        await reply(update, texts.CHANGE_LOCKED.format(until=until))
-        return
-    tries = texts.check_tries(verdict.tries_left).capitalize()
-    template = texts.RECOVERY_REFUSED if recovering else texts.CHANGE_REFUSED
-    await reply(update, template.format(tries=tries))
 
 
 async def _after_code(update: Update, context: ContextTypes.DEFAULT_TYPE, data: str) -> None:

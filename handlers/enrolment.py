@@ -19,7 +19,6 @@ from telegram.ext import (
 
 from bot import prompts, totp
 from bot.enrolment import MAX_DEVICE_NAME, Outcome, ProofNeeded, StepResult
-from bot.verification import Result
 from handlers import cleanup, texts
 from handlers.callback_data import Action, button, parse_press, pattern
 from handlers.common import (
@@ -27,6 +26,7 @@ from handlers.common import (
     identity,
     is_private,
     private_messages,
+    refuse_proof,
     reply,
     services,
 )
@@ -101,13 +101,8 @@ async def _ask_for_proof(
     if verdict is None:
         await svc.prompts.expect(update.effective_user.id, prompts.DEVICE_CODE, data="enroll")
         await reply(update, texts.ASK_CODE["enroll"].format(account=escape(needed.account_id)))
-    elif verdict.result is Result.LOCKED:
-        await svc.prompts.clear(update.effective_user.id)
-        until = texts.when(verdict.locked_until) if verdict.locked_until else "support clears it"
-        await reply(update, texts.CHANGE_LOCKED.format(until=until))
     else:
-        tries = texts.check_tries(verdict.tries_left).capitalize()
-        await reply(update, texts.CHANGE_REFUSED.format(tries=tries))
+        await refuse_proof(update, context, verdict)
 
 
 async def _prompt_for_step(

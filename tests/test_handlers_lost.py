@@ -57,6 +57,14 @@ async def file_request(bot: Harness, user: ChatUser, reason: str = "Phone lost o
     return secret
 
 
+async def approve(bot: Harness, label: str = "24 h", agent_id: int = AGENT) -> ChatUser:
+    """An agent presses Approve, then a duration, on the request's support message."""
+    agent = in_support(bot, agent_id)
+    await agent.press(support_message(bot), "Approve")
+    await agent.press(support_message(bot), label)
+    return agent
+
+
 def support_message(bot: Harness) -> SimMessage:
     (message,) = [m for m in bot.state.messages(SUPPORT) if "Deactivation request" in m.text]
     return message
@@ -117,9 +125,7 @@ async def test_non_agent_press_changes_nothing(bot: Harness) -> None:
 async def test_agent_cannot_decide_about_their_own_account(bot: Harness) -> None:
     agent_as_user = bot.user(AGENT, "Agnes")
     await file_request(bot, agent_as_user)
-    agent = in_support(bot, AGENT)
-    await agent.press(support_message(bot), "Approve")
-    await agent.press(support_message(bot), "24 h")
+    agent = await approve(bot)
     assert agent.last_answer["text"] == "You cannot decide a request about your own account."
     assert "Approved" not in support_message(bot).text
 
@@ -277,9 +283,7 @@ async def test_admin_adds_an_agent_who_can_then_decide(bot: Harness) -> None:
 async def test_new_device_ends_the_deactivation_early(bot: Harness) -> None:
     user = bot.user()
     await file_request(bot, user)
-    agent = in_support(bot, AGENT)
-    await agent.press(support_message(bot), "Approve")
-    await agent.press(support_message(bot), "24 h")
+    await approve(bot)
     secret = await enrolled(bot, user)
     (check,) = await user.send(f"/check {code_for(bot, secret)}")
     assert "Code accepted" in check.text
@@ -288,9 +292,7 @@ async def test_new_device_ends_the_deactivation_early(bot: Harness) -> None:
 async def test_reminder_before_the_window_ends(bot: Harness) -> None:
     user = bot.user()
     await file_request(bot, user)
-    agent = in_support(bot, AGENT)
-    await agent.press(support_message(bot), "Approve")
-    await agent.press(support_message(bot), "24 h")
+    await approve(bot)
     bot.clock.advance(hours=21, minutes=30)
     await bot.run_job("support-sync")
     assert "is off only until" in user.last().text
@@ -372,9 +374,7 @@ async def test_an_account_with_many_devices_still_reaches_support(bot: Harness) 
 async def test_status_shows_a_running_deactivation(bot: Harness) -> None:
     user = bot.user()
     await file_request(bot, user)
-    agent = in_support(bot, AGENT)
-    await agent.press(support_message(bot), "Approve")
-    await agent.press(support_message(bot), "24 h")
+    await approve(bot)
     (status,) = await user.send("/status")
     until = (bot.clock.now() + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M UTC")
     assert "temporarily off until " + until in status.text
@@ -421,9 +421,7 @@ async def test_the_end_of_the_window_is_told_and_the_decision_keeps_its_devices(
 ) -> None:
     user = bot.user()
     await file_request(bot, user)
-    agent = in_support(bot, AGENT)
-    await agent.press(support_message(bot), "Approve")
-    await agent.press(support_message(bot), "4 h")
+    await approve(bot, "4 h")
     decided = support_message(bot)
     assert "Approved" in decided.text and "• Phone" in decided.text  # what was revoked
     bot.clock.advance(hours=4, seconds=1)
