@@ -211,5 +211,15 @@ class VerificationService:
                 until=until.isoformat(),
             )
             return Verdict(Result.LOCKED, locked_until=until)
-        tx.security.save(replace(state, consecutive_failures=failures), now)
+        # (A direct constructor: dataclasses.replace costs more than the statement here.)
+        tx.security.save(
+            AccountSecurity(
+                state.account_id,
+                failures,
+                state.locked_until,
+                state.hard_locked_at,
+                state.deactivated_until,
+            ),
+            now,
+        )
         return Verdict(Result.REJECTED, tries_left=FAILURES_PER_LOCK - failures % FAILURES_PER_LOCK)

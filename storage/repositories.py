@@ -328,7 +328,7 @@ class AuditRepository(_Repository):
                 telegram_user_id,
                 account_id,
                 action,
-                json.dumps(detail, sort_keys=True, default=str),
+                json.dumps(detail, default=str),
             ),
         )
 
@@ -517,7 +517,7 @@ class AlertRepository(_Repository):
                 severity,
                 account_id,
                 telegram_user_id,
-                json.dumps(detail, sort_keys=True, default=str),
+                json.dumps(detail, default=str),
             ),
         )
 
