@@ -1,0 +1,45 @@
+"""One repository per aggregate, all bound to the transaction that owns them.
+
+Plain synchronous code: it runs on the database thread, inside ``Database.run``.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from storage.repositories.accounts import AccountRepository
+from storage.repositories.agents import AgentRepository
+from storage.repositories.alerts import AlertRepository
+from storage.repositories.audit import AuditRepository
+from storage.repositories.cleanup import CleanupRepository
+from storage.repositories.devices import DeviceRepository
+from storage.repositories.enrolments import EnrolmentRepository
+from storage.repositories.links import LinkRepository
+from storage.repositories.notices import NoticeRepository
+from storage.repositories.prompts import PromptRepository
+from storage.repositories.recovery import RecoveryCodeRepository
+from storage.repositories.requests import RequestRepository
+from storage.repositories.security import SecurityRepository
+
+
+class Transaction:
+    """The repositories of one open transaction (see ``Database.run``)."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self.connection = conn
+        self.accounts = AccountRepository(conn)
+        self.devices = DeviceRepository(conn)
+        self.enrolments = EnrolmentRepository(conn)
+        self.cleanup = CleanupRepository(conn)
+        self.audit = AuditRepository(conn)
+        self.security = SecurityRepository(conn)
+        self.links = LinkRepository(conn)
+        self.prompts = PromptRepository(conn)
+        self.alerts = AlertRepository(conn)
+        self.agents = AgentRepository(conn)
+        self.requests = RequestRepository(conn)
+        self.recovery = RecoveryCodeRepository(conn)
+        self.notices = NoticeRepository(conn)
+
+    def ping(self) -> bool:
+        return self.connection.execute("SELECT 1").fetchone() == (1,)

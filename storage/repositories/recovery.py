@@ -1,0 +1,51 @@
+"""Recovery codes (keyed hashes)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage.records import (
+    to_ts,
+)
+from storage.repositories.base import _Repository
+
+
+class RecoveryCodeRepository(_Repository):
+    def replace_set(self, account_id: str, hashes: list[bytes], now: datetime) -> None:
+        """A new set voids every unused code of the old one."""
+        self._run(
+            "UPDATE recovery_codes SET voided_at = ? WHERE account_id = ?"
+            " AND used_at IS NULL AND voided_at IS NULL",
+            (to_ts(now), account_id),
+        )
+        for code_hash in hashes:
+            self._run(
+                "INSERT INTO recovery_codes (account_id, code_hash, created_at) VALUES (?, ?, ?)",
+                (account_id, code_hash, to_ts(now)),
+            )
+
+    def use(self, account_id: str, code_hash: bytes, now: datetime) -> bool:
+        """Spend a code once: False when it is unknown, used, voided or another account's."""
+        return (
+            self._run(
+                "UPDATE recovery_codes SET used_at = ? WHERE account_id = ? AND code_hash = ?"
+                " AND used_at IS NULL AND voided_at IS NULL",
+                (to_ts(now), account_id, code_hash),
+            )
+            == 1
+        )
+
+    def remaining(self, account_id: str) -> int:
+        row = self._one(
+            "SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?"
+            " AND used_at IS NULL AND voided_at IS NULL",
+            (account_id,),
+        )
+        return int(row[0]) if row else 0
+
+    def void_all(self, account_id: str, now: datetime) -> None:
+        self._run(
+            "UPDATE recovery_codes SET voided_at = ? WHERE account_id = ?"
+            " AND used_at IS NULL AND voided_at IS NULL",
+            (to_ts(now), account_id),
+        )

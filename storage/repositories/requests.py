@@ -1,0 +1,165 @@
+"""Deactivation requests."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from storage.records import (
+    DeactivationRequest,
+    RequestStatus,
+    from_ts,
+    from_ts_required,
+    to_ts,
+)
+from storage.repositories.base import _Repository, _ts_or_none
+
+_REQUEST_COLUMNS = (
+    "id, account_id, telegram_user_id, chat_id, username, display_name, reason, status,"
+    " created_at, expires_at, decided_at, decided_by, decided_by_name, decision_reason,"
+    " deactivated_until, support_chat_id, support_message_id, support_shown_status,"
+    " user_told_status, reminder_sent_at"
+)
+
+
+def _request(row: tuple[Any, ...]) -> DeactivationRequest:
+    return DeactivationRequest(
+        id=row[0],
+        account_id=row[1],
+        telegram_user_id=row[2],
+        chat_id=row[3],
+        username=row[4],
+        display_name=row[5],
+        reason=row[6],
+        status=RequestStatus(row[7]),
+        created_at=from_ts_required(row[8]),
+        expires_at=from_ts_required(row[9]),
+        decided_at=from_ts(row[10]),
+        decided_by=row[11],
+        decided_by_name=row[12],
+        decision_reason=row[13],
+        deactivated_until=from_ts(row[14]),
+        support_chat_id=row[15],
+        support_message_id=row[16],
+        support_shown_status=row[17],
+        user_told_status=row[18],
+        reminder_sent_at=from_ts(row[19]),
+    )
+
+
+class RequestRepository(_Repository):
+    def create(
+        self,
+        account_id: str,
+        telegram_user_id: int,
+        chat_id: int,
+        username: str | None,
+        display_name: str,
+        reason: str,
+        now: datetime,
+        expires_at: datetime,
+    ) -> DeactivationRequest:
+        cursor = self._conn.execute(
+            "INSERT INTO deactivation_requests (account_id, telegram_user_id, chat_id, username,"
+            " display_name, reason, status, created_at, expires_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+            (
+                account_id,
+                telegram_user_id,
+                chat_id,
+                username,
+                display_name,
+                reason,
+                to_ts(now),
+                to_ts(expires_at),
+            ),
+        )
+        created = self.get(int(cursor.lastrowid or 0))
+        assert created is not None
+        return created
+
+    def get(self, request_id: int) -> DeactivationRequest | None:
+        row = self._one(
+            f"SELECT {_REQUEST_COLUMNS} FROM deactivation_requests WHERE id = ?", (request_id,)
+        )
+        return None if row is None else _request(row)
+
+    def open_for(self, account_id: str) -> DeactivationRequest | None:
+        row = self._one(
+            f"SELECT {_REQUEST_COLUMNS} FROM deactivation_requests"
+            " WHERE account_id = ? AND status = 'open'",
+            (account_id,),
+        )
+        return None if row is None else _request(row)
+
+    def history(self, account_id: str, limit: int = 10) -> list[DeactivationRequest]:
+        rows = self._all(
+            f"SELECT {_REQUEST_COLUMNS} FROM deactivation_requests WHERE account_id = ?"
+            " ORDER BY id DESC LIMIT ?",
+            (account_id, limit),
+        )
+        return [_request(row) for row in rows]
+
+    def where(
+        self, condition: str, params: tuple[Any, ...] = (), limit: int = 100
+    ) -> list[DeactivationRequest]:
+        """Requests matching a condition written in this package (never from input)."""
+        rows = self._all(
+            f"SELECT {_REQUEST_COLUMNS} FROM deactivation_requests WHERE {condition}"
+            " ORDER BY id LIMIT ?",
+            (*params, limit),
+        )
+        return [_request(row) for row in rows]
+
+    def decide(
+        self,
+        request_id: int,
+        status: RequestStatus,
+        now: datetime,
+        *,
+        agent_id: int | None = None,
+        agent_name: str | None = None,
+        reason: str | None = None,
+        deactivated_until: datetime | None = None,
+    ) -> bool:
+        """Close an open request; False when it was not open any more (someone was first)."""
+        return (
+            self._run(
+                "UPDATE deactivation_requests SET status = ?, decided_at = ?, decided_by = ?,"
+                " decided_by_name = ?, decision_reason = ?, deactivated_until = ?"
+                " WHERE id = ? AND status = 'open'",
+                (
+                    status.value,
+                    to_ts(now),
+                    agent_id,
+                    agent_name,
+                    reason,
+                    _ts_or_none(deactivated_until),
+                    request_id,
+                ),
+            )
+            == 1
+        )
+
+    def set_support_message(self, request_id: int, chat_id: int, message_id: int) -> None:
+        self._run(
+            "UPDATE deactivation_requests SET support_chat_id = ?, support_message_id = ?,"
+            " support_shown_status = 'open' WHERE id = ?",
+            (chat_id, message_id, request_id),
+        )
+
+    def mark(self, request_id: int, column: str, value: object) -> None:
+        allowed = {
+            "support_shown_status",
+            "user_told_status",
+            "reminder_sent_at",
+            "sla_alerted_at",
+            "window_ended_at",
+        }
+        if column not in allowed:
+            raise ValueError(f"not markable: {column}")
+        if isinstance(value, datetime):
+            value = to_ts(value)
+        self._run(
+            f"UPDATE deactivation_requests SET {column} = ? WHERE id = ?", (value, request_id)
+        )

@@ -1,0 +1,69 @@
+"""Per-account verification state: failures, locks, deactivation."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from storage.records import (
+    AccountSecurity,
+    Device,
+    from_ts,
+    to_ts,
+)
+from storage.repositories.base import _Repository, _ts_or_none
+from storage.repositories.devices import DEVICE_COLUMNS, device_from_row
+
+_SECURITY_WITH_DEVICES = (
+    "SELECT s.consecutive_failures, s.locked_until, s.hard_locked_at, s.deactivated_until, "
+    + ", ".join(f"d.{column.strip()}" for column in DEVICE_COLUMNS.split(","))
+    + " FROM (SELECT ? AS account_id) AS a"
+    " LEFT JOIN account_security AS s ON s.account_id = a.account_id"
+    " LEFT JOIN devices AS d ON d.account_id = a.account_id AND d.revoked_at IS NULL"
+    " ORDER BY d.created_at, d.id"
+)
+
+
+class SecurityRepository(_Repository):
+    def get(self, account_id: str) -> AccountSecurity:
+        row = self._one(
+            "SELECT consecutive_failures, locked_until, hard_locked_at, deactivated_until"
+            " FROM account_security WHERE account_id = ?",
+            (account_id,),
+        )
+        if row is None:
+            return AccountSecurity(account_id)
+        return AccountSecurity(
+            account_id, row[0], from_ts(row[1]), from_ts(row[2]), from_ts(row[3])
+        )
+
+    def with_devices(self, account_id: str) -> tuple[AccountSecurity, list[Device]]:
+        """The account's lock state and active devices in one statement (the hot path of
+        every verification)."""
+        rows = self._all(_SECURITY_WITH_DEVICES, (account_id,))
+        first = rows[0]
+        state = (
+            AccountSecurity(account_id)
+            if first[0] is None
+            else AccountSecurity(
+                account_id, first[0], from_ts(first[1]), from_ts(first[2]), from_ts(first[3])
+            )
+        )
+        return state, [device_from_row(row[4:]) for row in rows if row[4] is not None]
+
+    def save(self, state: AccountSecurity, now: datetime) -> None:
+        self._run(
+            "INSERT INTO account_security (account_id, consecutive_failures, locked_until,"
+            " hard_locked_at, deactivated_until, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (account_id) DO UPDATE SET"
+            " consecutive_failures = excluded.consecutive_failures,"
+            " locked_until = excluded.locked_until, hard_locked_at = excluded.hard_locked_at,"
+            " deactivated_until = excluded.deactivated_until, updated_at = excluded.updated_at",
+            (
+                state.account_id,
+                state.consecutive_failures,
+                _ts_or_none(state.locked_until),
+                _ts_or_none(state.hard_locked_at),
+                _ts_or_none(state.deactivated_until),
+                to_ts(now),
+            ),
+        )
