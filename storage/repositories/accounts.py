@@ -8,10 +8,10 @@ from storage.records import (
     TelegramUserLink,
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 
-class AccountRepository(_Repository):
+class AccountRepository(Repository):
     def ensure(self, account_id: str, now: datetime) -> None:
         self._run(
             "INSERT INTO accounts (id, created_at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",

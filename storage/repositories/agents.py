@@ -7,10 +7,10 @@ from datetime import datetime
 from storage.records import (
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 
-class AgentRepository(_Repository):
+class AgentRepository(Repository):
     def all(self) -> list[int]:
         return [row[0] for row in self._all("SELECT user_id FROM support_agents ORDER BY user_id")]
 

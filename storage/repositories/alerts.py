@@ -12,10 +12,10 @@ from storage.records import (
     from_ts_required,
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 
-class AlertRepository(_Repository):
+class AlertRepository(Repository):
     def raise_event(
         self,
         at: datetime,

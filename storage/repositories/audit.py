@@ -10,10 +10,10 @@ from storage.records import (
     from_ts_required,
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 
-class AuditRepository(_Repository):
+class AuditRepository(Repository):
     def record(
         self,
         at: datetime,

@@ -11,7 +11,7 @@ from storage.records import (
 )
 
 
-class _Repository:
+class Repository:
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
@@ -25,5 +25,5 @@ class _Repository:
         return self._conn.execute(sql, params).rowcount
 
 
-def _ts_or_none(moment: datetime | None) -> int | None:
+def ts_or_none(moment: datetime | None) -> int | None:
     return None if moment is None else to_ts(moment)

@@ -8,10 +8,10 @@ from storage.records import (
     CleanupItem,
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 
-class CleanupRepository(_Repository):
+class CleanupRepository(Repository):
     def schedule(self, chat_id: int, message_ids: list[int], now: datetime) -> None:
         for message_id in message_ids:
             self._run(

@@ -11,7 +11,7 @@ from storage.records import (
     from_ts_required,
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 DEVICE_COLUMNS = "id, account_id, name, secret_sealed, created_at, last_used_at, last_used_step"
 
@@ -28,7 +28,7 @@ def device_from_row(row: tuple[Any, ...]) -> Device:
     )
 
 
-class DeviceRepository(_Repository):
+class DeviceRepository(Repository):
     def add(
         self,
         device_id: str,

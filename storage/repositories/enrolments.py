@@ -11,7 +11,7 @@ from storage.records import (
     from_ts_required,
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 _ENROLMENT_COLUMNS = (
     "id, telegram_user_id, chat_id, account_id, secret_sealed, stage, attempts_left,"
@@ -39,7 +39,7 @@ def _enrolment(row: tuple[Any, ...]) -> PendingEnrolment:
     )
 
 
-class EnrolmentRepository(_Repository):
+class EnrolmentRepository(Repository):
     def create(self, enrolment: PendingEnrolment) -> None:
         e = enrolment
         self._run(

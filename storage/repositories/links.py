@@ -11,7 +11,7 @@ from storage.records import (
     from_ts_required,
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 _LINK_COLUMNS = "id, account_id, created_at, expires_at, opened_by_user_id, used_at"
 
@@ -22,7 +22,7 @@ def _link(row: tuple[Any, ...]) -> EnrollmentLink:
     )
 
 
-class LinkRepository(_Repository):
+class LinkRepository(Repository):
     def create(
         self, link_id: str, token_hash: bytes, account_id: str, now: datetime, expires_at: datetime
     ) -> None:

@@ -10,10 +10,10 @@ from storage.records import (
     from_ts_required,
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 
-class NoticeRepository(_Repository):
+class NoticeRepository(Repository):
     def add(
         self,
         account_id: str,

@@ -9,10 +9,10 @@ from storage.records import (
     from_ts_required,
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 
-class PromptRepository(_Repository):
+class PromptRepository(Repository):
     def set(
         self,
         user_id: int,

@@ -7,10 +7,10 @@ from datetime import datetime
 from storage.records import (
     to_ts,
 )
-from storage.repositories.base import _Repository
+from storage.repositories.base import Repository
 
 
-class RecoveryCodeRepository(_Repository):
+class RecoveryCodeRepository(Repository):
     def replace_set(self, account_id: str, hashes: list[bytes], now: datetime) -> None:
         """A new set voids every unused code of the old one."""
         self._run(

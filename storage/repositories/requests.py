@@ -12,7 +12,7 @@ from storage.records import (
     from_ts_required,
     to_ts,
 )
-from storage.repositories.base import _Repository, _ts_or_none
+from storage.repositories.base import Repository, ts_or_none
 
 _REQUEST_COLUMNS = (
     "id, account_id, telegram_user_id, chat_id, username, display_name, reason, status,"
@@ -47,7 +47,7 @@ def _request(row: tuple[Any, ...]) -> DeactivationRequest:
     )
 
 
-class RequestRepository(_Repository):
+class RequestRepository(Repository):
     def create(
         self,
         account_id: str,
@@ -134,7 +134,7 @@ class RequestRepository(_Repository):
                     agent_id,
                     agent_name,
                     reason,
-                    _ts_or_none(deactivated_until),
+                    ts_or_none(deactivated_until),
                     request_id,
                 ),
             )

@@ -10,7 +10,7 @@ from storage.records import (
     from_ts,
     to_ts,
 )
-from storage.repositories.base import _Repository, _ts_or_none
+from storage.repositories.base import Repository, ts_or_none
 from storage.repositories.devices import DEVICE_COLUMNS, device_from_row
 
 _SECURITY_WITH_DEVICES = (
@@ -23,7 +23,7 @@ _SECURITY_WITH_DEVICES = (
 )
 
 
-class SecurityRepository(_Repository):
+class SecurityRepository(Repository):
     def get(self, account_id: str) -> AccountSecurity:
         row = self._one(
             "SELECT consecutive_failures, locked_until, hard_locked_at, deactivated_until"
@@ -61,9 +61,9 @@ class SecurityRepository(_Repository):
             (
                 state.account_id,
                 state.consecutive_failures,
-                _ts_or_none(state.locked_until),
-                _ts_or_none(state.hard_locked_at),
-                _ts_or_none(state.deactivated_until),
+                ts_or_none(state.locked_until),
+                ts_or_none(state.hard_locked_at),
+                ts_or_none(state.deactivated_until),
                 to_ts(now),
             ),
         )
