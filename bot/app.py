@@ -25,7 +25,7 @@ from handlers.errors import on_error
 from handlers.notices import deliver_job as notice_job
 from handlers.ops import STARTED_AT_KEY
 from handlers.ordering import PerUserUpdateProcessor
-from handlers.support import sync_job as support_sync_job
+from handlers.support_sync import sync_job as support_sync_job
 
 logger = logging.getLogger(__name__)
 API_KEY = "api"

@@ -15,7 +15,7 @@ from telegram.ext import (
 
 from bot import prompts
 from bot.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
-from handlers import support, texts
+from handlers import support_sync, texts
 from handlers.callback_data import Action, button, parse_press, pattern, ref_number
 from handlers.common import (
     edit_or_send,
@@ -141,7 +141,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             return
         await query.answer()
         await edit_or_send(message_of(query), update, texts.LOST_WITHDRAWN.format(id=withdrawn.id))
-        await support.sync(context.bot, svc)
+        await support_sync.sync(context.bot, svc)
         return
     prompt = await svc.prompts.get(user.id)
     if prompt is None or prompt.kind != prompts.LOST_CONFIRM or prompt.data is None:
@@ -164,7 +164,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         texts.LOST_FILED.format(id=result.request.id),
         _withdraw_markup(result.request.id),
     )
-    await support.sync(context.bot, svc)
+    await support_sync.sync(context.bot, svc)
 
 
 def register(app: Application) -> None:

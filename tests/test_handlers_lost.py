@@ -12,7 +12,7 @@ import pytest
 from bot.accounts import TelegramIdentity
 from bot.clock import FakeClock
 from bot.config import Settings
-from handlers import support
+from handlers import support_sync
 from tests.botapi import SimMessage
 from tests.harness import ChatUser, Harness, running_bot
 from tests.test_handlers_check import enrolled
@@ -347,7 +347,7 @@ async def test_concurrent_syncs_post_and_tell_once(bot: Harness) -> None:
     svc = bot.app.bot_data["services"]
     result = await svc.deactivation.file(TelegramIdentity(1001, "ann", "Ann"), 1001, "lost it")
     assert result.request is not None and secret
-    await asyncio.gather(*(support.sync(bot.app.bot, svc) for _ in range(5)))
+    await asyncio.gather(*(support_sync.sync(bot.app.bot, svc) for _ in range(5)))
     posted = [m for m in bot.state.messages(SUPPORT) if "Deactivation request" in m.text]
     assert len(posted) == 1
 

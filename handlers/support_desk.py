@@ -1,0 +1,127 @@
+"""Commands for agents in the support chat: /queue, /lookup, /unlock."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime
+from html import escape
+
+from telegram import Update
+from telegram.ext import (
+    Application,
+    CommandHandler,
+    ContextTypes,
+    filters,
+)
+
+from bot.deactivation import AccountLookup
+from handlers import texts
+from handlers.common import identity, reply, services
+from handlers.support_sync import MAX_DEVICES_SHOWN, MAX_NAME_SHOWN
+
+logger = logging.getLogger(__name__)
+
+
+async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/queue in the support chat: open requests, oldest first, with their age."""
+    user = update.effective_user
+    svc = services(context)
+    if user is None or not await svc.deactivation.is_agent(user.id):
+        await reply(update, texts.ONLY_AGENTS)
+        return
+    now = svc.clock.now()
+    open_requests = await svc.deactivation.queue()
+    if not open_requests:
+        await reply(update, texts.QUEUE_EMPTY)
+        return
+    lines = [
+        texts.QUEUE_LINE.format(
+            id=r.id, account=escape(r.account_id), age=texts.age(now - r.created_at)
+        )
+        for r in open_requests
+    ]
+    await reply(update, "\n".join([texts.QUEUE_HEADER, *lines]))
+
+
+async def _agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    user = update.effective_user
+    if user is None or not await services(context).deactivation.is_agent(user.id):
+        await reply(update, texts.ONLY_AGENTS)
+        return False
+    return True
+
+
+async def lookup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/lookup <account or Telegram user id>: what support knows about an account."""
+    if not await _agent(update, context):
+        return
+    if not context.args or len(context.args) != 1:
+        await reply(update, texts.LOOKUP_USAGE)
+        return
+    query = context.args[0][:256]
+    svc = services(context)
+    found = await svc.deactivation.lookup(query)
+    if found is None:
+        await reply(update, texts.LOOKUP_NONE.format(query=escape(query)))
+        return
+    await reply(update, render_lookup(found, svc.clock.now()))
+
+
+def render_lookup(found: AccountLookup, now: datetime) -> str:
+    state = found.state
+    account = escape(found.account_id)
+    if state.hard_locked_at is not None:
+        lock = texts.LOCK_HARD.format(failures=state.consecutive_failures, account=account)
+    elif state.locked_until is not None and state.locked_until > now:
+        lock = texts.LOCK_UNTIL.format(
+            until=texts.when(state.locked_until), failures=state.consecutive_failures
+        )
+    else:
+        lock = texts.LOCK_NONE.format(failures=state.consecutive_failures)
+    deactivated = state.deactivated_until is not None and state.deactivated_until > now
+    users = ", ".join(
+        f"{escape(u.display_name[:MAX_NAME_SHOWN])}"
+        + (f" @{escape(u.username)}" if u.username else "")
+        + f" ({u.user_id})"
+        for u in found.users
+    )
+    devices = "\n".join(
+        f"• {escape(d.name)}, added {texts.when(d.created_at)}"
+        for d in found.devices[:MAX_DEVICES_SHOWN]
+    )
+    requests = ", ".join(
+        f"#{r.id} {r.status.value} ({texts.when(r.created_at)})" for r in found.requests[:5]
+    )
+    return texts.LOOKUP.format(
+        account=account,
+        users=users or "none",
+        devices=devices or texts.SUPPORT_NO_DEVICES,
+        lock=lock,
+        deactivation=texts.DEACTIVATED_UNTIL.format(until=texts.when(state.deactivated_until))
+        if deactivated and state.deactivated_until is not None
+        else texts.TWO_FA_ON,
+        failed=found.failed_checks_24h,
+        requests=requests or texts.SUPPORT_NO_EARLIER,
+    )
+
+
+async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/unlock <account>: support clears a lock, also the one after 100 failures."""
+    if not await _agent(update, context):
+        return
+    if not context.args or len(context.args) != 1:
+        await reply(update, texts.UNLOCK_USAGE)
+        return
+    account = context.args[0][:256]
+    assert update.effective_user is not None
+    svc = services(context)
+    cleared = await svc.deactivation.clear_lock(account, identity(update.effective_user))
+    await reply(
+        update, (texts.UNLOCKED if cleared else texts.NOT_LOCKED).format(account=escape(account))
+    )
+
+
+def register(app: Application, support_chat: filters.BaseFilter) -> None:
+    app.add_handler(CommandHandler("queue", queue, filters=support_chat))
+    app.add_handler(CommandHandler("lookup", lookup, filters=support_chat))
+    app.add_handler(CommandHandler("unlock", unlock, filters=support_chat))
