@@ -23,7 +23,7 @@ from bot.deactivation import (
 from bot.enrolment import EnrolmentService
 from bot.verification import Result, VerificationService
 from storage.db import Database
-from storage.records import RequestStatus
+from storage.records import DeactivationRequest, RequestStatus
 
 ANN = TelegramIdentity(1001, "ann", "Ann")
 AGENT = TelegramIdentity(9001, "agent", "Agnes")
@@ -50,6 +50,14 @@ async def enrol(enrolment: EnrolmentService, clock: FakeClock) -> str:
     await enrolment.complete(ANN.user_id, started.enrolment.id)
     clock.advance(seconds=90)
     return started.secret
+
+
+async def filed(
+    db: Database, clock: FakeClock, enrolment: EnrolmentService
+) -> tuple[DeactivationService, DeactivationRequest]:
+    """Ann enrolled, then filed a request: (the service, the open request)."""
+    desk, request = await filed(db, clock, enrolment)
+    return desk, request
 
 
 def now_code(secret: str, clock: FakeClock) -> str:
@@ -92,10 +100,7 @@ async def test_approval_opens_a_window_and_revokes_devices(
 async def test_two_agents_at_once_give_exactly_one_decision(
     db: Database, clock: FakeClock, enrolment: EnrolmentService
 ) -> None:
-    await enrol(enrolment, clock)
-    desk = service(db, clock)
-    request = (await desk.file(ANN, 1001, "lost")).request
-    assert request is not None
+    desk, request = await filed(db, clock, enrolment)
     decisions = await asyncio.gather(
         desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=24)),
         desk.decide(request.id, OTHER, approve=False, reason="no"),
@@ -107,10 +112,7 @@ async def test_two_agents_at_once_give_exactly_one_decision(
 async def test_only_agents_decide_and_never_about_themselves(
     db: Database, clock: FakeClock, enrolment: EnrolmentService
 ) -> None:
-    await enrol(enrolment, clock)
-    desk = service(db, clock)
-    request = (await desk.file(ANN, 1001, "lost")).request
-    assert request is not None
+    desk, request = await filed(db, clock, enrolment)
     stranger = TelegramIdentity(5, None, "Eve")
     assert (await desk.decide(request.id, stranger, approve=False)).outcome is (
         DecisionOutcome.NOT_AGENT
@@ -168,10 +170,7 @@ async def test_deadline_that_passed_while_down_applies_at_start(
 async def test_withdraw_only_your_own_open_request(
     db: Database, clock: FakeClock, enrolment: EnrolmentService
 ) -> None:
-    await enrol(enrolment, clock)
-    desk = service(db, clock)
-    request = (await desk.file(ANN, 1001, "lost")).request
-    assert request is not None
+    desk, request = await filed(db, clock, enrolment)
     assert await desk.withdraw(TelegramIdentity(77, None, "Mallory"), request.id) is None
     withdrawn = await desk.withdraw(ANN, request.id)
     assert withdrawn is not None and withdrawn.status is RequestStatus.WITHDRAWN
@@ -181,10 +180,7 @@ async def test_withdraw_only_your_own_open_request(
 async def test_every_step_is_audited(
     db: Database, clock: FakeClock, enrolment: EnrolmentService
 ) -> None:
-    await enrol(enrolment, clock)
-    desk = service(db, clock)
-    request = (await desk.file(ANN, 1001, "lost")).request
-    assert request is not None
+    desk, request = await filed(db, clock, enrolment)
     await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
     actions = [e.action for e in await db.run(lambda tx: tx.audit.entries("tg:1001"))]
     assert actions[-3:] == ["deactivation_requested", "device_revoked", "deactivation_approved"]
@@ -211,10 +207,7 @@ def test_reasons_and_durations() -> None:
 async def test_nonpositive_durations_are_refused(
     db: Database, clock: FakeClock, enrolment: EnrolmentService, hours: int
 ) -> None:
-    await enrol(enrolment, clock)
-    desk = service(db, clock)
-    request = (await desk.file(ANN, 1001, "lost")).request
-    assert request is not None
+    desk, request = await filed(db, clock, enrolment)
     decision = await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=hours))
     assert decision.outcome is DecisionOutcome.INVALID_DURATION
 
@@ -222,10 +215,7 @@ async def test_nonpositive_durations_are_refused(
 async def test_a_request_past_its_deadline_cannot_be_approved(
     db: Database, clock: FakeClock, enrolment: EnrolmentService
 ) -> None:
-    await enrol(enrolment, clock)
-    desk = service(db, clock)
-    request = (await desk.file(ANN, 1001, "lost")).request
-    assert request is not None
+    desk, request = await filed(db, clock, enrolment)
     clock.advance(hours=48)  # before any sweep ran
     late = await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
     assert late.outcome is DecisionOutcome.ALREADY_DECIDED
