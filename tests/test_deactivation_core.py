@@ -56,7 +56,10 @@ async def filed(
     db: Database, clock: FakeClock, enrolment: EnrolmentService
 ) -> tuple[DeactivationService, DeactivationRequest]:
     """Ann enrolled, then filed a request: (the service, the open request)."""
-    desk, request = await filed(db, clock, enrolment)
+    await enrol(enrolment, clock)
+    desk = service(db, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
     return desk, request
 
 
