@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from datetime import datetime
 from typing import Any
 
@@ -12,13 +11,11 @@ from aiohttp import web
 from api.errors import ApiError, bad_request
 from bot.accounts import account_id_problem
 from bot.metrics import CONTENT_TYPE
-from bot.recovery import looks_like_recovery_code
 from bot.services import Services
-from bot.verification import Result, Verdict
+from bot.verification import Result, Verdict, is_code_shaped
 
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
 BOT_USERNAME: web.AppKey[str] = web.AppKey("bot_username", str)
-_SIX_DIGITS = re.compile(r"[0-9]{6}")
 
 routes = web.RouteTableDef()
 
@@ -60,9 +57,7 @@ async def verify(request: web.Request) -> web.Response:
     code = body.get("code")
     if code is None:
         raise bad_request("missing_field", "code is required")
-    if not isinstance(code, str) or not (
-        _SIX_DIGITS.fullmatch(code) or looks_like_recovery_code(code)
-    ):
+    if not isinstance(code, str) or not is_code_shaped(code):
         raise bad_request("invalid_code", "code must be a string of 6 digits or a recovery code")
     services = request.app[SERVICES]
     verdict = await services.verification.verify(account, code, actor="api")

@@ -11,6 +11,7 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from bot.backoff import retry_delay
 from bot.clock import Clock
 from storage.db import Database
 from storage.records import AlertEvent
@@ -20,7 +21,6 @@ FOLD_WINDOW = timedelta(minutes=10)
 NEVER_FOLDED = frozenset({"bot_started", "bot_stopped"})
 BURST_WINDOW = timedelta(minutes=10)
 BURST_THRESHOLD = 10  # failed codes from one Telegram user within the window
-MAX_BACKOFF = timedelta(minutes=10)
 
 
 @dataclass(frozen=True)
@@ -112,9 +112,7 @@ class AlertService:
 
     async def failed(self, message: AlertMessage) -> None:
         """Try again later: 5 s, 10 s, 20 s ... up to 10 minutes."""
-        attempts = min(max(e.attempts for e in message.events), 10)  # 5 s * 2**10 > 10 min
-        delay = min(timedelta(seconds=5 * 2**attempts), MAX_BACKOFF)
-        at = self._clock.now() + delay
+        at = self._clock.now() + retry_delay(max(e.attempts for e in message.events))
         ids = [e.id for e in message.events]
         await self._db.run(lambda tx: tx.alerts.retry_later(ids, at))
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from bot.backoff import retry_delay
 from bot.clock import Clock
 from storage.db import Database
 from storage.records import CleanupItem
@@ -46,7 +47,7 @@ class ChatCleanup:
                 if item.attempts + 1 >= MAX_ATTEMPTS:
                     tx.cleanup.done(item.id)
                 else:
-                    delay = timedelta(seconds=min(2 ** (item.attempts + 1), 600))
+                    delay = retry_delay(item.attempts, first=timedelta(seconds=2))
                     tx.cleanup.retry_later(item.id, now + delay)
 
         await self._db.run(record)

@@ -462,7 +462,7 @@ class DeactivationService:
         return await self._db.run(work)
 
     async def open_count(self) -> int:
-        return len(await self.queue())
+        return await self._db.run(lambda tx: tx.requests.count_open())
 
     async def unposted(self) -> list[DeactivationRequest]:
         return await self._db.run(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot import totp
+from bot import prompts, totp
 from bot.accounts import TelegramIdentity, account_for
 from bot.alerts import note_failure
 from bot.clock import Clock
@@ -97,6 +97,17 @@ def device_name_problem(name: str) -> str:
     return ""
 
 
+def _recovered_moments_ago(tx: Transaction, user_id: int, account_id: str, now: datetime) -> bool:
+    """A recovery code for this account was accepted in the last minutes (its prompt lives)."""
+    prompt = tx.prompts.get(user_id)
+    return (
+        prompt is not None
+        and prompt.kind == prompts.RECOVERED
+        and prompt.data == account_id
+        and prompt.expires_at > now
+    )
+
+
 class EnrolmentService:
     def __init__(
         self,
@@ -177,7 +188,6 @@ class EnrolmentService:
         chat_id: int,
         now: datetime,
         proof_code: str | None,
-        proven: bool,
     ) -> EnrolmentStarted | ProofNeeded:
         account_id = account_for(tx, who, now)
         existing, _ = self._live(tx, who.user_id, now)
@@ -185,7 +195,8 @@ class EnrolmentService:
             # The user switched accounts (an enrolment link): the old set-up is void.
             self._end(tx, existing, now, "enrolment_cancelled", SYSTEM_ACTOR)
             existing = None
-        if existing is None and not proven and tx.devices.active_for(account_id):
+        needs_proof = existing is None and tx.devices.active_for(account_id)
+        if needs_proof and not _recovered_moments_ago(tx, who.user_id, account_id, now):
             if proof_code is None:
                 return ProofNeeded(account_id)
             verdict = self._verifier.check_in(
@@ -361,18 +372,15 @@ class EnrolmentService:
         chat_id: int,
         *,
         proof_code: str | None = None,
-        proven: bool = False,
     ) -> EnrolmentStarted | ProofNeeded:
         """Begin an enrolment, or resume the one in progress (same secret, same step).
 
         For an account that already has devices, ``proof_code`` (a current code or a
-        recovery code, checked as a login would) must come first, unless the caller holds
-        a fresh proof already (``proven``: a recovery code accepted moments ago).
+        recovery code, checked as a login would) must come first, unless the user had a
+        recovery code accepted moments ago (/lost).
         """
         now = self._clock.now()
-        started = await self._db.run(
-            lambda tx: self._create(tx, who, chat_id, now, proof_code, proven)
-        )
+        started = await self._db.run(lambda tx: self._create(tx, who, chat_id, now, proof_code))
         if (
             self._metrics is not None
             and isinstance(started, EnrolmentStarted)

@@ -5,14 +5,12 @@ delivered by a sender; several Telegram users can manage one account."""
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
 
+from bot.backoff import retry_delay
 from bot.clock import Clock
 from storage.db import Database
 from storage.records import TelegramUserLink, UserNotice
 from storage.repositories import Transaction
-
-MAX_BACKOFF = timedelta(minutes=10)
 
 
 class NoticeService:
@@ -45,6 +43,5 @@ class NoticeService:
         await self._db.run(lambda tx: tx.notices.delivered(notice.id, now))
 
     async def failed(self, notice: UserNotice) -> None:
-        delay = min(timedelta(seconds=5 * 2 ** min(notice.attempts, 10)), MAX_BACKOFF)
-        at = self._clock.now() + delay
+        at = self._clock.now() + retry_delay(notice.attempts)
         await self._db.run(lambda tx: tx.notices.retry_later(notice.id, at))

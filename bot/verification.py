@@ -58,6 +58,11 @@ class Verdict:
         return max(0, math.ceil((self.locked_until - now).total_seconds()))
 
 
+def is_code_shaped(code: str) -> bool:
+    """What a login may send as a code: six digits, or a recovery code."""
+    return bool(_SIX_DIGITS.fullmatch(code)) or recovery.normalize(code) is not None
+
+
 def lock_duration(lock_number: int) -> timedelta:
     """15 minutes for the first lock, doubling with each further one, at most 24 hours."""
     return min(FIRST_LOCK * 2 ** (lock_number - 1), LONGEST_LOCK)

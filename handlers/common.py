@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update, User
 from telegram.constants import ChatType, ParseMode
-from telegram.error import BadRequest, Forbidden
+from telegram.error import BadRequest
 from telegram.ext import ContextTypes, MessageHandler, filters
 
 from bot.accounts import TelegramIdentity
@@ -78,15 +78,6 @@ async def edit_or_send(
                 return
             logger.info("could not edit message %s: %s", message.message_id, exc)
     await reply(update, text, reply_markup=reply_markup)
-
-
-async def delete_quietly(message: Message | None) -> None:
-    if message is None:
-        return
-    try:
-        await message.delete()
-    except (BadRequest, Forbidden) as exc:
-        logger.info("could not delete message %s: %s", message.message_id, exc)
 
 
 async def refuse_proof(

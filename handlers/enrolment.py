@@ -52,10 +52,7 @@ async def begin(
         await reply(update, texts.GROUP_REFUSAL.format(bot_username=context.bot.username))
         return
     svc = services(context)
-    prompt = await svc.prompts.get(user.id)
-    # A recovery code accepted moments ago (/lost) is proof enough.
-    proven = prompt is not None and prompt.kind == prompts.RECOVERED
-    started = await svc.enrolment.start(identity(user), chat.id, proof_code=proof, proven=proven)
+    started = await svc.enrolment.start(identity(user), chat.id, proof_code=proof)
     if isinstance(started, ProofNeeded):
         await _ask_for_proof(update, context, started)
         return

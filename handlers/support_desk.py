@@ -17,7 +17,7 @@ from telegram.ext import (
 from bot.deactivation import AccountLookup
 from handlers import texts
 from handlers.common import identity, reply, services
-from handlers.support_sync import MAX_DEVICES_SHOWN, MAX_NAME_SHOWN
+from handlers.support_sync import MAX_NAME_SHOWN, device_list, request_list
 
 logger = logging.getLogger(__name__)
 
@@ -85,13 +85,8 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
         + f" ({u.user_id})"
         for u in found.users
     )
-    devices = "\n".join(
-        f"• {escape(d.name)}, added {texts.when(d.created_at)}"
-        for d in found.devices[:MAX_DEVICES_SHOWN]
-    )
-    requests = ", ".join(
-        f"#{r.id} {r.status.value} ({texts.when(r.created_at)})" for r in found.requests[:5]
-    )
+    devices = device_list(found.devices)
+    requests = request_list(found.requests)
     return texts.LOOKUP.format(
         account=account,
         users=users or "none",

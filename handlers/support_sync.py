@@ -24,7 +24,7 @@ from bot.services import Services
 from handlers import texts
 from handlers.callback_data import Action, button
 from handlers.common import services
-from storage.records import DeactivationRequest, RequestStatus
+from storage.records import DeactivationRequest, Device, RequestStatus
 
 logger = logging.getLogger(__name__)
 
@@ -32,18 +32,26 @@ MAX_DEVICES_SHOWN = 10
 MAX_NAME_SHOWN = 80
 
 
+def device_list(devices: list[Device]) -> str:
+    """Devices as an agent sees them (at most MAX_DEVICES_SHOWN); "" for none."""
+    lines = [
+        f"• {escape(d.name)}, added {texts.when(d.created_at)}" for d in devices[:MAX_DEVICES_SHOWN]
+    ]
+    if len(devices) > MAX_DEVICES_SHOWN:
+        lines.append(f"• … and {len(devices) - MAX_DEVICES_SHOWN} more")
+    return "\n".join(lines)
+
+
+def request_list(requests: list[DeactivationRequest]) -> str:
+    """Earlier requests as an agent sees them (the last five); "" for none."""
+    return ", ".join(f"#{r.id} {r.status.value} ({texts.when(r.created_at)})" for r in requests[:5])
+
+
 def render(view: AgentView) -> str:
     """The one place that formats an account and its request for a support agent."""
     request = view.request
-    devices = "\n".join(
-        f"• {escape(d.name)}, added {texts.when(d.created_at)}"
-        for d in view.devices[:MAX_DEVICES_SHOWN]
-    )
-    if len(view.devices) > MAX_DEVICES_SHOWN:
-        devices += f"\n• … and {len(view.devices) - MAX_DEVICES_SHOWN} more"
-    earlier = ", ".join(
-        f"#{r.id} {r.status.value} ({texts.when(r.created_at)})" for r in view.earlier[:5]
-    )
+    devices = device_list(view.devices)
+    earlier = request_list(view.earlier)
     text = texts.SUPPORT_REQUEST.format(
         id=request.id,
         account=escape(request.account_id),

@@ -66,7 +66,6 @@ MANUAL_KEY = (
 )
 KEY_ALREADY_SHOWN = "The key is in the message above."
 
-PREPARING = "Preparing your QR code…"
 CODE_WRONG = (
     "That code doesn't match. Check that you read the <b>{issuer}</b> entry, "
     "then send the code the app shows now. {tries}"
@@ -224,7 +223,6 @@ LOST_REASON_EXPECTED = "Please describe in a few words, as text, what happened."
 LOST_CONFIRM = (
     "This goes to support:\n\n<i>{reason}</i>\n\nAccount: <code>{account}</code>\nSend it?"
 )
-LOST_CONFIRM_EXPECTED = "Press <b>Send to support</b> above, or send a new text to replace it."
 LOST_FILED = (
     "Your request <b>#{id}</b> is with support. I will tell you here as soon as an agent "
     "decides. You can withdraw it until then."

@@ -187,7 +187,7 @@ async def test_every_step_is_audited(
     await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
     actions = [e.action for e in await db.run(lambda tx: tx.audit.entries("tg:1001"))]
     assert actions[-3:] == ["deactivation_requested", "device_revoked", "deactivation_approved"]
-    kinds = [row[2] for row in await db.run(lambda tx: tx.alerts.undelivered())]
+    kinds = [e.kind for e in await db.run(lambda tx: tx.alerts.due(clock.now()))]
     assert kinds == ["deactivation_requested", "deactivation_approved"]
 
 

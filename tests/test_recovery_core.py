@@ -18,8 +18,10 @@ from storage.db import Database
 ANN = TelegramIdentity(1001, "ann", "Ann")
 
 
-async def activate(enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone"):
-    started = await enrolment.start(ANN, ANN.user_id, proven=True)
+async def activate(
+    enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone", proof: str | None = None
+):
+    started = await enrolment.start(ANN, ANN.user_id, proof_code=proof)
     await enrolment.submit_code(
         ANN.user_id, totp.code_at_step(started.secret, totp.time_step(clock.now()))
     )
@@ -48,9 +50,10 @@ def test_hash_depends_on_the_secrets_key() -> None:
 async def test_first_activation_issues_ten_codes_and_the_second_none(
     enrolment: EnrolmentService, clock: FakeClock, db_path: Path
 ) -> None:
-    _, first = await activate(enrolment, clock)
+    secret, first = await activate(enrolment, clock)
     assert len(first.recovery_codes) == 10
-    _, second = await activate(enrolment, clock, "Tablet")
+    proof = totp.code_at_step(secret, totp.time_step(clock.now()))
+    _, second = await activate(enrolment, clock, "Tablet", proof)
     assert second.recovery_codes == ()
     blob = b"".join(p.read_bytes() for p in db_path.parent.iterdir())
     for code in first.recovery_codes:
@@ -106,7 +109,7 @@ async def test_every_use_is_audited_and_alerted(
     await VerificationService(db, box, clock).verify("tg:1001", done.recovery_codes[0], actor="api")
     actions = [e.action for e in await db.run(lambda tx: tx.audit.entries("tg:1001"))]
     assert "recovery_code_used" in actions
-    kinds = [row[2] for row in await db.run(lambda tx: tx.alerts.undelivered())]
+    kinds = [e.kind for e in await db.run(lambda tx: tx.alerts.due(clock.now()))]
     assert "recovery_code_used" in kinds
 
 

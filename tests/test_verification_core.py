@@ -25,8 +25,10 @@ def verifier(db: Database, box: SecretBox, clock: FakeClock) -> VerificationServ
     return VerificationService(db, box, clock)
 
 
-async def enrol(enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone") -> str:
-    started = await enrolment.start(ANN, ANN.user_id, proven=True)
+async def enrol(
+    enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone", proof: str | None = None
+) -> str:
+    started = await enrolment.start(ANN, ANN.user_id, proof_code=proof)
     await enrolment.submit_code(ANN.user_id, code(started.secret, clock))
     await enrolment.submit_name(ANN.user_id, name)
     await enrolment.complete(ANN.user_id, started.enrolment.id)
@@ -98,7 +100,7 @@ async def test_older_code_after_a_newer_one_is_rejected(
 async def test_enrolment_confirmation_code_cannot_log_in(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock
 ) -> None:
-    started = await enrolment.start(ANN, ANN.user_id, proven=True)
+    started = await enrolment.start(ANN, ANN.user_id)
     confirmation = code(started.secret, clock)
     await enrolment.submit_code(ANN.user_id, confirmation)
     await enrolment.submit_name(ANN.user_id, "Phone")
@@ -121,7 +123,7 @@ async def test_any_active_device_works(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock
 ) -> None:
     first = await enrol(enrolment, clock, "Phone")
-    second = await enrol(enrolment, clock, "Tablet")
+    second = await enrol(enrolment, clock, "Tablet", proof=code(first, clock))
     verdict = await verifier.verify(ACCOUNT, code(second, clock), actor="api")
     assert verdict.result is Result.ACCEPTED and verdict.device is not None
     assert verdict.device.name == "Tablet"
@@ -142,8 +144,8 @@ async def test_five_failures_lock_for_15_minutes_and_a_right_code_is_refused(
     assert locked.retry_after(clock.now()) == 900
     right = await verifier.verify(ACCOUNT, code(secret, clock), actor="api")
     assert right.result is Result.LOCKED and right.locked_until == locked.locked_until
-    alerts = await db.run(lambda tx: tx.alerts.undelivered())
-    assert [row[2] for row in alerts] == ["account_locked"]
+    alerts = await db.run(lambda tx: tx.alerts.due(clock.now()))
+    assert [e.kind for e in alerts] == ["account_locked"]
 
 
 async def test_lock_ends_when_the_time_passes(
@@ -202,7 +204,7 @@ async def test_100_consecutive_failures_stop_checks_until_support_clears(
     after = await verifier.verify(ACCOUNT, code(secret, clock), actor="api")
     assert after.result is Result.LOCKED and after.hard_locked
     assert after.retry_after(clock.now()) is None
-    kinds = [row[2] for row in await db.run(lambda tx: tx.alerts.undelivered(200))]
+    kinds = [e.kind for e in await db.run(lambda tx: tx.alerts.due(clock.now(), 200))]
     assert kinds.count("account_locked") == 19 and kinds[-1] == "account_hard_locked"
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
 
 from storage.records import (
     AlertEvent,
@@ -37,13 +36,6 @@ class AlertRepository(Repository):
                 telegram_user_id,
                 json.dumps(detail, default=str),
             ),
-        )
-
-    def undelivered(self, limit: int = 100) -> list[tuple[Any, ...]]:
-        return self._all(
-            "SELECT id, at, kind, severity, account_id, telegram_user_id, detail"
-            " FROM alert_events WHERE delivered_at IS NULL ORDER BY id LIMIT ?",
-            (limit,),
         )
 
     def due(self, now: datetime, limit: int = 200) -> list[AlertEvent]:

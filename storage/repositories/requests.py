@@ -92,6 +92,10 @@ class RequestRepository(Repository):
         )
         return None if row is None else _request(row)
 
+    def count_open(self) -> int:
+        row = self._one("SELECT COUNT(*) FROM deactivation_requests WHERE status = 'open'")
+        return int(row[0]) if row else 0
+
     def history(self, account_id: str, limit: int = 10) -> list[DeactivationRequest]:
         rows = self._all(
             f"SELECT {_REQUEST_COLUMNS} FROM deactivation_requests WHERE account_id = ?"
