@@ -49,10 +49,5 @@ class ChatPrompts:
 
         return await self._db.run(work)
 
-    async def current(self, user_id: int) -> str | None:
-        """The kind of input expected from this user, if any."""
-        prompt = await self.get(user_id)
-        return None if prompt is None else prompt.kind
-
     async def clear(self, user_id: int) -> bool:
         return await self._db.run(lambda tx: tx.prompts.clear(user_id))

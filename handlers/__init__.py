@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import admin, check, devices, enrolment, links, lost, ops, start, support
+from handlers import admin, check, devices, enrolment, links, lost, ops, prompted, start, support
 
 
 def register_all(app: Application, support_chat_id: int | None) -> None:
@@ -15,6 +15,7 @@ def register_all(app: Application, support_chat_id: int | None) -> None:
     links.register(app)
     lost.register(app)
     devices.register(app)
+    prompted.register(app)
     support.register(app, support_chat_id)
     admin.register(app)
     ops.register(app)

@@ -7,7 +7,6 @@ from html import escape
 from telegram import Message, Update
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CommandHandler,
     ContextTypes,
 )
@@ -17,9 +16,8 @@ from bot.enrolment import Outcome
 from bot.recovery import looks_like_recovery_code
 from bot.verification import Result, Verdict
 from handlers import cleanup, texts
-from handlers.common import identity, is_private, private_messages, reply, services
-
-PROMPT_GROUP = 11  # after the enrolment steps, before the catch-all
+from handlers.common import identity, is_private, reply, services
+from storage.records import ChatPrompt
 
 
 async def check_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -40,15 +38,16 @@ async def check_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     await reply(update, texts.CHECK_ASK)
 
 
-async def on_prompt_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+PROMPT_KINDS = (prompts.CHECK,)
+
+
+async def answer_prompt(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, prompt: ChatPrompt
+) -> None:
     """A private message while the bot waits for a /check code."""
-    user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
-    if await services(context).prompts.current(user.id) != prompts.CHECK:
-        return
+    message = update.effective_message
+    assert message is not None
     await _check(update, context, message.text or "", message)
-    raise ApplicationHandlerStop
 
 
 async def _check(
@@ -93,7 +92,3 @@ def _answer(account: str, verdict: Verdict) -> str:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("check", check_command))
-    app.add_handler(
-        private_messages(on_prompt_message),
-        group=PROMPT_GROUP,
-    )

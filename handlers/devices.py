@@ -24,16 +24,13 @@ from handlers.common import (
     edit_or_send,
     identity,
     is_private,
-    private_messages,
     private_user,
     refuse_proof,
     reply,
     services,
 )
 from handlers.enrolment import begin, message_of, send_recovery_codes
-from storage.records import Device
-
-PROMPT_GROUP = 13  # after /check's and /lost's prompts, before the catch-all
+from storage.records import ChatPrompt, Device
 
 
 def device_lines(devices: list[Device]) -> str:
@@ -180,16 +177,16 @@ async def _confirm_last(update: Update, context: ContextTypes.DEFAULT_TYPE, devi
     )
 
 
-async def on_prompt_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+PROMPT_KINDS = (prompts.DEVICE_CODE, prompts.DEVICE_NAME, prompts.LOST_RECOVERY)
+
+
+async def answer_prompt(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, prompt: ChatPrompt
+) -> None:
     """A code before a change, a new device name, or a recovery code after /lost."""
     user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    assert user is not None and message is not None
     svc = services(context)
-    prompt = await svc.prompts.get(user.id)
-    kinds = (prompts.DEVICE_CODE, prompts.DEVICE_NAME, prompts.LOST_RECOVERY)
-    if prompt is None or prompt.kind not in kinds:
-        return
     text = message.text or ""
     who = identity(user)
     if prompt.kind == prompts.DEVICE_NAME:
@@ -292,8 +289,4 @@ def register(app: Application) -> None:
                 Action.LOST_USE_RECOVERY,
             ),
         )
-    )
-    app.add_handler(
-        private_messages(on_prompt_message),
-        group=PROMPT_GROUP,
     )

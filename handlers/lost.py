@@ -21,14 +21,12 @@ from handlers.common import (
     edit_or_send,
     identity,
     is_private,
-    private_messages,
     private_user,
     reply,
     services,
 )
 from handlers.enrolment import message_of
-
-PROMPT_GROUP = 12  # after /check's prompt, before the catch-all
+from storage.records import ChatPrompt
 
 
 async def lost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -83,15 +81,16 @@ def _withdraw_markup(request_id: int) -> InlineKeyboardMarkup:
     )
 
 
-async def on_prompt_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+PROMPT_KINDS = (prompts.LOST_REASON, prompts.LOST_CONFIRM)
+
+
+async def answer_prompt(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, prompt: ChatPrompt
+) -> None:
     """The reason, typed after /lost (or a new text replacing it before sending)."""
     user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    assert user is not None and message is not None
     svc = services(context)
-    prompt = await svc.prompts.get(user.id)
-    if prompt is None or prompt.kind not in (prompts.LOST_REASON, prompts.LOST_CONFIRM):
-        return
     if message.text is None:
         await reply(update, texts.LOST_REASON_EXPECTED)
         raise ApplicationHandlerStop
@@ -180,8 +179,4 @@ def register(app: Application) -> None:
                 Action.LOST_ASK_SUPPORT,
             ),
         )
-    )
-    app.add_handler(
-        private_messages(on_prompt_message),
-        group=PROMPT_GROUP,
     )
