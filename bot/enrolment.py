@@ -236,19 +236,15 @@ class EnrolmentService:
         text: str | None,
         message_id: int | None,
         now: datetime,
-        only: EnrolmentStage | None = None,
     ) -> StepResult:
         enrolment, expired = self._live(tx, user_id, now)
         if expired:
             return StepResult(Outcome.EXPIRED)
         if enrolment is None:
             return StepResult(Outcome.NO_ENROLMENT)
-        at_code = enrolment.stage is EnrolmentStage.AWAITING_CODE
-        if only is not None and at_code != (only is EnrolmentStage.AWAITING_CODE):
-            return StepResult(Outcome.WRONG_STEP, enrolment)
         if text is None:
             return StepResult(Outcome.NOT_TEXT, enrolment, enrolment.attempts_left)
-        if at_code:
+        if enrolment.stage is EnrolmentStage.AWAITING_CODE:
             return self._code_step(tx, enrolment, text, message_id, now)
         return self._name_step(tx, enrolment, text)
 
@@ -431,24 +427,6 @@ class EnrolmentService:
         """
         now = self._clock.now()
         return await self._db.run(lambda tx: self._step(tx, user_id, text, message_id, now))
-
-    async def submit_code(
-        self, user_id: int, text: str, message_id: int | None = None
-    ) -> StepResult:
-        """Check the code the app shows (only at that step); 5 wrong codes end the enrolment."""
-        now = self._clock.now()
-        return await self._db.run(
-            lambda tx: self._step(
-                tx, user_id, text, message_id, now, only=EnrolmentStage.AWAITING_CODE
-            )
-        )
-
-    async def submit_name(self, user_id: int, text: str) -> StepResult:
-        """Name the device (only after the code); a valid name moves on to the summary."""
-        now = self._clock.now()
-        return await self._db.run(
-            lambda tx: self._step(tx, user_id, text, None, now, only=EnrolmentStage.AWAITING_NAME)
-        )
 
     async def complete(self, user_id: int, enrolment_id: str) -> Activation:
         """ "Complete activation": the device becomes active in one transaction."""

@@ -45,8 +45,8 @@ def service(db: Database, clock: FakeClock, support: bool = True) -> Deactivatio
 async def enrol(enrolment: EnrolmentService, clock: FakeClock) -> str:
     started = await enrolment.start(ANN, ANN.user_id)
     code = totp.code_at_step(started.secret, totp.time_step(clock.now()))
-    await enrolment.submit_code(ANN.user_id, code)
-    await enrolment.submit_name(ANN.user_id, "Phone")
+    await enrolment.submit(ANN.user_id, code)
+    await enrolment.submit(ANN.user_id, "Phone")
     await enrolment.complete(ANN.user_id, started.enrolment.id)
     clock.advance(seconds=90)
     return started.secret
@@ -230,8 +230,8 @@ async def test_approval_voids_the_recovery_codes_and_a_new_device_brings_new_one
 ) -> None:
     started = await enrolment.start(ANN, ANN.user_id)
     code = totp.code_at_step(started.secret, totp.time_step(clock.now()))
-    await enrolment.submit_code(ANN.user_id, code)
-    await enrolment.submit_name(ANN.user_id, "Phone")
+    await enrolment.submit(ANN.user_id, code)
+    await enrolment.submit(ANN.user_id, "Phone")
     first = await enrolment.complete(ANN.user_id, started.enrolment.id)
     clock.advance(seconds=90)
     desk, verifier = service(db, clock), VerificationService(db, box, clock)

@@ -43,9 +43,9 @@ async def test_full_enrolment_activates_a_device(
     enrolment: EnrolmentService, db: Database, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
-    code = await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock), 77)
+    code = await enrolment.submit(ANN.user_id, code_now(started.secret, clock), 77)
     assert code.outcome is Outcome.ACCEPTED
-    named = await enrolment.submit_name(ANN.user_id, "  Philipp iPhone ")
+    named = await enrolment.submit(ANN.user_id, "  Philipp iPhone ")
     assert named.outcome is Outcome.ACCEPTED
     assert named.enrolment is not None and named.enrolment.device_name == "Philipp iPhone"
     done = await enrolment.complete(ANN.user_id, started.enrolment.id)
@@ -72,14 +72,14 @@ async def test_code_from_the_previous_and_next_step_is_accepted(
 ) -> None:
     for steps in (-1, 1):
         started = await enrolment.start(ANN, CHAT)
-        result = await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock, steps))
+        result = await enrolment.submit(ANN.user_id, code_now(started.secret, clock, steps))
         assert result.outcome is Outcome.ACCEPTED
         await enrolment.cancel(ANN.user_id)
 
 
 async def test_code_two_steps_away_is_wrong(enrolment: EnrolmentService, clock: FakeClock) -> None:
     started = await enrolment.start(ANN, CHAT)
-    result = await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock, -2))
+    result = await enrolment.submit(ANN.user_id, code_now(started.secret, clock, -2))
     assert result.outcome is Outcome.WRONG_CODE
     assert result.attempts_left == 4
 
@@ -91,21 +91,21 @@ async def test_five_wrong_codes_end_the_enrolment(
     wrong = "000000" if code_now(started.secret, clock) != "000000" else "111111"
     lefts = []
     for _ in range(4):
-        result = await enrolment.submit_code(ANN.user_id, wrong)
+        result = await enrolment.submit(ANN.user_id, wrong)
         lefts.append(result.attempts_left)
     assert lefts == [4, 3, 2, 1]
-    last = await enrolment.submit_code(ANN.user_id, wrong)
+    last = await enrolment.submit(ANN.user_id, wrong)
     assert last.outcome is Outcome.EXHAUSTED
     assert (await enrolment.pending(ANN.user_id)).outcome is Outcome.NO_ENROLMENT
     # Even the right code now finds nothing to confirm.
-    late = await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock))
+    late = await enrolment.submit(ANN.user_id, code_now(started.secret, clock))
     assert late.outcome is Outcome.NO_ENROLMENT
 
 
 async def test_bad_input_changes_nothing(enrolment: EnrolmentService) -> None:
     await enrolment.start(ANN, CHAT)
     for text in ("12345", "1234567", "hello", "🙂", "x" * 5000):
-        result = await enrolment.submit_code(ANN.user_id, text)
+        result = await enrolment.submit(ANN.user_id, text)
         assert result.outcome is Outcome.NOT_A_CODE
     pending = await enrolment.pending(ANN.user_id)
     assert pending.enrolment is not None
@@ -117,7 +117,7 @@ async def test_invalid_device_names_are_refused(
     enrolment: EnrolmentService, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
-    await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock))
+    await enrolment.submit(ANN.user_id, code_now(started.secret, clock))
     cases = {
         "": "empty",
         "   ": "empty",
@@ -126,10 +126,10 @@ async def test_invalid_device_names_are_refused(
         "bell\x07": "control",
     }
     for name, problem in cases.items():
-        result = await enrolment.submit_name(ANN.user_id, name)
+        result = await enrolment.submit(ANN.user_id, name)
         assert (result.outcome, result.problem) == (Outcome.INVALID_NAME, problem)
-    assert (await enrolment.submit_name(ANN.user_id, "123 456")).outcome is Outcome.LOOKS_LIKE_CODE
-    assert (await enrolment.submit_name(ANN.user_id, "x" * 40)).outcome is Outcome.ACCEPTED
+    assert (await enrolment.submit(ANN.user_id, "123 456")).outcome is Outcome.LOOKS_LIKE_CODE
+    assert (await enrolment.submit(ANN.user_id, "x" * 40)).outcome is Outcome.ACCEPTED
 
 
 async def test_enrolment_expires_after_ten_minutes(
@@ -139,7 +139,7 @@ async def test_enrolment_expires_after_ten_minutes(
     clock.advance(minutes=9, seconds=59)
     assert (await enrolment.pending(ANN.user_id)).outcome is Outcome.ACCEPTED
     clock.advance(seconds=1)
-    result = await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock))
+    result = await enrolment.submit(ANN.user_id, code_now(started.secret, clock))
     assert result.outcome is Outcome.EXPIRED
     assert (await enrolment.pending(ANN.user_id)).outcome is Outcome.NO_ENROLMENT
 
@@ -166,8 +166,8 @@ async def test_complete_needs_the_live_enrolment_and_the_right_step(
     assert (await enrolment.complete(ANN.user_id, started.enrolment.id)).outcome is (
         Outcome.WRONG_STEP
     )
-    await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock))
-    await enrolment.submit_name(ANN.user_id, "Phone")
+    await enrolment.submit(ANN.user_id, code_now(started.secret, clock))
+    await enrolment.submit(ANN.user_id, "Phone")
     assert (await enrolment.complete(ANN.user_id, "f" * 32)).outcome is Outcome.NO_ENROLMENT
     assert (await enrolment.complete(9999, started.enrolment.id)).outcome is Outcome.NO_ENROLMENT
     assert (await enrolment.complete(ANN.user_id, started.enrolment.id)).outcome is (
@@ -186,8 +186,8 @@ async def test_second_device_joins_the_first(enrolment: EnrolmentService, clock:
         started = await enrolment.start(ANN, CHAT, proof_code=proof)
         assert isinstance(started, EnrolmentStarted)
         first_secret = first_secret or started.secret
-        await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock))
-        await enrolment.submit_name(ANN.user_id, name)
+        await enrolment.submit(ANN.user_id, code_now(started.secret, clock))
+        await enrolment.submit(ANN.user_id, name)
         done = await enrolment.complete(ANN.user_id, started.enrolment.id)
         clock.advance(minutes=1)
     assert done.device_count == 2
@@ -199,8 +199,8 @@ async def test_another_device_needs_a_current_code_first(
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
     assert isinstance(started, EnrolmentStarted)
-    await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock))
-    await enrolment.submit_name(ANN.user_id, "Phone")
+    await enrolment.submit(ANN.user_id, code_now(started.secret, clock))
+    await enrolment.submit(ANN.user_id, "Phone")
     await enrolment.complete(ANN.user_id, started.enrolment.id)
     clock.advance(minutes=1)
     needed = await enrolment.start(ANN, CHAT)
@@ -219,8 +219,8 @@ async def test_confirmation_code_is_spent_for_later_logins(
     enrolment: EnrolmentService, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
-    await enrolment.submit_code(ANN.user_id, code_now(started.secret, clock))
-    await enrolment.submit_name(ANN.user_id, "Phone")
+    await enrolment.submit(ANN.user_id, code_now(started.secret, clock))
+    await enrolment.submit(ANN.user_id, "Phone")
     done = await enrolment.complete(ANN.user_id, started.enrolment.id)
     assert done.device is not None
     assert done.device.last_used_step == totp.time_step(clock.now())
@@ -235,8 +235,8 @@ async def test_database_file_never_holds_a_secret_in_the_clear(
         started = await enrolment.start(who, user_id)
         secrets.append(started.secret)
         if user_id % 2:
-            await enrolment.submit_code(user_id, code_now(started.secret, clock))
-            await enrolment.submit_name(user_id, "Phone")
+            await enrolment.submit(user_id, code_now(started.secret, clock))
+            await enrolment.submit(user_id, "Phone")
             await enrolment.complete(user_id, started.enrolment.id)
     blob = b"".join(
         path.read_bytes() for path in db_path.parent.iterdir() if path.name.startswith(db_path.name)

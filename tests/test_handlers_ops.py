@@ -46,12 +46,14 @@ def ops_messages(bot: Harness) -> list[SimMessage]:
     return bot.state.messages(OPS)
 
 
-async def lock_account(bot: Harness, user_id: int) -> None:
+async def lock_account(bot: Harness, user_id: int) -> str:
+    """Five wrong codes from the user's chat; returns the code they typed."""
     user = bot.user(user_id, f"User{user_id}")
     secret = await enrolled(bot, user)
     bad = wrong(bot, secret)
     for _ in range(5):
         await user.send(f"/check {bad}")
+    return bad
 
 
 async def test_start_is_announced(bot: Harness) -> None:
@@ -59,7 +61,7 @@ async def test_start_is_announced(bot: Harness) -> None:
 
 
 async def test_lock_alert_is_readable_and_without_codes(bot: Harness) -> None:
-    await lock_account(bot, 1001)
+    typed = await lock_account(bot, 1001)
     await bot.run_job("alerts")
     alert = ops_messages(bot)[-1].text
     for part in (
@@ -71,6 +73,7 @@ async def test_lock_alert_is_readable_and_without_codes(bot: Harness) -> None:
         "failures: 5",
     ):
         assert part in alert
+    assert typed not in alert  # the codes the user typed never reach the ops chat
     assert not any(ch.isdigit() and len(w) == 6 for w in alert.split() for ch in w[:1])
 
 

@@ -22,10 +22,10 @@ async def activate(
     enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone", proof: str | None = None
 ):
     started = await enrolment.start(ANN, ANN.user_id, proof_code=proof)
-    await enrolment.submit_code(
+    await enrolment.submit(
         ANN.user_id, totp.code_at_step(started.secret, totp.time_step(clock.now()))
     )
-    await enrolment.submit_name(ANN.user_id, name)
+    await enrolment.submit(ANN.user_id, name)
     done = await enrolment.complete(ANN.user_id, started.enrolment.id)
     clock.advance(seconds=90)
     return started.secret, done

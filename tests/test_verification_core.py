@@ -29,8 +29,8 @@ async def enrol(
     enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone", proof: str | None = None
 ) -> str:
     started = await enrolment.start(ANN, ANN.user_id, proof_code=proof)
-    await enrolment.submit_code(ANN.user_id, code(started.secret, clock))
-    await enrolment.submit_name(ANN.user_id, name)
+    await enrolment.submit(ANN.user_id, code(started.secret, clock))
+    await enrolment.submit(ANN.user_id, name)
     await enrolment.complete(ANN.user_id, started.enrolment.id)
     clock.advance(seconds=90)  # past the confirmation code's window
     return started.secret
@@ -102,8 +102,8 @@ async def test_enrolment_confirmation_code_cannot_log_in(
 ) -> None:
     started = await enrolment.start(ANN, ANN.user_id)
     confirmation = code(started.secret, clock)
-    await enrolment.submit_code(ANN.user_id, confirmation)
-    await enrolment.submit_name(ANN.user_id, "Phone")
+    await enrolment.submit(ANN.user_id, confirmation)
+    await enrolment.submit(ANN.user_id, "Phone")
     await enrolment.complete(ANN.user_id, started.enrolment.id)
     assert (await verifier.verify(ACCOUNT, confirmation, actor="api")).result is Result.REJECTED
 
