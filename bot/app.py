@@ -15,7 +15,6 @@ from bot.config import ConfigError, Settings
 from bot.metrics import Metrics
 from bot.services import Services
 from bot.telegram_transport import AiohttpRequest
-from handlers import texts
 from handlers.alerts import deliver as deliver_alerts
 from handlers.alerts import deliver_job as alert_job
 from handlers.cleanup import cleanup_job
@@ -26,6 +25,7 @@ from handlers.notices import deliver_job as notice_job
 from handlers.ops import STARTED_AT_KEY
 from handlers.ordering import PerUserUpdateProcessor
 from handlers.support_sync import sync_job as support_sync_job
+from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
 API_KEY = "api"

@@ -7,8 +7,8 @@ import re
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from handlers import texts
 from handlers.common import identity, reply, services
+from handlers.texts import support as texts
 
 _USER_ID = re.compile(r"[0-9]{1,15}")  # Telegram user ids are positive
 

@@ -14,8 +14,9 @@ from telegram.ext import ContextTypes
 from bot.alerts import FOLD_WINDOW, AlertMessage
 from bot.redaction import redact
 from bot.services import Services
-from handlers import texts
 from handlers.common import services
+from handlers.texts import format as fmt
+from handlers.texts import ops as texts
 
 logger = logging.getLogger(__name__)
 _TAGS = re.compile(r"<[^>]+>")
@@ -47,8 +48,8 @@ def render(message: AlertMessage, secrets: tuple[str, ...] = ()) -> str:
         text = texts.ALERT_FOLDED.format(
             count=len(message.events),
             minutes=int(FOLD_WINDOW.total_seconds() // 60),
-            first=texts.when(first.at),
-            last=texts.when(last.at),
+            first=fmt.when(first.at),
+            last=fmt.when(last.at),
             **common,
         )
     else:
@@ -56,7 +57,7 @@ def render(message: AlertMessage, secrets: tuple[str, ...] = ()) -> str:
             f"\n{escape(str(key))}: {_detail(key, value)}"
             for key, value in sorted(first.detail.items())
         )
-        text = texts.ALERT_SINGLE.format(when=texts.when(first.at), details=details, **common)
+        text = texts.ALERT_SINGLE.format(when=fmt.when(first.at), details=details, **common)
     return redact(text, secrets)
 
 

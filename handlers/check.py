@@ -15,8 +15,10 @@ from bot import prompts, totp
 from bot.enrolment import Outcome
 from bot.recovery import looks_like_recovery_code
 from bot.verification import Result, Verdict
-from handlers import cleanup, texts
+from handlers import cleanup
 from handlers.common import identity, is_private, reply, services
+from handlers.texts import format as fmt
+from handlers.texts import user as texts
 from storage.records import ChatPrompt
 
 
@@ -81,11 +83,11 @@ def _answer(account: str, verdict: Verdict) -> str:
     if verdict.result is Result.LOCKED:
         if verdict.hard_locked or verdict.locked_until is None:
             return texts.CHECK_HARD_LOCKED
-        return texts.CHECK_LOCKED.format(until=texts.when(verdict.locked_until))
+        return texts.CHECK_LOCKED.format(until=fmt.when(verdict.locked_until))
     if verdict.result is Result.DEACTIVATED:
         assert verdict.deactivated_until is not None
         return texts.CHECK_DEACTIVATED.format(
-            account=escape(account), until=texts.when(verdict.deactivated_until)
+            account=escape(account), until=fmt.when(verdict.deactivated_until)
         )
     return texts.CHECK_NOT_ENROLLED.format(account=escape(account))
 

@@ -14,7 +14,8 @@ from telegram.ext import ContextTypes, MessageHandler, filters
 from bot.accounts import TelegramIdentity
 from bot.services import Services
 from bot.verification import Result, Verdict
-from handlers import texts
+from handlers.texts import format as fmt
+from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
 SERVICES_KEY = "services"
@@ -92,7 +93,7 @@ async def refuse_proof(
     assert update.effective_user is not None
     if verdict.result is Result.LOCKED:
         await services(context).prompts.clear(update.effective_user.id)
-        until = texts.when(verdict.locked_until) if verdict.locked_until else "support clears it"
+        until = fmt.when(verdict.locked_until) if verdict.locked_until else "support clears it"
         await reply(update, texts.CHANGE_LOCKED.format(until=until))
         return
     tries = texts.check_tries(verdict.tries_left).capitalize()

@@ -18,7 +18,7 @@ from bot import prompts, totp
 from bot.devices import Proof
 from bot.enrolment import MAX_DEVICE_NAME, device_name_problem
 from bot.recovery import looks_like_recovery_code
-from handlers import cleanup, texts
+from handlers import cleanup
 from handlers.callback_data import Action, button, parse_press, pattern
 from handlers.common import (
     edit_or_send,
@@ -30,18 +30,9 @@ from handlers.common import (
     services,
 )
 from handlers.enrolment import begin, message_of, send_recovery_codes
+from handlers.texts import format as fmt
+from handlers.texts import user as texts
 from storage.records import ChatPrompt, Device
-
-
-def device_lines(devices: list[Device]) -> str:
-    return "\n".join(
-        texts.DEVICE_LINE.format(
-            name=escape(d.name),
-            added=texts.when(d.created_at),
-            used=texts.when(d.last_used_at) if d.last_used_at else texts.NEVER_USED,
-        )
-        for d in devices
-    )
 
 
 async def devices_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -61,7 +52,9 @@ async def devices_command(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     ]
     await reply(
         update,
-        texts.DEVICES_LIST.format(account=escape(account), devices=device_lines(devices)),
+        texts.DEVICES_LIST.format(
+            account=escape(account), devices=fmt.device_lines(devices, last_used=True)
+        ),
         reply_markup=InlineKeyboardMarkup(rows),
     )
 

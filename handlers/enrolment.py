@@ -19,7 +19,7 @@ from telegram.ext import (
 
 from bot import prompts, totp
 from bot.enrolment import MAX_DEVICE_NAME, Outcome, ProofNeeded, StepResult
-from handlers import cleanup, texts
+from handlers import cleanup
 from handlers.callback_data import Action, button, parse_press, pattern
 from handlers.common import (
     edit_or_send,
@@ -30,6 +30,7 @@ from handlers.common import (
     reply,
     services,
 )
+from handlers.texts import user as texts
 from storage.records import EnrolmentStage, PendingEnrolment
 
 logger = logging.getLogger(__name__)

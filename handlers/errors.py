@@ -11,8 +11,9 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from bot.redaction import redact
-from handlers import alerts, texts
+from handlers import alerts
 from handlers.common import SERVICES_KEY, is_private, reply
+from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
 _BENIGN = ("not modified", "message to delete not found", "message to edit not found")

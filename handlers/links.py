@@ -9,9 +9,10 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.links import LinkOpening, LinkOutcome
-from handlers import enrolment, texts
+from handlers import enrolment
 from handlers.callback_data import Action, button, parse_press, pattern
 from handlers.common import edit_or_send, identity, reply, services
+from handlers.texts import user as texts
 
 _PROBLEMS = {
     LinkOutcome.UNKNOWN: texts.LINK_UNKNOWN,

@@ -15,7 +15,7 @@ from telegram.ext import (
 
 from bot import prompts
 from bot.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
-from handlers import support_sync, texts
+from handlers import support_sync
 from handlers.callback_data import Action, button, parse_press, pattern, ref_number
 from handlers.common import (
     edit_or_send,
@@ -26,6 +26,8 @@ from handlers.common import (
     services,
 )
 from handlers.enrolment import message_of
+from handlers.texts import format as fmt
+from handlers.texts import user as texts
 from storage.records import ChatPrompt
 
 
@@ -66,7 +68,7 @@ async def _refusal(update: Update, result: FileResult, account: str) -> None:
         request = result.request
         await reply(
             update,
-            texts.LOST_ALREADY_OPEN.format(id=request.id, created=texts.when(request.created_at)),
+            texts.LOST_ALREADY_OPEN.format(id=request.id, created=fmt.when(request.created_at)),
             reply_markup=_withdraw_markup(request.id),
         )
     elif result.outcome is FileOutcome.NOT_ENROLLED:

@@ -11,8 +11,8 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
 from bot.services import Services
-from handlers import texts
 from handlers.common import services
+from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
 

@@ -5,8 +5,9 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from handlers import texts
 from handlers.common import reply, services
+from handlers.texts import format as fmt
+from handlers.texts import ops as texts
 
 STARTED_AT_KEY = "started_at"
 
@@ -26,7 +27,7 @@ async def health(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             database="ok" if database_ok else "NOT ANSWERING",
             outbox=await svc.alerts.depth() if database_ok else "?",
             open_requests=await svc.deactivation.open_count() if database_ok else "?",
-            since=texts.when(started) if started else "?",
+            since=fmt.when(started) if started else "?",
         ),
     )
 

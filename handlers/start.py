@@ -14,9 +14,11 @@ from telegram.ext import (
     filters,
 )
 
-from handlers import links, texts
+from handlers import links
 from handlers.callback_data import Action, button
 from handlers.common import identity, is_private, private_user, reply, services
+from handlers.texts import format as fmt
+from handlers.texts import user as texts
 
 FALLBACK_GROUP = 90  # after every flow's step handler
 
@@ -51,17 +53,15 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     state = await services(context).enrolment.status(identity(user))
     account = escape(state.account_id)
     if state.devices:
-        text = texts.STATUS_ACTIVE.format(
-            account=account, devices=texts.device_lines(state.devices)
-        )
+        text = texts.STATUS_ACTIVE.format(account=account, devices=fmt.device_lines(state.devices))
     else:
         text = texts.STATUS_INACTIVE.format(account=account)
     if state.deactivated_until is not None:
-        text += texts.STATUS_DEACTIVATED.format(until=texts.when(state.deactivated_until))
+        text += texts.STATUS_DEACTIVATED.format(until=fmt.when(state.deactivated_until))
     if state.pending is not None:
         text += texts.STATUS_PENDING.format(
             step=texts.STEP_NAMES[state.pending.stage.value],
-            expires=texts.when(state.pending.expires_at),
+            expires=fmt.when(state.pending.expires_at),
         )
     buttons = [[button(texts.BUTTON_LOST, Action.LOST)]] if state.devices else []
     await reply(update, text, reply_markup=InlineKeyboardMarkup(buttons) if buttons else None)

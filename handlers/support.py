@@ -20,10 +20,13 @@ from telegram.ext import (
 from bot import prompts
 from bot.deactivation import AgentView, DecisionOutcome
 from bot.services import Services
-from handlers import support_desk, texts
+from handlers import support_desk
 from handlers.callback_data import Action, button, parse_press, pattern, ref_number
 from handlers.common import identity, reply, services
 from handlers.support_sync import decide_markup, render, sync
+from handlers.texts import format as fmt
+from handlers.texts import support as support_texts
+from handlers.texts import user as user_texts
 from storage.records import DeactivationRequest, RequestStatus
 
 logger = logging.getLogger(__name__)
@@ -32,15 +35,15 @@ logger = logging.getLogger(__name__)
 def _closed(request: DeactivationRequest) -> str:
     """What a late press is told: the request's fate, and who decided it."""
     if request.decided_by_name:
-        return texts.ALREADY_DECIDED.format(
+        return support_texts.ALREADY_DECIDED.format(
             status=request.status.value, agent=request.decided_by_name
         )
-    return texts.ALREADY_CLOSED.format(status=request.status.value)
+    return support_texts.ALREADY_CLOSED.format(status=request.status.value)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Approve, a duration, Deny, Deny without reason, Back: agents only."""
-    press = await parse_press(update, texts.STALE_BUTTON)
+    press = await parse_press(update, user_texts.STALE_BUTTON)
     if press is None:
         return
     query, user, data = press
@@ -49,14 +52,14 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ref_id, _, hours = data.ref.partition(".")
     request_id = ref_number(ref_id)
     if message is None or message.chat.id != svc.settings.support_chat_id or request_id is None:
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(user_texts.STALE_BUTTON)
         return
     if not await svc.deactivation.is_agent(user.id):
-        await query.answer(texts.ONLY_AGENTS, show_alert=True)
+        await query.answer(support_texts.ONLY_AGENTS, show_alert=True)
         return
     view = await svc.deactivation.agent_view(request_id)
     if view is None or view.request.support_message_id != message.message_id:
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(user_texts.STALE_BUTTON)
         return
     if view.request.status is not RequestStatus.OPEN:
         await query.answer(_closed(view.request))
@@ -64,7 +67,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     if data.action is Action.APPROVE:
         await query.answer()
-        await _show(query, view, texts.SUPPORT_CHOOSE_DURATION, _duration_markup(svc, request_id))
+        await _show(
+            query, view, support_texts.SUPPORT_CHOOSE_DURATION, _duration_markup(svc, request_id)
+        )
     elif data.action is Action.DENY:
         await svc.prompts.expect(
             user.id, prompts.DENY_REASON, prompts.LONG_PROMPT_TTL, str(request_id)
@@ -72,11 +77,15 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer()
         markup = InlineKeyboardMarkup(
             [
-                [button(texts.BUTTON_DENY_NO_REASON, Action.DENY_NO_REASON, str(request_id))],
-                [button(texts.BUTTON_BACK, Action.BACK, str(request_id))],
+                [
+                    button(
+                        support_texts.BUTTON_DENY_NO_REASON, Action.DENY_NO_REASON, str(request_id)
+                    )
+                ],
+                [button(support_texts.BUTTON_BACK, Action.BACK, str(request_id))],
             ]
         )
-        await _show(query, view, texts.SUPPORT_DENY_HOW, markup)
+        await _show(query, view, support_texts.SUPPORT_DENY_HOW, markup)
     elif data.action is Action.BACK:
         await svc.prompts.clear(user.id)
         await query.answer()
@@ -87,7 +96,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await svc.prompts.clear(user.id)
         await _decide(update, context, request_id, approve=False)
     else:
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(user_texts.STALE_BUTTON)
 
 
 def _offered_hours(svc: Services) -> set[int]:
@@ -97,14 +106,14 @@ def _offered_hours(svc: Services) -> set[int]:
 def _duration_markup(svc: Services, request_id: int) -> InlineKeyboardMarkup:
     choices = [
         button(
-            texts.duration_label(d),
+            fmt.duration_label(d),
             Action.APPROVE_FOR,
             f"{request_id}.{int(d.total_seconds() // 3600)}",
         )
         for d in svc.deactivation.durations
     ]
     return InlineKeyboardMarkup(
-        [choices, [button(texts.BUTTON_BACK, Action.BACK, str(request_id))]]
+        [choices, [button(support_texts.BUTTON_BACK, Action.BACK, str(request_id))]]
     )
 
 
@@ -138,10 +147,10 @@ async def _decide(
         reason=reason,
     )
     answer = {
-        DecisionOutcome.NOT_AGENT: texts.ONLY_AGENTS,
-        DecisionOutcome.OWN_ACCOUNT: texts.OWN_ACCOUNT,
-        DecisionOutcome.UNKNOWN: texts.STALE_BUTTON,
-        DecisionOutcome.INVALID_DURATION: texts.STALE_BUTTON,
+        DecisionOutcome.NOT_AGENT: support_texts.ONLY_AGENTS,
+        DecisionOutcome.OWN_ACCOUNT: support_texts.OWN_ACCOUNT,
+        DecisionOutcome.UNKNOWN: user_texts.STALE_BUTTON,
+        DecisionOutcome.INVALID_DURATION: user_texts.STALE_BUTTON,
     }.get(decision.outcome)
     if decision.outcome is DecisionOutcome.ALREADY_DECIDED and decision.request is not None:
         latest = await svc.deactivation.agent_view(request_id)

@@ -15,9 +15,10 @@ from telegram.ext import (
 )
 
 from bot.deactivation import AccountLookup
-from handlers import texts
 from handlers.common import identity, reply, services
-from handlers.support_sync import MAX_NAME_SHOWN, device_list, request_list
+from handlers.support_sync import MAX_NAME_SHOWN, agent_devices, request_list
+from handlers.texts import format as fmt
+from handlers.texts import support as texts
 
 logger = logging.getLogger(__name__)
 
@@ -36,7 +37,7 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     lines = [
         texts.QUEUE_LINE.format(
-            id=r.id, account=escape(r.account_id), age=texts.age(now - r.created_at)
+            id=r.id, account=escape(r.account_id), age=fmt.age(now - r.created_at)
         )
         for r in open_requests
     ]
@@ -74,7 +75,7 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
         lock = texts.LOCK_HARD.format(failures=state.consecutive_failures, account=account)
     elif state.locked_until is not None and state.locked_until > now:
         lock = texts.LOCK_UNTIL.format(
-            until=texts.when(state.locked_until), failures=state.consecutive_failures
+            until=fmt.when(state.locked_until), failures=state.consecutive_failures
         )
     else:
         lock = texts.LOCK_NONE.format(failures=state.consecutive_failures)
@@ -85,14 +86,14 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
         + f" ({u.user_id})"
         for u in found.users
     )
-    devices = device_list(found.devices)
+    devices = agent_devices(found.devices)
     requests = request_list(found.requests)
     return texts.LOOKUP.format(
         account=account,
         users=users or "none",
-        devices=devices or texts.SUPPORT_NO_DEVICES,
+        devices=devices,
         lock=lock,
-        deactivation=texts.DEACTIVATED_UNTIL.format(until=texts.when(state.deactivated_until))
+        deactivation=texts.DEACTIVATED_UNTIL.format(until=fmt.when(state.deactivated_until))
         if deactivated and state.deactivated_until is not None
         else texts.TWO_FA_ON,
         failed=found.failed_checks_24h,

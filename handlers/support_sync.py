@@ -21,9 +21,11 @@ from telegram.ext import (
 
 from bot.deactivation import AgentView
 from bot.services import Services
-from handlers import texts
 from handlers.callback_data import Action, button
 from handlers.common import services
+from handlers.texts import format as fmt
+from handlers.texts import support as support_texts
+from handlers.texts import user as user_texts
 from storage.records import DeactivationRequest, Device, RequestStatus
 
 logger = logging.getLogger(__name__)
@@ -32,36 +34,31 @@ MAX_DEVICES_SHOWN = 10
 MAX_NAME_SHOWN = 80
 
 
-def device_list(devices: list[Device]) -> str:
-    """Devices as an agent sees them (at most MAX_DEVICES_SHOWN); "" for none."""
-    lines = [
-        f"• {escape(d.name)}, added {texts.when(d.created_at)}" for d in devices[:MAX_DEVICES_SHOWN]
-    ]
-    if len(devices) > MAX_DEVICES_SHOWN:
-        lines.append(f"• … and {len(devices) - MAX_DEVICES_SHOWN} more")
-    return "\n".join(lines)
+def agent_devices(devices: list[Device]) -> str:
+    """Devices as an agent sees them: at most MAX_DEVICES_SHOWN, the rest counted."""
+    return fmt.device_lines(devices, limit=MAX_DEVICES_SHOWN)
 
 
 def request_list(requests: list[DeactivationRequest]) -> str:
     """Earlier requests as an agent sees them (the last five); "" for none."""
-    return ", ".join(f"#{r.id} {r.status.value} ({texts.when(r.created_at)})" for r in requests[:5])
+    return ", ".join(f"#{r.id} {r.status.value} ({fmt.when(r.created_at)})" for r in requests[:5])
 
 
 def render(view: AgentView) -> str:
     """The one place that formats an account and its request for a support agent."""
     request = view.request
-    devices = device_list(view.devices)
+    devices = agent_devices(view.devices)
     earlier = request_list(view.earlier)
-    text = texts.SUPPORT_REQUEST.format(
+    text = support_texts.SUPPORT_REQUEST.format(
         id=request.id,
         account=escape(request.account_id),
         name=escape(request.display_name[:MAX_NAME_SHOWN]),
         username=f"@{escape(request.username)}" if request.username else "",
         user_id=request.telegram_user_id,
-        created=texts.when(request.created_at),
-        devices=devices or texts.SUPPORT_NO_DEVICES,
+        created=fmt.when(request.created_at),
+        devices=devices,
         failed=view.failed_checks_24h,
-        earlier=earlier or texts.SUPPORT_NO_EARLIER,
+        earlier=earlier or support_texts.SUPPORT_NO_EARLIER,
         reason=escape(request.reason),
     )
     return text + _outcome(request)
@@ -70,16 +67,16 @@ def render(view: AgentView) -> str:
 def _outcome(request: DeactivationRequest) -> str:
     if request.status is RequestStatus.OPEN:
         return ""
-    at = texts.when(request.decided_at) if request.decided_at else ""
+    at = fmt.when(request.decided_at) if request.decided_at else ""
     reason = (
-        texts.LOST_DENIED_REASON.format(reason=escape(request.decision_reason))
+        user_texts.LOST_DENIED_REASON.format(reason=escape(request.decision_reason))
         if request.decision_reason
         else ""
     )
-    return texts.SUPPORT_OUTCOME[request.status.value].format(
+    return support_texts.SUPPORT_OUTCOME[request.status.value].format(
         agent=escape(request.decided_by_name or ""),
         at=at,
-        until=texts.when(request.deactivated_until) if request.deactivated_until else "",
+        until=fmt.when(request.deactivated_until) if request.deactivated_until else "",
         reason=reason,
     )
 
@@ -89,8 +86,8 @@ def decide_markup(request_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                button(texts.BUTTON_APPROVE, Action.APPROVE, ref),
-                button(texts.BUTTON_DENY, Action.DENY, ref),
+                button(support_texts.BUTTON_APPROVE, Action.APPROVE, ref),
+                button(support_texts.BUTTON_DENY, Action.DENY, ref),
             ]
         ]
     )
@@ -180,19 +177,19 @@ def _user_notice(request: DeactivationRequest) -> tuple[str, InlineKeyboardMarku
     if request.status is RequestStatus.APPROVED:
         assert request.deactivated_until is not None
         return (
-            texts.LOST_APPROVED.format(
-                id=request.id, account=account, until=texts.when(request.deactivated_until)
+            user_texts.LOST_APPROVED.format(
+                id=request.id, account=account, until=fmt.when(request.deactivated_until)
             ),
-            InlineKeyboardMarkup([[button(texts.BUTTON_SET_UP_NEW, Action.ENROLL)]]),
+            InlineKeyboardMarkup([[button(user_texts.BUTTON_SET_UP_NEW, Action.ENROLL)]]),
         )
     if request.status is RequestStatus.DENIED:
         reason = (
-            texts.LOST_DENIED_REASON.format(reason=escape(request.decision_reason))
+            user_texts.LOST_DENIED_REASON.format(reason=escape(request.decision_reason))
             if request.decision_reason
             else ""
         )
-        return texts.LOST_DENIED.format(id=request.id, reason=reason, account=account), None
-    return texts.LOST_EXPIRED.format(id=request.id), None
+        return user_texts.LOST_DENIED.format(id=request.id, reason=reason, account=account), None
+    return user_texts.LOST_EXPIRED.format(id=request.id), None
 
 
 async def _remind(bot: Bot, svc: Services) -> None:
@@ -201,12 +198,12 @@ async def _remind(bot: Bot, svc: Services) -> None:
         try:
             await bot.send_message(
                 request.chat_id,
-                texts.LOST_REMINDER.format(
-                    account=escape(request.account_id), until=texts.when(request.deactivated_until)
+                user_texts.LOST_REMINDER.format(
+                    account=escape(request.account_id), until=fmt.when(request.deactivated_until)
                 ),
                 parse_mode=ParseMode.HTML,
                 reply_markup=InlineKeyboardMarkup(
-                    [[button(texts.BUTTON_SET_UP_NEW, Action.ENROLL)]]
+                    [[button(user_texts.BUTTON_SET_UP_NEW, Action.ENROLL)]]
                 ),
             )
         except TelegramError as exc:

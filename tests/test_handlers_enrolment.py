@@ -9,7 +9,7 @@ import pytest
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.enrolment import Outcome
-from handlers import texts
+from handlers.texts import user as texts
 from tests.botapi import SimMessage
 from tests.harness import BOT_USERNAME, ChatUser, Harness, running_bot
 from tests.helpers import app_code, decode_qr, parse_key_uri

@@ -1,16 +1,13 @@
-"""Everything the bot says, in English, in one place. Messages use Telegram HTML."""
+"""What the bot says to users in their private chat, in English. Telegram HTML."""
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
-from html import escape
-
-from storage.records import Device
-
-# Button labels.
 BUTTON_ENROLL = "Set up 2FA"
+
 BUTTON_SHOW_KEY = "Show key"
+
 BUTTON_CANCEL = "Cancel"
+
 BUTTON_COMPLETE = "Complete activation"
 
 START = (
@@ -54,6 +51,7 @@ QR_CAPTION = (
     "<b>Step 2:</b> send me the 6-digit code the app now shows for <b>{issuer}</b>.\n\n"
     "Finish within {minutes} minutes; /cancel stops the set-up."
 )
+
 QR_CAPTION_AGAIN = "You are already setting up a device; here is the same QR code again.\n\n"
 
 MANUAL_KEY = (
@@ -64,19 +62,24 @@ MANUAL_KEY = (
     "Then send me the 6-digit code the app shows. "
     "This message disappears when the set-up ends."
 )
+
 KEY_ALREADY_SHOWN = "The key is in the message above."
 
 CODE_WRONG = (
     "That code doesn't match. Check that you read the <b>{issuer}</b> entry, "
     "then send the code the app shows now. {tries}"
 )
+
 TRIES_LEFT = {1: "1 try left.", 0: ""}
+
 CODE_EXHAUSTED = (
     "That code doesn't match either. After {max} wrong codes I ended this set-up "
     "to keep your account safe. Remove the unfinished entry from your app and send "
     "/enroll to start again with a new QR code."
 )
+
 CODE_LENGTH = "A code has 6 digits, and that was {count}. Send the 6-digit code your app shows."
+
 CODE_EXPECTED = (
     "I'm waiting for the 6-digit code your authenticator app shows for <b>{issuer}</b>, "
     "for example <code>123 456</code>. /cancel stops the set-up."
@@ -87,11 +90,14 @@ ASK_NAME = (
     "<b>Step 3: name this device</b> so you can tell your devices apart, "
     "e.g. <i>Philipp iPhone</i> (1 to {max} characters)."
 )
+
 NAME_EXPECTED = "Please send a name for this device as text, e.g. <i>Philipp iPhone</i>."
+
 NAME_LOOKS_LIKE_CODE = (
     "Your code was already confirmed. Now send a <b>name</b> for this device, "
     "e.g. <i>Philipp iPhone</i>."
 )
+
 NAME_PROBLEMS = {
     "empty": "The name can't be empty. Send a name such as <i>Philipp iPhone</i>.",
     "too_long": "That name is too long: at most {max} characters, please.",
@@ -106,6 +112,7 @@ SUMMARY = (
     "Press <b>Complete activation</b> to turn on 2FA with this device. "
     "To change the name, just send a new one."
 )
+
 CONFIRM_EXPECTED = "Press <b>Complete activation</b> under the summary above, or /cancel."
 
 ACTIVATED = (
@@ -114,6 +121,7 @@ ACTIVATED = (
     "A code that just expired still works; a new one always does.\n"
     "I removed the QR code and the key from this chat. /status shows your devices."
 )
+
 ACTIVATED_ANOTHER = (
     "🔐 <b>{name}</b> is now active for <code>{account}</code>. "
     "You have {count} devices; a code from any of them works.\n"
@@ -121,30 +129,40 @@ ACTIVATED_ANOTHER = (
 )
 
 CANCELLED = "Set-up cancelled; nothing was activated. Remove the unfinished entry from your app."
+
 NOTHING_TO_CANCEL = "There is nothing to cancel."
+
 STOPPED = "Stopped."
+
 EXPIRED = (
     "Your 2FA set-up expired: it has to be finished within {minutes} minutes. "
     "Nothing was activated. Remove the unfinished entry from your app and send "
     "/enroll to start again."
 )
+
 STALE_BUTTON = "This button is no longer valid."
+
 PRIVATE_ONLY = "Please use this in a private chat with me."
+
 UNKNOWN_INPUT = (
     "I'm not sure what you mean. /enroll sets up 2FA, /status shows your devices "
     "and /help lists everything."
 )
+
 SORRY = (
     "Sorry, something went wrong on my side. Please send that again; "
     "/status shows where things stand."
 )
 
 STATUS_ACTIVE = "🔐 <b>2FA is active</b> for <code>{account}</code>.\n\n<b>Devices</b>\n{devices}"
-STATUS_DEVICE = "• <b>{name}</b>, added {added}"
+
+
 STATUS_INACTIVE = (
     "2FA is <b>not set up</b> for <code>{account}</code> yet. Send /enroll to set it up."
 )
+
 STATUS_PENDING = "\n\nA set-up is in progress ({step}); it expires at {expires}."
+
 STEP_NAMES = {
     "awaiting_code": "waiting for the code from your app",
     "awaiting_name": "waiting for a device name",
@@ -155,58 +173,78 @@ CHECK_ASK = (
     "Send me the 6-digit code your authenticator app shows now, as you would at login. "
     "/cancel stops."
 )
+
 CHECK_EXPECTED = (
     "Please send the 6-digit code your app shows now (for example <code>123 456</code>), "
     "or a recovery code."
 )
+
 CHECK_ACCEPTED = (
     "✅ <b>Code accepted</b> ({device}). At login, this is where you would be let in.\n"
     "Tip: a code that just expired still works; a new one always does."
 )
+
 CHECK_ACCEPTED_RECOVERY = (
     "✅ <b>Recovery code accepted</b>; it is used up now ({left} left). /recovery gives "
     "you a new set."
 )
+
 CHECK_REJECTED = (
     "❌ <b>That code is not right</b>, or it was already used. {tries} before logins "
     "are locked for a while. Send the code your app shows now to try again."
 )
+
 CHECK_TRIES = {1: "1 try left"}
+
 CHECK_LOCKED = (
     "🔒 <b>Locked</b> after too many wrong codes: logins with 2FA are refused until "
     "{until}, even with a correct code. Wait until then, or ask support if you need help."
 )
+
 CHECK_HARD_LOCKED = (
     "🔒 <b>Locked</b> after too many wrong codes. Support has to clear the lock before "
     "codes work again; please contact them."
 )
+
 CHECK_NOT_ENROLLED = "No 2FA is set up for <code>{account}</code> yet. /enroll sets it up."
+
 CHECK_DEACTIVATED = (
     "2FA is temporarily off for <code>{account}</code> until {until}: a login works with "
     "the password alone. /enroll sets up a new device."
 )
+
 CHECK_DURING_ENROLMENT = "Please finish the set-up first, or /cancel it."
 
 LINK_BOUND = "This chat now manages the account <code>{account}</code>."
+
 LINK_CONFIRM = (
     "This link is for the account <code>{new}</code>, but this chat manages "
     "<code>{current}</code>. Switch to <code>{new}</code>? "
     "<code>{current}</code> keeps its devices."
 )
+
 BUTTON_SWITCH = "Switch"
+
 BUTTON_KEEP = "Keep the current account"
+
 LINK_KEPT = "Nothing changed: this chat still manages <code>{current}</code>."
+
 LINK_UNKNOWN = "This link is not valid. Please ask for a new one where you log in, or send /start."
+
 LINK_USED = "This link was already used; each link works once. Ask for a new one where you log in."
+
 LINK_EXPIRED = (
     "This link has expired (links work for one hour). Ask for a new one where you log in."
 )
 
-# Lost authenticator (user side).
 BUTTON_LOST = "Lost my authenticator"
+
 BUTTON_SEND_REQUEST = "Send to support"
+
 BUTTON_WITHDRAW = "Withdraw the request"
+
 BUTTON_SET_UP_NEW = "Set up a new device"
+
 LOST_EXPLAIN = (
     "<b>Lost access to your authenticator?</b>\n"
     "Support can turn 2FA off for <code>{account}</code> for a limited time, so that you "
@@ -215,123 +253,77 @@ LOST_EXPLAIN = (
     "Please tell support in a few words what happened (at most {max} characters), "
     "e.g. <i>phone lost on a trip</i>. /cancel stops."
 )
+
 LOST_REASON_PROBLEMS = {
     "empty": "Please describe what happened in a few words.",
     "too_long": "That is too long: at most {max} characters, please.",
 }
+
 LOST_REASON_EXPECTED = "Please describe in a few words, as text, what happened."
+
 LOST_CONFIRM = (
     "This goes to support:\n\n<i>{reason}</i>\n\nAccount: <code>{account}</code>\nSend it?"
 )
+
 LOST_FILED = (
     "Your request <b>#{id}</b> is with support. I will tell you here as soon as an agent "
     "decides. You can withdraw it until then."
 )
+
 LOST_ALREADY_OPEN = (
     "Your request <b>#{id}</b> (sent {created}) is still with support. "
     "I will tell you when an agent decides."
 )
+
 LOST_NOT_ENROLLED = "2FA is not set up for <code>{account}</code>, so there is nothing to turn off."
+
 LOST_NO_SUPPORT = (
     "Requests to support are not available here. Please contact your organisation's "
     "help desk another way."
 )
+
 LOST_WITHDRAWN = "Request #{id} withdrawn. 2FA stays as it is."
+
 LOST_APPROVED = (
     "✅ Support approved request #{id}: 2FA is <b>off</b> for <code>{account}</code> until "
     "<b>{until}</b>. Until then you log in with your password alone. Your old devices no "
     "longer work.\n\nSet up a new device now: 2FA is back on as soon as it is active."
 )
+
 LOST_DENIED = "Support declined request #{id}.{reason} 2FA stays on for <code>{account}</code>."
+
 LOST_DENIED_REASON = " Reason: <i>{reason}</i>."
+
 LOST_EXPIRED = (
     "Request #{id} expired without a decision from support. You can send a new one with /lost."
 )
+
 LOST_REMINDER = (
     "⏰ 2FA for <code>{account}</code> is off only until <b>{until}</b>. Set up a new "
     "device now, or logins will ask for a code you cannot give."
 )
 
-# Support chat.
-BUTTON_APPROVE = "Approve"
-BUTTON_DENY = "Deny"
-BUTTON_BACK = "Back"
-BUTTON_DENY_NO_REASON = "Deny without reason"
-SUPPORT_REQUEST = (
-    "🆘 <b>Deactivation request #{id}</b>\n"
-    "Account: <code>{account}</code>\n"
-    "Telegram: {name} {username} (id <code>{user_id}</code>)\n"
-    "Sent: {created}\n"
-    "Devices:\n{devices}\n"
-    "Failed checks in the last 24 h: {failed}\n"
-    "Earlier requests: {earlier}\n"
-    "Reason: <i>{reason}</i>"
-)
-SUPPORT_NO_DEVICES = "• none"
-SUPPORT_NO_EARLIER = "none"
-SUPPORT_OUTCOME = {
-    "approved": "\n\n✅ <b>Approved</b> by {agent} at {at}: 2FA off until {until}.",
-    "denied": "\n\n❌ <b>Denied</b> by {agent} at {at}.{reason}",
-    "withdrawn": "\n\n↩️ <b>Withdrawn</b> by the user at {at}.",
-    "expired": "\n\n⌛ <b>Expired</b> at {at} without a decision.",
-}
-SUPPORT_CHOOSE_DURATION = "\n\nApprove for how long?"
-SUPPORT_DENY_HOW = (
-    "\n\nTo deny with a reason for the user, reply to this message with the reason. "
-    "Or deny without one."
-)
-ONLY_AGENTS = "Only support agents can decide."
-OWN_ACCOUNT = "You cannot decide a request about your own account."
-ALREADY_DECIDED = "Already {status} by {agent}."
-ALREADY_CLOSED = "This request is already {status}."
-QUEUE_EMPTY = "No open requests."
-QUEUE_HEADER = "<b>Open requests</b> (oldest first)"
-QUEUE_LINE = "• #{id} <code>{account}</code>, waiting {age}"
-LOOKUP_USAGE = "Usage: /lookup &lt;account or Telegram user id&gt;"
-LOOKUP_NONE = "Nothing known about <code>{query}</code>."
-LOOKUP = (
-    "<b>{account}</b>\n"
-    "Telegram: {users}\n"
-    "Devices:\n{devices}\n"
-    "Lock: {lock}\n"
-    "2FA: {deactivation}\n"
-    "Failed checks in the last 24 h: {failed}\n"
-    "Requests: {requests}"
-)
-LOCK_NONE = "none ({failures} failures in a row)"
-LOCK_UNTIL = "locked until {until} ({failures} failures in a row)"
-LOCK_HARD = "blocked after {failures} failures: /unlock {account} clears it"
-DEACTIVATED_UNTIL = "off until {until} (approved deactivation)"
-TWO_FA_ON = "required"
-UNLOCK_USAGE = "Usage: /unlock &lt;account&gt;"
-UNLOCKED = "The lock on <code>{account}</code> is cleared; its codes work again."
-NOT_LOCKED = "<code>{account}</code> is not locked."
-HEALTH = (
-    "<b>Health</b>\nDatabase: {database}\nAlerts waiting: {outbox}\n"
-    "Open requests: {open_requests}\nUp since: {since}"
-)
 STATUS_DEACTIVATED = "\n\n2FA is temporarily <b>off</b> until {until} (approved by support)."
-AGENTS_ONLY_ADMINS = "Only admins can manage agents."
-HEALTH_ONLY = "Health is shown in the ops chat, and to admins."
-AGENTS_LIST = "<b>Support agents</b>\nFrom configuration: {configured}\nAdded: {added}"
-AGENTS_USAGE = "Usage: /agents, /agents add &lt;user id&gt;, /agents remove &lt;user id&gt;"
-AGENTS_ADDED = "User {id} is now a support agent."
-AGENTS_ALREADY = "User {id} is already a support agent."
-AGENTS_REMOVED = "User {id} is no longer a support agent."
-AGENTS_NOT_FOUND = "User {id} was not added with /agents (agents from SUPPORT_AGENT_IDS stay)."
 
-# Devices and recovery codes.
 BUTTON_RENAME = "Rename {name}"
+
 BUTTON_REMOVE = "Remove {name}"
+
 BUTTON_NEW_CODES = "New recovery codes"
+
 BUTTON_REMOVE_LAST = "Yes, turn 2FA off"
+
 BUTTON_KEEP_DEVICE = "Keep it"
+
 BUTTON_USE_RECOVERY = "Use a recovery code"
+
 BUTTON_ASK_SUPPORT = "Ask support"
+
 DEVICES_LIST = "<b>Your devices</b> for <code>{account}</code>\n{devices}"
-DEVICE_LINE = "• <b>{name}</b>, added {added}, last used {used}"
-NEVER_USED = "never"
+
+
 DEVICES_NONE = "No devices: 2FA is not set up for <code>{account}</code>. /enroll sets it up."
+
 ASK_CODE = {
     "enroll": (
         "<code>{account}</code> already has 2FA. To add another device, first send a "
@@ -341,52 +333,68 @@ ASK_CODE = {
     "remove": "To remove <b>{name}</b>, first send a current 6-digit code from any device.",
     "recovery": "To get new recovery codes, first send a current 6-digit code from your app.",
 }
+
 CODE_FOR_CHANGE_EXPECTED = (
     "Please send the 6-digit code your app shows now (or a recovery code), or /cancel."
 )
+
 CHANGE_REFUSED = "That code is not right. {tries}. Nothing was changed."
+
 CHANGE_LOCKED = "Too many wrong codes: locked until {until}. Nothing was changed."
+
 ASK_NEW_NAME = "Code accepted. Send the new name for <b>{name}</b> (1 to {max} characters)."
+
 RENAMED = "Renamed to <b>{name}</b>."
+
 REMOVED = "🗑 <b>{name}</b> is removed; its codes no longer work. You have {count} device(s)."
+
 REMOVED_LAST = (
     "🗑 <b>{name}</b> is removed. 2FA is now <b>off</b> for <code>{account}</code>: a login "
     "needs the password alone. /enroll sets it up again."
 )
+
 CONFIRM_REMOVE_LAST = (
     "<b>{name}</b> is your last device. Removing it turns 2FA <b>off</b> for "
     "<code>{account}</code>. Remove it?"
 )
+
 KEPT_DEVICE = "Nothing was removed."
+
 RECOVERY_STATUS = (
     "You have <b>{count}</b> unused recovery code(s) for <code>{account}</code>. A new set "
     "replaces the old one."
 )
+
 RECOVERY_NONE = "There are no recovery codes: 2FA is not set up for <code>{account}</code>."
+
 RECOVERY_CODES = (
     "<b>Your recovery codes</b> for <code>{account}</code>\n"
     "If you lose your authenticator, each of these works once instead of a code from the "
     "app. Save them now somewhere safe (a password manager, or on paper); I will not show "
     "them again.\n\n{codes}"
 )
+
 LOST_CHOICE = (
     "<b>Lost access to your authenticator?</b>\n"
     "With one of your recovery codes you can remove the lost device and set up a new one "
     "right now. Without one, support can turn 2FA off for a while."
 )
+
 ASK_RECOVERY_CODE = "Send one of your recovery codes (like <code>1a2b-3c4d-5e6f-7a8b</code>)."
+
 APP_CODE_AT_RECOVERY = (
     "That looks like a code from your app. If you still have the app, no recovery is "
     "needed: /devices manages your devices, /enroll adds one. Otherwise send a recovery "
     "code (like <code>1a2b-3c4d-5e6f-7a8b</code>)."
 )
+
 RECOVERY_REFUSED = "That recovery code does not work (each works once). {tries}."
+
 RECOVERED = (
     "✅ Recovery code accepted ({left} left). Set up your new device, and remove the lost "
     "one so that its codes stop working."
 )
 
-# Notices to everyone who manages an account.
 NOTICES = {
     "device_added": (
         "🔐 A device, <b>{name}</b>, was added to 2FA for <code>{account}</code>. If this "
@@ -410,52 +418,6 @@ NOTICES = {
     ),
 }
 
-# Ops chat alerts.
-ALERT_ICONS = {"info": "🔵", "warning": "🟠", "critical": "🔴"}
-ALERT_TITLES = {
-    "account_locked": "Account locked after failed codes",
-    "account_hard_locked": "Account blocked after 100 failed codes",
-    "deactivation_requested": "Deactivation request filed",
-    "deactivation_approved": "Deactivation approved: 2FA off",
-    "deactivation_denied": "Deactivation request denied",
-    "deactivation_withdrawn": "Deactivation request withdrawn",
-    "deactivation_expired": "Deactivation request expired undecided",
-    "request_waiting": "Deactivation request waiting for a decision",
-    "failure_burst": "Burst of failed codes from one Telegram user",
-    "bot_error": "Error inside the bot",
-    "api_error": "Error inside the HTTP API",
-    "lock_cleared": "Lock cleared by support",
-    "deactivation_ended": "Deactivation window ended: 2FA required again",
-    "recovery_code_used": "Recovery code used",
-    "device_added": "Another device added to an account",
-    "recovery_codes_regenerated": "New recovery codes issued",
-    "two_factor_turned_off": "2FA turned off by the user (last device removed)",
-    "bot_started": "Bot started",
-    "bot_stopped": "Bot stopped",
-}
-ALERT_ACTIONS = {
-    "account_locked": "Nothing, unless it repeats: the lock lifts by itself.",
-    "account_hard_locked": "Contact the user; an agent clears it with /unlock in support.",
-    "deactivation_requested": "An agent decides in the support chat.",
-    "deactivation_approved": "Nothing; the user sets up a new device.",
-    "deactivation_expired": "Check why no agent decided; the user may ask again.",
-    "request_waiting": "Ask an agent to decide in the support chat (/queue).",
-    "failure_burst": "Possible guessing: look at this user's entries in the audit log.",
-    "bot_error": "Look at the log around this time; users were told to try again.",
-    "api_error": "Look at the log around this time; the login system got a 500.",
-    "deactivation_denied": "Nothing; the user was told, with the reason if one was given.",
-    "deactivation_withdrawn": "Nothing; the user withdrew it.",
-    "recovery_code_used": "Nothing if the user expected it; if not, ask support to check.",
-    "recovery_codes_regenerated": "Nothing; the old set no longer works.",
-    "device_added": "Nothing if the user expected it; the user was asked for a code first.",
-    "two_factor_turned_off": "Nothing if expected; the account logs in with the password alone.",
-}
-ALERT_SINGLE = "{icon} <b>{severity}</b> · {title}\n{facts}When: {when}{details}{action}"
-ALERT_FOLDED = (
-    "{icon} <b>{severity}</b> · {count} × {title} in the last {minutes} minutes\n"
-    "{facts}From {first} to {last}{action}"
-)
-
 COMMANDS = [
     ("start", "What this bot does"),
     ("enroll", "Set up 2FA on a device"),
@@ -469,34 +431,9 @@ COMMANDS = [
 ]
 
 
-def when(moment: datetime) -> str:
-    """Dates and times as users read them here: UTC, to the minute."""
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
-
-
 def tries_left(count: int) -> str:
     return TRIES_LEFT.get(count, f"{count} tries left.")
 
 
 def check_tries(count: int) -> str:
     return CHECK_TRIES.get(count, f"{count} tries left")
-
-
-def device_lines(devices: list[Device]) -> str:
-    return "\n".join(
-        STATUS_DEVICE.format(name=escape(d.name), added=when(d.created_at)) for d in devices
-    )
-
-
-def duration_label(delta: timedelta) -> str:
-    hours = int(delta.total_seconds() // 3600)
-    return f"{hours // 24} d" if hours % 24 == 0 and hours >= 48 else f"{hours} h"
-
-
-def age(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h {minutes % 60} min"
-    return f"{minutes // 1440} d"
