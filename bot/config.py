@@ -49,6 +49,8 @@ class Settings:
     deactivation_max: timedelta = timedelta(hours=72)
     request_ttl: timedelta = timedelta(hours=48)
     request_sla: timedelta = timedelta(minutes=30)
+    # delivered alerts and notices older than this are pruned (the audit log is kept)
+    retention: timedelta = timedelta(days=90)
     log_format: str = "text"
     # Worker processes that render QR codes (0: a thread); one when there is a spare core.
     qr_render_processes: int = 0
@@ -97,6 +99,13 @@ def _hours(env: Mapping[str, str], name: str, default: int) -> timedelta:
     if not value.isdigit() or not 1 <= int(value) <= 24 * 30:
         raise ConfigError(f"{name} must be a whole number of hours from 1 to 720, got {value!r}")
     return timedelta(hours=int(value))
+
+
+def _days(env: Mapping[str, str], name: str, default: int) -> timedelta:
+    value = env.get(name, "").strip() or str(default)
+    if not value.isdigit() or not 1 <= int(value) <= 3650:
+        raise ConfigError(f"{name} must be a whole number of days from 1 to 3650, got {value!r}")
+    return timedelta(days=int(value))
 
 
 def _minutes(env: Mapping[str, str], name: str, default: int) -> timedelta:
@@ -179,5 +188,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         request_ttl=_hours(env, "REQUEST_EXPIRY_HOURS", 48),
         request_sla=_minutes(env, "REQUEST_SLA_MINUTES", 30),
         enrollment_link_ttl=_minutes(env, "ENROLLMENT_LINK_MINUTES", 60),
+        retention=_days(env, "RETENTION_DAYS", 90),
         log_format=_log_format(env),
     )
