@@ -246,40 +246,6 @@ async def test_forged_support_buttons_are_answered_and_ignored(bot: Harness, dat
     assert support_message(bot).text == before
 
 
-async def test_queue_lists_open_requests_oldest_first(bot: Harness) -> None:
-    await file_request(bot, bot.user(1001))
-    bot.clock.advance(minutes=30)
-    await file_request(bot, bot.user(1002, "Bo"))
-    bot.clock.advance(minutes=5)
-    (queue,) = await in_support(bot, AGENT).send("/queue")
-    lines = queue.text.splitlines()
-    assert lines[0] == "Open requests (oldest first)"
-    assert "#1" in lines[1] and "waiting 36 min" in lines[1]  # 30 min + 90 s enrolling + 5 min
-    assert "#2" in lines[2] and "waiting 5 min" in lines[2]
-    (refused,) = await in_support(bot, BYSTANDER).send("/queue")
-    assert "Only support agents" in refused.text
-
-
-async def test_admin_adds_an_agent_who_can_then_decide(bot: Harness) -> None:
-    user = bot.user()
-    await file_request(bot, user)
-    newcomer = in_support(bot, 7777)
-    await newcomer.press(support_message(bot), "Approve")
-    assert newcomer.last_answer["text"] == "Only support agents can decide."
-    admin = bot.user(ADMIN, "Root")
-    (added,) = await admin.send("/agents add 7777")
-    assert "now a support agent" in added.text
-    (listing,) = await admin.send("/agents")
-    assert "7777" in listing.text and "9001" in listing.text
-    await newcomer.press(support_message(bot), "Approve")
-    await newcomer.press(support_message(bot), "4 h")
-    assert "Approved" in support_message(bot).text
-    (removed,) = await admin.send("/agents remove 7777")
-    assert "no longer" in removed.text
-    (refused,) = await bot.user(1234).send("/agents add 1")
-    assert "Only admins" in refused.text
-
-
 async def test_new_device_ends_the_deactivation_early(bot: Harness) -> None:
     user = bot.user()
     await file_request(bot, user)
@@ -328,19 +294,6 @@ async def test_forged_withdraw_buttons_are_answered_and_ignored(bot: Harness, da
     assert "Withdrawn" not in support_message(bot).text
 
 
-async def test_lost_buttons_in_a_group_do_nothing(bot: Harness) -> None:
-    member = in_support(bot, AGENT)
-    await file_request(bot, bot.user())
-    assert await member.press_data(support_message(bot), "v1:lost.ask:") == []
-    assert member.last_answer["text"] == "Please use this in a private chat with me."
-
-
-@pytest.mark.parametrize("arg", ["--5", "²", "12a", "-7"])
-async def test_agents_command_refuses_malformed_ids(bot: Harness, arg: str) -> None:
-    (answer,) = await bot.user(ADMIN, "Root").send(f"/agents add {arg}")
-    assert "Usage" in answer.text
-
-
 async def test_concurrent_syncs_post_and_tell_once(bot: Harness) -> None:
     user = bot.user()
     secret = await enrolled(bot, user)
@@ -378,42 +331,6 @@ async def test_status_shows_a_running_deactivation(bot: Harness) -> None:
     (status,) = await user.send("/status")
     until = (bot.clock.now() + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M UTC")
     assert "temporarily off until " + until in status.text
-
-
-async def test_lookup_shows_an_account_to_agents(bot: Harness) -> None:
-    user = bot.user(1001, "Ann", "ann")
-    await file_request(bot, user)
-    agent = in_support(bot, AGENT)
-    for query in ("tg:1001", "1001"):
-        (found,) = await agent.send(f"/lookup {query}")
-        for part in ("tg:1001", "@ann", "Phone", "Lock: none", "2FA: required", "#1 open"):
-            assert part in found.text
-    (none,) = await agent.send("/lookup nobody@example.com")
-    assert "Nothing known" in none.text
-    (refused,) = await in_support(bot, BYSTANDER).send("/lookup tg:1001")
-    assert "Only support agents" in refused.text
-
-
-async def test_unlock_clears_the_100_failure_block(bot: Harness) -> None:
-    user = bot.user()
-    secret = await enrolled(bot, user)
-    verifier = bot.app.bot_data["services"].verification
-    bad = "000000" if code_for(bot, secret) != "000000" else "111111"
-    for _ in range(100):
-        verdict = await verifier.verify("tg:1001", bad, actor="api")
-        if verdict.locked_until is not None:
-            bot.clock.set(verdict.locked_until)
-    assert verdict.hard_locked
-    agent = in_support(bot, AGENT)
-    (found,) = await agent.send("/lookup tg:1001")
-    assert "blocked after 100 failures" in found.text
-    (done,) = await agent.send("/unlock tg:1001")
-    assert "cleared" in done.text
-    assert (await verifier.verify("tg:1001", code_for(bot, secret), actor="api")).result.value == (
-        "accepted"
-    )
-    (again,) = await agent.send("/unlock tg:1001")
-    assert "is not locked" in again.text
 
 
 async def test_the_end_of_the_window_is_told_and_the_decision_keeps_its_devices(

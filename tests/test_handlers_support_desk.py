@@ -1,0 +1,146 @@
+"""Agents' commands in the support chat through PTB's Application: /queue, /lookup,
+/unlock, and the admins' /agents."""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import Settings
+from tests.harness import Harness, running_bot
+from tests.test_handlers_check import enrolled, wrong
+from tests.test_handlers_enrolment import code_for
+from tests.test_handlers_lost import (
+    ADMIN,
+    AGENT,
+    BYSTANDER,
+    OTHER_AGENT,
+    SUPPORT,
+    file_request,
+    in_support,
+    support_message,
+)
+
+
+@pytest.fixture
+def support_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(
+        settings,
+        support_chat_id=SUPPORT,
+        support_agent_ids=frozenset({AGENT, OTHER_AGENT}),
+        admin_user_ids=frozenset({ADMIN}),
+    )
+
+
+@pytest.fixture
+async def bot(support_settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
+    async with running_bot(support_settings, clock) as harness:
+        harness.state.group(SUPPORT, "Support")
+        yield harness
+
+
+async def test_queue_lists_open_requests_oldest_first(bot: Harness) -> None:
+    await file_request(bot, bot.user(1001))
+    bot.clock.advance(minutes=30)
+    await file_request(bot, bot.user(1002, "Bo"))
+    bot.clock.advance(minutes=5)
+    (queue,) = await in_support(bot, AGENT).send("/queue")
+    lines = queue.text.splitlines()
+    assert lines[0] == "Open requests (oldest first)"
+    assert "#1" in lines[1] and "waiting 36 min" in lines[1]  # 30 min + 90 s enrolling + 5 min
+    assert "#2" in lines[2] and "waiting 5 min" in lines[2]
+    (refused,) = await in_support(bot, BYSTANDER).send("/queue")
+    assert "Only support agents" in refused.text
+
+
+async def test_admin_adds_an_agent_who_can_then_decide(bot: Harness) -> None:
+    user = bot.user()
+    await file_request(bot, user)
+    newcomer = in_support(bot, 7777)
+    await newcomer.press(support_message(bot), "Approve")
+    assert newcomer.last_answer["text"] == "Only support agents can decide."
+    admin = bot.user(ADMIN, "Root")
+    (added,) = await admin.send("/agents add 7777")
+    assert "now a support agent" in added.text
+    (listing,) = await admin.send("/agents")
+    assert "7777" in listing.text and "9001" in listing.text
+    await newcomer.press(support_message(bot), "Approve")
+    await newcomer.press(support_message(bot), "4 h")
+    assert "Approved" in support_message(bot).text
+    (removed,) = await admin.send("/agents remove 7777")
+    assert "no longer" in removed.text
+    (refused,) = await bot.user(1234).send("/agents add 1")
+    assert "Only admins" in refused.text
+
+
+@pytest.mark.parametrize("arg", ["--5", "²", "12a", "-7"])
+async def test_agents_command_refuses_malformed_ids(bot: Harness, arg: str) -> None:
+    (answer,) = await bot.user(ADMIN, "Root").send(f"/agents add {arg}")
+    assert "Usage" in answer.text
+
+
+async def test_lookup_shows_an_account_to_agents(bot: Harness) -> None:
+    user = bot.user(1001, "Ann", "ann")
+    await file_request(bot, user)
+    agent = in_support(bot, AGENT)
+    for query in ("tg:1001", "1001"):
+        (found,) = await agent.send(f"/lookup {query}")
+        for part in ("tg:1001", "@ann", "Phone", "Lock: none", "2FA: required", "#1 open"):
+            assert part in found.text
+    (none,) = await agent.send("/lookup nobody@example.com")
+    assert "Nothing known" in none.text
+    (refused,) = await in_support(bot, BYSTANDER).send("/lookup tg:1001")
+    assert "Only support agents" in refused.text
+
+
+@pytest.mark.parametrize("query", ["²", "99999999999999999999", "١٢٣"])
+async def test_lookup_of_a_malformed_user_id_is_answered_as_bad_input(
+    bot: Harness, query: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    agent = in_support(bot, AGENT)
+    with caplog.at_level(logging.ERROR):
+        (answer,) = await agent.send(f"/lookup {query}")
+    assert "neither an account id nor a Telegram user id" in answer.text
+    assert "Usage: /lookup" in answer.text
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []  # no bot_error
+
+
+async def test_unlock_clears_the_100_failure_block(bot: Harness) -> None:
+    user = bot.user()
+    secret = await enrolled(bot, user)
+    verifier = bot.app.bot_data["services"].verification
+    bad = "000000" if code_for(bot, secret) != "000000" else "111111"
+    for _ in range(100):
+        verdict = await verifier.verify("tg:1001", bad, actor="api")
+        if verdict.locked_until is not None:
+            bot.clock.set(verdict.locked_until)
+    assert verdict.hard_locked
+    agent = in_support(bot, AGENT)
+    (found,) = await agent.send("/lookup tg:1001")
+    assert "blocked after 100 failures" in found.text
+    (done,) = await agent.send("/unlock tg:1001")
+    assert "cleared" in done.text
+    assert (await verifier.verify("tg:1001", code_for(bot, secret), actor="api")).result.value == (
+        "accepted"
+    )
+    (again,) = await agent.send("/unlock tg:1001")
+    assert "is not locked" in again.text
+
+
+async def test_an_agent_cannot_unlock_their_own_account(bot: Harness) -> None:
+    agent_as_user = bot.user(AGENT, "Agnes")
+    secret = await enrolled(bot, agent_as_user)
+    bad = wrong(bot, secret)
+    for _ in range(5):
+        await agent_as_user.send(f"/check {bad}")
+    agent = in_support(bot, AGENT)
+    (refused,) = await agent.send(f"/unlock tg:{AGENT}")
+    assert refused.text == "You cannot unlock your own account."
+    (found,) = await agent.send(f"/lookup tg:{AGENT}")
+    assert "Lock: locked until" in found.text  # nothing changed
+    (done,) = await in_support(bot, OTHER_AGENT).send(f"/unlock tg:{AGENT}")
+    assert "cleared" in done.text  # another agent can
