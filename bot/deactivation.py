@@ -10,11 +10,12 @@ the bot was down.
 from __future__ import annotations
 
 import asyncio
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.accounts import TelegramIdentity, account_for
+from bot.accounts import TelegramIdentity, account_for, account_id_problem
 from bot.clock import Clock
 from storage.db import Database
 from storage.records import (
@@ -29,6 +30,7 @@ from storage.repositories import Transaction
 MAX_REASON = 500
 REMIND_BEFORE = timedelta(hours=3)
 SYSTEM_ACTOR = "system"
+_TELEGRAM_USER_ID = re.compile(r"[0-9]{1,15}")  # positive, ASCII digits only
 
 
 class FileOutcome(StrEnum):
@@ -46,6 +48,12 @@ class DecisionOutcome(StrEnum):
     OWN_ACCOUNT = "own_account"
     UNKNOWN = "unknown"
     INVALID_DURATION = "invalid_duration"
+
+
+class UnlockOutcome(StrEnum):
+    CLEARED = "cleared"
+    NOT_LOCKED = "not_locked"
+    OWN_ACCOUNT = "own_account"
 
 
 @dataclass(frozen=True)
@@ -91,6 +99,27 @@ def reason_problem(text: str) -> str:
     if len(stripped) > MAX_REASON:
         return "too_long"
     return ""
+
+
+def telegram_user_id(text: str) -> int | None:
+    """``text`` as a Telegram user id, or None (also for other scripts' digits, like "²")."""
+    return int(text) if _TELEGRAM_USER_ID.fullmatch(text) else None
+
+
+def lookup_problem(query: str) -> str:
+    """Why /lookup cannot look ``query`` up, or "": an account id, or a Telegram user id."""
+    problem = account_id_problem(query)
+    if problem:
+        return problem
+    if query.isdigit() and telegram_user_id(query) is None:
+        return "a number that is not a Telegram user id"
+    return ""
+
+
+def manages(tx: Transaction, user_id: int, account_id: str) -> bool:
+    """Whether this Telegram user manages the account: support never acts on its own."""
+    link = tx.accounts.link_for(user_id)
+    return link is not None and link.account_id == account_id
 
 
 def duration_choices(default: timedelta, longest: timedelta) -> list[timedelta]:
@@ -246,9 +275,8 @@ class DeactivationService:
                 agent.user_id
             ):
                 return Decision(DecisionOutcome.NOT_AGENT, request)
-            own = tx.accounts.link_for(agent.user_id)
-            if request.telegram_user_id == agent.user_id or (
-                own is not None and own.account_id == request.account_id
+            if request.telegram_user_id == agent.user_id or manages(
+                tx, agent.user_id, request.account_id
             ):
                 return Decision(DecisionOutcome.OWN_ACCOUNT, request)
             if request.status is RequestStatus.OPEN and request.expires_at <= now:
@@ -328,12 +356,16 @@ class DeactivationService:
         return revoked
 
     async def lookup(self, query: str) -> AccountLookup | None:
-        """An account by its id, or by the Telegram user id that manages it."""
+        """An account by its id, or by the Telegram user id that manages it; None when
+        nothing is known (or the query has a ``lookup_problem``)."""
         now = self._clock.now()
+        if lookup_problem(query):
+            return None
+        user_id = telegram_user_id(query)
 
         def work(tx: Transaction) -> AccountLookup | None:
             account_id = query
-            if query.isdigit() and (link := tx.accounts.link_for(int(query))) is not None:
+            if user_id is not None and (link := tx.accounts.link_for(user_id)) is not None:
                 account_id = link.account_id
             users = tx.accounts.users_of(account_id)
             devices = tx.devices.active_for(account_id)
@@ -351,14 +383,17 @@ class DeactivationService:
 
         return await self._db.run(work)
 
-    async def clear_lock(self, account_id: str, agent: TelegramIdentity) -> bool:
-        """Support steps in: the lock (also after 100 failures) and the count are cleared."""
+    async def clear_lock(self, account_id: str, agent: TelegramIdentity) -> UnlockOutcome:
+        """Support steps in: the lock (also after 100 failures) and the count are cleared;
+        never by an agent on their own account."""
         now = self._clock.now()
 
-        def work(tx: Transaction) -> bool:
+        def work(tx: Transaction) -> UnlockOutcome:
+            if manages(tx, agent.user_id, account_id):
+                return UnlockOutcome.OWN_ACCOUNT
             state = tx.security.get(account_id)
             if not (state.consecutive_failures or state.locked_until or state.hard_locked_at):
-                return False
+                return UnlockOutcome.NOT_LOCKED
             tx.security.save(
                 replace(state, consecutive_failures=0, locked_until=None, hard_locked_at=None),
                 now,
@@ -367,7 +402,7 @@ class DeactivationService:
             tx.alerts.raise_event(
                 now, "lock_cleared", "info", account_id=account_id, agent_id=agent.user_id
             )
-            return True
+            return UnlockOutcome.CLEARED
 
         return await self._db.run(work)
 

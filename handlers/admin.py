@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import re
-
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
+from bot.deactivation import telegram_user_id
 from handlers.common import identity, reply, services
 from handlers.texts import support as texts
-
-_USER_ID = re.compile(r"[0-9]{1,15}")  # Telegram user ids are positive
 
 
 async def agents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -30,10 +27,10 @@ async def agents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             ),
         )
         return
-    if len(args) != 2 or args[0] not in ("add", "remove") or not _USER_ID.fullmatch(args[1]):
+    agent_id = telegram_user_id(args[1]) if len(args) == 2 else None
+    if agent_id is None or args[0] not in ("add", "remove"):
         await reply(update, texts.AGENTS_USAGE)
         return
-    agent_id = int(args[1])
     if args[0] == "add":
         added = await svc.deactivation.add_agent(agent_id, identity(user))
         await reply(

@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.deactivation import AccountLookup
+from bot.deactivation import AccountLookup, UnlockOutcome, lookup_problem
 from handlers.common import identity, reply, services
 from handlers.support_sync import MAX_NAME_SHOWN, agent_devices, request_list
 from handlers.texts import format as fmt
@@ -60,6 +60,9 @@ async def lookup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, texts.LOOKUP_USAGE)
         return
     query = context.args[0][:256]
+    if lookup_problem(query):
+        await reply(update, texts.LOOKUP_BAD_QUERY.format(query=escape(query)))
+        return
     svc = services(context)
     found = await svc.deactivation.lookup(query)
     if found is None:
@@ -111,10 +114,15 @@ async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     account = context.args[0][:256]
     assert update.effective_user is not None
     svc = services(context)
-    cleared = await svc.deactivation.clear_lock(account, identity(update.effective_user))
-    await reply(
-        update, (texts.UNLOCKED if cleared else texts.NOT_LOCKED).format(account=escape(account))
-    )
+    outcome = await svc.deactivation.clear_lock(account, identity(update.effective_user))
+    await reply(update, _UNLOCK_ANSWERS[outcome].format(account=escape(account)))
+
+
+_UNLOCK_ANSWERS = {
+    UnlockOutcome.CLEARED: texts.UNLOCKED,
+    UnlockOutcome.NOT_LOCKED: texts.NOT_LOCKED,
+    UnlockOutcome.OWN_ACCOUNT: texts.UNLOCK_OWN_ACCOUNT,
+}
 
 
 def register(app: Application, support_chat: filters.BaseFilter) -> None:

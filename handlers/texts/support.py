@@ -54,6 +54,10 @@ QUEUE_LINE = "• #{id} <code>{account}</code>, waiting {age}"
 
 LOOKUP_USAGE = "Usage: /lookup &lt;account or Telegram user id&gt;"
 
+LOOKUP_BAD_QUERY = (
+    "<code>{query}</code> is neither an account id nor a Telegram user id.\n" + LOOKUP_USAGE
+)
+
 LOOKUP_NONE = "Nothing known about <code>{query}</code>."
 
 LOOKUP = (
@@ -81,6 +85,8 @@ UNLOCK_USAGE = "Usage: /unlock &lt;account&gt;"
 UNLOCKED = "The lock on <code>{account}</code> is cleared; its codes work again."
 
 NOT_LOCKED = "<code>{account}</code> is not locked."
+
+UNLOCK_OWN_ACCOUNT = "You cannot unlock your own account."
 
 AGENTS_ONLY_ADMINS = "Only admins can manage agents."
 
