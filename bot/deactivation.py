@@ -408,7 +408,7 @@ class DeactivationService:
 
     async def queue(self) -> list[DeactivationRequest]:
         """Open requests, oldest first."""
-        return await self._db.run(lambda tx: tx.requests.where("status = 'open'"))
+        return await self._db.run(lambda tx: tx.requests.open_requests())
 
     async def agent_view(self, request_id: int) -> AgentView | None:
         now = self._clock.now()
@@ -462,9 +462,7 @@ class DeactivationService:
 
         def work(tx: Transaction) -> list[DeactivationRequest]:
             expired = []
-            for request in tx.requests.where(
-                "status = 'open' AND expires_at <= ?", (int(now.timestamp()),)
-            ):
+            for request in tx.requests.expired_open(now):
                 if tx.requests.decide(request.id, RequestStatus.EXPIRED, now):
                     record_event(tx, now, SYSTEM_ACTOR, "deactivation_expired", "warning", request)
                     expired.append(request)
@@ -475,14 +473,11 @@ class DeactivationService:
     async def alert_waiting(self) -> list[DeactivationRequest]:
         """Raise one alert per open request that waits longer than the SLA for a decision."""
         now = self._clock.now()
-        cutoff = int((now - self._waiting_alert_after).timestamp())
 
         def work(tx: Transaction) -> list[DeactivationRequest]:
-            waiting = tx.requests.where(
-                "status = 'open' AND sla_alerted_at IS NULL AND created_at <= ?", (cutoff,)
-            )
+            waiting = tx.requests.waiting_longer_than(now - self._waiting_alert_after)
             for request in waiting:
-                tx.requests.mark(request.id, "sla_alerted_at", now)
+                tx.requests.mark_sla_alerted(request.id, now)
                 tx.alerts.raise_event(
                     now,
                     "request_waiting",
@@ -500,9 +495,7 @@ class DeactivationService:
         return await self._db.run(lambda tx: tx.requests.count_open())
 
     async def unposted(self) -> list[DeactivationRequest]:
-        return await self._db.run(
-            lambda tx: tx.requests.where("status = 'open' AND support_message_id IS NULL")
-        )
+        return await self._db.run(lambda tx: tx.requests.unposted())
 
     async def record_post(self, request_id: int, chat_id: int, message_id: int) -> None:
         await self._db.run(
@@ -510,21 +503,20 @@ class DeactivationService:
         )
 
     async def support_outdated(self) -> list[DeactivationRequest]:
-        return await self._db.run(
-            lambda tx: tx.requests.where(
-                "support_message_id IS NOT NULL AND support_shown_status IS NOT status"
-            )
-        )
+        return await self._db.run(lambda tx: tx.requests.support_outdated())
 
     async def users_to_tell(self) -> list[DeactivationRequest]:
-        return await self._db.run(
-            lambda tx: tx.requests.where(
-                "status NOT IN ('open', 'withdrawn') AND user_told_status IS NOT status"
-            )
-        )
+        return await self._db.run(lambda tx: tx.requests.users_to_tell())
 
-    async def mark(self, request_id: int, column: str, value: object) -> None:
-        await self._db.run(lambda tx: tx.requests.mark(request_id, column, value))
+    async def mark_support_shown(self, request_id: int, status: RequestStatus) -> None:
+        await self._db.run(lambda tx: tx.requests.mark_support_shown(request_id, status))
+
+    async def mark_user_told(self, request_id: int, status: RequestStatus) -> None:
+        await self._db.run(lambda tx: tx.requests.mark_user_told(request_id, status))
+
+    async def mark_reminded(self, request_id: int) -> None:
+        now = self._clock.now()
+        await self._db.run(lambda tx: tx.requests.mark_reminded(request_id, now))
 
     async def end_windows(self) -> list[DeactivationRequest]:
         """Approved windows whose time ran out: audited, alerted, and the account's people
@@ -532,12 +524,9 @@ class DeactivationService:
         now = self._clock.now()
 
         def work(tx: Transaction) -> list[DeactivationRequest]:
-            ended = tx.requests.where(
-                "status = 'approved' AND window_ended_at IS NULL AND deactivated_until <= ?",
-                (int(now.timestamp()),),
-            )
+            ended = tx.requests.windows_ended(now)
             for request in ended:
-                tx.requests.mark(request.id, "window_ended_at", now)
+                tx.requests.mark_window_ended(request.id, now)
                 current = tx.security.get(request.account_id).deactivated_until
                 if current is None or current != request.deactivated_until:
                     continue  # a new device ended it early (audited then), or a newer window
@@ -552,11 +541,7 @@ class DeactivationService:
         now = self._clock.now()
 
         def work(tx: Transaction) -> list[DeactivationRequest]:
-            candidates = tx.requests.where(
-                "status = 'approved' AND reminder_sent_at IS NULL"
-                " AND deactivated_until > ? AND deactivated_until <= ?",
-                (int(now.timestamp()), int((now + REMIND_BEFORE).timestamp())),
-            )
+            candidates = tx.requests.reminders_due(now, now + REMIND_BEFORE)
             return [r for r in candidates if not tx.devices.active_for(r.account_id)]
 
         return await self._db.run(work)

@@ -153,7 +153,7 @@ async def _refresh_support(bot: Bot, svc: Services) -> None:
                 "updating support message of #%s failed, will retry: %s", request.id, exc
             )
             continue
-        await svc.deactivation.mark(request.id, "support_shown_status", request.status.value)
+        await svc.deactivation.mark_support_shown(request.id, request.status)
 
 
 async def _tell_users(bot: Bot, svc: Services) -> None:
@@ -169,7 +169,7 @@ async def _tell_users(bot: Bot, svc: Services) -> None:
             if "blocked" not in str(exc).lower():
                 logger.warning("telling the user of #%s failed, will retry: %s", request.id, exc)
                 continue
-        await svc.deactivation.mark(request.id, "user_told_status", request.status.value)
+        await svc.deactivation.mark_user_told(request.id, request.status)
 
 
 def _user_notice(request: DeactivationRequest) -> tuple[str, InlineKeyboardMarkup | None]:
@@ -208,7 +208,7 @@ async def _remind(bot: Bot, svc: Services) -> None:
             )
         except TelegramError as exc:
             logger.info("reminder for #%s not sent: %s", request.id, exc)
-        await svc.deactivation.mark(request.id, "reminder_sent_at", svc.clock.now())
+        await svc.deactivation.mark_reminded(request.id)
 
 
 async def sync_job(context: ContextTypes.DEFAULT_TYPE) -> None:

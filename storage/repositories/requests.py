@@ -104,10 +104,52 @@ class RequestRepository(Repository):
         )
         return [_request(row) for row in rows]
 
-    def where(
+    def open_requests(self) -> list[DeactivationRequest]:
+        """The queue: open requests, oldest first."""
+        return self._select("status = 'open'")
+
+    def expired_open(self, now: datetime) -> list[DeactivationRequest]:
+        """Open requests past their deadline (also those that fell due while the bot was down)."""
+        return self._select("status = 'open' AND expires_at <= ?", (to_ts(now),))
+
+    def waiting_longer_than(self, cutoff: datetime) -> list[DeactivationRequest]:
+        """Open requests filed at or before ``cutoff`` that no alert was raised for yet."""
+        return self._select(
+            "status = 'open' AND sla_alerted_at IS NULL AND created_at <= ?", (to_ts(cutoff),)
+        )
+
+    def unposted(self) -> list[DeactivationRequest]:
+        """Open requests not yet posted to the support chat."""
+        return self._select("status = 'open' AND support_message_id IS NULL")
+
+    def support_outdated(self) -> list[DeactivationRequest]:
+        """Posted requests whose support message shows an older status."""
+        return self._select("support_message_id IS NOT NULL AND support_shown_status IS NOT status")
+
+    def users_to_tell(self) -> list[DeactivationRequest]:
+        """Decided or expired requests whose user was not told this outcome yet."""
+        return self._select(
+            "status NOT IN ('open', 'withdrawn') AND user_told_status IS NOT status"
+        )
+
+    def windows_ended(self, now: datetime) -> list[DeactivationRequest]:
+        """Approved windows that ran out by ``now`` and were not dealt with yet."""
+        return self._select(
+            "status = 'approved' AND window_ended_at IS NULL AND deactivated_until <= ?",
+            (to_ts(now),),
+        )
+
+    def reminders_due(self, now: datetime, latest: datetime) -> list[DeactivationRequest]:
+        """Approved windows still running at ``now`` that end by ``latest``, not reminded yet."""
+        return self._select(
+            "status = 'approved' AND reminder_sent_at IS NULL"
+            " AND deactivated_until > ? AND deactivated_until <= ?",
+            (to_ts(now), to_ts(latest)),
+        )
+
+    def _select(
         self, condition: str, params: tuple[Any, ...] = (), limit: int = 100
     ) -> list[DeactivationRequest]:
-        """Requests matching a condition written in this package (never from input)."""
         rows = self._all(
             f"SELECT {_REQUEST_COLUMNS} FROM deactivation_requests WHERE {condition}"
             " ORDER BY id LIMIT ?",
@@ -152,18 +194,25 @@ class RequestRepository(Repository):
             (chat_id, message_id, request_id),
         )
 
-    def mark(self, request_id: int, column: str, value: object) -> None:
-        allowed = {
-            "support_shown_status",
-            "user_told_status",
-            "reminder_sent_at",
-            "sla_alerted_at",
-            "window_ended_at",
-        }
-        if column not in allowed:
-            raise ValueError(f"not markable: {column}")
-        if isinstance(value, datetime):
-            value = to_ts(value)
+    def mark_support_shown(self, request_id: int, status: RequestStatus) -> None:
+        """The support message now shows this status."""
+        self._set(request_id, "support_shown_status", status.value)
+
+    def mark_user_told(self, request_id: int, status: RequestStatus) -> None:
+        """The user was told of this status (or cannot be told)."""
+        self._set(request_id, "user_told_status", status.value)
+
+    def mark_reminded(self, request_id: int, now: datetime) -> None:
+        self._set(request_id, "reminder_sent_at", to_ts(now))
+
+    def mark_sla_alerted(self, request_id: int, now: datetime) -> None:
+        self._set(request_id, "sla_alerted_at", to_ts(now))
+
+    def mark_window_ended(self, request_id: int, now: datetime) -> None:
+        self._set(request_id, "window_ended_at", to_ts(now))
+
+    def _set(self, request_id: int, column: str, value: object) -> None:
+        # ``column`` is one of the literals above, never from the caller.
         self._run(
             f"UPDATE deactivation_requests SET {column} = ? WHERE id = ?", (value, request_id)
         )
