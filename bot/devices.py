@@ -1,17 +1,25 @@
 """Self-service devices and recovery codes. Every change asks for proof first: a current
 code from one of the account's devices (a stolen, unlocked phone with the chat open must
-not be enough to turn 2FA off), or a recovery code when the authenticator is lost."""
+not be enough to turn 2FA off), or a recovery code when the authenticator is lost.
+
+A proof is checked in the transaction of the change it allows; where the change comes
+one message later (a new name, the second yes), the proof leaves a grant that the change
+consumes (``bot.grants``). The user's conversation slot moves on in the same
+transaction.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import totp
+from bot import conversation, grants, totp
 from bot.accounts import TelegramIdentity, account_for
 from bot.clock import Clock
-from bot.enrolment import device_name_problem
-from bot.recovery import RecoveryHasher
+from bot.conversation import Flow, Step
+from bot.free_text import device_name_problem
+from bot.grants import Grant
+from bot.recovery import RecoveryHasher, announce_recovery_change, looks_like_recovery_code
 from bot.verification import Result, Verdict, VerificationService
 from storage.db import Database
 from storage.records import Device
@@ -34,7 +42,19 @@ class Proof:
 class Removal:
     removed: Device | None
     remaining: int  # active devices left; 0 means 2FA is off now
-    needs_confirmation: bool = False  # the last device: only with confirm_last
+    needs_confirmation: bool = False  # the last device: a second yes is needed
+    refused: Verdict | None = None  # the proof given was not accepted; nothing changed
+    unauthorised: bool = False  # no proof and no grant (a stale button): nothing changed
+
+
+@dataclass(frozen=True)
+class Renaming:
+    device: Device | None  # renamed; None: nothing changed
+    problem: str = ""  # why the name was refused
+    unauthorised: bool = False  # no live grant (it ran out): a new code is needed
+
+
+_NO_CODE = Verdict(Result.REJECTED, tries_left=0)
 
 
 class DeviceService:
@@ -56,90 +76,135 @@ class DeviceService:
 
         return await self._db.run(work)
 
-    async def prove(self, who: TelegramIdentity, text: str, *, allow_recovery: bool) -> Proof:
-        """Check a code as a login would (it counts toward the lockout)."""
+    async def device(self, who: TelegramIdentity, device_id: str) -> Device | None:
+        now = self._clock.now()
+        return await self._db.run(lambda tx: _own_device(tx, who, device_id, now))
+
+    def _check(
+        self, tx: Transaction, who: TelegramIdentity, account_id: str, text: str, flow: Flow
+    ) -> Verdict:
+        """A code (or a recovery code) checked as a login would: it counts toward the lock.
+        A lock ends the flow's wait: no code can be given for a while."""
         parsed = totp.parse_code(text)
-        code = parsed.code if parsed.code is not None else (text.strip() if allow_recovery else "")
+        code = parsed.code or (text.strip() if looks_like_recovery_code(text.strip()) else "")
+        if not code:
+            return _NO_CODE
+        now = self._clock.now()
+        verdict = self._verification.check_in(tx, account_id, code, who.actor, who.user_id, now)
+        if verdict.result is Result.LOCKED:
+            conversation.release(tx, who.user_id, flow)
+        return verdict
+
+    async def prove_for_rename(
+        self, who: TelegramIdentity, device_id: str, text: str
+    ) -> Proof | None:
+        """The code before a rename: accepted, it grants one rename of that device and the
+        flow waits for the name. None: the device is gone."""
         now = self._clock.now()
 
-        def work(tx: Transaction) -> Proof:
-            account_id = account_for(tx, who, now)
-            if not code:
-                return Proof(Verdict(Result.REJECTED, tries_left=0), account_id)
-            verdict = self._verification.check_in(tx, account_id, code, who.actor, who.user_id, now)
-            return Proof(verdict, account_id)
+        def work(tx: Transaction) -> Proof | None:
+            device = _own_device(tx, who, device_id, now)
+            if device is None:
+                conversation.release(tx, who.user_id, Flow.RENAME)
+                return None
+            verdict = self._check(tx, who, device.account_id, text, Flow.RENAME)
+            if verdict.result is Result.ACCEPTED:
+                grants.give(tx, device.account_id, who.user_id, Grant.RENAME, now, device_id)
+                conversation.move(tx, who.user_id, Flow.RENAME, Step.NAME)
+            return Proof(verdict, device.account_id)
 
         return await self._db.run(work)
 
-    async def rename(self, who: TelegramIdentity, device_id: str, name: str) -> Device | None:
-        """Rename one of the user's devices (after a proof); None if the name or device is bad."""
+    async def rename(self, who: TelegramIdentity, device_id: str, name: str) -> Renaming:
+        """Rename one of the user's devices, using the grant a code left."""
         name = name.strip()
-        if device_name_problem(name):
-            return None
+        problem = device_name_problem(name)
+        if problem:
+            return Renaming(None, problem)
         now = self._clock.now()
 
-        def work(tx: Transaction) -> Device | None:
-            device = self._own_device(tx, who, device_id, now)
-            if device is None or not tx.devices.rename(device_id, name):
-                return None
+        def work(tx: Transaction) -> Renaming:
+            device = _own_device(tx, who, device_id, now)
+            if device is None or not grants.use(
+                tx, device.account_id, who.user_id, Grant.RENAME, now, device_id
+            ):
+                conversation.release(tx, who.user_id, Flow.RENAME)
+                return Renaming(None, unauthorised=True)
+            tx.devices.rename(device_id, name)
             tx.audit.record(
                 now, who.actor, "device_renamed", account_id=device.account_id, device_id=device_id
             )
-            return tx.devices.get(device_id)
+            conversation.release(tx, who.user_id, Flow.RENAME)
+            return Renaming(tx.devices.get(device_id))
 
         return await self._db.run(work)
 
     async def remove(
-        self, who: TelegramIdentity, device_id: str, *, confirm_last: bool = False
+        self,
+        who: TelegramIdentity,
+        device_id: str,
+        *,
+        proof_code: str | None = None,
+        confirm_last: bool = False,
     ) -> Removal:
-        """Remove one of the user's devices (after a proof). The last one turns 2FA off,
-        and only goes with an explicit second confirmation (checked in this transaction,
-        so two chats removing devices at once cannot both skip it)."""
+        """Remove one of the user's devices: with a code (``proof_code``), with the grant a
+        recovery code left (/lost), or, for the last device, with the second yes
+        (``confirm_last``) and the grant the first step left. The last device turns 2FA off
+        and only goes with that second yes (checked here, so two chats removing devices at
+        once cannot both skip it)."""
         now = self._clock.now()
 
         def work(tx: Transaction) -> Removal:
-            device = self._own_device(tx, who, device_id, now)
+            device = _own_device(tx, who, device_id, now)
             active = len(tx.devices.active_for(account_for(tx, who, now)))
             if device is None:
+                conversation.release(tx, who.user_id, Flow.REMOVE)
                 return Removal(None, active)
-            if active == 1 and not confirm_last:
-                return Removal(None, active, needs_confirmation=True)
-            if not tx.devices.revoke(device_id, now):
-                return Removal(None, active)
-            remaining = len(tx.devices.active_for(device.account_id))
-            tx.audit.record(
-                now, who.actor, "device_removed", account_id=device.account_id, device_id=device_id
-            )
-            tx.notices.add(
-                device.account_id, "device_removed", now, skip_user_id=who.user_id, name=device.name
-            )
-            if remaining == 0:
-                tx.recovery.void_all(device.account_id, now)
-                tx.audit.record(
-                    now, who.actor, "two_factor_turned_off", account_id=device.account_id
+            account_id = device.account_id
+            recovered = False
+            if confirm_last:
+                recovered = grants.use(
+                    tx, account_id, who.user_id, Grant.REMOVE_LAST, now, f"{device_id}.recovered"
                 )
-                tx.alerts.raise_event(
-                    now,
-                    "two_factor_turned_off",
-                    "warning",
-                    account_id=device.account_id,
-                    telegram_user_id=who.user_id,
+                if not recovered and not grants.use(
+                    tx, account_id, who.user_id, Grant.REMOVE_LAST, now, device_id
+                ):
+                    return Removal(None, active, unauthorised=True)
+            elif proof_code is not None:
+                verdict = self._check(tx, who, account_id, proof_code, Flow.REMOVE)
+                if verdict.result is not Result.ACCEPTED:
+                    return Removal(None, active, refused=verdict)
+            elif grants.use(tx, account_id, who.user_id, Grant.REMOVE_LOST, now):
+                recovered = True
+            else:
+                return Removal(None, active, unauthorised=True)
+            if active == 1 and not confirm_last:
+                subject = f"{device_id}.recovered" if recovered else device_id
+                grants.give(tx, account_id, who.user_id, Grant.REMOVE_LAST, now, subject)
+                return Removal(None, active, needs_confirmation=True)
+            conversation.release(tx, who.user_id, Flow.REMOVE)
+            remaining = _revoke(tx, who, device, now)
+            if recovered:
+                announce_recovery_change(
+                    tx, account_id, who, "device_removed_after_recovery", now, name=device.name
                 )
             return Removal(device, remaining)
 
         return await self._db.run(work)
 
-    async def device(self, who: TelegramIdentity, device_id: str) -> Device | None:
-        now = self._clock.now()
-        return await self._db.run(lambda tx: self._own_device(tx, who, device_id, now))
-
-    async def new_recovery_codes(self, who: TelegramIdentity) -> list[str]:
-        """A new set (after a proof); the old set stops working."""
+    async def new_recovery_codes(
+        self, who: TelegramIdentity, proof_code: str
+    ) -> tuple[Proof, list[str]]:
+        """A new set, after a code, in one transaction; the old set stops working."""
         now = self._clock.now()
         codes, hashes = self._hasher.new_set()
 
-        def work(tx: Transaction) -> None:
+        def work(tx: Transaction) -> tuple[Proof, list[str]]:
             account_id = account_for(tx, who, now)
+            verdict = self._check(tx, who, account_id, proof_code, Flow.NEW_CODES)
+            if verdict.result is not Result.ACCEPTED:
+                return Proof(verdict, account_id), []
+            conversation.release(tx, who.user_id, Flow.NEW_CODES)
             tx.recovery.replace_set(account_id, hashes, now)
             tx.audit.record(
                 now,
@@ -155,13 +220,51 @@ class DeviceService:
                 account_id=account_id,
                 telegram_user_id=who.user_id,
             )
+            return Proof(verdict, account_id), codes
 
-        await self._db.run(work)
-        return codes
+        return await self._db.run(work)
 
-    @staticmethod
-    def _own_device(
-        tx: Transaction, who: TelegramIdentity, device_id: str, now: datetime
-    ) -> Device | None:
-        account_id = account_for(tx, who, now)
-        return next((d for d in tx.devices.active_for(account_id) if d.id == device_id), None)
+    async def recover(self, who: TelegramIdentity, text: str) -> Proof:
+        """/lost with a recovery code: accepted, it grants one new device and the removal
+        of one lost device, for the next few minutes, with no agent involved."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> Proof:
+            account_id = account_for(tx, who, now)
+            if not looks_like_recovery_code(text.strip()):
+                return Proof(_NO_CODE, account_id)
+            verdict = self._check(tx, who, account_id, text, Flow.RECOVER)
+            if verdict.result is Result.ACCEPTED:
+                conversation.release(tx, who.user_id, Flow.RECOVER)
+                grants.give(tx, account_id, who.user_id, Grant.ADD_DEVICE, now)
+                grants.give(tx, account_id, who.user_id, Grant.REMOVE_LOST, now)
+            return Proof(verdict, account_id)
+
+        return await self._db.run(work)
+
+
+def _own_device(
+    tx: Transaction, who: TelegramIdentity, device_id: str, now: datetime
+) -> Device | None:
+    account_id = account_for(tx, who, now)
+    return next((d for d in tx.devices.active_for(account_id) if d.id == device_id), None)
+
+
+def _revoke(tx: Transaction, who: TelegramIdentity, device: Device, now: datetime) -> int:
+    """Revoke the device, tell the others on the account; the devices left."""
+    account_id = device.account_id
+    tx.devices.revoke(device.id, now)
+    remaining = len(tx.devices.active_for(account_id))
+    tx.audit.record(now, who.actor, "device_removed", account_id=account_id, device_id=device.id)
+    tx.notices.add(account_id, "device_removed", now, skip_user_id=who.user_id, name=device.name)
+    if remaining == 0:
+        tx.recovery.void_all(account_id, now)
+        tx.audit.record(now, who.actor, "two_factor_turned_off", account_id=account_id)
+        tx.alerts.raise_event(
+            now,
+            "two_factor_turned_off",
+            "warning",
+            account_id=account_id,
+            telegram_user_id=who.user_id,
+        )
+    return remaining

@@ -8,25 +8,25 @@ functions run on the database thread (``Database.run``).
 
 from __future__ import annotations
 
-import unicodedata
 import uuid
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot import prompts, totp
+from bot import conversation, grants, totp
 from bot.accounts import TelegramIdentity, account_for
 from bot.alerts import note_failure
 from bot.clock import Clock
+from bot.conversation import Busy, Flow, Step
 from bot.crypto import SecretBox
+from bot.free_text import device_name_problem
 from bot.metrics import Metrics
-from bot.recovery import RecoveryHasher
+from bot.recovery import RecoveryHasher, announce_recovery_change
 from bot.verification import Result, Verdict, VerificationService
 from storage.db import Database
 from storage.records import Device, EnrolmentStage, PendingEnrolment
 from storage.repositories import Transaction
 
-MAX_DEVICE_NAME = 40
 SYSTEM_ACTOR = "system"
 
 
@@ -86,26 +86,12 @@ class AccountStatus:
     deactivated_until: datetime | None = None  # an approved deactivation still running
 
 
-def device_name_problem(name: str) -> str:
-    """Why ``name`` cannot name a device, or "" when it can."""
-    if not name:
-        return "empty"
-    if len(name) > MAX_DEVICE_NAME:
-        return "too_long"
-    if any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in name):
-        return "control"
-    return ""
-
-
-def _recovered_moments_ago(tx: Transaction, user_id: int, account_id: str, now: datetime) -> bool:
-    """A recovery code for this account was accepted in the last minutes (its prompt lives)."""
-    prompt = tx.prompts.get(user_id)
-    return (
-        prompt is not None
-        and prompt.kind == prompts.RECOVERED
-        and prompt.data == account_id
-        and prompt.expires_at > now
-    )
+# The slot's step for each stage of a pending enrolment.
+STEP_OF_STAGE = {
+    EnrolmentStage.AWAITING_CODE: Step.CODE,
+    EnrolmentStage.AWAITING_NAME: Step.NAME,
+    EnrolmentStage.AWAITING_CONFIRMATION: Step.CONFIRM,
+}
 
 
 class EnrolmentService:
@@ -178,6 +164,7 @@ class EnrolmentService:
         self, tx: Transaction, enrolment: PendingEnrolment, now: datetime, action: str, actor: str
     ) -> None:
         tx.enrolments.delete(enrolment.id)
+        conversation.release(tx, enrolment.telegram_user_id, Flow.ENROL)
         tx.cleanup.schedule(enrolment.chat_id, enrolment.chat_messages(), now)
         self._audit(tx, enrolment, now, action, actor, stage=enrolment.stage.value)
 
@@ -188,25 +175,26 @@ class EnrolmentService:
         chat_id: int,
         now: datetime,
         proof_code: str | None,
-    ) -> EnrolmentStarted | ProofNeeded:
+    ) -> EnrolmentStarted | ProofNeeded | Busy:
         account_id = account_for(tx, who, now)
         existing, _ = self._live(tx, who.user_id, now)
         if existing is not None and existing.account_id != account_id:
             # The user switched accounts (an enrolment link): the old set-up is void.
             self._end(tx, existing, now, "enrolment_cancelled", SYSTEM_ACTOR)
             existing = None
-        needs_proof = existing is None and tx.devices.active_for(account_id)
-        if needs_proof and not _recovered_moments_ago(tx, who.user_id, account_id, now):
-            if proof_code is None:
-                return ProofNeeded(account_id)
-            verdict = self._verifier.check_in(
-                tx, account_id, proof_code, who.actor, who.user_id, now
-            )
-            if verdict.result is not Result.ACCEPTED:
-                return ProofNeeded(account_id, verdict)
         if existing is not None:
             secret = self._open(existing)
             return EnrolmentStarted(existing, secret, self._uri(existing, secret), resumed=True)
+        needs_proof = bool(tx.devices.active_for(account_id))
+        slot = conversation.claim(
+            tx, who.user_id, chat_id, Flow.ENROL, Step.PROOF if needs_proof else Step.CODE, now
+        )
+        if isinstance(slot, Busy):
+            return slot
+        if needs_proof:
+            refused = self._prove(tx, who, account_id, proof_code, now)
+            if refused is not None:
+                return refused
         enrolment_id = uuid.uuid4().hex
         secret = totp.generate_secret()
         enrolment = PendingEnrolment(
@@ -226,8 +214,38 @@ class EnrolmentService:
             code_message_id=None,
         )
         tx.enrolments.create(enrolment)
+        conversation.move(
+            tx,
+            who.user_id,
+            Flow.ENROL,
+            Step.CODE,
+            data={"enrolment": enrolment_id},
+            expires_at=enrolment.expires_at,
+        )
         self._audit(tx, enrolment, now, "enrolment_started")
         return EnrolmentStarted(enrolment, secret, self._uri(enrolment, secret), resumed=False)
+
+    def _prove(
+        self,
+        tx: Transaction,
+        who: TelegramIdentity,
+        account_id: str,
+        proof_code: str | None,
+        now: datetime,
+    ) -> ProofNeeded | None:
+        """Another device for an account that has one: a current code (or a recovery
+        code) now, or a recovery code accepted moments ago in /lost (a grant). None: go."""
+        if proof_code is None:
+            if grants.use(tx, account_id, who.user_id, grants.Grant.ADD_DEVICE, now):
+                announce_recovery_change(tx, account_id, who, "enrolment_after_recovery", now)
+                return None
+            return ProofNeeded(account_id)
+        verdict = self._verifier.check_in(tx, account_id, proof_code, who.actor, who.user_id, now)
+        if verdict.result is Result.ACCEPTED:
+            return None
+        if verdict.result is Result.LOCKED:
+            conversation.release(tx, who.user_id, Flow.ENROL)  # no code can be given for now
+        return ProofNeeded(account_id, verdict)
 
     def _step(
         self,
@@ -285,19 +303,21 @@ class EnrolmentService:
         tx.enrolments.update(
             enrolment.id, stage=moved.stage, accepted_step=step, code_message_id=message_id
         )
+        conversation.move(tx, enrolment.telegram_user_id, Flow.ENROL, Step.NAME)
         self._audit(tx, enrolment, now, "enrolment_code_confirmed")
         return StepResult(Outcome.ACCEPTED, moved, enrolment.attempts_left)
 
     def _name_step(self, tx: Transaction, enrolment: PendingEnrolment, text: str) -> StepResult:
         # At the summary, a new name before pressing the button replaces the earlier one.
         name = text.strip()
-        if totp.parse_code(name).code is not None:
-            return StepResult(Outcome.LOOKS_LIKE_CODE, enrolment)
         problem = device_name_problem(name)
+        if problem == "looks_like_code":  # most likely the confirmation code, sent again
+            return StepResult(Outcome.LOOKS_LIKE_CODE, enrolment)
         if problem:
             return StepResult(Outcome.INVALID_NAME, enrolment, problem=problem)
         moved = replace(enrolment, stage=EnrolmentStage.AWAITING_CONFIRMATION, device_name=name)
         tx.enrolments.update(enrolment.id, stage=moved.stage, device_name=name)
+        conversation.move(tx, enrolment.telegram_user_id, Flow.ENROL, Step.CONFIRM)
         return StepResult(Outcome.ACCEPTED, moved)
 
     def _activate(
@@ -368,12 +388,13 @@ class EnrolmentService:
         chat_id: int,
         *,
         proof_code: str | None = None,
-    ) -> EnrolmentStarted | ProofNeeded:
+    ) -> EnrolmentStarted | ProofNeeded | Busy:
         """Begin an enrolment, or resume the one in progress (same secret, same step).
 
         For an account that already has devices, ``proof_code`` (a current code or a
         recovery code, checked as a login would) must come first, unless the user had a
-        recovery code accepted moments ago (/lost).
+        recovery code accepted moments ago (/lost). ``Busy``: another flow waits for the
+        user's answer; nothing started.
         """
         now = self._clock.now()
         started = await self._db.run(lambda tx: self._create(tx, who, chat_id, now, proof_code))

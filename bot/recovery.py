@@ -10,8 +10,11 @@ import hashlib
 import hmac
 import re
 import secrets
+from datetime import datetime
 
+from bot.accounts import TelegramIdentity
 from bot.crypto import SecretBox
+from storage.repositories import Transaction
 
 CODES_PER_SET = 10
 CODE_HEX = 16  # 64 bits
@@ -49,3 +52,16 @@ class RecoveryHasher:
         codes = [generate_code() for _ in range(CODES_PER_SET)]
         hashes = [self.hash(normalize(code) or "") for code in codes]
         return codes, hashes
+
+
+def announce_recovery_change(
+    tx: Transaction, account_id: str, who: TelegramIdentity, kind: str, now: datetime, **detail: str
+) -> None:
+    """A recovery code just removed a device or started an enrolment: whoever holds the
+    codes can take the account over, so everyone on it is told and ops are warned.
+    ``kind`` is ``device_removed_after_recovery`` or ``enrolment_after_recovery``."""
+    tx.audit.record(now, who.actor, kind, account_id=account_id, telegram_user_id=who.user_id)
+    tx.notices.add(account_id, kind, now, skip_user_id=who.user_id, **detail)
+    tx.alerts.raise_event(
+        now, kind, "warning", account_id=account_id, telegram_user_id=who.user_id, **detail
+    )

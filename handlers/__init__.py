@@ -4,7 +4,18 @@ from __future__ import annotations
 
 from telegram.ext import Application
 
-from handlers import admin, check, devices, enrolment, links, lost, ops, prompted, start, support
+from handlers import (
+    admin,
+    check,
+    conversation,
+    devices,
+    enrolment,
+    links,
+    lost,
+    ops,
+    start,
+    support,
+)
 
 
 def register_all(app: Application, support_chat_id: int | None) -> None:
@@ -15,7 +26,7 @@ def register_all(app: Application, support_chat_id: int | None) -> None:
     links.register(app)
     lost.register(app)
     devices.register(app)
-    prompted.register(app)
+    conversation.register(app)
     support.register(app, support_chat_id)
     admin.register(app)
     ops.register(app)

@@ -40,6 +40,8 @@ class Action(StrEnum):
     NEW_RECOVERY_CODES = "rec.new"
     LOST_USE_RECOVERY = "lost.rc"
     LOST_ASK_SUPPORT = "lost.ask"
+    CONTINUE_FLOW = "conv.go"
+    DROP_FLOW = "conv.drop"
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from telegram import Message, Update
 from telegram.ext import (
@@ -11,45 +12,52 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot import prompts, totp
-from bot.enrolment import Outcome
+from bot import totp
+from bot.conversation import Flow, Step
 from bot.recovery import looks_like_recovery_code
 from bot.verification import Result, Verdict
-from handlers import cleanup
-from handlers.common import identity, is_private, reply, services
+from handlers import conversation
+from handlers.common import forget, identity, is_private, reply, services
 from handlers.texts import format as fmt
 from handlers.texts import user as texts
-from storage.records import ChatPrompt
+from storage.records import Conversation
 
 
 async def check_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """/check waits for a code; ``/check 123456`` checks it at once."""
     user, message = update.effective_user, update.effective_message
     if user is None or message is None:
         return
     if not is_private(update):
         await reply(update, texts.PRIVATE_ONLY)
         return
-    svc = services(context)
-    if (await svc.enrolment.pending(user.id)).outcome is Outcome.ACCEPTED:
-        await reply(update, texts.CHECK_DURING_ENROLMENT)
-        return
-    if context.args:  # "/check 123456"
+    if context.args:  # "/check 123456": the code must not stay in the chat either way
+        svc = services(context)
+        slot = await svc.conversations.current(user.id)
+        if slot is not None and slot.flow != Flow.CHECK and not svc.conversations.expired(slot):
+            await forget(update, context, message)
+            await conversation.claim(update, context, Flow.CHECK, Step.CODE)  # says what waits
+            return
         await _check(update, context, " ".join(context.args), message)
         return
-    await svc.prompts.expect(user.id, prompts.CHECK)
-    await reply(update, texts.CHECK_ASK)
+    await start(update, context, {})
 
 
-PROMPT_KINDS = (prompts.CHECK,)
+async def start(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:
+    if await conversation.claim(update, context, Flow.CHECK, Step.CODE):
+        await reply(update, texts.CHECK_ASK)
 
 
-async def answer_prompt(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, prompt: ChatPrompt
-) -> None:
+async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation) -> None:
     """A private message while the bot waits for a /check code."""
     message = update.effective_message
     assert message is not None
     await _check(update, context, message.text or "", message)
+
+
+FLOW = conversation.flow(
+    conversation.FlowSpec(Flow.CHECK, states={Step.CODE: on_code}, start=start)
+)
 
 
 async def _check(
@@ -64,12 +72,10 @@ async def _check(
     svc = services(context)
     who = identity(update.effective_user)
     account, verdict = await svc.verification.verify_for(who, code)
-    # The code is spent or wrong either way; it need not stay in the chat.
-    await svc.cleanup.schedule(update.effective_chat.id, [message.message_id])
     if verdict.result is not Result.REJECTED:
-        await svc.prompts.clear(who.user_id)
+        await svc.conversations.release(who.user_id, Flow.CHECK)
     await reply(update, _answer(account, verdict))
-    await cleanup.flush(svc.cleanup, context.bot, update.effective_chat.id)
+    await forget(update, context, message)
 
 
 def _answer(account: str, verdict: Verdict) -> str:

@@ -11,7 +11,9 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, MessageHandler, filters
 
+from bot import totp
 from bot.accounts import TelegramIdentity
+from bot.recovery import looks_like_recovery_code
 from bot.services import Services
 from bot.verification import Result, Verdict
 from handlers.texts import format as fmt
@@ -81,21 +83,37 @@ async def edit_or_send(
     await reply(update, text, reply_markup=reply_markup)
 
 
-async def refuse_proof(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    verdict: Verdict,
-    *,
-    recovering: bool = False,
-) -> None:
+async def refuse_proof(update: Update, verdict: Verdict, *, recovering: bool = False) -> None:
     """A code asked for before a change was not accepted: say why; nothing changed.
-    A lock ends the prompt (the user cannot give a code for a while)."""
-    assert update.effective_user is not None
+    (A lock also ended the flow's wait, in the core: no code can be given for a while.)"""
     if verdict.result is Result.LOCKED:
-        await services(context).prompts.clear(update.effective_user.id)
-        until = fmt.when(verdict.locked_until) if verdict.locked_until else "support clears it"
+        until = fmt.when(verdict.locked_until) if verdict.locked_until else texts.SUPPORT_CLEARS
         await reply(update, texts.CHANGE_LOCKED.format(until=until))
         return
     tries = texts.check_tries(verdict.tries_left).capitalize()
     template = texts.RECOVERY_REFUSED if recovering else texts.CHANGE_REFUSED
     await reply(update, template.format(tries=tries))
+
+
+async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message) -> None:
+    """A secret the user typed (a code, a recovery code) leaves the chat."""
+    from handlers import cleanup  # cleanup's job needs this module's ``services``
+
+    assert update.effective_chat is not None
+    svc = services(context)
+    await svc.cleanup.schedule(update.effective_chat.id, [message.message_id])
+    await cleanup.flush(svc.cleanup, context.bot, update.effective_chat.id)
+
+
+async def proof_in(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
+    """The code (or recovery code) a user sent as proof before a change; it leaves the chat
+    (spent or wrong, it is of no use there). None: not a code; the user was told."""
+    message = update.effective_message
+    assert message is not None
+    text = (message.text or "").strip()
+    code = totp.parse_code(text).code or (text if looks_like_recovery_code(text) else None)
+    if code is None:
+        await reply(update, texts.CODE_FOR_CHANGE_EXPECTED)
+        return None
+    await forget(update, context, message)
+    return code

@@ -4,37 +4,38 @@ from __future__ import annotations
 
 import logging
 from html import escape
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
-    filters,
 )
 
-from bot import prompts, totp
-from bot.enrolment import MAX_DEVICE_NAME, Outcome, ProofNeeded, StepResult
-from handlers import cleanup
+from bot import totp
+from bot.conversation import Busy, Flow, Step
+from bot.enrolment import Outcome, ProofNeeded, StepResult
+from bot.free_text import MAX_DEVICE_NAME
+from handlers import cleanup, conversation
 from handlers.callback_data import Action, button, parse_press, pattern
 from handlers.common import (
     edit_or_send,
+    forget,
     identity,
     is_private,
-    private_messages,
+    proof_in,
     refuse_proof,
     reply,
     services,
 )
 from handlers.texts import user as texts
-from storage.records import EnrolmentStage, PendingEnrolment
+from storage.records import Conversation, EnrolmentStage, PendingEnrolment
 
 logger = logging.getLogger(__name__)
-STEP_GROUP = 10  # after commands and buttons; before the catch-all reply
 
 
 def _minutes(context: ContextTypes.DEFAULT_TYPE) -> int:
@@ -54,11 +55,12 @@ async def begin(
         return
     svc = services(context)
     started = await svc.enrolment.start(identity(user), chat.id, proof_code=proof)
+    if isinstance(started, Busy):
+        await conversation.show_busy(update, started.waiting)
+        return
     if isinstance(started, ProofNeeded):
         await _ask_for_proof(update, context, started)
         return
-    if proof is not None:
-        await svc.prompts.clear(user.id)
     enrolment = started.enrolment
     if started.resumed and enrolment.stage is not EnrolmentStage.AWAITING_CODE:
         await _prompt_for_step(update, context, enrolment)
@@ -93,14 +95,10 @@ async def begin(
 async def _ask_for_proof(
     update: Update, context: ContextTypes.DEFAULT_TYPE, needed: ProofNeeded
 ) -> None:
-    assert update.effective_user is not None
-    svc = services(context)
-    verdict = needed.verdict
-    if verdict is None:
-        await svc.prompts.expect(update.effective_user.id, prompts.DEVICE_CODE, data="enroll")
+    if needed.verdict is None:
         await reply(update, texts.ASK_CODE["enroll"].format(account=escape(needed.account_id)))
     else:
-        await refuse_proof(update, context, verdict)
+        await refuse_proof(update, needed.verdict)
 
 
 async def _prompt_for_step(
@@ -133,15 +131,23 @@ async def _send_summary(update: Update, enrolment: PendingEnrolment) -> None:
     )
 
 
-async def on_step_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """A private message while an enrolment is pending: the input for its current step."""
+async def on_proof(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation) -> None:
+    """The code that proves the user may add a device to an account that has 2FA."""
+    code = await proof_in(update, context)
+    if code is not None:
+        await begin(update, context, proof=code)
+
+
+async def on_step(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation) -> None:
+    """The input for the pending enrolment's current step: its code, or the device name."""
     user, message = update.effective_user, update.effective_message
-    if user is None or message is None:
-        return
+    assert user is not None and message is not None
     svc = services(context)
     result = await svc.enrolment.submit(user.id, message.text, message.message_id)
-    if result.outcome is Outcome.NO_ENROLMENT:
-        return  # not in an enrolment: another flow or the catch-all answers
+    if result.outcome is Outcome.NO_ENROLMENT:  # the slot outlived its enrolment
+        await svc.conversations.release(user.id, Flow.ENROL)
+        await reply(update, texts.UNKNOWN_INPUT)
+        return
     issuer = escape(svc.settings.totp_issuer)
     if result.outcome is Outcome.ACCEPTED and result.enrolment is not None:
         if result.enrolment.stage is EnrolmentStage.AWAITING_NAME:
@@ -161,10 +167,60 @@ async def on_step_message(update: Update, context: ContextTypes.DEFAULT_TYPE) ->
     elif result.outcome is Outcome.LOOKS_LIKE_CODE:
         await reply(update, texts.NAME_LOOKS_LIKE_CODE)
     elif result.outcome is Outcome.INVALID_NAME:
-        await reply(update, texts.NAME_PROBLEMS[result.problem].format(max=MAX_DEVICE_NAME))
+        await refuse_name(update, context, result.problem)
     else:
         await _answer_other(update, context, result)
-    raise ApplicationHandlerStop
+
+
+async def refuse_name(update: Update, context: ContextTypes.DEFAULT_TYPE, problem: str) -> None:
+    """A name that cannot be kept: say why; a secret typed by mistake leaves the chat."""
+    if problem in ("looks_like_recovery_code", "looks_like_key"):
+        message = update.effective_message
+        assert message is not None
+        await forget(update, context, message)
+    await reply(update, texts.NAME_PROBLEMS[problem].format(max=MAX_DEVICE_NAME))
+
+
+async def on_expired(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation
+) -> None:
+    """A message after the set-up ran out: the enrolment says so (and ends)."""
+    if slot.step == Step.PROOF:
+        await services(context).conversations.release(slot.user_id, Flow.ENROL)
+        await reply(update, texts.TIMED_OUT.format(doing=conversation.doing(slot)))
+        return
+    await on_step(update, context, slot)
+
+
+async def end(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation) -> str:
+    """/cancel (or a dropped set-up): the enrolment ends, its messages leave the chat."""
+    svc = services(context)
+    ended = await svc.enrolment.cancel(slot.user_id)
+    if ended is None:  # still at the proof: nothing was set up yet
+        await svc.conversations.release(slot.user_id, Flow.ENROL)
+        return texts.STOPPED_DOING.format(doing=conversation.doing(slot))
+    await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
+    return texts.CANCELLED
+
+
+async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:
+    await begin(update, context)
+
+
+FLOW = conversation.flow(
+    conversation.FlowSpec(
+        Flow.ENROL,
+        states={
+            Step.PROOF: on_proof,  # only for an account that already has a device
+            Step.CODE: on_step,
+            Step.NAME: on_step,
+            Step.CONFIRM: on_step,  # a new name replaces the one in the summary
+        },
+        start=_start,
+        end=end,
+        expired=on_expired,
+    )
+)
 
 
 async def _answer_other(
@@ -290,21 +346,6 @@ def message_of(query: object) -> Message | None:
     return message if isinstance(message, Message) else None
 
 
-async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/cancel: end the pending enrolment, whatever step it is at, or a /check prompt."""
-    user = update.effective_user
-    if user is None:
-        return
-    svc = services(context)
-    ended = await svc.enrolment.cancel(user.id)
-    stopped_prompt = await svc.prompts.clear(user.id)
-    if ended is None:
-        await reply(update, texts.STOPPED if stopped_prompt else texts.NOTHING_TO_CANCEL)
-        return
-    await reply(update, texts.CANCELLED)
-    await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
-
-
 async def expire_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Ends enrolments past their deadline and tells the users."""
     svc = services(context)
@@ -323,7 +364,6 @@ async def expire_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("enroll", begin))
-    app.add_handler(CommandHandler("cancel", cancel, filters=filters.ChatType.PRIVATE))
     app.add_handler(
         CallbackQueryHandler(
             on_button,
@@ -331,8 +371,4 @@ def register(app: Application) -> None:
                 Action.ENROLL, Action.SHOW_KEY, Action.COMPLETE, Action.CANCEL_ENROLMENT
             ),
         )
-    )
-    app.add_handler(
-        private_messages(on_step_message),
-        group=STEP_GROUP,
     )

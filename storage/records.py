@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from typing import Any
 
 
 def to_ts(moment: datetime) -> int:
@@ -106,11 +107,17 @@ class EnrollmentLink:
 
 
 @dataclass(frozen=True)
-class ChatPrompt:
-    telegram_user_id: int
-    kind: str
+class Conversation:
+    """What the bot waits for from one Telegram user: a flow, its step, its data."""
+
+    user_id: int
+    chat_id: int
+    flow: str
+    step: str
+    data: dict[str, Any]
+    offer: dict[str, Any] | None
+    created_at: datetime
     expires_at: datetime
-    data: str | None = None
 
 
 class RequestStatus(StrEnum):

@@ -101,16 +101,19 @@ async def test_check_prompt_explains_bad_input_and_cancel_stops_it(bot: Harness)
     (text,) = await user.send("what?")
     assert "6-digit code" in text.text
     (stopped,) = await user.send("/cancel")
-    assert stopped.text == "Stopped."
+    assert stopped.text == "Stopped checking a code. Nothing was changed."
     (after,) = await user.send("123456")
     assert "not sure what you mean" in after.text
 
 
-async def test_check_during_enrolment_asks_to_finish_first(bot: Harness) -> None:
+async def test_check_during_enrolment_says_what_waits_and_offers_to_drop_it(bot: Harness) -> None:
     user = bot.user()
     await scan_qr(user)
     (answer,) = await user.send("/check")
-    assert "finish the set-up first" in answer.text
+    assert answer.text == (
+        "You are setting up a new device: send the 6-digit code your app shows, or /cancel."
+    )
+    assert [label for label, _ in answer.buttons] == ["Continue", "Drop it, start the new one"]
 
 
 async def test_check_prompt_survives_a_restart(settings: Settings, clock: FakeClock) -> None:

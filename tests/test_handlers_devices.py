@@ -192,6 +192,8 @@ async def test_an_app_code_at_the_recovery_prompt_is_not_spent(bot: Harness) -> 
     code = code_for(bot, secret)
     (answer,) = await user.send(code)
     assert "looks like a code from your app" in answer.text
+    (stopped,) = await user.send("/cancel")
+    assert stopped.text == "Stopped using a recovery code. Nothing was changed."
     (check,) = await user.send(f"/check {code}")
     assert "Code accepted" in check.text  # it was not used up
     typed = [m for m in bot.state.user_messages(user.chat_id) if m.text == code]

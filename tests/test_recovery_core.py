@@ -77,11 +77,14 @@ async def test_a_recovery_code_works_once(
 async def test_a_new_set_voids_the_old_one(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    _, done = await activate(enrolment, clock)
+    secret, done = await activate(enrolment, clock)
     verifier = VerificationService(db, box, clock)
     devices = DeviceService(db, clock, verifier, RecoveryHasher(box))
-    fresh = await devices.new_recovery_codes(ANN)
-    assert len(fresh) == 10 and not set(fresh) & set(done.recovery_codes)
+    refused, none = await devices.new_recovery_codes(ANN, "000000")
+    assert not refused.ok and none == []  # no set without a current code
+    current = totp.code_at_step(secret, totp.time_step(clock.now()))
+    proof, fresh = await devices.new_recovery_codes(ANN, current)
+    assert proof.ok and len(fresh) == 10 and not set(fresh) & set(done.recovery_codes)
     old = await verifier.verify("tg:1001", done.recovery_codes[0], actor="api")
     assert old.result is Result.REJECTED
     new = await verifier.verify("tg:1001", fresh[0], actor="api")
@@ -116,11 +119,14 @@ async def test_every_use_is_audited_and_alerted(
 async def test_the_last_device_goes_only_with_a_confirmation(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    await activate(enrolment, clock)
+    secret, _ = await activate(enrolment, clock)
     verifier = VerificationService(db, box, clock)
     devices = DeviceService(db, clock, verifier, RecoveryHasher(box))
     _, (device,), _ = await devices.overview(ANN)
-    refused = await devices.remove(ANN, device.id)
+    unproven = await devices.remove(ANN, device.id, confirm_last=True)
+    assert unproven.unauthorised and unproven.removed is None  # no code, no grant: nothing
+    current = totp.code_at_step(secret, totp.time_step(clock.now()))
+    refused = await devices.remove(ANN, device.id, proof_code=current)
     assert refused.needs_confirmation and refused.removed is None and refused.remaining == 1
     removed = await devices.remove(ANN, device.id, confirm_last=True)
     assert removed.removed is not None and removed.remaining == 0

@@ -102,6 +102,18 @@ NAME_PROBLEMS = {
     "empty": "The name can't be empty. Send a name such as <i>Philipp iPhone</i>.",
     "too_long": "That name is too long: at most {max} characters, please.",
     "control": "Please send the name on one line, without special characters.",
+    "looks_like_code": (
+        "That looks like a code, and a name is shown in many places, so I did not keep it. "
+        "Please send a name such as <i>Philipp iPhone</i>."
+    ),
+    "looks_like_recovery_code": (
+        "That looks like a recovery code, so I did not keep it and removed it from the chat. "
+        "Please send a name such as <i>Philipp iPhone</i>."
+    ),
+    "looks_like_key": (
+        "That looks like a secret key, so I did not keep it and removed it from the chat. "
+        "Please send a name such as <i>Philipp iPhone</i>."
+    ),
 }
 
 SUMMARY = (
@@ -213,7 +225,6 @@ CHECK_DEACTIVATED = (
     "the password alone. /enroll sets up a new device."
 )
 
-CHECK_DURING_ENROLMENT = "Please finish the set-up first, or /cancel it."
 
 LINK_BOUND = "This chat now manages the account <code>{account}</code>."
 
@@ -257,6 +268,18 @@ LOST_EXPLAIN = (
 LOST_REASON_PROBLEMS = {
     "empty": "Please describe what happened in a few words.",
     "too_long": "That is too long: at most {max} characters, please.",
+    "looks_like_code": (
+        "Please leave codes out: support never needs one, and the reason is shown to "
+        "agents. Describe in a few words what happened."
+    ),
+    "looks_like_recovery_code": (
+        "That looks like a recovery code; I removed it from the chat. Support never needs "
+        "one: describe in a few words what happened."
+    ),
+    "looks_like_key": (
+        "That looks like a secret key; I removed it from the chat. Support never needs it: "
+        "describe in a few words what happened."
+    ),
 }
 
 LOST_REASON_EXPECTED = "Please describe in a few words, as text, what happened."
@@ -437,3 +460,43 @@ def tries_left(count: int) -> str:
 
 def check_tries(count: int) -> str:
     return CHECK_TRIES.get(count, f"{count} tries left")
+
+
+# One conversation at a time: what waits, what was stopped.
+FLOW_DOING = {
+    "enrol": "setting up a new device",
+    "enrol_named": "setting up <b>{name}</b>",
+    "check": "checking a code",
+    "rename": "renaming <b>{name}</b>",
+    "remove": "removing <b>{name}</b>",
+    "new_codes": "getting new recovery codes",
+    "recover": "using a recovery code",
+    "lost": "asking support to turn 2FA off",
+    "deny": "denying request #{request}",
+    "link": "linking this chat to another account",
+}
+STEP_ASK = {
+    "proof": "send a current 6-digit code from your app (or a recovery code)",
+    "code": "send the 6-digit code",
+    "name": "send a name",
+    "confirm": "press the button under the summary",
+    "reason": "send the reason",
+    "enrol.code": "send the 6-digit code your app shows",
+    "enrol.name": "send a name for the device",
+    "enrol.confirm": "press <b>Complete activation</b>",
+    "rename.name": "send the new name",
+    "remove.confirm": "press <b>Yes, turn 2FA off</b> or <b>Keep it</b>",
+    "recover.code": "send one of your recovery codes",
+    "lost.reason": "send what happened, in a few words",
+    "lost.confirm": "press <b>Send to support</b>",
+    "deny.reason": "reply to the request in the support chat with the reason",
+}
+PENDING = "You are {doing}: {ask}, or /cancel."
+BUTTON_CONTINUE = "Continue"
+BUTTON_DROP = "Drop it, start the new one"
+BUSY_ELSEWHERE = "You are {doing}. Finish it or /cancel it in our private chat first."
+WAITING_ELSEWHERE = "You are {doing} in the support chat: answer there, or /cancel."
+TIMED_OUT = "That took too long, so I stopped {doing}. Nothing was changed; please start again."
+STOPPED_DOING = "Stopped {doing}. Nothing was changed."
+SUPPORT_CLEARS = "support clears it"
+RENAME_RAN_OUT = "That took too long; nothing was renamed. Start again from /devices."

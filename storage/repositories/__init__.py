@@ -12,11 +12,11 @@ from storage.repositories.agents import AgentRepository
 from storage.repositories.alerts import AlertRepository
 from storage.repositories.audit import AuditRepository
 from storage.repositories.cleanup import CleanupRepository
+from storage.repositories.conversations import ConversationRepository, GrantRepository
 from storage.repositories.devices import DeviceRepository
 from storage.repositories.enrolments import EnrolmentRepository
 from storage.repositories.links import LinkRepository
 from storage.repositories.notices import NoticeRepository
-from storage.repositories.prompts import PromptRepository
 from storage.repositories.recovery import RecoveryCodeRepository
 from storage.repositories.requests import RequestRepository
 from storage.repositories.security import SecurityRepository
@@ -34,7 +34,8 @@ class Transaction:
         self.audit = AuditRepository(conn)
         self.security = SecurityRepository(conn)
         self.links = LinkRepository(conn)
-        self.prompts = PromptRepository(conn)
+        self.conversations = ConversationRepository(conn)
+        self.grants = GrantRepository(conn)
         self.alerts = AlertRepository(conn)
         self.agents = AgentRepository(conn)
         self.requests = RequestRepository(conn)

@@ -1,0 +1,192 @@
+"""One conversation at a time, seen from the chat.
+
+Every flow that waits for a typed answer declares its steps in one table, as
+python-telegram-bot's ``ConversationHandler(states={...})`` does::
+
+    FLOW = FlowSpec(Flow.RENAME, states={Step.PROOF: on_code, Step.NAME: on_name}, start=...)
+
+The user's slot (``bot.conversation``, in the database) says which flow waits and at
+which step; ``on_message`` reads it once and hands the message to that step, and to no
+other. A flow started while another waits is not started: the user is told what is
+pending and offered to continue it, or to drop it and start the new one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from html import escape
+from typing import Any
+
+from telegram import InlineKeyboardMarkup, Update
+from telegram.ext import (
+    Application,
+    ApplicationHandlerStop,
+    CallbackQueryHandler,
+    CommandHandler,
+    ContextTypes,
+    filters,
+)
+
+from bot.conversation import LONG, SHORT, Busy, Flow, Step
+from handlers.callback_data import Action, button, parse_press, pattern
+from handlers.common import is_private, private_messages, reply, services
+from handlers.texts import user as texts
+from storage.records import Conversation
+
+Context = ContextTypes.DEFAULT_TYPE
+StepHandler = Callable[[Update, Context, Conversation], Awaitable[None]]
+STEP_GROUP = 10  # after commands and buttons; before the catch-all reply
+
+
+@dataclass(frozen=True)
+class FlowSpec:
+    """A flow's steps and what moves each on, in one table."""
+
+    flow: Flow
+    states: Mapping[Step, StepHandler]
+    # Begin the flow (again) with the data it was asked with: a dropped flow's successor.
+    start: Callable[[Update, Context, dict[str, Any]], Awaitable[None]]
+    # Ends what the flow keeps besides the slot (an enrolment's secret, its QR message);
+    # returns what to tell the user. None: the slot is all there is.
+    end: Callable[[Update, Context, Conversation], Awaitable[str]] | None = None
+    # Answers a message that comes after the flow ran out. None: "that took too long".
+    expired: StepHandler | None = None
+
+
+FLOWS: dict[str, FlowSpec] = {}
+
+
+def flow(spec: FlowSpec) -> FlowSpec:
+    """Register a flow's table (each flow module does, at import)."""
+    FLOWS[spec.flow.value] = spec
+    return spec
+
+
+def doing(slot: Conversation) -> str:
+    """What the user is in the middle of, in words ("renaming <b>Phone</b>")."""
+    name = escape(str(slot.data.get("name", "")))
+    key = slot.flow if slot.flow != Flow.ENROL or not name else "enrol_named"
+    return texts.FLOW_DOING[key].format(name=name, request=slot.data.get("request", ""))
+
+
+def pending(slot: Conversation) -> str:
+    ask = texts.STEP_ASK.get(f"{slot.flow}.{slot.step}", texts.STEP_ASK[slot.step])
+    return texts.PENDING.format(doing=doing(slot), ask=ask)
+
+
+async def claim(
+    update: Update,
+    context: Context,
+    flow: Flow,
+    step: Step,
+    *,
+    data: dict[str, Any] | None = None,
+    long: bool = False,
+) -> bool:
+    """Make ``flow`` the one that waits for this user's answer. False: another flow waits;
+    the user was told what is pending and offered to drop it."""
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    svc = services(context)
+    result = await svc.conversations.claim(
+        user.id, chat.id, flow, step, ttl=LONG if long else SHORT, data=data
+    )
+    if isinstance(result, Busy):
+        await show_busy(update, result.waiting)
+        return False
+    return True
+
+
+async def show_busy(update: Update, waiting: Conversation) -> None:
+    """Another flow waits: say which, and offer to continue it or drop it."""
+    markup = InlineKeyboardMarkup(
+        [
+            [button(texts.BUTTON_CONTINUE, Action.CONTINUE_FLOW)],
+            [button(texts.BUTTON_DROP, Action.DROP_FLOW)],
+        ]
+    )
+    if update.callback_query is not None and not is_private(update):
+        await update.callback_query.answer(texts.BUSY_ELSEWHERE.format(doing=doing(waiting)))
+        return
+    await reply(update, pending(waiting), reply_markup=markup)
+
+
+async def on_message(update: Update, context: Context) -> None:
+    """A private message: the answer for the flow in the user's slot, if any."""
+    user, chat = update.effective_user, update.effective_chat
+    if user is None or chat is None or update.effective_message is None:
+        return
+    svc = services(context)
+    slot = await svc.conversations.current(user.id)
+    spec = None if slot is None else FLOWS.get(slot.flow)
+    if slot is None or spec is None:
+        return  # nothing asked: the catch-all answers
+    if svc.conversations.expired(slot):
+        if spec.expired is not None:
+            await spec.expired(update, context, slot)
+        else:
+            await svc.conversations.release(user.id, spec.flow)
+            await reply(update, texts.TIMED_OUT.format(doing=doing(slot)))
+    elif slot.chat_id != chat.id:
+        await reply(update, texts.WAITING_ELSEWHERE.format(doing=doing(slot)))
+    else:
+        await spec.states[Step(slot.step)](update, context, slot)
+    raise ApplicationHandlerStop
+
+
+async def end(update: Update, context: Context, slot: Conversation) -> str:
+    """End the flow in the slot; what to tell the user."""
+    spec = FLOWS.get(slot.flow)
+    if spec is not None and spec.end is not None:
+        return await spec.end(update, context, slot)
+    await services(context).conversations.release(slot.user_id, Flow(slot.flow))
+    return texts.STOPPED_DOING.format(doing=doing(slot))
+
+
+async def cancel(update: Update, context: Context) -> None:
+    """/cancel: end whatever waits, and say what that was."""
+    user = update.effective_user
+    if user is None:
+        return
+    slot = await services(context).conversations.current(user.id)
+    if slot is None:
+        await reply(update, texts.NOTHING_TO_CANCEL)
+        return
+    await reply(update, await end(update, context, slot))
+
+
+async def on_button(update: Update, context: Context) -> None:
+    """Continue the waiting flow, or drop it and start the one the user asked for."""
+    press = await parse_press(update, texts.STALE_BUTTON)
+    if press is None:
+        return
+    query, user, data = press
+    if not is_private(update):
+        await query.answer(texts.PRIVATE_ONLY)
+        return
+    svc = services(context)
+    slot = await svc.conversations.current(user.id)
+    if slot is None or svc.conversations.expired(slot):
+        await query.answer(texts.STALE_BUTTON)
+        return
+    if data.action is Action.CONTINUE_FLOW:
+        await query.answer()
+        await reply(update, pending(slot))
+        return
+    offer = slot.offer
+    successor = None if offer is None else FLOWS.get(str(offer.get("flow")))
+    if offer is None or successor is None:
+        await query.answer(texts.STALE_BUTTON)
+        return
+    await query.answer()
+    await reply(update, await end(update, context, slot))
+    await successor.start(update, context, dict(offer.get("data") or {}))
+
+
+def register(app: Application) -> None:
+    app.add_handler(CommandHandler("cancel", cancel, filters=filters.ChatType.PRIVATE))
+    app.add_handler(
+        CallbackQueryHandler(on_button, pattern=pattern(Action.CONTINUE_FLOW, Action.DROP_FLOW))
+    )
+    app.add_handler(private_messages(on_message), group=STEP_GROUP)
