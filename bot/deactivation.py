@@ -4,33 +4,27 @@ The rules live here, shared by the chat and the API: one open request per accoun
 decisions are atomic (the first agent wins), approval sets a deactivation window and
 revokes the lost devices, undecided requests expire. Every deadline is a column in
 the database, so a restart forgets none; the periodic jobs apply what fell due while
-the bot was down.
+the bot was down. Who counts as an agent, and what agents do besides deciding, is the
+support desk's (``bot.support_desk``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import re
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.accounts import TelegramIdentity, account_for, account_id_problem
+from bot.accounts import TelegramIdentity, account_for
 from bot.clock import Clock
+from bot.support_desk import counts_as_agent, manages
 from storage.db import Database
-from storage.records import (
-    AccountSecurity,
-    DeactivationRequest,
-    Device,
-    RequestStatus,
-    TelegramUserLink,
-)
+from storage.records import DeactivationRequest, Device, RequestStatus
 from storage.repositories import Transaction
 
 MAX_REASON = 500
 REMIND_BEFORE = timedelta(hours=3)
 SYSTEM_ACTOR = "system"
-_TELEGRAM_USER_ID = re.compile(r"[0-9]{1,15}")  # positive, ASCII digits only
 
 
 class FileOutcome(StrEnum):
@@ -50,12 +44,6 @@ class DecisionOutcome(StrEnum):
     INVALID_DURATION = "invalid_duration"
 
 
-class UnlockOutcome(StrEnum):
-    CLEARED = "cleared"
-    NOT_LOCKED = "not_locked"
-    OWN_ACCOUNT = "own_account"
-
-
 @dataclass(frozen=True)
 class FileResult:
     outcome: FileOutcome
@@ -69,28 +57,6 @@ class Decision:
     revoked: tuple[Device, ...] = ()
 
 
-@dataclass(frozen=True)
-class AccountLookup:
-    """/lookup for an agent: the account, its people, devices, locks and requests."""
-
-    account_id: str
-    users: list[TelegramUserLink]
-    devices: list[Device]
-    state: AccountSecurity
-    failed_checks_24h: int
-    requests: list[DeactivationRequest]
-
-
-@dataclass(frozen=True)
-class AgentView:
-    """What an agent needs to decide: one place that assembles it."""
-
-    request: DeactivationRequest
-    devices: list[Device]
-    failed_checks_24h: int
-    earlier: list[DeactivationRequest]
-
-
 def reason_problem(text: str) -> str:
     """Why ``text`` cannot be a request's reason, or ""."""
     stripped = text.strip()
@@ -99,27 +65,6 @@ def reason_problem(text: str) -> str:
     if len(stripped) > MAX_REASON:
         return "too_long"
     return ""
-
-
-def telegram_user_id(text: str) -> int | None:
-    """``text`` as a Telegram user id, or None (also for other scripts' digits, like "²")."""
-    return int(text) if _TELEGRAM_USER_ID.fullmatch(text) else None
-
-
-def lookup_problem(query: str) -> str:
-    """Why /lookup cannot look ``query`` up, or "": an account id, or a Telegram user id."""
-    problem = account_id_problem(query)
-    if problem:
-        return problem
-    if query.isdigit() and telegram_user_id(query) is None:
-        return "a number that is not a Telegram user id"
-    return ""
-
-
-def manages(tx: Transaction, user_id: int, account_id: str) -> bool:
-    """Whether this Telegram user manages the account: support never acts on its own."""
-    link = tx.accounts.link_for(user_id)
-    return link is not None and link.account_id == account_id
 
 
 def duration_choices(default: timedelta, longest: timedelta) -> list[timedelta]:
@@ -159,7 +104,7 @@ class DeactivationService:
         waiting_alert_after: timedelta = timedelta(minutes=30),
     ) -> None:
         self._waiting_alert_after = waiting_alert_after
-        # One sync of the support chat and the users at a time (see handlers.support.sync).
+        # One sync of the support chat and the users at a time (see handlers.support_sync.sync).
         self.sync_lock = asyncio.Lock()
         self._db = db
         self._clock = clock
@@ -246,12 +191,7 @@ class DeactivationService:
 
         return await self._db.run(work)
 
-    # ----------------------------------------------------------------- agents
-
-    async def is_agent(self, user_id: int) -> bool:
-        if user_id in self._configured_agents:
-            return True
-        return await self._db.run(lambda tx: tx.agents.contains(user_id))
+    # -------------------------------------------------------------- decisions
 
     async def decide(
         self,
@@ -271,9 +211,7 @@ class DeactivationService:
             request = tx.requests.get(request_id)
             if request is None:
                 return Decision(DecisionOutcome.UNKNOWN)
-            if agent.user_id not in self._configured_agents and not tx.agents.contains(
-                agent.user_id
-            ):
+            if not counts_as_agent(tx, self._configured_agents, agent.user_id):
                 return Decision(DecisionOutcome.NOT_AGENT, request)
             if request.telegram_user_id == agent.user_id or manages(
                 tx, agent.user_id, request.account_id
@@ -354,105 +292,6 @@ class DeactivationService:
                 request_id=request.id,
             )
         return revoked
-
-    async def lookup(self, query: str) -> AccountLookup | None:
-        """An account by its id, or by the Telegram user id that manages it; None when
-        nothing is known (or the query has a ``lookup_problem``)."""
-        now = self._clock.now()
-        if lookup_problem(query):
-            return None
-        user_id = telegram_user_id(query)
-
-        def work(tx: Transaction) -> AccountLookup | None:
-            account_id = query
-            if user_id is not None and (link := tx.accounts.link_for(user_id)) is not None:
-                account_id = link.account_id
-            users = tx.accounts.users_of(account_id)
-            devices = tx.devices.active_for(account_id)
-            requests = tx.requests.history(account_id)
-            if not users and not devices and not requests:
-                return None
-            return AccountLookup(
-                account_id,
-                users,
-                devices,
-                tx.security.get(account_id),
-                tx.audit.failed_checks_since(account_id, now - timedelta(hours=24)),
-                requests,
-            )
-
-        return await self._db.run(work)
-
-    async def clear_lock(self, account_id: str, agent: TelegramIdentity) -> UnlockOutcome:
-        """Support steps in: the lock (also after 100 failures) and the count are cleared;
-        never by an agent on their own account."""
-        now = self._clock.now()
-
-        def work(tx: Transaction) -> UnlockOutcome:
-            if manages(tx, agent.user_id, account_id):
-                return UnlockOutcome.OWN_ACCOUNT
-            state = tx.security.get(account_id)
-            if not (state.consecutive_failures or state.locked_until or state.hard_locked_at):
-                return UnlockOutcome.NOT_LOCKED
-            tx.security.save(
-                replace(state, consecutive_failures=0, locked_until=None, hard_locked_at=None),
-                now,
-            )
-            tx.audit.record(now, agent.actor, "lock_cleared", account_id=account_id)
-            tx.alerts.raise_event(
-                now, "lock_cleared", "info", account_id=account_id, agent_id=agent.user_id
-            )
-            return UnlockOutcome.CLEARED
-
-        return await self._db.run(work)
-
-    async def queue(self) -> list[DeactivationRequest]:
-        """Open requests, oldest first."""
-        return await self._db.run(lambda tx: tx.requests.open_requests())
-
-    async def agent_view(self, request_id: int) -> AgentView | None:
-        now = self._clock.now()
-
-        def work(tx: Transaction) -> AgentView | None:
-            request = tx.requests.get(request_id)
-            if request is None:
-                return None
-            failed = tx.audit.failed_checks_since(request.account_id, now - timedelta(hours=24))
-            earlier = [r for r in tx.requests.history(request.account_id) if r.id != request_id]
-            if request.status is RequestStatus.APPROVED and request.decided_at is not None:
-                # What the agent decided about: the devices that approval revoked.
-                devices = tx.devices.revoked_at(request.account_id, request.decided_at)
-            else:
-                devices = tx.devices.active_for(request.account_id)
-            return AgentView(request, devices, failed, earlier)
-
-        return await self._db.run(work)
-
-    async def agents(self) -> tuple[frozenset[int], list[int]]:
-        """(agents from configuration, agents added by admins)."""
-        return self._configured_agents, await self._db.run(lambda tx: tx.agents.all())
-
-    async def add_agent(self, user_id: int, admin: TelegramIdentity) -> bool:
-        now = self._clock.now()
-
-        def work(tx: Transaction) -> bool:
-            added = tx.agents.add(user_id, admin.user_id, now)
-            if added:
-                tx.audit.record(now, admin.actor, "agent_added", agent_id=user_id)
-            return added
-
-        return await self._db.run(work)
-
-    async def remove_agent(self, user_id: int, admin: TelegramIdentity) -> bool:
-        now = self._clock.now()
-
-        def work(tx: Transaction) -> bool:
-            removed = tx.agents.remove(user_id)
-            if removed:
-                tx.audit.record(now, admin.actor, "agent_removed", agent_id=user_id)
-            return removed
-
-        return await self._db.run(work)
 
     # ----------------------------------------------------- deadlines and outboxes
 

@@ -19,6 +19,7 @@ from bot.notices import NoticeService
 from bot.prompts import ChatPrompts
 from bot.qr import QrRenderer
 from bot.recovery import RecoveryHasher
+from bot.support_desk import SupportDesk
 from bot.verification import VerificationService
 from storage.db import Database
 
@@ -36,6 +37,7 @@ class Services:
     prompts: ChatPrompts
     accounts: AccountDirectory
     deactivation: DeactivationService
+    support_desk: SupportDesk
     alerts: AlertService
     metrics: Metrics
     devices: DeviceService
@@ -79,6 +81,7 @@ class Services:
                 request_ttl=settings.request_ttl,
                 waiting_alert_after=settings.request_sla,
             ),
+            support_desk=SupportDesk(db, clock, configured_agents=settings.support_agent_ids),
             alerts=AlertService(db, clock),
             metrics=metrics,
             devices=DeviceService(db, clock, verification, RecoveryHasher(box)),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from bot.deactivation import telegram_user_id
+from bot.support_desk import telegram_user_id
 from handlers.common import identity, reply, services
 from handlers.texts import support as texts
 
@@ -18,7 +18,7 @@ async def agents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     args = context.args or []
     if not args:
-        configured, added = await svc.deactivation.agents()
+        configured, added = await svc.support_desk.agents()
         await reply(
             update,
             texts.AGENTS_LIST.format(
@@ -32,12 +32,12 @@ async def agents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, texts.AGENTS_USAGE)
         return
     if args[0] == "add":
-        added = await svc.deactivation.add_agent(agent_id, identity(user))
+        added = await svc.support_desk.add_agent(agent_id, identity(user))
         await reply(
             update, (texts.AGENTS_ADDED if added else texts.AGENTS_ALREADY).format(id=agent_id)
         )
     else:
-        removed = await svc.deactivation.remove_agent(agent_id, identity(user))
+        removed = await svc.support_desk.remove_agent(agent_id, identity(user))
         await reply(
             update,
             (texts.AGENTS_REMOVED if removed else texts.AGENTS_NOT_FOUND).format(id=agent_id),

@@ -18,8 +18,9 @@ from telegram.ext import (
 )
 
 from bot import prompts
-from bot.deactivation import AgentView, DecisionOutcome
+from bot.deactivation import DecisionOutcome
 from bot.services import Services
+from bot.support_desk import AgentView
 from handlers import support_desk
 from handlers.callback_data import Action, button, parse_press, pattern, ref_number
 from handlers.common import identity, reply, services
@@ -54,10 +55,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if message is None or message.chat.id != svc.settings.support_chat_id or request_id is None:
         await query.answer(user_texts.STALE_BUTTON)
         return
-    if not await svc.deactivation.is_agent(user.id):
+    if not await svc.support_desk.is_agent(user.id):
         await query.answer(support_texts.ONLY_AGENTS, show_alert=True)
         return
-    view = await svc.deactivation.agent_view(request_id)
+    view = await svc.support_desk.agent_view(request_id)
     if view is None or view.request.support_message_id != message.message_id:
         await query.answer(user_texts.STALE_BUTTON)
         return
@@ -153,7 +154,7 @@ async def _decide(
         DecisionOutcome.INVALID_DURATION: user_texts.STALE_BUTTON,
     }.get(decision.outcome)
     if decision.outcome is DecisionOutcome.ALREADY_DECIDED and decision.request is not None:
-        latest = await svc.deactivation.agent_view(request_id)
+        latest = await svc.support_desk.agent_view(request_id)
         answer = _closed(latest.request if latest is not None else decision.request)
     if query is not None:
         await query.answer(answer, show_alert=answer is not None)
@@ -171,7 +172,7 @@ async def on_deny_reason(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     prompt = await svc.prompts.get(user.id)
     if prompt is None or prompt.kind != prompts.DENY_REASON or prompt.data is None:
         return
-    view = await svc.deactivation.agent_view(int(prompt.data))
+    view = await svc.support_desk.agent_view(int(prompt.data))
     replied = message.reply_to_message
     if view is None or replied is None or replied.message_id != view.request.support_message_id:
         return

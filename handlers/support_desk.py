@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.deactivation import AccountLookup, UnlockOutcome, lookup_problem
+from bot.support_desk import AccountLookup, UnlockOutcome, lookup_problem
 from handlers.common import identity, reply, services
 from handlers.support_sync import MAX_NAME_SHOWN, agent_devices, request_list
 from handlers.texts import format as fmt
@@ -27,11 +27,11 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/queue in the support chat: open requests, oldest first, with their age."""
     user = update.effective_user
     svc = services(context)
-    if user is None or not await svc.deactivation.is_agent(user.id):
+    if user is None or not await svc.support_desk.is_agent(user.id):
         await reply(update, texts.ONLY_AGENTS)
         return
     now = svc.clock.now()
-    open_requests = await svc.deactivation.queue()
+    open_requests = await svc.support_desk.queue()
     if not open_requests:
         await reply(update, texts.QUEUE_EMPTY)
         return
@@ -46,7 +46,7 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def _agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     user = update.effective_user
-    if user is None or not await services(context).deactivation.is_agent(user.id):
+    if user is None or not await services(context).support_desk.is_agent(user.id):
         await reply(update, texts.ONLY_AGENTS)
         return False
     return True
@@ -64,7 +64,7 @@ async def lookup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, texts.LOOKUP_BAD_QUERY.format(query=escape(query)))
         return
     svc = services(context)
-    found = await svc.deactivation.lookup(query)
+    found = await svc.support_desk.lookup(query)
     if found is None:
         await reply(update, texts.LOOKUP_NONE.format(query=escape(query)))
         return
@@ -114,7 +114,7 @@ async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     account = context.args[0][:256]
     assert update.effective_user is not None
     svc = services(context)
-    outcome = await svc.deactivation.clear_lock(account, identity(update.effective_user))
+    outcome = await svc.support_desk.clear_lock(account, identity(update.effective_user))
     await reply(update, _UNLOCK_ANSWERS[outcome].format(account=escape(account)))
 
 

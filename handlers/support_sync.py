@@ -19,8 +19,8 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot.deactivation import AgentView
 from bot.services import Services
+from bot.support_desk import AgentView
 from handlers.callback_data import Action, button
 from handlers.common import services
 from handlers.texts import format as fmt
@@ -111,7 +111,7 @@ async def sync(bot: Bot, svc: Services) -> None:
 
 async def _post_new(bot: Bot, svc: Services, chat_id: int) -> None:
     for request in await svc.deactivation.unposted():
-        view = await svc.deactivation.agent_view(request.id)
+        view = await svc.support_desk.agent_view(request.id)
         if view is None:
             continue
         try:
@@ -133,7 +133,7 @@ async def _post_new(bot: Bot, svc: Services, chat_id: int) -> None:
 
 async def _refresh_support(bot: Bot, svc: Services) -> None:
     for request in await svc.deactivation.support_outdated():
-        view = await svc.deactivation.agent_view(request.id)
+        view = await svc.support_desk.agent_view(request.id)
         if view is None or request.support_chat_id is None or request.support_message_id is None:
             continue
         markup = decide_markup(request.id) if request.status is RequestStatus.OPEN else None

@@ -1,0 +1,195 @@
+"""The support desk: what agents do besides deciding a request. Who is an agent (from
+SUPPORT_AGENT_IDS, or added by an admin with /agents), the queue of open requests, the
+view of a request an agent decides on, /lookup of an account and /unlock of its lock.
+
+The decisions themselves (approve, deny) are in ``bot.deactivation``; the rules both
+share, who counts as an agent and that no agent acts on their own account, are here.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from enum import StrEnum
+
+from bot.accounts import TelegramIdentity
+from bot.clock import Clock
+from storage.db import Database
+from storage.records import (
+    AccountSecurity,
+    DeactivationRequest,
+    Device,
+    RequestStatus,
+    TelegramUserLink,
+)
+from storage.repositories import Transaction
+
+_TELEGRAM_USER_ID = re.compile(r"[0-9]{1,15}")  # positive, ASCII digits only
+
+
+class UnlockOutcome(StrEnum):
+    CLEARED = "cleared"
+    NOT_LOCKED = "not_locked"
+    OWN_ACCOUNT = "own_account"
+
+
+@dataclass(frozen=True)
+class AccountLookup:
+    """/lookup for an agent: the account, its people, devices, locks and requests."""
+
+    account_id: str
+    users: list[TelegramUserLink]
+    devices: list[Device]
+    state: AccountSecurity
+    failed_checks_24h: int
+    requests: list[DeactivationRequest]
+
+
+@dataclass(frozen=True)
+class AgentView:
+    """What an agent needs to decide: one place that assembles it."""
+
+    request: DeactivationRequest
+    devices: list[Device]
+    failed_checks_24h: int
+    earlier: list[DeactivationRequest]
+
+
+def telegram_user_id(text: str) -> int | None:
+    """``text`` as a Telegram user id, or None (also for other scripts' digits, like "²")."""
+    return int(text) if _TELEGRAM_USER_ID.fullmatch(text) else None
+
+
+def lookup_problem(query: str) -> str:
+    """Why /lookup cannot look ``query`` up, or "": a number must be a Telegram user id
+    (anything else is taken as an account id)."""
+    if query.isdigit() and telegram_user_id(query) is None:
+        return "a number that is not a Telegram user id"
+    return ""
+
+
+def counts_as_agent(tx: Transaction, configured: frozenset[int], user_id: int) -> bool:
+    """An agent from configuration, or one an admin added."""
+    return user_id in configured or tx.agents.contains(user_id)
+
+
+def manages(tx: Transaction, user_id: int, account_id: str) -> bool:
+    """Whether this Telegram user manages the account: support never acts on its own."""
+    link = tx.accounts.link_for(user_id)
+    return link is not None and link.account_id == account_id
+
+
+class SupportDesk:
+    def __init__(self, db: Database, clock: Clock, *, configured_agents: frozenset[int]) -> None:
+        self._db = db
+        self._clock = clock
+        self._configured_agents = configured_agents
+
+    # ----------------------------------------------------------------- agents
+
+    async def is_agent(self, user_id: int) -> bool:
+        return await self._db.run(lambda tx: counts_as_agent(tx, self._configured_agents, user_id))
+
+    async def agents(self) -> tuple[frozenset[int], list[int]]:
+        """(agents from configuration, agents added by admins)."""
+        return self._configured_agents, await self._db.run(lambda tx: tx.agents.all())
+
+    async def add_agent(self, user_id: int, admin: TelegramIdentity) -> bool:
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> bool:
+            added = tx.agents.add(user_id, admin.user_id, now)
+            if added:
+                tx.audit.record(now, admin.actor, "agent_added", agent_id=user_id)
+            return added
+
+        return await self._db.run(work)
+
+    async def remove_agent(self, user_id: int, admin: TelegramIdentity) -> bool:
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> bool:
+            removed = tx.agents.remove(user_id)
+            if removed:
+                tx.audit.record(now, admin.actor, "agent_removed", agent_id=user_id)
+            return removed
+
+        return await self._db.run(work)
+
+    # ------------------------------------------------------ requests for agents
+
+    async def queue(self) -> list[DeactivationRequest]:
+        """Open requests, oldest first."""
+        return await self._db.run(lambda tx: tx.requests.open_requests())
+
+    async def agent_view(self, request_id: int) -> AgentView | None:
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> AgentView | None:
+            request = tx.requests.get(request_id)
+            if request is None:
+                return None
+            failed = tx.audit.failed_checks_since(request.account_id, now - timedelta(hours=24))
+            earlier = [r for r in tx.requests.history(request.account_id) if r.id != request_id]
+            if request.status is RequestStatus.APPROVED and request.decided_at is not None:
+                # What the agent decided about: the devices that approval revoked.
+                devices = tx.devices.revoked_at(request.account_id, request.decided_at)
+            else:
+                devices = tx.devices.active_for(request.account_id)
+            return AgentView(request, devices, failed, earlier)
+
+        return await self._db.run(work)
+
+    # -------------------------------------------------------------- accounts
+
+    async def lookup(self, query: str) -> AccountLookup | None:
+        """An account by its id, or by the Telegram user id that manages it; None when
+        nothing is known (or the query has a ``lookup_problem``)."""
+        now = self._clock.now()
+        if lookup_problem(query):
+            return None
+        user_id = telegram_user_id(query)
+
+        def work(tx: Transaction) -> AccountLookup | None:
+            account_id = query
+            if user_id is not None and (link := tx.accounts.link_for(user_id)) is not None:
+                account_id = link.account_id
+            users = tx.accounts.users_of(account_id)
+            devices = tx.devices.active_for(account_id)
+            requests = tx.requests.history(account_id)
+            if not users and not devices and not requests:
+                return None
+            return AccountLookup(
+                account_id,
+                users,
+                devices,
+                tx.security.get(account_id),
+                tx.audit.failed_checks_since(account_id, now - timedelta(hours=24)),
+                requests,
+            )
+
+        return await self._db.run(work)
+
+    async def clear_lock(self, account_id: str, agent: TelegramIdentity) -> UnlockOutcome:
+        """Support steps in: the lock (also after 100 failures) and the count are cleared;
+        never by an agent on their own account."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> UnlockOutcome:
+            if manages(tx, agent.user_id, account_id):
+                return UnlockOutcome.OWN_ACCOUNT
+            state = tx.security.get(account_id)
+            if not (state.consecutive_failures or state.locked_until or state.hard_locked_at):
+                return UnlockOutcome.NOT_LOCKED
+            tx.security.save(
+                replace(state, consecutive_failures=0, locked_until=None, hard_locked_at=None),
+                now,
+            )
+            tx.audit.record(now, agent.actor, "lock_cleared", account_id=account_id)
+            tx.alerts.raise_event(
+                now, "lock_cleared", "info", account_id=account_id, agent_id=agent.user_id
+            )
+            return UnlockOutcome.CLEARED
+
+        return await self._db.run(work)
