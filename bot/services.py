@@ -9,6 +9,7 @@ from bot.alerts import AlertService
 from bot.cleanup import ChatCleanup
 from bot.clock import Clock
 from bot.config import Settings
+from bot.conversation import Conversations
 from bot.crypto import SecretBox
 from bot.deactivation import DeactivationService
 from bot.devices import DeviceService
@@ -16,7 +17,6 @@ from bot.enrolment import EnrolmentService
 from bot.links import EnrolmentLinks
 from bot.metrics import Metrics
 from bot.notices import NoticeService
-from bot.prompts import ChatPrompts
 from bot.qr import QrRenderer
 from bot.recovery import RecoveryHasher
 from bot.support_desk import SupportDesk
@@ -34,7 +34,7 @@ class Services:
     qr: QrRenderer
     verification: VerificationService
     links: EnrolmentLinks
-    prompts: ChatPrompts
+    conversations: Conversations
     accounts: AccountDirectory
     deactivation: DeactivationService
     support_desk: SupportDesk
@@ -69,7 +69,7 @@ class Services:
             qr=QrRenderer(settings.qr_render_processes),
             verification=verification,
             links=EnrolmentLinks(db, clock, settings.enrollment_link_ttl),
-            prompts=ChatPrompts(db, clock),
+            conversations=Conversations(db, clock),
             accounts=AccountDirectory(db, clock),
             deactivation=DeactivationService(
                 db,

@@ -1,34 +1,43 @@
-"""/lost: the user asks support to turn 2FA off for a while, confirms, may withdraw."""
+"""/lost: replace a lost authenticator with a recovery code, or ask support to turn 2FA
+off for a while (a reason, then Send; the request can be withdrawn)."""
 
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
-    ApplicationHandlerStop,
     CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
 )
 
-from bot import prompts
+from bot import totp
+from bot.conversation import Flow, Step
 from bot.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
-from handlers import support_sync
+from bot.free_text import secret_problem
+from bot.recovery import looks_like_recovery_code
+from handlers import conversation, support_sync
 from handlers.callback_data import Action, button, parse_press, pattern, ref_number
 from handlers.common import (
     edit_or_send,
+    forget,
     identity,
     is_private,
     private_user,
+    refuse_proof,
     reply,
     services,
 )
+from handlers.devices import show_removal
 from handlers.enrolment import message_of
 from handlers.texts import format as fmt
 from handlers.texts import user as texts
-from storage.records import ChatPrompt
+from storage.records import Conversation
+
+Context = ContextTypes.DEFAULT_TYPE
 
 
 async def lost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -59,8 +68,8 @@ async def ask_support(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
     if check.outcome is not FileOutcome.FILED:
         await _refusal(update, check, account)
         return
-    await svc.prompts.expect(who.user_id, prompts.LOST_REASON, prompts.LONG_PROMPT_TTL)
-    await reply(update, texts.LOST_EXPLAIN.format(account=escape(account), max=MAX_REASON))
+    if await conversation.claim(update, context, Flow.LOST, Step.REASON, long=True):
+        await reply(update, texts.LOST_EXPLAIN.format(account=escape(account), max=MAX_REASON))
 
 
 async def _refusal(update: Update, result: FileResult, account: str) -> None:
@@ -83,25 +92,22 @@ def _withdraw_markup(request_id: int) -> InlineKeyboardMarkup:
     )
 
 
-PROMPT_KINDS = (prompts.LOST_REASON, prompts.LOST_CONFIRM)
-
-
-async def answer_prompt(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, prompt: ChatPrompt
-) -> None:
+async def on_reason(update: Update, context: Context, slot: Conversation) -> None:
     """The reason, typed after /lost (or a new text replacing it before sending)."""
     user, message = update.effective_user, update.effective_message
     assert user is not None and message is not None
     svc = services(context)
     if message.text is None:
         await reply(update, texts.LOST_REASON_EXPECTED)
-        raise ApplicationHandlerStop
-    problem = reason_problem(message.text)
+        return
+    problem = reason_problem(message.text) or secret_problem(message.text)
     if problem:
+        if problem in ("looks_like_recovery_code", "looks_like_key"):
+            await forget(update, context, message)
         await reply(update, texts.LOST_REASON_PROBLEMS[problem].format(max=MAX_REASON))
-        raise ApplicationHandlerStop
+        return
     reason = message.text.strip()
-    await svc.prompts.expect(user.id, prompts.LOST_CONFIRM, prompts.LONG_PROMPT_TTL, reason)
+    await svc.conversations.move(user.id, Flow.LOST, Step.CONFIRM, data={"reason": reason})
     account, _ = await svc.deactivation.open_request(identity(user))
     await reply(
         update,
@@ -113,7 +119,65 @@ async def answer_prompt(
             ]
         ),
     )
-    raise ApplicationHandlerStop
+
+
+# ------------------------------------------------------------- with a recovery code
+
+
+async def start_recover(update: Update, context: Context, data: dict[str, Any]) -> None:
+    if await conversation.claim(update, context, Flow.RECOVER, Step.CODE):
+        await reply(update, texts.ASK_RECOVERY_CODE)
+
+
+async def on_recovery_code(update: Update, context: Context, slot: Conversation) -> None:
+    """A recovery code after /lost: with it, the user replaces the lost device alone."""
+    user, message = update.effective_user, update.effective_message
+    assert user is not None and message is not None
+    text = (message.text or "").strip()
+    six_digits = totp.parse_code(text).code
+    if six_digits is None and not looks_like_recovery_code(text):
+        await reply(update, texts.ASK_RECOVERY_CODE)
+        return
+    await forget(update, context, message)  # spent or wrong, it need not stay in the chat
+    if six_digits is not None:
+        # Someone who still has the app needs no recovery: do not spend their code.
+        await reply(update, texts.APP_CODE_AT_RECOVERY)
+        return
+    svc = services(context)
+    who = identity(user)
+    proof = await svc.devices.recover(who, text)
+    if not proof.ok:
+        await refuse_proof(update, proof.verdict, recovering=True)
+        return
+    _, devices, _ = await svc.devices.overview(who)
+    rows = [[button(texts.BUTTON_SET_UP_NEW, Action.ENROLL)]] + [
+        [button(texts.BUTTON_REMOVE.format(name=d.name), Action.DEVICE_REMOVE_RECOVERED, d.id)]
+        for d in devices
+    ]
+    await reply(
+        update,
+        texts.RECOVERED.format(left=proof.verdict.recovery_codes_left or 0),
+        reply_markup=InlineKeyboardMarkup(rows),
+    )
+
+
+async def _start_lost(update: Update, context: Context, data: dict[str, Any]) -> None:
+    await ask_support(update, context)
+
+
+LOST = conversation.flow(
+    conversation.FlowSpec(
+        Flow.LOST,
+        states={
+            Step.REASON: on_reason,
+            Step.CONFIRM: on_reason,  # a new text replaces the reason before it is sent
+        },
+        start=_start_lost,
+    )
+)
+RECOVER = conversation.flow(
+    conversation.FlowSpec(Flow.RECOVER, states={Step.CODE: on_recovery_code}, start=start_recover)
+)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -132,8 +196,17 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer()
         await ask_support(update, context)
         return
+    if data.action is Action.LOST_USE_RECOVERY:
+        await query.answer()
+        await start_recover(update, context, {})
+        return
     svc = services(context)
     who = identity(user)
+    if data.action is Action.DEVICE_REMOVE_RECOVERED:
+        await query.answer()
+        removal = await svc.devices.remove(who, data.ref)
+        await show_removal(update, context, removal, data.ref)
+        return
     if data.action is Action.LOST_WITHDRAW:
         request_id = ref_number(data.ref)
         withdrawn = None if request_id is None else await svc.deactivation.withdraw(who, request_id)
@@ -144,17 +217,18 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await edit_or_send(message_of(query), update, texts.LOST_WITHDRAWN.format(id=withdrawn.id))
         await support_sync.sync(context.bot, svc)
         return
-    prompt = await svc.prompts.get(user.id)
-    if prompt is None or prompt.kind != prompts.LOST_CONFIRM or prompt.data is None:
+    slot = await svc.conversations.current(user.id)
+    if slot is None or slot.flow != Flow.LOST or slot.step != Step.CONFIRM:
         await query.answer(texts.STALE_BUTTON)
         return
     await query.answer()
-    await svc.prompts.clear(user.id)
+    await svc.conversations.release(user.id, Flow.LOST)
     if data.action is Action.LOST_CANCEL:
         await edit_or_send(message_of(query), update, texts.STOPPED)
         return
     assert update.effective_chat is not None
-    result = await svc.deactivation.file(who, update.effective_chat.id, prompt.data)
+    reason = str(slot.data.get("reason", ""))
+    result = await svc.deactivation.file(who, update.effective_chat.id, reason)
     if result.outcome is not FileOutcome.FILED or result.request is None:
         account, _ = await svc.deactivation.open_request(who)
         await _refusal(update, result, account)
@@ -179,6 +253,8 @@ def register(app: Application) -> None:
                 Action.LOST_CANCEL,
                 Action.LOST_WITHDRAW,
                 Action.LOST_ASK_SUPPORT,
+                Action.LOST_USE_RECOVERY,
+                Action.DEVICE_REMOVE_RECOVERED,
             ),
         )
     )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from datetime import timedelta
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ParseMode
@@ -17,13 +18,14 @@ from telegram.ext import (
     filters,
 )
 
-from bot import prompts
+from bot.conversation import Flow, Step
 from bot.deactivation import DecisionOutcome
+from bot.free_text import secret_problem
 from bot.services import Services
 from bot.support_desk import AgentView
-from handlers import support_desk
+from handlers import conversation, support_desk
 from handlers.callback_data import Action, button, parse_press, pattern, ref_number
-from handlers.common import identity, reply, services
+from handlers.common import forget, identity, reply, services
 from handlers.support_sync import decide_markup, render, sync
 from handlers.texts import format as fmt
 from handlers.texts import support as support_texts
@@ -72,9 +74,9 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             query, view, support_texts.SUPPORT_CHOOSE_DURATION, _duration_markup(svc, request_id)
         )
     elif data.action is Action.DENY:
-        await svc.prompts.expect(
-            user.id, prompts.DENY_REASON, prompts.LONG_PROMPT_TTL, str(request_id)
-        )
+        data_ = {"request": request_id}
+        if not await conversation.claim(update, context, Flow.DENY, Step.REASON, data=data_):
+            return  # the agent was told what waits for them first
         await query.answer()
         markup = InlineKeyboardMarkup(
             [
@@ -88,13 +90,13 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
         await _show(query, view, support_texts.SUPPORT_DENY_HOW, markup)
     elif data.action is Action.BACK:
-        await svc.prompts.clear(user.id)
+        await svc.conversations.release(user.id, Flow.DENY)
         await query.answer()
         await _show(query, view, "", decide_markup(request_id))
     elif data.action is Action.APPROVE_FOR and ref_number(hours) in _offered_hours(svc):
         await _decide(update, context, request_id, approve=True, hours=int(hours))
     elif data.action is Action.DENY_NO_REASON:
-        await svc.prompts.clear(user.id)
+        await svc.conversations.release(user.id, Flow.DENY)
         await _decide(update, context, request_id, approve=False)
     else:
         await query.answer(user_texts.STALE_BUTTON)
@@ -169,15 +171,33 @@ async def on_deny_reason(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     if user is None or message is None or message.text is None:
         return
     svc = services(context)
-    prompt = await svc.prompts.get(user.id)
-    if prompt is None or prompt.kind != prompts.DENY_REASON or prompt.data is None:
+    slot = await svc.conversations.current(user.id)
+    if slot is None or slot.flow != Flow.DENY or svc.conversations.expired(slot):
         return
-    view = await svc.support_desk.agent_view(int(prompt.data))
+    view = await svc.support_desk.agent_view(int(slot.data.get("request", 0)))
     replied = message.reply_to_message
     if view is None or replied is None or replied.message_id != view.request.support_message_id:
         return
-    await svc.prompts.clear(user.id)
+    problem = secret_problem(message.text)
+    if problem:
+        await reply(update, support_texts.DENY_REASON_UNSAFE)
+        if problem != "looks_like_code":
+            await forget(update, context, message)
+        return
+    await svc.conversations.release(user.id, Flow.DENY)
     await _decide(update, context, view.request.id, approve=False, reason=message.text)
+
+
+async def _start_deny(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]
+) -> None:
+    """A deny is started from its request's buttons only."""
+    await reply(update, user_texts.STALE_BUTTON)
+
+
+DENY = conversation.flow(
+    conversation.FlowSpec(Flow.DENY, states={Step.REASON: on_deny_reason}, start=_start_deny)
+)
 
 
 def register(app: Application, support_chat_id: int | None) -> None:

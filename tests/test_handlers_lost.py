@@ -221,7 +221,7 @@ async def test_bad_reasons_are_explained(bot: Harness) -> None:
     (long,) = await user.send("x" * 501)
     assert "too long" in long.text
     (cancel,) = await user.send("/cancel")
-    assert cancel.text == "Stopped."
+    assert cancel.text == "Stopped asking support to turn 2FA off. Nothing was changed."
 
 
 @pytest.mark.parametrize(

@@ -101,3 +101,7 @@ AGENTS_ALREADY = "User {id} is already a support agent."
 AGENTS_REMOVED = "User {id} is no longer a support agent."
 
 AGENTS_NOT_FOUND = "User {id} was not added with /agents (agents from SUPPORT_AGENT_IDS stay)."
+DENY_REASON_UNSAFE = (
+    "That reason looks like a code or a key, and the user would see it: please reply "
+    "again with words only."
+)
