@@ -1,0 +1,184 @@
+"""One conversation at a time, through PTB's Application: a flow started while another
+waits never takes the other's input, and the user can continue or drop what waits."""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import AsyncIterator, Awaitable, Callable
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import Settings
+from tests.botapi import SimMessage
+from tests.harness import ChatUser, Harness, running_bot
+from tests.helpers import decode_qr, parse_key_uri
+from tests.test_handlers_devices import enrol
+from tests.test_handlers_enrolment import code_for
+
+SUPPORT = -100500
+CONTINUE, DROP = "Continue", "Drop it, start the new one"
+
+
+@pytest.fixture
+async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
+    with_support = dataclasses.replace(settings, support_chat_id=SUPPORT)
+    async with running_bot(with_support, clock) as harness:
+        harness.state.group(SUPPORT, "Support")
+        yield harness
+
+
+async def waiting(bot: Harness, user: ChatUser) -> tuple[str, str] | None:
+    db = bot.app.bot_data["services"].db
+    found = await db.run(lambda tx: tx.conversations.get(user.user_id))
+    return None if found is None else (found.flow, found.step)
+
+
+async def press_on(user: ChatUser, command: str, label: str) -> list[SimMessage]:
+    (message,) = await user.send(command)
+    return await user.press(message, label)
+
+
+# Each flow that waits for a typed answer: how a user starts it, what it asks, its slot.
+Starter = Callable[[ChatUser], Awaitable[list[SimMessage]]]
+FLOWS: dict[str, tuple[Starter, str, tuple[str, str]]] = {
+    "enrol": (lambda u: u.send("/enroll"), "already has 2FA", ("enrol", "proof")),
+    "check": (
+        lambda u: u.send("/check"),
+        "your authenticator app shows now",
+        ("check", "code"),
+    ),
+    "rename": (
+        lambda u: press_on(u, "/devices", "Rename Phone"),
+        "To rename Phone",
+        ("rename", "proof"),
+    ),
+    "remove": (
+        lambda u: press_on(u, "/devices", "Remove Phone"),
+        "To remove Phone",
+        ("remove", "proof"),
+    ),
+    "new_codes": (
+        lambda u: press_on(u, "/recovery", "New recovery codes"),
+        "To get new recovery codes",
+        ("new_codes", "proof"),
+    ),
+    "recover": (
+        lambda u: press_on(u, "/lost", "Use a recovery code"),
+        "Send one of your recovery codes",
+        ("recover", "code"),
+    ),
+    "lost": (
+        lambda u: press_on(u, "/lost", "Ask support"),
+        "Support can turn 2FA off",
+        ("lost", "reason"),
+    ),
+}
+
+
+@pytest.mark.parametrize(("first", "second"), list(itertools.permutations(FLOWS, 2)))
+async def test_a_flow_started_while_another_waits_says_what_waits_and_can_take_over(
+    bot: Harness, first: str, second: str
+) -> None:
+    user = bot.user()
+    secret, _ = await enrol(bot, user, "Phone")
+    start_first, asks_first, slot_first = FLOWS[first]
+    start_second, asks_second, slot_second = FLOWS[second]
+    assert any(asks_first in m.text for m in await start_first(user))
+    assert await waiting(bot, user) == slot_first
+
+    (busy,) = await start_second(user)
+    assert busy.text.startswith("You are ") and busy.text.endswith(", or /cancel.")
+    assert [label for label, _ in busy.buttons] == [CONTINUE, DROP]
+    assert await waiting(bot, user) == slot_first  # the waiting flow is untouched
+
+    (again,) = await user.press(busy, CONTINUE)
+    assert again.text == busy.text
+    answer = await user.press(busy, DROP)
+    assert answer[0].text.startswith(("Stopped", "Set-up cancelled"))
+    assert any(asks_second in m.text for m in answer[1:])
+    assert await waiting(bot, user) == slot_second
+    # The second flow now takes the answer: a current code where it asks for one.
+    if slot_second[1] == "proof":
+        taken = await user.send(code_for(bot, secret))
+        assert taken and not any(
+            "not right" in (m.text or "") or "You are" in (m.text or "") for m in taken
+        )
+
+
+async def test_cancel_says_what_it_ended(bot: Harness) -> None:
+    user = bot.user()
+    await enrol(bot, user, "Phone")
+    await press_on(user, "/devices", "Rename Phone")
+    (stopped,) = await user.send("/cancel")
+    assert stopped.text == "Stopped renaming Phone. Nothing was changed."
+    (nothing,) = await user.send("/cancel")
+    assert nothing.text == "There is nothing to cancel."
+    assert await waiting(bot, user) is None
+
+
+async def test_a_code_for_a_rename_does_not_burn_a_try_of_a_pending_enrolment(
+    bot: Harness,
+) -> None:
+    """A second device is pending at the code step; the user opens /devices -> Rename."""
+    user = bot.user()
+    phone, _ = await enrol(bot, user, "Phone")
+    await user.send("/enroll")
+    await user.send(code_for(bot, phone))  # the proof: the QR of the new device comes
+    assert await waiting(bot, user) == ("enrol", "code")
+    (busy,) = await press_on(user, "/devices", "Rename Phone")
+    assert busy.text == (
+        "You are setting up a new device: send the 6-digit code your app shows, or /cancel."
+    )
+    db = bot.app.bot_data["services"].db
+    before = await db.run(lambda tx: tx.enrolments.for_user(user.user_id))
+    answer = await user.press(busy, DROP)
+    assert answer[0].text.startswith("Set-up cancelled")
+    assert "To rename Phone" in answer[1].text
+    assert before is not None and before.attempts_left == 5
+    bot.clock.advance(seconds=30)
+    (ask_name,) = await user.send(code_for(bot, phone))
+    assert "Code accepted" in ask_name.text and "new name" in ask_name.text
+    (renamed,) = await user.send("Work phone")
+    assert "Renamed to" in renamed.text and "Work phone" in renamed.text
+    assert await db.run(lambda tx: tx.enrolments.for_user(user.user_id)) is None
+
+
+async def test_a_recovery_code_never_becomes_a_device_name(bot: Harness) -> None:
+    """An enrolment waits for the device name; the user sends a recovery code."""
+    user = bot.user()
+    phone, codes = await enrol(bot, user, "Phone")
+    await user.send("/enroll")
+    photo = next(m for m in await user.send(code_for(bot, phone)) if m.photo is not None)
+    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    bot.clock.advance(seconds=30)
+    await user.send(code_for(bot, secret))
+    assert await waiting(bot, user) == ("enrol", "name")
+    (busy,) = await press_on(user, "/lost", "Use a recovery code")
+    assert busy.text == "You are setting up a new device: send a name for the device, or /cancel."
+    (refused,) = await user.send(codes[0])
+    assert "looks like a recovery code" in refused.text
+    typed = [m for m in bot.state.user_messages(user.chat_id) if m.text == codes[0]]
+    assert typed and typed[0].deleted
+    db = bot.app.bot_data["services"].db
+    pending = await db.run(lambda tx: tx.enrolments.for_user(user.user_id))
+    assert pending is not None and pending.device_name is None
+    (summary,) = await user.send("Tablet")
+    assert "Tablet" in summary.text
+
+
+async def test_a_recovery_grant_outlives_a_check_started_after_it(bot: Harness) -> None:
+    """The proof a recovery code gives is a grant of its own, not a prompt /check overwrites."""
+    user = bot.user()
+    _, codes = await enrol(bot, user, "Phone")
+    await press_on(user, "/lost", "Use a recovery code")
+    (recovered,) = await user.send(codes[0])
+    assert "Recovery code accepted" in recovered.text
+    (ask,) = await user.send("/check")
+    assert "6-digit code" in ask.text
+    await user.send("/cancel")
+    answer = await user.press(recovered, "Set up a new device")
+    assert any(m.photo is not None for m in answer)  # no code asked: the grant was used
+    again = await user.press(recovered, "Set up a new device")
+    assert not any("already has 2FA" in (m.text or "") for m in again)  # the same set-up resumes
