@@ -23,11 +23,21 @@ def bearer_auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.St
         scheme, _, presented = header.partition(" ")
         if scheme.lower() != "bearer" or not presented:
             raise _unauthorized("missing_token", "send Authorization: Bearer <API_TOKEN>", None)
-        if not hmac.compare_digest(presented.strip().encode("utf-8"), expected):
+        if not hmac.compare_digest(_as_bytes(presented.strip()), expected):
             raise _unauthorized("invalid_token", "the bearer token is not valid", "invalid_token")
         return await handler(request)
 
     return middleware
+
+
+def _as_bytes(presented: str) -> bytes:
+    """The header's bytes as sent. aiohttp decodes headers as UTF-8 with
+    ``surrogateescape``: bytes that are not UTF-8 come back as they were, and so
+    compare unequal instead of raising."""
+    try:
+        return presented.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate that no byte could have produced
+        return b""
 
 
 def _unauthorized(error: str, message: str, rfc6750_error: str | None) -> ApiError:

@@ -6,6 +6,7 @@ import logging
 from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.alerts import AlertService
 
@@ -34,6 +35,8 @@ def bad_request(error: str, message: str) -> ApiError:
     return ApiError(400, error, message)
 
 
+MALFORMED_REQUEST = {"error": "malformed_request", "message": "the request is not valid HTTP/1.1"}
+
 # aiohttp's own refusals, in the API's words.
 _HTTP_ERRORS = {
     404: ("not_found", "no such endpoint"),
@@ -48,6 +51,20 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return await handler(request)
     except ApiError as exc:
         return exc.response()
+    except (HttpProcessingError, web.RequestPayloadError, ConnectionResetError) as exc:
+        # The body could not be read as sent (a bad Content-Encoding, a broken chunk, a
+        # client that hung up half-way): the client's fault, not an incident. One line,
+        # never the exception's message (it may quote the request), the path still
+        # percent-encoded (a decoded one may hold a newline).
+        logger.info(
+            "malformed HTTP body on %s %s refused (%s)",
+            request.method,
+            request.rel_url.raw_path,
+            type(exc).__name__,
+        )
+        response = web.json_response(MALFORMED_REQUEST, status=400)
+        response.force_close()
+        return response
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
@@ -55,7 +72,7 @@ async def json_errors(request: web.Request, handler: Handler) -> web.StreamRespo
         return web.json_response({"error": error, "message": message}, status=exc.status)
     except Exception as exc:
         # Never the request body in the log or the alert: it holds codes.
-        logger.exception("API error on %s %s", request.method, request.path)
+        logger.exception("API error on %s %s", request.method, request.rel_url.raw_path)
         alerts = request.app.get(ALERTS)
         if alerts is not None:
             try:

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import urllib.parse
 from datetime import datetime
 from typing import Any
 
 from aiohttp import web
 
 from api.errors import ApiError, bad_request
-from bot.accounts import account_id_problem
+from bot.identifiers import InvalidIdentifier, normalise_account_id
 from bot.metrics import CONTENT_TYPE
 from bot.services import Services
 from bot.verification import Result, Verdict, is_code_shaped
@@ -41,13 +42,28 @@ async def _json_object(request: web.Request) -> dict[str, Any]:
 
 
 def _account(value: object) -> str:
+    """An account id from a request, in its one spelling (NFC), or a 400."""
     if value is None:
         raise bad_request("missing_field", "account is required")
-    problem = account_id_problem(value)
-    if problem:
-        raise bad_request("invalid_account", problem)
-    assert isinstance(value, str)
-    return value
+    if not isinstance(value, str):
+        raise bad_request("invalid_account", "account must be a string")
+    try:
+        return normalise_account_id(value)
+    except InvalidIdentifier as exc:
+        raise bad_request("invalid_account", exc.message) from None
+
+
+def _path_account(request: web.Request) -> str:
+    """The ``{account}`` path segment, decoded here rather than by aiohttp: aiohttp
+    keeps percent-encoding that is not UTF-8 as it is ("%FF" would become the account
+    "%FF"), while here it is a 400. The route matched ``/v1/accounts/{account}`` with
+    "%2F" still encoded, so the segment is what follows the third "/" of the raw path."""
+    raw_segment = request.rel_url.raw_path.split("/", 3)[3]
+    try:
+        decoded = urllib.parse.unquote(raw_segment, errors="strict")
+    except UnicodeDecodeError:
+        raise bad_request("invalid_account", "account is not valid UTF-8") from None
+    return _account(decoded)
 
 
 @routes.post("/v1/verify")
@@ -83,9 +99,10 @@ def _verdict_json(verdict: Verdict, now: datetime) -> dict[str, Any]:
     return body
 
 
-@routes.get("/v1/accounts/{account:.+}")
+# Any character, a newline too ("." would leave "%0A" to a 404): _path_account refuses.
+@routes.get(r"/v1/accounts/{account:[\s\S]+}")
 async def account_state(request: web.Request) -> web.Response:
-    account = _account(request.match_info["account"])
+    account = _path_account(request)
     state = await request.app[SERVICES].accounts.describe(account)
     return web.json_response(
         {

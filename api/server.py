@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
+from aiohttp.web_protocol import RequestHandler
 
 from api.auth import bearer_auth
-from api.errors import ALERTS, json_errors
+from api.errors import ALERTS, MALFORMED_REQUEST, json_errors
 from api.routes import BOT_USERNAME, SERVICES, routes
 from bot.services import Services
 
@@ -27,11 +30,72 @@ def build_api(services: Services, token: str, bot_username: str) -> web.Applicat
     return app
 
 
+class _ApiConnection(RequestHandler):
+    """aiohttp's connection protocol, answering HTTP it cannot parse in the API's words.
+
+    aiohttp's own answer is plain text that quotes the offending line (which may hold
+    a token), logged at ERROR with a traceback for every such request. Here it is a
+    JSON 400 that quotes nothing, and one line in the log. ``handle_error`` and
+    ``log_exception`` are aiohttp's hooks for this; tests/test_api_hardening.py sends
+    malformed requests over a socket, so an aiohttp upgrade that moves them shows.
+    """
+
+    __slots__ = ()
+
+    def handle_error(
+        self,
+        request: web.BaseRequest,
+        status: int = 500,
+        exc: BaseException | None = None,
+        message: str | None = None,
+    ) -> web.StreamResponse:
+        if not isinstance(exc, HttpProcessingError):
+            return super().handle_error(request, status, exc, message)
+        # Never exc.message: it quotes the request.
+        logger.info(
+            "malformed HTTP request from %s refused (%s)", request.remote, type(exc).__name__
+        )
+        response = web.json_response(
+            MALFORMED_REQUEST, status=status if 400 <= status < 500 else 400
+        )
+        response.force_close()
+        return response
+
+    def log_exception(self, *args: Any, **kw: Any) -> None:
+        if isinstance(kw.get("exc_info"), (HttpProcessingError, web.RequestPayloadError)):
+            # The rest of a broken request body, read after the 400 went out: the
+            # refusal is already logged (api.errors); no second line, no traceback.
+            logger.debug("the rest of a malformed request body was discarded")
+            return
+        super().log_exception(*args, **kw)
+
+
+class _ApiHttpServer(web.Server):
+    def __call__(self) -> RequestHandler:
+        return _ApiConnection(self, loop=self._loop, **self._kwargs)
+
+
+class _ApiRunner(web.AppRunner):
+    """``web.AppRunner`` whose connections are ``_ApiConnection``s."""
+
+    async def _make_server(self) -> web.Server:
+        server = await super()._make_server()
+        # The same application handler, request factory and settings as aiohttp
+        # chose; only the class of each connection differs.
+        return _ApiHttpServer(
+            server.request_handler,
+            request_factory=server.request_factory,
+            handler_cancellation=server.handler_cancellation,
+            loop=server._loop,
+            **server._kwargs,
+        )
+
+
 class ApiServer:
     """Start and stop the API next to the bot (same process, same event loop)."""
 
     def __init__(self, app: web.Application, host: str, port: int) -> None:
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=5.0)
+        self._runner = _ApiRunner(app, access_log=None, shutdown_timeout=5.0)
         self._host = host
         self._port = port
 

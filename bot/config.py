@@ -20,6 +20,7 @@ DEFAULT_DATABASE_URL = "sqlite:///data/twofa.sqlite3"
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 _TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
+MIN_API_TOKEN_LENGTH = 32
 
 
 class ConfigError(Exception):
@@ -117,6 +118,20 @@ def _minutes(env: Mapping[str, str], name: str, default: int) -> timedelta:
     return timedelta(minutes=int(value))
 
 
+def _api_token(env: Mapping[str, str]) -> str | None:
+    value = env.get("API_TOKEN", "").strip()
+    if not value:
+        return None  # no token, no API
+    if len(value) < MIN_API_TOKEN_LENGTH:
+        # Never the value itself: it is a secret, and this line goes to the terminal.
+        raise ConfigError(
+            f"API_TOKEN must be at least {MIN_API_TOKEN_LENGTH} characters (it has "
+            f"{len(value)}); generate one with `openssl rand -hex 32` or "
+            "`python -m bot genkey`"
+        )
+    return value
+
+
 def _log_format(env: Mapping[str, str]) -> str:
     value = (env.get("LOG_FORMAT", "").strip() or "text").lower()
     if value not in ("text", "json"):
@@ -180,7 +195,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         support_agent_ids=_id_list(env, "SUPPORT_AGENT_IDS"),
         api_host=env.get("API_HOST", "").strip() or "127.0.0.1",
         api_port=int(port_text),
-        api_token=env.get("API_TOKEN", "").strip() or None,
+        api_token=_api_token(env),
         log_level=level,
         qr_render_processes=1 if (os.cpu_count() or 1) > 1 else 0,
         deactivation_default=deactivation_default,

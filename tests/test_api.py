@@ -20,7 +20,7 @@ from tests.helpers import decode_qr, parse_key_uri
 from tests.test_handlers_check import enrolled, wrong
 from tests.test_handlers_enrolment import at_summary, code_for
 
-API_TOKEN = "api-test-token-0123456789abcdef"
+API_TOKEN = "api-test-token-0123456789abcdef-0123456789"
 
 
 class Api:

@@ -14,6 +14,7 @@ from bot.crypto import generate_key
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
+API_TOKEN = "s3cret-api-token-0123456789abcdef"  # 32 characters, the shortest accepted
 
 
 def env(**overrides: str) -> dict[str, str]:
@@ -45,7 +46,7 @@ def test_every_variable_is_read() -> None:
             SUPPORT_AGENT_IDS="3",
             API_HOST="::1",
             API_PORT="9090",
-            API_TOKEN="s3cret",
+            API_TOKEN=API_TOKEN,
             LOG_LEVEL="debug",
         )
     )
@@ -55,14 +56,15 @@ def test_every_variable_is_read() -> None:
     assert settings.totp_issuer == "Example Corp"
     assert (settings.support_chat_id, settings.ops_chat_id) == (-1001, -1002)
     assert settings.admin_user_ids == {1, 2} and settings.support_agent_ids == {3}
-    assert (settings.api_host, settings.api_port, settings.api_token) == ("::1", 9090, "s3cret")
+    assert (settings.api_host, settings.api_port, settings.api_token) == ("::1", 9090, API_TOKEN)
     assert settings.log_level == "DEBUG"
 
 
 def test_secrets_stay_out_of_the_repr() -> None:
-    values = env(API_TOKEN="api-token-value")
+    values = env(API_TOKEN="api-token-value-0123456789abcdef")
     text = repr(load_settings(values))
-    assert TOKEN not in text and values["SECRETS_KEY"] not in text and "api-token-value" not in text
+    assert TOKEN not in text and values["SECRETS_KEY"] not in text
+    assert "api-token-value" not in text
 
 
 @pytest.mark.parametrize(
@@ -79,6 +81,8 @@ def test_secrets_stay_out_of_the_repr() -> None:
         ({"DATABASE_URL": "postgres://db/twofa"}, "DATABASE_URL"),
         ({"TELEGRAM_BASE_URL": "http://127.0.0.1:8081"}, "TELEGRAM_BASE_URL"),
         ({"TOTP_ISSUER": "Bad:Issuer"}, "TOTP_ISSUER"),
+        ({"API_TOKEN": "s3cret"}, "API_TOKEN"),
+        ({"API_TOKEN": API_TOKEN[:31]}, "API_TOKEN"),
     ],
 )
 def test_bad_values_name_the_variable(overrides: dict[str, str], named: str) -> None:
@@ -87,6 +91,31 @@ def test_bad_values_name_the_variable(overrides: dict[str, str], named: str) -> 
     message = str(caught.value)
     assert message.startswith(named)
     assert "\n" not in message
+
+
+@pytest.mark.parametrize("short", ["Q", "s3cret", "a" * 31, f"  {'b' * 31}  "])
+def test_a_short_api_token_stops_the_start_and_says_how_to_fix_it(short: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env(API_TOKEN=short))
+    message = str(caught.value)
+    assert message.startswith("API_TOKEN") and "\n" not in message
+    assert "32" in message and "openssl rand -hex 32" in message and "genkey" in message
+    assert short.strip() not in message  # the secret itself is never printed
+
+
+def test_an_api_token_of_32_characters_or_more_is_accepted() -> None:
+    assert load_settings(env(API_TOKEN=API_TOKEN)).api_token == API_TOKEN
+    assert load_settings(env(API_TOKEN=f" {API_TOKEN}x ")).api_token == f"{API_TOKEN}x"
+    assert load_settings(env(API_TOKEN="")).api_token is None  # unset: no API
+
+
+def test_a_short_api_token_stops_the_bot_with_one_line(tmp_path: Path) -> None:
+    extra = {"TELEGRAM_BOT_TOKEN": TOKEN, "SECRETS_KEY": generate_key(), "API_TOKEN": "changeme"}
+    result = run_bot([], tmp_path, extra)
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: API_TOKEN"), result.stderr
+    assert "changeme" not in result.stderr and "Traceback" not in result.stderr
 
 
 def run_bot(args: list[str], cwd: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess:

@@ -14,7 +14,7 @@ from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser, local_bot_api
 from tests.helpers import app_code, decode_qr, parse_key_uri
 from tests.test_e2e_enrolment import contains, has_photo
 
-API_TOKEN = "e2e-lost-token-0123456789abcdef"
+API_TOKEN = "e2e-lost-token-0123456789abcdef-0123456789"
 SUPPORT = -100600
 AGENT, BYSTANDER = 9101, 9102
 

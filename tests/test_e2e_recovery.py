@@ -16,7 +16,7 @@ from tests.e2e import BotProcess, E2EUser, local_bot_api
 from tests.helpers import app_code, decode_qr, parse_key_uri
 from tests.test_e2e_enrolment import contains, has_photo
 
-API_TOKEN = "e2e-recovery-token-0123456789"
+API_TOKEN = "e2e-recovery-token-0123456789-0123456789"
 CODE = re.compile(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}")
 
 
