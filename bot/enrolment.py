@@ -9,89 +9,33 @@ functions run on the database thread (``Database.run``).
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from bot import conversation, grants, totp
 from bot.accounts import TelegramIdentity, account_for
+from bot.activation import activate, audit_enrolment
 from bot.alerts import note_failure
 from bot.clock import Clock
 from bot.conversation import Busy, Flow, Step
 from bot.crypto import SecretBox
+from bot.enrolment_results import (
+    AccountStatus,
+    Activation,
+    EnrolmentStarted,
+    Outcome,
+    ProofNeeded,
+    StepResult,
+)
 from bot.free_text import device_name_problem
 from bot.metrics import Metrics
 from bot.recovery import RecoveryHasher, announce_recovery_change
-from bot.verification import Result, Verdict, VerificationService
+from bot.verification import Result, VerificationService
 from storage.db import Database
-from storage.records import Device, EnrolmentStage, PendingEnrolment
+from storage.records import EnrolmentStage, PendingEnrolment
 from storage.repositories import Transaction
 
 SYSTEM_ACTOR = "system"
-
-
-class Outcome(StrEnum):
-    ACCEPTED = "accepted"  # the step's input was taken; the enrolment moved on
-    WRONG_CODE = "wrong_code"  # a code, but not the app's; tries left
-    EXHAUSTED = "exhausted"  # the last try was wrong; the enrolment ended
-    NOT_A_CODE = "not_a_code"  # no change
-    NOT_TEXT = "not_text"  # a sticker, a photo: no change
-    INVALID_NAME = "invalid_name"  # no change
-    LOOKS_LIKE_CODE = "looks_like_code"  # a code where a name was expected; no change
-    WRONG_STEP = "wrong_step"  # the enrolment is at another step; no change
-    EXPIRED = "expired"  # it had run out; it is now ended
-    NO_ENROLMENT = "no_enrolment"  # nothing pending (or a stale button)
-
-
-@dataclass(frozen=True)
-class StepResult:
-    outcome: Outcome
-    enrolment: PendingEnrolment | None = None
-    attempts_left: int = 0
-    digit_count: int = 0
-    problem: str = ""  # why a name was refused: "empty", "too_long", "control"
-
-
-@dataclass(frozen=True)
-class EnrolmentStarted:
-    enrolment: PendingEnrolment
-    secret: str
-    uri: str
-    resumed: bool
-
-
-@dataclass(frozen=True)
-class ProofNeeded:
-    """The account already has devices: adding one needs a current code (or a recovery
-    code) first, so that an open chat on a stolen phone cannot add the thief's device."""
-
-    account_id: str
-    verdict: Verdict | None = None  # the refused proof, when one was given
-
-
-@dataclass(frozen=True)
-class Activation:
-    outcome: Outcome
-    device: Device | None = None
-    device_count: int = 0
-    enrolment: PendingEnrolment | None = None
-    recovery_codes: tuple[str, ...] = ()  # handed out once, at the first activation
-
-
-@dataclass(frozen=True)
-class AccountStatus:
-    account_id: str
-    devices: list[Device]
-    pending: PendingEnrolment | None
-    deactivated_until: datetime | None = None  # an approved deactivation still running
-
-
-# The slot's step for each stage of a pending enrolment.
-STEP_OF_STAGE = {
-    EnrolmentStage.AWAITING_CODE: Step.CODE,
-    EnrolmentStage.AWAITING_NAME: Step.NAME,
-    EnrolmentStage.AWAITING_CONFIRMATION: Step.CONFIRM,
-}
 
 
 class EnrolmentService:
@@ -141,32 +85,13 @@ class EnrolmentService:
             return None, True
         return enrolment, False
 
-    @staticmethod
-    def _audit(
-        tx: Transaction,
-        enrolment: PendingEnrolment,
-        now: datetime,
-        action: str,
-        actor: str | None = None,
-        **detail: object,
-    ) -> None:
-        tx.audit.record(
-            now,
-            actor or f"tg:{enrolment.telegram_user_id}",
-            action,
-            account_id=enrolment.account_id,
-            telegram_user_id=enrolment.telegram_user_id,
-            enrolment_id=enrolment.id,
-            **detail,
-        )
-
     def _end(
         self, tx: Transaction, enrolment: PendingEnrolment, now: datetime, action: str, actor: str
     ) -> None:
         tx.enrolments.delete(enrolment.id)
         conversation.release(tx, enrolment.telegram_user_id, Flow.ENROL)
         tx.cleanup.schedule(enrolment.chat_id, enrolment.chat_messages(), now)
-        self._audit(tx, enrolment, now, action, actor, stage=enrolment.stage.value)
+        audit_enrolment(tx, enrolment, now, action, actor, stage=enrolment.stage.value)
 
     def _create(
         self,
@@ -222,7 +147,7 @@ class EnrolmentService:
             data={"enrolment": enrolment_id},
             expires_at=enrolment.expires_at,
         )
-        self._audit(tx, enrolment, now, "enrolment_started")
+        audit_enrolment(tx, enrolment, now, "enrolment_started")
         return EnrolmentStarted(enrolment, secret, self._uri(enrolment, secret), resumed=False)
 
     def _prove(
@@ -291,7 +216,7 @@ class EnrolmentService:
                 note_failure(tx, enrolment.telegram_user_id, now)
                 return StepResult(Outcome.EXHAUSTED, enrolment)
             tx.enrolments.update(enrolment.id, attempts_left=left)
-            self._audit(tx, enrolment, now, "enrolment_code_rejected", attempts_left=left)
+            audit_enrolment(tx, enrolment, now, "enrolment_code_rejected", attempts_left=left)
             note_failure(tx, enrolment.telegram_user_id, now)
             return StepResult(Outcome.WRONG_CODE, enrolment, left)
         moved = replace(
@@ -304,7 +229,7 @@ class EnrolmentService:
             enrolment.id, stage=moved.stage, accepted_step=step, code_message_id=message_id
         )
         conversation.move(tx, enrolment.telegram_user_id, Flow.ENROL, Step.NAME)
-        self._audit(tx, enrolment, now, "enrolment_code_confirmed")
+        audit_enrolment(tx, enrolment, now, "enrolment_code_confirmed")
         return StepResult(Outcome.ACCEPTED, moved, enrolment.attempts_left)
 
     def _name_step(self, tx: Transaction, enrolment: PendingEnrolment, text: str) -> StepResult:
@@ -330,42 +255,9 @@ class EnrolmentService:
             return Activation(Outcome.NO_ENROLMENT)
         if enrolment.stage is not EnrolmentStage.AWAITING_CONFIRMATION:
             return Activation(Outcome.WRONG_STEP, enrolment=enrolment)
-        assert enrolment.device_name is not None
-        device = tx.devices.add(
-            enrolment.id,
-            enrolment.account_id,
-            enrolment.device_name,
-            enrolment.secret_sealed,
-            created_by_user_id=user_id,
-            # The confirmation code is spent: it must not open a login too.
-            last_used_step=enrolment.accepted_step,
-            now=now,
-        )
         self._end(tx, enrolment, now, "device_activated", f"tg:{user_id}")
-        state = tx.security.get(enrolment.account_id)
-        if state.deactivated_until is not None and state.deactivated_until > now:
-            # A new device ends a temporary deactivation early: 2FA is back on.
-            tx.security.save(replace(state, deactivated_until=None), now)
-            self._audit(tx, enrolment, now, "deactivation_ended_early")
-        count = len(tx.devices.active_for(enrolment.account_id))
-        tx.notices.add(
-            enrolment.account_id, "device_added", now, skip_user_id=user_id, name=device.name
-        )
-        if count > 1:
-            tx.alerts.raise_event(
-                now,
-                "device_added",
-                "info",
-                account_id=enrolment.account_id,
-                telegram_user_id=user_id,
-                devices=count,
-            )
-        codes: list[str] = []
-        if count == 1 and tx.recovery.remaining(enrolment.account_id) == 0:
-            codes, hashes = self._hasher.new_set()
-            tx.recovery.replace_set(enrolment.account_id, hashes, now)
-            self._audit(tx, enrolment, now, "recovery_codes_issued", count=len(codes))
-        return Activation(Outcome.ACCEPTED, device, count, enrolment, tuple(codes))
+        device, count, codes = activate(tx, enrolment, user_id, now, self._hasher)
+        return Activation(Outcome.ACCEPTED, device, count, enrolment, codes)
 
     def _record_message(
         self, tx: Transaction, enrolment_id: str, chat_id: int, column: str, message_id: int

@@ -8,10 +8,10 @@ the wrong prompt is refused, not stored.
 from __future__ import annotations
 
 import re
-import unicodedata
 from enum import StrEnum
 
 from bot import totp
+from bot.identifiers import text_problem
 
 MAX_DEVICE_NAME = 40
 
@@ -63,7 +63,7 @@ def device_name_problem(name: str) -> str:
         return "empty"
     if len(name) > MAX_DEVICE_NAME:
         return "too_long"
-    if any(unicodedata.category(ch) in ("Cc", "Cf", "Zl", "Zp", "Cs", "Co") for ch in name):
+    if text_problem(name):  # control, format (bidi overrides), separator, private use
         return "control"
     return secret_problem(name)
 

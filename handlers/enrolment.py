@@ -18,7 +18,7 @@ from telegram.ext import (
 
 from bot import totp
 from bot.conversation import Busy, Flow, Step
-from bot.enrolment import Outcome, ProofNeeded, StepResult
+from bot.enrolment_results import Outcome, ProofNeeded, StepResult
 from bot.free_text import MAX_DEVICE_NAME
 from handlers import cleanup, conversation
 from handlers.callback_data import Action, button, parse_press, pattern

@@ -8,7 +8,8 @@ from pathlib import Path
 from bot import totp
 from bot.accounts import TelegramIdentity
 from bot.clock import FakeClock
-from bot.enrolment import EnrolmentService, EnrolmentStarted, Outcome, ProofNeeded
+from bot.enrolment import EnrolmentService
+from bot.enrolment_results import EnrolmentStarted, Outcome, ProofNeeded
 from storage.db import Database
 from storage.records import EnrolmentStage
 

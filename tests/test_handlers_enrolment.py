@@ -8,7 +8,7 @@ import pytest
 
 from bot.clock import FakeClock
 from bot.config import Settings
-from bot.enrolment import Outcome
+from bot.enrolment_results import Outcome
 from handlers.texts import user as texts
 from tests.botapi import SimMessage
 from tests.harness import BOT_USERNAME, ChatUser, Harness, running_bot

@@ -1,0 +1,81 @@
+"""Complete activation: a pending enrolment becomes an active device.
+
+Runs inside the transaction that ends the enrolment, so the device, the end of a
+temporary deactivation, the notices, the alert and the first recovery codes land
+together or not at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import datetime
+
+from bot.recovery import RecoveryHasher
+from storage.records import Device, PendingEnrolment
+from storage.repositories import Transaction
+
+
+def activate(
+    tx: Transaction,
+    enrolment: PendingEnrolment,
+    user_id: int,
+    now: datetime,
+    hasher: RecoveryHasher,
+) -> tuple[Device, int, tuple[str, ...]]:
+    """(the new device, active devices now, recovery codes handed out: the first device
+    brings a set, shown once)."""
+    assert enrolment.device_name is not None
+    device = tx.devices.add(
+        enrolment.id,
+        enrolment.account_id,
+        enrolment.device_name,
+        enrolment.secret_sealed,
+        created_by_user_id=user_id,
+        # The confirmation code is spent: it must not open a login too.
+        last_used_step=enrolment.accepted_step,
+        now=now,
+    )
+    state = tx.security.get(enrolment.account_id)
+    if state.deactivated_until is not None and state.deactivated_until > now:
+        # A new device ends a temporary deactivation early: 2FA is back on.
+        tx.security.save(replace(state, deactivated_until=None), now)
+        audit_enrolment(tx, enrolment, now, "deactivation_ended_early")
+    count = len(tx.devices.active_for(enrolment.account_id))
+    tx.notices.add(
+        enrolment.account_id, "device_added", now, skip_user_id=user_id, name=device.name
+    )
+    if count > 1:
+        tx.alerts.raise_event(
+            now,
+            "device_added",
+            "info",
+            account_id=enrolment.account_id,
+            telegram_user_id=user_id,
+            devices=count,
+        )
+    codes: list[str] = []
+    if count == 1 and tx.recovery.remaining(enrolment.account_id) == 0:
+        codes, hashes = hasher.new_set()
+        tx.recovery.replace_set(enrolment.account_id, hashes, now)
+        audit_enrolment(tx, enrolment, now, "recovery_codes_issued", count=len(codes))
+    return device, count, tuple(codes)
+
+
+def audit_enrolment(
+    tx: Transaction,
+    enrolment: PendingEnrolment,
+    now: datetime,
+    action: str,
+    actor: str | None = None,
+    **detail: object,
+) -> None:
+    """An audit entry about an enrolment: by its user unless ``actor`` says otherwise."""
+    tx.audit.record(
+        now,
+        actor or f"tg:{enrolment.telegram_user_id}",
+        action,
+        account_id=enrolment.account_id,
+        telegram_user_id=enrolment.telegram_user_id,
+        enrolment_id=enrolment.id,
+        **detail,
+    )
