@@ -17,6 +17,7 @@ from enum import StrEnum
 
 from bot.accounts import TelegramIdentity, account_for
 from bot.clock import Clock
+from bot.free_text import secret_problem
 from bot.support_desk import counts_as_agent, manages
 from storage.db import Database
 from storage.records import DeactivationRequest, Device, RequestStatus
@@ -42,6 +43,7 @@ class DecisionOutcome(StrEnum):
     OWN_ACCOUNT = "own_account"
     UNKNOWN = "unknown"
     INVALID_DURATION = "invalid_duration"
+    UNSAFE_REASON = "unsafe_reason"  # a deny reason shaped like a code or a key: not kept
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,8 @@ def reason_problem(text: str) -> str:
         return "empty"
     if len(stripped) > MAX_REASON:
         return "too_long"
-    return ""
+    # Agents read it, and a deny reason goes back to the user: never a secret.
+    return secret_problem(stripped)
 
 
 def duration_choices(default: timedelta, longest: timedelta) -> list[timedelta]:
@@ -206,6 +209,8 @@ class DeactivationService:
         now = self._clock.now()
         if approve and (duration is None or not timedelta(0) < duration <= self.longest_duration):
             return Decision(DecisionOutcome.INVALID_DURATION)
+        if reason and secret_problem(reason):
+            return Decision(DecisionOutcome.UNSAFE_REASON)
 
         def work(tx: Transaction) -> Decision:
             request = tx.requests.get(request_id)

@@ -17,7 +17,6 @@ from telegram.ext import (
 from bot import totp
 from bot.conversation import Flow, Step
 from bot.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
-from bot.free_text import secret_problem
 from bot.recovery import looks_like_recovery_code
 from handlers import conversation, support_sync
 from handlers.callback_data import Action, button, parse_press, pattern, ref_number
@@ -100,7 +99,7 @@ async def on_reason(update: Update, context: Context, slot: Conversation) -> Non
     if message.text is None:
         await reply(update, texts.LOST_REASON_EXPECTED)
         return
-    problem = reason_problem(message.text) or secret_problem(message.text)
+    problem = reason_problem(message.text)
     if problem:
         if problem in ("looks_like_recovery_code", "looks_like_key"):
             await forget(update, context, message)

@@ -154,6 +154,7 @@ async def _decide(
         DecisionOutcome.OWN_ACCOUNT: support_texts.OWN_ACCOUNT,
         DecisionOutcome.UNKNOWN: user_texts.STALE_BUTTON,
         DecisionOutcome.INVALID_DURATION: user_texts.STALE_BUTTON,
+        DecisionOutcome.UNSAFE_REASON: support_texts.DENY_REASON_UNSAFE,
     }.get(decision.outcome)
     if decision.outcome is DecisionOutcome.ALREADY_DECIDED and decision.request is not None:
         latest = await svc.support_desk.agent_view(request_id)

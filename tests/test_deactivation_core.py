@@ -194,6 +194,8 @@ async def test_every_step_is_audited(
 def test_reasons_and_durations() -> None:
     assert reason_problem("") == "empty" and reason_problem("x" * 501) == "too_long"
     assert reason_problem("phone lost") == ""
+    assert reason_problem("code 7f4a-6e81-0c2d-93be") == "looks_like_recovery_code"
+    assert reason_problem("it said 123 456") == "looks_like_code"
     hours = [
         int(d.total_seconds() // 3600)
         for d in duration_choices(timedelta(hours=24), timedelta(hours=72))
@@ -204,6 +206,17 @@ def test_reasons_and_durations() -> None:
         timedelta(hours=4),
         timedelta(hours=8),
     ]
+
+
+async def test_a_secret_is_never_kept_as_a_reason(
+    db: Database, clock: FakeClock, enrolment: EnrolmentService
+) -> None:
+    desk, request = await filed(db, clock, enrolment)
+    refused = await desk.decide(request.id, AGENT, approve=False, reason="try 123456")
+    assert refused.outcome is DecisionOutcome.UNSAFE_REASON
+    assert (await desk.withdraw(ANN, request.id)) is not None  # still open: nothing decided
+    filing = await desk.file(ANN, 1001, "JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP")
+    assert filing.request is None
 
 
 @pytest.mark.parametrize("hours", [0, -1])

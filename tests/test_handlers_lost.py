@@ -220,6 +220,10 @@ async def test_bad_reasons_are_explained(bot: Harness) -> None:
     assert "as text" in sticker.text
     (long,) = await user.send("x" * 501)
     assert "too long" in long.text
+    (code,) = await user.send("my recovery code 7f4a-6e81-0c2d-93be does not work")
+    assert "looks like a recovery code" in code.text
+    typed = [m for m in bot.state.user_messages(user.chat_id) if "7f4a" in (m.text or "")]
+    assert typed and typed[0].deleted  # it left the chat; it never reaches support
     (cancel,) = await user.send("/cancel")
     assert cancel.text == "Stopped asking support to turn 2FA off. Nothing was changed."
 
