@@ -82,8 +82,8 @@ def _answer(account: str, verdict: Verdict) -> str:
     if verdict.result is Result.ACCEPTED and verdict.method == "recovery_code":
         return texts.CHECK_ACCEPTED_RECOVERY.format(left=verdict.recovery_codes_left or 0)
     if verdict.result is Result.ACCEPTED:
-        device = verdict.device.name if verdict.device is not None else "your app"
-        return texts.CHECK_ACCEPTED.format(device=escape(device))
+        device = escape(verdict.device.name) if verdict.device is not None else texts.YOUR_APP
+        return texts.CHECK_ACCEPTED.format(device=device)
     if verdict.result is Result.REJECTED:
         return texts.CHECK_REJECTED.format(tries=texts.check_tries(verdict.tries_left))
     if verdict.result is Result.LOCKED:

@@ -41,7 +41,12 @@ def agent_devices(devices: list[Device]) -> str:
 
 def request_list(requests: list[DeactivationRequest]) -> str:
     """Earlier requests as an agent sees them (the last five); "" for none."""
-    return ", ".join(f"#{r.id} {r.status.value} ({fmt.when(r.created_at)})" for r in requests[:5])
+    return ", ".join(
+        support_texts.EARLIER_REQUEST.format(
+            id=r.id, status=support_texts.STATUS_NAMES[r.status.value], when=fmt.when(r.created_at)
+        )
+        for r in requests[:5]
+    )
 
 
 def render(view: AgentView) -> str:

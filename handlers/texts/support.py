@@ -105,3 +105,11 @@ DENY_REASON_UNSAFE = (
     "That reason looks like a code or a key, and the user would see it: please reply "
     "again with words only."
 )
+EARLIER_REQUEST = "#{id} {status} ({when})"
+STATUS_NAMES = {
+    "open": "open",
+    "approved": "approved",
+    "denied": "denied",
+    "withdrawn": "withdrawn",
+    "expired": "expired",
+}

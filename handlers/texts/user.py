@@ -500,3 +500,4 @@ TIMED_OUT = "That took too long, so I stopped {doing}. Nothing was changed; plea
 STOPPED_DOING = "Stopped {doing}. Nothing was changed."
 SUPPORT_CLEARS = "support clears it"
 RENAME_RAN_OUT = "That took too long; nothing was renamed. Start again from /devices."
+YOUR_APP = "your app"
