@@ -29,15 +29,17 @@ class RedactingFormatter(logging.Formatter):
         if not self._json:
             text = redact(super().format(record), self._secrets)
             return text.replace("\n", "\n    ")  # a traceback stays visibly one event
+        # Each value is redacted before it is put into JSON: a redacted value then ends
+        # where the value ends, and the line stays one valid JSON object.
         entry = {
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(),
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage(), self._secrets),
         }
         if record.exc_info:
-            entry["exception"] = self.formatException(record.exc_info)
-        return redact(json.dumps(entry, ensure_ascii=False), self._secrets)
+            entry["exception"] = redact(self.formatException(record.exc_info), self._secrets)
+        return json.dumps(entry, ensure_ascii=False)
 
 
 def configure_logging(level: str, fmt: str = "text", secrets: Iterable[str] = ()) -> None:
