@@ -17,10 +17,40 @@ from storage.db import Database
 from storage.records import AlertEvent
 from storage.repositories import Transaction
 
+# Folding is for bursts: the first alerts of a kind go one by one, as soon as they are
+# raised (the sender runs every few seconds). Once more than FOLD_AFTER of a kind went
+# out within FOLD_WINDOW, further ones are gathered and go as one summary at most every
+# SUMMARY_INTERVAL; critical ones are never held back, they go at once, gathered with
+# whatever else of their kind is waiting. No kind is exempt from folding.
 FOLD_WINDOW = timedelta(minutes=10)
-NEVER_FOLDED = frozenset({"bot_started", "bot_stopped"})
+FOLD_AFTER = 3
+SUMMARY_INTERVAL = timedelta(minutes=1)
+# An alert that Telegram has refused for this long is set aside: kept, logged and
+# counted, no longer retried (a message that can never be delivered must not block).
+GIVE_UP_AFTER = timedelta(days=1)
+TRACE_LIMIT = 1500  # characters of a trace shown in the ops chat: the end, where it failed
+
 BURST_WINDOW = timedelta(minutes=10)
 BURST_THRESHOLD = 10  # failed codes from one Telegram user within the window
+
+# The details that are an alert's own structured facts (counts, ids, times), written by
+# the core: shown as they are. Every other detail is free text (an error, a trace, where
+# it happened) and passes through redaction before it is shown. The account id and the
+# Telegram user id are columns of their own and are never redacted either: a six-digit
+# customer number is an account, not a code.
+STRUCTURED_DETAILS = frozenset(
+    {
+        "agent_id",
+        "bot",
+        "devices",
+        "failures",
+        "left",
+        "minutes",
+        "request_id",
+        "until",
+        "waiting_minutes",
+    }
+)
 
 
 @dataclass(frozen=True)
@@ -34,6 +64,25 @@ class AlertMessage:
     @property
     def folded(self) -> bool:
         return len(self.events) > 1
+
+
+@dataclass(frozen=True)
+class Outbox:
+    """The state of delivery, for /health."""
+
+    waiting: int
+    oldest_waiting_at: datetime | None
+    set_aside: int
+
+
+def tail(text: str, limit: int) -> str:
+    """The end of ``text`` in at most about ``limit`` characters, from a line start when
+    there is one: the end of a trace says what failed."""
+    if len(text) <= limit:
+        return text
+    cut = text[-limit:]
+    newline = cut.find("\n")
+    return "…" + (cut[newline:] if 0 <= newline < len(cut) - 1 else cut)
 
 
 def note_failure(tx: Transaction, telegram_user_id: int | None, now: datetime) -> None:
@@ -54,10 +103,9 @@ def note_failure(tx: Transaction, telegram_user_id: int | None, now: datetime) -
 
 
 class AlertService:
-    def __init__(self, db: Database, clock: Clock, fold_window: timedelta = FOLD_WINDOW) -> None:
+    def __init__(self, db: Database, clock: Clock) -> None:
         self._db = db
         self._clock = clock
-        self._fold_window = fold_window
         # One sender at a time: two would both send what is due before either marks it.
         self.send_lock = asyncio.Lock()
 
@@ -83,25 +131,19 @@ class AlertService:
         )
 
     async def pending(self) -> list[AlertMessage]:
-        """What to send now. The first alert of a kind goes at once; more of the same
-        kind within the fold window wait, then go as one summary."""
+        """What to send now, oldest first (see FOLD_AFTER)."""
         now = self._clock.now()
 
         def work(tx: Transaction) -> list[AlertMessage]:
             by_kind: dict[str, list[AlertEvent]] = {}
             for event in tx.alerts.due(now):
                 by_kind.setdefault(event.kind, []).append(event)
-            messages = []
-            for kind, events in by_kind.items():
-                last = tx.alerts.last_delivered_at(kind)
-                if kind in NEVER_FOLDED:
-                    messages.extend(AlertMessage(kind, e.severity, (e,)) for e in events)
-                    continue
-                if last is not None and now - last < self._fold_window:
-                    continue  # a burst: wait for the window to close, then summarise
-                severity = max((e.severity for e in events), key=_SEVERITY_ORDER.index)
-                messages.append(AlertMessage(kind, severity, tuple(events)))
-            return messages
+            messages = [
+                message
+                for kind, events in by_kind.items()
+                for message in _fold(tx, kind, events, now)
+            ]
+            return sorted(messages, key=lambda m: m.events[0].id)
 
         return await self._db.run(work)
 
@@ -110,14 +152,49 @@ class AlertService:
         ids = [e.id for e in message.events]
         await self._db.run(lambda tx: tx.alerts.mark_delivered(ids, now))
 
-    async def failed(self, message: AlertMessage) -> None:
-        """Try again later: 5 s, 10 s, 20 s ... up to 10 minutes."""
-        at = self._clock.now() + retry_delay(max(e.attempts for e in message.events))
+    async def failed(self, message: AlertMessage) -> int:
+        """Try again later: 5 s, 10 s, 20 s ... up to 10 minutes; after a day of failures
+        the events are set aside instead. How many were set aside."""
+        now = self._clock.now()
+        at = now + retry_delay(max(e.attempts for e in message.events))
         ids = [e.id for e in message.events]
-        await self._db.run(lambda tx: tx.alerts.retry_later(ids, at))
+
+        def work(tx: Transaction) -> int:
+            tx.alerts.retry_later(ids, at, now)
+            return tx.alerts.set_aside_failing_since(ids, now - GIVE_UP_AFTER, now)
+
+        return await self._db.run(work)
 
     async def depth(self) -> int:
+        """Alerts waiting for delivery."""
         return await self._db.run(lambda tx: tx.alerts.depth())
+
+    async def outbox(self) -> Outbox:
+        return await self._db.run(
+            lambda tx: Outbox(
+                tx.alerts.depth(), tx.alerts.oldest_waiting_at(), tx.alerts.set_aside_count()
+            )
+        )
+
+
+def _fold(
+    tx: Transaction, kind: str, events: list[AlertEvent], now: datetime
+) -> list[AlertMessage]:
+    """The messages for the due events of one kind (oldest first)."""
+    went_out = tx.alerts.delivered_since(kind, now - FOLD_WINDOW)
+    alone = max(0, FOLD_AFTER + 1 - went_out)
+    messages = [AlertMessage(kind, e.severity, (e,)) for e in events[:alone]]
+    gathered = events[alone:]
+    if not gathered:
+        return messages
+    if not any(e.severity == "critical" for e in gathered):
+        if messages:
+            return messages  # the burst starts with these: the rest waits for a summary
+        last = tx.alerts.last_delivered_at(kind)
+        if last is not None and now - last < SUMMARY_INTERVAL:
+            return messages
+    severity = max((e.severity for e in gathered), key=_SEVERITY_ORDER.index)
+    return [*messages, AlertMessage(kind, severity, tuple(gathered))]
 
 
 _SEVERITY_ORDER = ["info", "warning", "critical"]

@@ -33,6 +33,16 @@ class Metrics:
         self.alert_outbox = Gauge(
             "twofa_alert_outbox_depth", "Alerts not delivered yet.", registry=self.registry
         )
+        self.alert_delivery_failures = Counter(
+            "twofa_alert_delivery_failures",
+            "Alert messages the ops chat did not take (each is retried later).",
+            registry=self.registry,
+        )
+        self.alerts_set_aside = Counter(
+            "twofa_alerts_set_aside",
+            "Alerts given up after a day of failed deliveries (kept, no longer retried).",
+            registry=self.registry,
+        )
         self.update_latency = Histogram(
             "twofa_update_handling_seconds",
             "Time from taking a Telegram update to finishing its handling.",

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import logging
 import re
-from html import escape
+from html import escape, unescape
 
 from telegram import Bot
 from telegram.constants import ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.alerts import FOLD_WINDOW, AlertMessage
+from bot.alerts import FOLD_AFTER, FOLD_WINDOW, STRUCTURED_DETAILS, TRACE_LIMIT, AlertMessage, tail
 from bot.redaction import redact
 from bot.services import Services
 from handlers.common import services
@@ -20,54 +20,74 @@ from handlers.texts import ops as texts
 
 logger = logging.getLogger(__name__)
 _TAGS = re.compile(r"<[^>]+>")
-_MAX_DETAIL = 1500  # a Telegram message holds 4096 characters; keep alerts short
+_MAX_DETAIL = 300  # characters of a free-text detail (the trace has TRACE_LIMIT)
+_MAX_LISTED = 5  # accounts or Telegram users named in one message
+_MALFORMED = "can't parse entities"
 
 
 def render(message: AlertMessage, secrets: tuple[str, ...] = ()) -> str:
-    """Severity, what happened, the account, the Telegram user, when, what to do (HTML)."""
+    """Severity, what happened, the account, the Telegram user, when, what to do (HTML).
+
+    Every value is made safe before it goes into the HTML: structured facts are only
+    escaped, free text is redacted first, then escaped."""
     first, last = message.events[0], message.events[-1]
     accounts = sorted({e.account_id for e in message.events if e.account_id})
     users = sorted({str(e.telegram_user_id) for e in message.events if e.telegram_user_id})
     facts = ""
     if accounts:
-        shown = ", ".join(f"<code>{escape(a)}</code>" for a in accounts[:5])
-        more = f" (+{len(accounts) - 5} more)" if len(accounts) > 5 else ""
-        facts += f"Account{'s' if len(accounts) > 1 else ''}: {shown}{more}\n"
+        template = texts.ALERT_ACCOUNTS if len(accounts) > 1 else texts.ALERT_ACCOUNT
+        facts += template.format(accounts=_listed([f"<code>{escape(a)}</code>" for a in accounts]))
     if users:
-        facts += f"Telegram user{'s' if len(users) > 1 else ''}: {', '.join(users[:5])}\n"
+        template = texts.ALERT_USERS if len(users) > 1 else texts.ALERT_USER
+        facts += template.format(users=_listed(users))
     action = texts.ALERT_ACTIONS.get(message.kind)
-    action_text = f"\nWhat to do: {action}" if action else ""
+    action_text = texts.ALERT_ACTION.format(action=action) if action else ""
     common = {
         "icon": texts.ALERT_ICONS.get(message.severity, "⚪"),
         "severity": message.severity.upper(),
-        "title": texts.ALERT_TITLES.get(message.kind, message.kind),
+        "title": escape(texts.ALERT_TITLES.get(message.kind, message.kind)),
         "facts": facts,
         "action": action_text,
     }
     if message.folded:
-        text = texts.ALERT_FOLDED.format(
+        return texts.ALERT_FOLDED.format(
             count=len(message.events),
+            more_than=FOLD_AFTER,
             minutes=int(FOLD_WINDOW.total_seconds() // 60),
             first=fmt.when(first.at),
             last=fmt.when(last.at),
             **common,
         )
-    else:
-        details = "".join(
-            f"\n{escape(str(key))}: {_detail(key, value)}"
-            for key, value in sorted(first.detail.items())
-        )
-        text = texts.ALERT_SINGLE.format(when=fmt.when(first.at), details=details, **common)
-    return redact(text, secrets)
+    details = "".join(
+        texts.ALERT_DETAIL.format(key=escape(str(key)), value=_detail(key, value, secrets))
+        for key, value in sorted(first.detail.items())
+    )
+    return texts.ALERT_SINGLE.format(when=fmt.when(first.at), details=details, **common)
 
 
-def _detail(key: str, value: object) -> str:
-    text = escape(str(value))[:_MAX_DETAIL]
-    return f"<pre>{text}</pre>" if key == "trace" else text
+def _listed(items: list[str]) -> str:
+    more = len(items) - _MAX_LISTED
+    return ", ".join(items[:_MAX_LISTED]) + (
+        texts.ALERT_MORE.format(count=more) if more > 0 else ""
+    )
+
+
+def _detail(key: str, value: object, secrets: tuple[str, ...]) -> str:
+    if key in STRUCTURED_DETAILS:
+        return escape(str(value))
+    text = redact(str(value), secrets)
+    if key == "trace":
+        return f"<pre>{escape(tail(text, TRACE_LIMIT))}</pre>"
+    return escape(text[:_MAX_DETAIL])
+
+
+def plain(html: str) -> str:
+    """The text of a rendered alert without its markup."""
+    return unescape(_TAGS.sub("", html))
 
 
 async def deliver(bot: Bot, svc: Services) -> int:
-    """Send what is due; stop at the first failure and try again later (backoff)."""
+    """Send what is due; at the first failure, all that is due waits (backoff)."""
     async with svc.alerts.send_lock:
         return await _deliver(bot, svc)
 
@@ -75,24 +95,49 @@ async def deliver(bot: Bot, svc: Services) -> int:
 async def _deliver(bot: Bot, svc: Services) -> int:
     chat_id = svc.settings.ops_chat_id
     sent = 0
-    secrets = _secrets(svc)
-    for message in await svc.alerts.pending():
+    secrets = configured_secrets(svc)
+    due = await svc.alerts.pending()
+    for index, message in enumerate(due):
         text = render(message, secrets)
         if chat_id is None:
-            logger.warning("alert: %s", _TAGS.sub("", text).replace("\n", " | "))
+            logger.warning("alert: %s", plain(text).replace("\n", " | "))
         else:
             try:
-                await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+                await _send(bot, chat_id, text)
             except TelegramError as exc:
-                logger.warning("alert not delivered, will retry: %s", exc)
-                await svc.alerts.failed(message)
+                logger.warning("the ops chat did not take an alert, will retry: %s", exc)
+                svc.metrics.alert_delivery_failures.inc()
+                # The ops chat is out of reach: whatever else is due waits with this one.
+                for waiting in due[index:]:
+                    await _failed(svc, waiting, secrets)
                 break
         await svc.alerts.delivered(message)
         sent += 1
     return sent
 
 
-def _secrets(svc: Services) -> tuple[str, ...]:
+async def _send(bot: Bot, chat_id: int, text: str) -> None:
+    """HTML; should Telegram refuse it as malformed, the same text without markup."""
+    try:
+        await bot.send_message(chat_id, text, parse_mode=ParseMode.HTML)
+    except BadRequest as exc:
+        if _MALFORMED not in str(exc).lower():
+            raise
+        logger.warning("an alert was refused as malformed, sent as plain text: %s", exc)
+        await bot.send_message(chat_id, plain(text))
+
+
+async def _failed(svc: Services, message: AlertMessage, secrets: tuple[str, ...]) -> None:
+    set_aside = await svc.alerts.failed(message)
+    if set_aside:
+        svc.metrics.alerts_set_aside.inc(set_aside)
+        logger.error(
+            "alert set aside after a day of failed deliveries (no longer retried): %s",
+            plain(render(message, secrets)).replace("\n", " | "),
+        )
+
+
+def configured_secrets(svc: Services) -> tuple[str, ...]:
     settings = svc.settings
     return tuple(s for s in (settings.telegram_bot_token, settings.api_token) if s)
 

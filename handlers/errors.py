@@ -10,6 +10,7 @@ from telegram import Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
+from bot.alerts import tail
 from bot.redaction import redact
 from handlers import alerts
 from handlers.common import SERVICES_KEY, is_private, reply
@@ -17,7 +18,7 @@ from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
 _BENIGN = ("not modified", "message to delete not found", "message to edit not found")
-_MAX_TRACE = 3000
+_MAX_TRACE = 3000  # stored with the alert; the ops chat shows its end
 
 
 def _benign(error: BaseException | None) -> bool:
@@ -49,15 +50,18 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     logger.error("error while handling update %s", update_id, exc_info=error)
     svc = context.application.bot_data.get(SERVICES_KEY)
     if svc is not None and error is not None:
-        trace = "".join(traceback.format_exception(error))[-_MAX_TRACE:]
+        # Redacted whole, then cut: a cut never leaves half a secret that no longer
+        # looks like one. The end is kept: the last line says what failed.
+        secrets = alerts.configured_secrets(svc)
+        trace = tail(redact("".join(traceback.format_exception(error)), secrets), _MAX_TRACE)
         user = update.effective_user if isinstance(update, Update) else None
         await svc.alerts.raise_event(
             "bot_error",
             "critical",
             telegram_user_id=user.id if user is not None else None,
             error=type(error).__name__,
-            where=_where(update),
-            trace=redact(trace, alerts._secrets(svc)),
+            where=redact(_where(update), secrets),
+            trace=trace,
         )
         try:
             await alerts.deliver(context.bot, svc)

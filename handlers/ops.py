@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
+from bot.alerts import Outbox
 from handlers.common import reply, services
 from handlers.texts import format as fmt
 from handlers.texts import ops as texts
@@ -21,14 +24,27 @@ async def health(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     database_ok = await svc.db.ping()
     started = context.application.bot_data.get(STARTED_AT_KEY)
+    unknown = texts.HEALTH_UNKNOWN
+    outbox = await svc.alerts.outbox() if database_ok else None
     await reply(
         update,
         texts.HEALTH.format(
             database="ok" if database_ok else "NOT ANSWERING",
-            outbox=await svc.alerts.depth() if database_ok else "?",
-            open_requests=await svc.deactivation.open_count() if database_ok else "?",
-            since=fmt.when(started) if started else "?",
+            outbox=_waiting(outbox, svc.clock.now()) if outbox else unknown,
+            set_aside=outbox.set_aside if outbox else unknown,
+            open_requests=await svc.deactivation.open_count() if database_ok else unknown,
+            since=fmt.when(started) if started else unknown,
         ),
+    )
+
+
+def _waiting(outbox: Outbox, now: datetime) -> str:
+    """How many alerts wait, and since when: a count that only grows means the ops chat
+    does not take them."""
+    if outbox.oldest_waiting_at is None:
+        return str(outbox.waiting)
+    return texts.HEALTH_OLDEST.format(
+        count=outbox.waiting, age=fmt.age(now - outbox.oldest_waiting_at)
     )
 
 

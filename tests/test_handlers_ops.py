@@ -9,12 +9,12 @@ from collections.abc import AsyncIterator
 
 import aiohttp
 import pytest
-from telegram.ext import CommandHandler
+from telegram.ext import CommandHandler, MessageHandler, filters
 
 from bot.clock import FakeClock
 from bot.config import Settings
 from tests.botapi import SimMessage
-from tests.harness import Harness, running_bot
+from tests.harness import ChatUser, Harness, running_bot
 from tests.test_handlers_check import enrolled, wrong
 from tests.test_handlers_enrolment import scan_qr
 
@@ -77,20 +77,168 @@ async def test_lock_alert_is_readable_and_without_codes(bot: Harness) -> None:
     assert not any(ch.isdigit() and len(w) == 6 for w in alert.split() for ch in w[:1])
 
 
-async def test_a_burst_is_folded_into_one_message(bot: Harness) -> None:
-    await lock_account(bot, 1001)
+def alerts_about(bot: Harness, title: str) -> list[str]:
+    return [m.text for m in ops_messages(bot) if m.text and title in m.text]
+
+
+async def enrolled_users(bot: Harness, user_ids: range) -> dict[int, tuple[ChatUser, str]]:
+    """Users with a device each (setting up moves the clock): {id: (user, secret)}."""
+    return {
+        uid: (user, await enrolled(bot, user))
+        for uid in user_ids
+        for user in [bot.user(uid, f"User{uid}")]
+    }
+
+
+async def lock(bot: Harness, user: ChatUser, secret: str) -> None:
+    bad = wrong(bot, secret)
+    for _ in range(5):
+        await user.send(f"/check {bad}")
+
+
+async def only_a_lock_waits(bot: Harness, user_id: int = 1001) -> None:
+    """An enrolled user (the device alert delivered), then locked: one alert waits."""
+    (user, secret) = (await enrolled_users(bot, range(user_id, user_id + 1)))[user_id]
     await bot.run_job("alerts")
-    count = len(ops_messages(bot))
-    for user_id in (1002, 1003, 1004, 1005):
-        await lock_account(bot, user_id)
+    await lock(bot, user, secret)
+
+
+async def test_a_second_alert_of_a_kind_goes_at_once(bot: Harness) -> None:
+    users = await enrolled_users(bot, range(1001, 1003))
+    await lock(bot, *users[1001])
     await bot.run_job("alerts")
-    assert len(ops_messages(bot)) == count  # held: same alert within the window
-    bot.clock.advance(minutes=10)
+    await lock(bot, *users[1002])
+    await bot.run_job("alerts")  # no time has passed: nothing is held back
+    locked = alerts_about(bot, "Account locked after failed codes")
+    assert len(locked) == 2 and "tg:1001" in locked[0] and "tg:1002" in locked[1]
+
+
+async def test_a_burst_is_summarised_at_most_once_a_minute(bot: Harness) -> None:
+    title = "Account locked after failed codes"
+    users = await enrolled_users(bot, range(1001, 1008))
+    for uid in range(1001, 1005):  # the first four go one by one
+        await lock(bot, *users[uid])
+        await bot.run_job("alerts")
+    assert len(alerts_about(bot, title)) == 4
+    await lock(bot, *users[1005])
+    await lock(bot, *users[1006])
     await bot.run_job("alerts")
-    folded = ops_messages(bot)[-1].text
-    assert "4 × Account locked after failed codes in the last 10 minutes" in folded
-    assert all(f"tg:{uid}" in folded for uid in (1002, 1003, 1004, 1005))
-    assert len(ops_messages(bot)) == count + 1
+    bot.clock.advance(seconds=59)
+    await bot.run_job("alerts")
+    assert len(alerts_about(bot, title)) == 4  # more than 3 in 10 minutes: gathered
+    bot.clock.advance(seconds=1)
+    await bot.run_job("alerts")
+    summary = alerts_about(bot, title)[-1]
+    assert "2 × Account locked after failed codes" in summary
+    assert "tg:1005" in summary and "tg:1006" in summary and "tg:1004" not in summary
+    assert "a burst: more than 3 in 10 minutes" in summary
+    await lock(bot, *users[1007])
+    await bot.run_job("alerts")
+    assert len(alerts_about(bot, title)) == 5
+    bot.clock.advance(minutes=1)
+    await bot.run_job("alerts")
+    assert "tg:1007" in alerts_about(bot, title)[-1]
+
+
+async def test_critical_alerts_are_never_held(bot: Harness) -> None:
+    async def boom(update, context) -> None:
+        raise ValueError("boom")
+
+    bot.app.add_handler(CommandHandler("boom", boom), group=-1)
+    user = bot.user()
+    for _ in range(6):  # a burst, yet each one is in the ops chat at once
+        await user.send("/boom")
+    assert len(alerts_about(bot, "Error inside the bot")) == 6
+
+
+async def test_api_errors_are_folded_like_any_other_kind(bot: Harness) -> None:
+    alerts = bot.app.bot_data["services"].alerts
+    for _ in range(10):  # as api/errors.py raises them, say while the database is away
+        await alerts.raise_event(
+            "api_error", "critical", error="OperationalError", where="/v1/verify"
+        )
+    await bot.run_job("alerts")
+    shown = alerts_about(bot, "Error inside the HTTP API")
+    assert len(shown) == 5  # four one by one, then the rest together
+    assert "6 × Error inside the HTTP API" in shown[-1]
+
+
+async def test_an_alert_refused_as_malformed_goes_as_plain_text(bot: Harness) -> None:
+    await only_a_lock_waits(bot)
+    bot.state.fail_next(
+        "sendMessage",
+        status=400,
+        description="Bad Request: can't parse entities: unsupported start tag at byte offset 9",
+    )
+    await bot.run_job("alerts")
+    (alert,) = [m for m in ops_messages(bot) if "Account locked" in (m.text or "")]
+    assert alert.parse_mode is None and "tg:1001" in alert.text and "<code>" not in alert.text
+
+
+@pytest.mark.parametrize(
+    ("last_line", "secret"),
+    [
+        ("ValueError: header Authorization: Bearer s3cr3t-api-token", "s3cr3t-api-token"),
+        ("ValueError: uri otpauth://totp/x?secret=JBSWY3DPEHPK3PXP", "JBSWY3DPEHPK3PXP"),
+    ],
+)
+async def test_a_trace_that_ends_in_a_token_is_delivered(
+    bot: Harness, last_line: str, secret: str
+) -> None:
+    alerts = bot.app.bot_data["services"].alerts
+    trace = 'Traceback (most recent call last):\n  File "x.py", line 3, in f\n' + last_line
+    await alerts.raise_event(
+        "bot_error", "critical", error="ValueError", where="a job", trace=trace
+    )
+    await bot.run_job("alerts")
+    (alert,) = alerts_about(bot, "Error inside the bot")
+    assert last_line.split(":")[0] in alert and secret not in alert
+    assert alerts_about(bot, "Error inside the bot") and await alerts.depth() == 0
+
+
+async def test_an_unreachable_ops_chat_is_tried_then_set_aside_after_a_day(
+    bot: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    svc = bot.app.bot_data["services"]
+    await only_a_lock_waits(bot)
+    bot.state.fail_next("sendMessage", status=400, description="Bad Request: chat not found")
+    await bot.run_job("alerts")  # tried at once
+    assert [p["chat_id"] for m, p in bot.state.calls if m == "sendMessage"][-1] == str(OPS)
+    bot.state.fail_next("sendMessage", status=502, count=1000)  # and it stays out of reach
+    bot.clock.advance(hours=23, minutes=59)
+    await bot.run_job("alerts")
+    assert await svc.alerts.depth() == 1  # still retried
+    bot.clock.advance(minutes=2)
+    with caplog.at_level(logging.ERROR, logger="handlers.alerts"):
+        await bot.run_job("alerts")
+    assert await svc.alerts.depth() == 0
+    (logged,) = [
+        r.getMessage()
+        for r in caplog.records
+        if r.levelno == logging.ERROR and r.name == "handlers.alerts"
+    ]
+    assert "set aside" in logged and "Account locked after failed codes" in logged
+    assert "tg:1001" in logged
+    bot.state._faults.clear()  # the chat is back: the set-aside alert is not sent again
+    await bot.run_job("alerts")
+    assert alerts_about(bot, "Account locked") == []
+    (health,) = await bot.group_member(4242, OPS).send("/health")
+    assert "Alerts set aside (undeliverable for a day, see the log): 1" in health.text
+    metrics = svc.metrics.render().decode()
+    assert "twofa_alerts_set_aside_total 1.0" in metrics
+    assert "twofa_alert_delivery_failures_total 3.0" in metrics
+
+
+async def test_health_tells_how_long_alerts_wait(bot: Harness) -> None:
+    await only_a_lock_waits(bot)
+    bot.state.fail_next("sendMessage", status=502)
+    await bot.run_job("alerts")
+    bot.clock.advance(minutes=42)
+    admin = bot.group_member(4242, OPS)
+    bot.state.fail_next("sendMessage", status=502)  # the alert fails once more; /health works
+    await bot.run_job("alerts")
+    (health,) = await admin.send("/health")
+    assert "Alerts waiting: 1 (the oldest raised 42 min ago)" in health.text
 
 
 async def test_failed_delivery_is_retried_later(bot: Harness) -> None:
@@ -159,6 +307,46 @@ async def test_an_error_is_reported_without_secrets_and_the_user_is_told(bot: Ha
         assert secret not in alert
 
 
+async def test_the_end_of_a_long_trace_reaches_the_ops_chat(bot: Harness) -> None:
+    async def boom(update, context) -> None:
+        try:
+            raise KeyError("k" * 2500)  # a trace of several thousand characters
+        except KeyError as exc:
+            raise ValueError("the exception line at the very end") from exc
+
+    bot.app.add_handler(CommandHandler("boom", boom), group=-1)
+    await bot.user().send("/boom")
+    (alert,) = alerts_about(bot, "Error inside the bot")
+    assert "ValueError: the exception line at the very end" in alert
+    assert len(alert) < 4096
+
+
+async def test_a_code_typed_as_a_command_does_not_reach_the_ops_chat(bot: Harness) -> None:
+    async def boom(update, context) -> None:
+        raise RuntimeError("failed")
+
+    bot.app.add_handler(MessageHandler(filters.Regex(r"^/\d"), boom), group=-1)
+    await bot.user().send("/123456")
+    (alert,) = alerts_about(bot, "Error inside the bot")
+    assert "RuntimeError" in alert and "command /" in alert
+    assert "123456" not in alert
+
+
+@pytest.mark.parametrize("account", ["123456", "0123456789abcdef"])
+async def test_an_account_id_is_shown_as_it_is(bot: Harness, account: str) -> None:
+    """A six-digit customer number or a 16-hex id is the account, not a code."""
+    link = await bot.app.bot_data["services"].links.mint(account)
+    user = bot.user(1001)
+    await user.send(f"/start {link.token}")
+    secret = await enrolled(bot, user)
+    await bot.run_job("alerts")
+    await lock(bot, user, secret)
+    await bot.run_job("alerts")
+    (alert,) = alerts_about(bot, "Account locked after failed codes")
+    assert f"Account: {account}\n" in alert
+    assert "[code]" not in alert and "[recovery-code]" not in alert
+
+
 async def test_a_blocked_user_is_not_an_error(bot: Harness) -> None:
     user = bot.user()
     count = len(ops_messages(bot))
@@ -221,6 +409,8 @@ async def test_metrics(ops_settings: Settings, clock: FakeClock, unused_tcp_port
         "twofa_enrolments_completed_total 1.0",
         "twofa_open_deactivation_requests 0.0",
         "twofa_alert_outbox_depth 2.0",
+        "twofa_alert_delivery_failures_total 0.0",
+        "twofa_alerts_set_aside_total 0.0",
     ):
         assert line in body
     assert "twofa_update_handling_seconds_count" in body

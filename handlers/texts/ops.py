@@ -4,8 +4,11 @@ from __future__ import annotations
 
 HEALTH = (
     "<b>Health</b>\nDatabase: {database}\nAlerts waiting: {outbox}\n"
+    "Alerts set aside (undeliverable for a day, see the log): {set_aside}\n"
     "Open requests: {open_requests}\nUp since: {since}"
 )
+HEALTH_OLDEST = "{count} (the oldest raised {age} ago)"
+HEALTH_UNKNOWN = "?"
 
 HEALTH_ONLY = "Health is shown in the ops chat, and to admins."
 
@@ -54,6 +57,15 @@ ALERT_ACTIONS = {
 ALERT_SINGLE = "{icon} <b>{severity}</b> · {title}\n{facts}When: {when}{details}{action}"
 
 ALERT_FOLDED = (
-    "{icon} <b>{severity}</b> · {count} × {title} in the last {minutes} minutes\n"
-    "{facts}From {first} to {last}{action}"
+    "{icon} <b>{severity}</b> · {count} × {title}\n"
+    "{facts}From {first} to {last} (a burst: more than {more_than} in {minutes} minutes,"
+    " so they come together){action}"
 )
+
+ALERT_MORE = " (+{count} more)"
+ALERT_ACCOUNT = "Account: {accounts}\n"
+ALERT_ACCOUNTS = "Accounts: {accounts}\n"
+ALERT_USER = "Telegram user: {users}\n"
+ALERT_USERS = "Telegram users: {users}\n"
+ALERT_DETAIL = "\n{key}: {value}"
+ALERT_ACTION = "\nWhat to do: {action}"

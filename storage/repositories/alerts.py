@@ -13,6 +13,8 @@ from storage.records import (
 )
 from storage.repositories.base import Repository
 
+_WAITING = "delivered_at IS NULL AND set_aside_at IS NULL"
+
 
 class AlertRepository(Repository):
     def raise_event(
@@ -39,10 +41,10 @@ class AlertRepository(Repository):
         )
 
     def due(self, now: datetime, limit: int = 200) -> list[AlertEvent]:
-        """Undelivered events whose next attempt is due, oldest first."""
+        """Events waiting for delivery whose next attempt is due, oldest first."""
         rows = self._all(
             "SELECT id, at, kind, severity, account_id, telegram_user_id, detail, attempts"
-            " FROM alert_events WHERE delivered_at IS NULL"
+            f" FROM alert_events WHERE {_WAITING}"
             " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY id LIMIT ?",
             (to_ts(now), limit),
         )
@@ -55,19 +57,49 @@ class AlertRepository(Repository):
         row = self._one("SELECT MAX(delivered_at) FROM alert_events WHERE kind = ?", (kind,))
         return from_ts(row[0]) if row else None
 
+    def delivered_since(self, kind: str, since: datetime) -> int:
+        """How many events of ``kind`` went out at or after ``since``."""
+        row = self._one(
+            "SELECT COUNT(*) FROM alert_events WHERE kind = ? AND delivered_at >= ?",
+            (kind, to_ts(since)),
+        )
+        return int(row[0]) if row else 0
+
     def mark_delivered(self, ids: list[int], now: datetime) -> None:
         for event_id in ids:
             self._run(
                 "UPDATE alert_events SET delivered_at = ? WHERE id = ?", (to_ts(now), event_id)
             )
 
-    def retry_later(self, ids: list[int], at: datetime) -> None:
+    def retry_later(self, ids: list[int], at: datetime, now: datetime) -> None:
         for event_id in ids:
             self._run(
-                "UPDATE alert_events SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
-                (to_ts(at), event_id),
+                "UPDATE alert_events SET attempts = attempts + 1, next_attempt_at = ?,"
+                " first_failed_at = COALESCE(first_failed_at, ?) WHERE id = ?",
+                (to_ts(at), to_ts(now), event_id),
             )
 
+    def set_aside_failing_since(self, ids: list[int], cutoff: datetime, now: datetime) -> int:
+        """Set aside those of ``ids`` whose deliveries have failed since ``cutoff`` or
+        earlier; how many were."""
+        count = 0
+        for event_id in ids:
+            count += self._run(
+                "UPDATE alert_events SET set_aside_at = ? WHERE id = ?"
+                " AND set_aside_at IS NULL AND first_failed_at <= ?",
+                (to_ts(now), event_id, to_ts(cutoff)),
+            )
+        return count
+
     def depth(self) -> int:
-        row = self._one("SELECT COUNT(*) FROM alert_events WHERE delivered_at IS NULL")
+        """Events still waiting for delivery (set-aside ones are not)."""
+        row = self._one(f"SELECT COUNT(*) FROM alert_events WHERE {_WAITING}")
+        return int(row[0]) if row else 0
+
+    def oldest_waiting_at(self) -> datetime | None:
+        row = self._one(f"SELECT MIN(at) FROM alert_events WHERE {_WAITING}")
+        return from_ts(row[0]) if row else None
+
+    def set_aside_count(self) -> int:
+        row = self._one("SELECT COUNT(*) FROM alert_events WHERE set_aside_at IS NOT NULL")
         return int(row[0]) if row else 0
