@@ -28,6 +28,7 @@ SUMMARY_INTERVAL = timedelta(minutes=1)
 # An alert that Telegram has refused for this long is set aside: kept, logged and
 # counted, no longer retried (a message that can never be delivered must not block).
 GIVE_UP_AFTER = timedelta(days=1)
+PRUNE_BATCH = 500  # rows deleted per transaction by retention
 TRACE_LIMIT = 1500  # characters of a trace shown in the ops chat: the end, where it failed
 
 BURST_WINDOW = timedelta(minutes=10)
@@ -175,6 +176,17 @@ class AlertService:
                 tx.alerts.depth(), tx.alerts.oldest_waiting_at(), tx.alerts.set_aside_count()
             )
         )
+
+    async def prune(self, older_than: timedelta, batch: int = PRUNE_BATCH) -> int:
+        """Delete alerts delivered (or set aside) more than ``older_than`` ago, ``batch``
+        rows per transaction; those still waiting stay. How many were deleted."""
+        before = self._clock.now() - older_than
+        total = 0
+        while True:
+            deleted = await self._db.run(lambda tx: tx.alerts.prune(before, batch))
+            total += deleted
+            if deleted < batch:
+                return total
 
 
 def _fold(

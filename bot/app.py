@@ -17,6 +17,7 @@ from bot.services import Services
 from bot.telegram_transport import AiohttpRequest
 from handlers.alerts import deliver as deliver_alerts
 from handlers.alerts import deliver_job as alert_job
+from handlers.alerts import retention_job
 from handlers.cleanup import cleanup_job
 from handlers.common import SERVICES_KEY
 from handlers.enrolment import expire_job
@@ -39,6 +40,7 @@ EXPIRY_INTERVAL_S = 30
 CLEANUP_INTERVAL_S = 15
 SUPPORT_SYNC_INTERVAL_S = 30
 ALERT_INTERVAL_S = 5
+RETENTION_INTERVAL_S = 24 * 3600
 
 
 def build_application(
@@ -93,6 +95,9 @@ def build_application(
             )
             app.job_queue.run_repeating(
                 notice_job, interval=ALERT_INTERVAL_S, first=1, name="notices"
+            )
+            app.job_queue.run_repeating(
+                retention_job, interval=RETENTION_INTERVAL_S, first=60, name="retention"
             )
         await svc.alerts.raise_event("bot_started", "info", bot=f"@{app.bot.username}")
         logger.info("2FA Desk started as @%s", app.bot.username)

@@ -5,12 +5,15 @@ delivered by a sender; several Telegram users can manage one account."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 from bot.backoff import retry_delay
 from bot.clock import Clock
 from storage.db import Database
 from storage.records import TelegramUserLink, UserNotice
 from storage.repositories import Transaction
+
+PRUNE_BATCH = 500  # rows deleted per transaction by retention
 
 
 class NoticeService:
@@ -45,3 +48,14 @@ class NoticeService:
     async def failed(self, notice: UserNotice) -> None:
         at = self._clock.now() + retry_delay(notice.attempts)
         await self._db.run(lambda tx: tx.notices.retry_later(notice.id, at))
+
+    async def prune(self, older_than: timedelta, batch: int = PRUNE_BATCH) -> int:
+        """Delete notices delivered more than ``older_than`` ago, ``batch`` rows per
+        transaction; undelivered ones stay. How many were deleted."""
+        before = self._clock.now() - older_than
+        total = 0
+        while True:
+            deleted = await self._db.run(lambda tx: tx.notices.prune(before, batch))
+            total += deleted
+            if deleted < batch:
+                return total

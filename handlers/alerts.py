@@ -144,3 +144,18 @@ def configured_secrets(svc: Services) -> tuple[str, ...]:
 
 async def deliver_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await deliver(context.bot, services(context))
+
+
+async def retention_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Delivered alerts and account notices older than RETENTION_DAYS go (the audit log
+    stays); nothing that still waits for delivery is deleted."""
+    svc = services(context)
+    alerts = await svc.alerts.prune(svc.settings.retention)
+    notices = await svc.notices.prune(svc.settings.retention)
+    if alerts or notices:
+        logger.info(
+            "retention: %d delivered alerts and %d notices older than %d days deleted",
+            alerts,
+            notices,
+            svc.settings.retention.days,
+        )

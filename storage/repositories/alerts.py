@@ -103,3 +103,20 @@ class AlertRepository(Repository):
     def set_aside_count(self) -> int:
         row = self._one("SELECT COUNT(*) FROM alert_events WHERE set_aside_at IS NOT NULL")
         return int(row[0]) if row else 0
+
+    def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` events delivered (or set aside) before ``before``; those
+        still waiting stay whatever their age. How many were deleted."""
+        cutoff = to_ts(before)
+        deleted = self._run(
+            "DELETE FROM alert_events WHERE id IN (SELECT id FROM alert_events"
+            " WHERE delivered_at < ? ORDER BY delivered_at LIMIT ?)",
+            (cutoff, limit),
+        )
+        if deleted < limit:
+            deleted += self._run(
+                "DELETE FROM alert_events WHERE id IN (SELECT id FROM alert_events"
+                " WHERE set_aside_at < ? ORDER BY set_aside_at LIMIT ?)",
+                (cutoff, limit - deleted),
+            )
+        return deleted

@@ -49,3 +49,11 @@ class NoticeRepository(Repository):
             "UPDATE user_notices SET attempts = attempts + 1, next_attempt_at = ? WHERE id = ?",
             (to_ts(at), notice_id),
         )
+
+    def prune(self, before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` notices delivered before ``before``; how many were."""
+        return self._run(
+            "DELETE FROM user_notices WHERE id IN (SELECT id FROM user_notices"
+            " WHERE delivered_at < ? ORDER BY delivered_at LIMIT ?)",
+            (to_ts(before), limit),
+        )
