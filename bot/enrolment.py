@@ -100,8 +100,11 @@ class EnrolmentService:
         chat_id: int,
         now: datetime,
         proof_code: str | None,
+        after_message_id: int | None,
     ) -> EnrolmentStarted | ProofNeeded | Busy:
         account_id = account_for(tx, who, now)
+        # The QR will most likely be the next message after the one that asked for it.
+        expected = None if after_message_id is None else after_message_id + 1
         existing, _ = self._live(tx, who.user_id, now)
         if existing is not None and existing.account_id != account_id:
             # The user switched accounts (an enrolment link): the old set-up is void.
@@ -109,6 +112,7 @@ class EnrolmentService:
             existing = None
         if existing is not None:
             secret = self._open(existing)
+            tx.enrolments.update(existing.id, qr_expected_message_id=expected)
             return EnrolmentStarted(existing, secret, self._uri(existing, secret), resumed=True)
         needs_proof = bool(tx.devices.active_for(account_id))
         slot = conversation.claim(
@@ -137,6 +141,7 @@ class EnrolmentService:
             qr_message_id=None,
             key_message_id=None,
             code_message_id=None,
+            qr_expected_message_id=expected,
         )
         tx.enrolments.create(enrolment)
         conversation.move(
@@ -260,17 +265,17 @@ class EnrolmentService:
         return Activation(Outcome.ACCEPTED, device, count, enrolment, codes)
 
     def _record_message(
-        self, tx: Transaction, enrolment_id: str, chat_id: int, column: str, message_id: int
+        self, tx: Transaction, enrolment_id: str, chat_id: int, kind: str, message_id: int
     ) -> None:
         now = self._clock.now()
         row = tx.enrolments.get(enrolment_id)
         if row is None:
             tx.cleanup.schedule(chat_id, [message_id], now)
             return
-        previous = getattr(row, column)
+        previous = {"qr": row.qr_message_id, "key": row.key_message_id}.get(kind)
         if previous is not None and previous != message_id:
             tx.cleanup.schedule(row.chat_id, [previous], now)
-        tx.enrolments.update(enrolment_id, **{column: message_id})
+        tx.enrolments.record_message(enrolment_id, kind, message_id)
 
     # ------------------------------------------------------------------- the public API
 
@@ -280,16 +285,20 @@ class EnrolmentService:
         chat_id: int,
         *,
         proof_code: str | None = None,
+        after_message_id: int | None = None,
     ) -> EnrolmentStarted | ProofNeeded | Busy:
         """Begin an enrolment, or resume the one in progress (same secret, same step).
 
         For an account that already has devices, ``proof_code`` (a current code or a
         recovery code, checked as a login would) must come first, unless the user had a
         recovery code accepted moments ago (/lost). ``Busy``: another flow waits for the
-        user's answer; nothing started.
+        user's answer; nothing started. ``after_message_id``: the user's message that asked
+        for it (the QR will most likely be the next one in the chat).
         """
         now = self._clock.now()
-        started = await self._db.run(lambda tx: self._create(tx, who, chat_id, now, proof_code))
+        started = await self._db.run(
+            lambda tx: self._create(tx, who, chat_id, now, proof_code, after_message_id)
+        )
         if (
             self._metrics is not None
             and isinstance(started, EnrolmentStarted)
@@ -315,9 +324,8 @@ class EnrolmentService:
 
         A message that belongs to an enrolment already gone is deleted right away.
         """
-        column = {"qr": "qr_message_id", "key": "key_message_id", "code": "code_message_id"}[kind]
         await self._db.run(
-            lambda tx: self._record_message(tx, enrolment_id, chat_id, column, message_id)
+            lambda tx: self._record_message(tx, enrolment_id, chat_id, kind, message_id)
         )
 
     async def manual_key(self, user_id: int, enrolment_id: str) -> str | None:

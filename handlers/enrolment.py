@@ -17,11 +17,12 @@ from telegram.ext import (
 )
 
 from bot import totp
+from bot.cleanup import RECOVERY_CODES_SHOWN
 from bot.conversation import Busy, Flow, Step
 from bot.enrolment_results import Outcome, ProofNeeded, StepResult
 from bot.free_text import MAX_DEVICE_NAME
 from handlers import cleanup, conversation
-from handlers.callback_data import Action, button, parse_press, pattern
+from handlers.callback_data import Action, Place, button, parse_press, pattern
 from handlers.common import (
     edit_or_send,
     forget,
@@ -54,7 +55,10 @@ async def begin(
         await reply(update, texts.GROUP_REFUSAL.format(bot_username=context.bot.username))
         return
     svc = services(context)
-    started = await svc.enrolment.start(identity(user), chat.id, proof_code=proof)
+    asked_by = update.message.message_id if update.message is not None else None
+    started = await svc.enrolment.start(
+        identity(user), chat.id, proof_code=proof, after_message_id=asked_by
+    )
     if isinstance(started, Busy):
         await conversation.show_busy(update, started.waiting)
         return
@@ -241,18 +245,14 @@ async def _answer_other(
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show key, Complete activation and Cancel; the ref must be the live enrolment."""
-    press = await parse_press(update, texts.STALE_BUTTON)
+    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
     if press is None:
         return
     query, _, data = press
     if data.action is Action.ENROLL:
         await query.answer()
         await begin(update, context)
-        return
-    if not is_private(update):
-        await query.answer(texts.PRIVATE_ONLY)
-        return
-    if data.action is Action.SHOW_KEY:
+    elif data.action is Action.SHOW_KEY:
         await _show_key(update, context, data.ref)
     elif data.action is Action.COMPLETE:
         await _complete(update, context, data.ref)
@@ -311,7 +311,7 @@ async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
     )
     await edit_or_send(message_of(query), update, text)
     if activation.recovery_codes:
-        await send_recovery_codes(update, account, activation.recovery_codes)
+        await send_recovery_codes(update, context, account, activation.recovery_codes)
     await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
 
 
@@ -330,11 +330,26 @@ async def _cancelbutton(update: Update, context: ContextTypes.DEFAULT_TYPE, ref:
 
 
 async def send_recovery_codes(
-    update: Update, account: str, codes: list[str] | tuple[str, ...]
+    update: Update,
+    context: ContextTypes.DEFAULT_TYPE,
+    account: str,
+    codes: list[str] | tuple[str, ...],
 ) -> None:
-    """Shown once; not content-protected, since the user has to copy them somewhere safe."""
+    """Shown once, and not for long: the message leaves the chat when the user says the
+    codes are saved, or after ``RECOVERY_CODES_SHOWN`` (a durable cleanup row, so a restart
+    does not keep it). Not content-protected: the user has to copy them somewhere safe."""
+    svc = services(context)
     listing = "\n".join(f"<code>{code}</code>" for code in codes)
-    await reply(update, texts.RECOVERY_CODES.format(account=escape(account), codes=listing))
+    minutes = int(RECOVERY_CODES_SHOWN.total_seconds() // 60)
+    sent = await reply(
+        update,
+        texts.RECOVERY_CODES.format(account=escape(account), codes=listing, minutes=minutes),
+        reply_markup=InlineKeyboardMarkup(
+            [[button(texts.BUTTON_CODES_SAVED, Action.RECOVERY_SAVED)]]
+        ),
+    )
+    if sent is not None:
+        await svc.cleanup.schedule(sent.chat_id, [sent.message_id], after=RECOVERY_CODES_SHOWN)
 
 
 def _chat_id(update: Update) -> int | None:

@@ -32,6 +32,7 @@ class TelegramUserLink:
     account_id: str
     username: str | None
     display_name: str
+    linked_at: datetime | None = None  # since when this user manages the account
 
 
 @dataclass(frozen=True)
@@ -61,11 +62,17 @@ class PendingEnrolment:
     qr_message_id: int | None
     key_message_id: int | None
     code_message_id: int | None
+    qr_expected_message_id: int | None = None  # a QR sent but not recorded yet (a guess)
 
     def chat_messages(self) -> list[int]:
         """Messages that must leave the chat when this enrolment ends."""
-        ids = (self.qr_message_id, self.key_message_id, self.code_message_id)
-        return [i for i in ids if i is not None]
+        ids = (
+            self.qr_message_id,
+            self.key_message_id,
+            self.code_message_id,
+            self.qr_expected_message_id,
+        )
+        return sorted({i for i in ids if i is not None})
 
 
 @dataclass(frozen=True)
@@ -104,6 +111,7 @@ class EnrollmentLink:
     expires_at: datetime
     opened_by_user_id: int | None
     used_at: datetime | None
+    voided_at: datetime | None = None  # seen in a group, or the switch declined
 
 
 @dataclass(frozen=True)

@@ -267,3 +267,28 @@ async def test_messages_recorded_after_the_end_are_cleaned_up(
     await enrolment.record_message(started.enrolment.id, CHAT, "key", 12)  # too late
     due = await db.run(lambda tx: tx.cleanup.due(clock.now() + timedelta(seconds=1)))
     assert sorted(item.message_id for item in due) == [10, 11, 12]
+
+
+async def test_a_qr_sent_but_never_recorded_is_still_deleted_when_the_set_up_ends(
+    enrolment: EnrolmentService, db: Database, clock: FakeClock
+) -> None:
+    """The process died after Telegram took the QR photo and before its id was stored: the
+    id it most likely got (the asking message's, plus one) is deleted with the rest."""
+    who = TelegramIdentity(1001, "ann", "Ann")
+    started = await enrolment.start(who, 1001, after_message_id=41)
+    assert isinstance(started, EnrolmentStarted)
+    await enrolment.cancel(1001)
+    due = await db.run(lambda tx: tx.cleanup.due(clock.now() + timedelta(seconds=1)))
+    assert [(item.chat_id, item.message_id) for item in due] == [(1001, 42)]
+
+
+async def test_a_recorded_qr_replaces_the_guess_of_its_id(
+    enrolment: EnrolmentService, db: Database, clock: FakeClock
+) -> None:
+    who = TelegramIdentity(1001, "ann", "Ann")
+    started = await enrolment.start(who, 1001, after_message_id=41)
+    assert isinstance(started, EnrolmentStarted)
+    await enrolment.record_message(started.enrolment.id, 1001, "qr", 43)
+    await enrolment.cancel(1001)
+    due = await db.run(lambda tx: tx.cleanup.due(clock.now() + timedelta(seconds=1)))
+    assert [item.message_id for item in due] == [43]

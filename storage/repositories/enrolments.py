@@ -16,7 +16,7 @@ from storage.repositories.base import Repository
 _ENROLMENT_COLUMNS = (
     "id, telegram_user_id, chat_id, account_id, secret_sealed, stage, attempts_left,"
     " accepted_step, device_name, created_at, expires_at, qr_message_id, key_message_id,"
-    " code_message_id"
+    " code_message_id, qr_expected_message_id"
 )
 
 
@@ -36,6 +36,7 @@ def _enrolment(row: tuple[Any, ...]) -> PendingEnrolment:
         qr_message_id=row[11],
         key_message_id=row[12],
         code_message_id=row[13],
+        qr_expected_message_id=row[14],
     )
 
 
@@ -44,7 +45,7 @@ class EnrolmentRepository(Repository):
         e = enrolment
         self._run(
             f"INSERT INTO pending_enrolments ({_ENROLMENT_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 e.id,
                 e.telegram_user_id,
@@ -60,6 +61,7 @@ class EnrolmentRepository(Repository):
                 e.qr_message_id,
                 e.key_message_id,
                 e.code_message_id,
+                e.qr_expected_message_id,
             ),
         )
 
@@ -94,6 +96,7 @@ class EnrolmentRepository(Repository):
             "qr_message_id",
             "key_message_id",
             "code_message_id",
+            "qr_expected_message_id",
         }
         unknown = set(fields) - allowed
         if unknown:
@@ -104,6 +107,18 @@ class EnrolmentRepository(Repository):
             f"UPDATE pending_enrolments SET {assignments} WHERE id = ?",
             (*values, enrolment_id),
         )
+
+    def record_message(self, enrolment_id: str, kind: str, message_id: int) -> None:
+        """Remember the chat message ("qr", "key" or "code") of an enrolment; a recorded QR
+        replaces the guess of its id."""
+        if kind == "qr":
+            self.update(enrolment_id, qr_message_id=message_id, qr_expected_message_id=None)
+        elif kind == "key":
+            self.update(enrolment_id, key_message_id=message_id)
+        elif kind == "code":
+            self.update(enrolment_id, code_message_id=message_id)
+        else:
+            raise ValueError(f"not an enrolment message: {kind!r}")
 
     def delete(self, enrolment_id: str) -> bool:
         return self._run("DELETE FROM pending_enrolments WHERE id = ?", (enrolment_id,)) == 1
