@@ -15,8 +15,9 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from tests.botapi import SimMessage
 from tests.harness import ChatUser, Harness, running_bot
+from tests.helpers import decode_qr, parse_key_uri
 from tests.test_handlers_check import enrolled, wrong
-from tests.test_handlers_enrolment import scan_qr
+from tests.test_handlers_enrolment import code_for, scan_qr
 
 OPS = -100700
 SUPPORT = -100500
@@ -337,8 +338,13 @@ async def test_an_account_id_is_shown_as_it_is(bot: Harness, account: str) -> No
     """A six-digit customer number or a 16-hex id is the account, not a code."""
     link = await bot.app.bot_data["services"].links.mint(account)
     user = bot.user(1001)
-    await user.send(f"/start {link.token}")
-    secret = await enrolled(bot, user)
+    (photo,) = [m for m in await user.send(f"/start {link.token}") if m.photo is not None]
+    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    assert parse_key_uri(decode_qr(photo.photo))["account"] == account
+    await user.send(code_for(bot, secret))
+    (summary,) = await user.send("Phone")
+    await user.press(summary, "Complete activation")
+    bot.clock.advance(seconds=90)  # past the confirmation code's window
     await bot.run_job("alerts")
     await lock(bot, user, secret)
     await bot.run_job("alerts")
