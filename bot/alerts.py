@@ -2,7 +2,8 @@
 raised them, delivered by a sender that retries with backoff, folded when they repeat.
 
 Delivery is at least once: an alert is marked delivered right after Telegram accepted
-it, so only a crash in that instant could send it twice; none is ever lost.
+it, so only a crash in that instant could send it twice. None is silently lost: one that
+cannot be delivered for a day is set aside (kept, logged, counted) instead of retried.
 """
 
 from __future__ import annotations
