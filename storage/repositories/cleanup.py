@@ -12,13 +12,24 @@ from storage.repositories.base import Repository
 
 
 class CleanupRepository(Repository):
-    def schedule(self, chat_id: int, message_ids: list[int], now: datetime) -> None:
+    def schedule(self, chat_id: int, message_ids: list[int], due_at: datetime) -> None:
+        """Delete these messages at ``due_at`` (now, for most; later for recovery codes)."""
         for message_id in message_ids:
             self._run(
                 "INSERT INTO chat_cleanup (chat_id, message_id, due_at) VALUES (?, ?, ?)"
                 " ON CONFLICT (chat_id, message_id) DO NOTHING",
-                (chat_id, message_id, to_ts(now)),
+                (chat_id, message_id, to_ts(due_at)),
             )
+
+    def hasten(self, chat_id: int, message_id: int, now: datetime) -> bool:
+        """A message that waits for its time is due now. False: none waits (it is gone)."""
+        return (
+            self._run(
+                "UPDATE chat_cleanup SET due_at = ? WHERE chat_id = ? AND message_id = ?",
+                (to_ts(now), chat_id, message_id),
+            )
+            == 1
+        )
 
     def due(self, now: datetime, limit: int = 50, chat_id: int | None = None) -> list[CleanupItem]:
         chat_filter = "" if chat_id is None else " AND chat_id = ?"
