@@ -1,7 +1,9 @@
-"""Chat messages that must leave the chat (QR codes, keys, typed codes).
+"""Chat messages that must leave the chat (QR codes, keys, typed codes, recovery codes).
 
-The rows are written in the transaction that made the messages obsolete; a
-sender (the Telegram adapter) works through them and reports back here.
+The rows are written in the transaction that made the messages obsolete (or, for a
+message that may stay a while, right after it was sent, with the time it must go); a
+sender (the Telegram adapter) works through them and reports back here. The rows are
+the only record: a restart deletes what is due as if nothing happened.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from storage.records import CleanupItem
 from storage.repositories import Transaction
 
 MAX_ATTEMPTS = 8
+RECOVERY_CODES_SHOWN = timedelta(minutes=15)  # then the codes leave the chat, saved or not
 
 
 class ChatCleanup:
@@ -22,10 +25,19 @@ class ChatCleanup:
         self._db = db
         self._clock = clock
 
-    async def schedule(self, chat_id: int, message_ids: list[int]) -> None:
-        """Mark messages for deletion now (e.g. a code typed for /check)."""
+    async def schedule(
+        self, chat_id: int, message_ids: list[int], after: timedelta = timedelta(0)
+    ) -> None:
+        """Mark messages for deletion now (e.g. a code typed for /check), or ``after`` a
+        while (the recovery codes, which the user needs time to copy)."""
+        due_at = self._clock.now() + after
+        await self._db.run(lambda tx: tx.cleanup.schedule(chat_id, message_ids, due_at))
+
+    async def hasten(self, chat_id: int, message_id: int) -> bool:
+        """A message scheduled for later goes now ("I have saved them"). False: it is not
+        waiting to be deleted (already gone, or never meant to go)."""
         now = self._clock.now()
-        await self._db.run(lambda tx: tx.cleanup.schedule(chat_id, message_ids, now))
+        return await self._db.run(lambda tx: tx.cleanup.hasten(chat_id, message_id, now))
 
     async def due(self, limit: int = 50, chat_id: int | None = None) -> list[CleanupItem]:
         """What is due now; in one chat only when ``chat_id`` is given."""

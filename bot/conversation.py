@@ -32,6 +32,7 @@ class Flow(StrEnum):
     LOST = "lost"  # /lost to support: the reason, then Send
     DENY = "deny"  # an agent's reason for denying a request (in the support chat)
     LINK = "link"  # an enrolment link for an account with 2FA: proof, then the switch
+    UNLINK = "unlink"  # remove another person from the account: proof, then they go
 
 
 class Step(StrEnum):

@@ -1,5 +1,12 @@
-"""One-time enrolment links: the login system mints one for an account; the Telegram
-user who opens it manages that account from then on and starts enrolment.
+"""Who manages an account from the chat: one-time enrolment links bind a Telegram user to
+an account, and one person on an account can remove another.
+
+The login system mints a link for an account; the Telegram user who opens it manages that
+account from then on. For an account that has 2FA (an active device), the link alone is
+not enough: whoever holds it must also give a current code or a recovery code, checked
+as a login would, in the transaction that binds them (the link is used once: a
+conditional update). Everyone who already manages the account is told. A link opened in
+a group, or whose switch the user declined, is voided: it never binds anyone.
 
 Only a SHA-256 hash of the token is stored: the database alone cannot open a link.
 """
@@ -12,10 +19,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.accounts import TelegramIdentity, default_account_id
+from bot import conversation, totp
+from bot.accounts import TelegramIdentity, account_for, default_account_id
 from bot.clock import Clock
+from bot.conversation import Busy, Flow, Step
+from bot.recovery import looks_like_recovery_code
+from bot.verification import Result, Verdict, VerificationService
 from storage.db import Database
-from storage.records import EnrollmentLink
+from storage.records import Conversation, EnrollmentLink, TelegramUserLink
 from storage.repositories import Transaction
 
 TOKEN_BYTES = 24  # 192 bits; 32 URL-safe characters, within Telegram's 64 for ?start=
@@ -25,9 +36,22 @@ DEFAULT_LINK_TTL = timedelta(hours=1)
 class LinkOutcome(StrEnum):
     BOUND = "bound"  # the user now manages the link's account
     CONFIRM = "confirm"  # the user manages another account: switching needs a yes
+    PROOF = "proof"  # the account has 2FA: the user's slot waits for a code
+    REFUSED = "refused"  # the code given was not accepted (``verdict``); nothing changed
+    BUSY = "busy"  # another flow waits for the user's answer (``waiting``); nothing changed
+    KEPT = "kept"  # the switch was declined: the link is void
     UNKNOWN = "unknown"
     USED = "used"
     EXPIRED = "expired"
+    VOID = "void"
+
+
+class RemovalOutcome(StrEnum):
+    REMOVED = "removed"  # the person no longer manages the account
+    PROOF = "proof"  # the account has 2FA: the user's slot waits for a code
+    REFUSED = "refused"  # the code given was not accepted (``verdict``); nothing changed
+    BUSY = "busy"  # another flow waits for the user's answer (``waiting``)
+    UNKNOWN = "unknown"  # not someone else on the user's account (any more)
 
 
 @dataclass(frozen=True)
@@ -41,7 +65,19 @@ class MintedLink:
 class LinkOpening:
     outcome: LinkOutcome
     link: EnrollmentLink | None = None
-    current_account: str | None = None  # what the user manages now (for CONFIRM)
+    current_account: str | None = None  # what the user manages now (CONFIRM, KEPT)
+    verdict: Verdict | None = None  # REFUSED
+    waiting: Conversation | None = None  # BUSY
+    proved: bool = False  # BOUND with a code: the account has 2FA already
+
+
+@dataclass(frozen=True)
+class ManagerRemoval:
+    outcome: RemovalOutcome
+    person: TelegramUserLink | None = None
+    account_id: str = ""
+    verdict: Verdict | None = None
+    waiting: Conversation | None = None
 
 
 def token_hash(token: str) -> bytes:
@@ -54,10 +90,26 @@ def looks_like_token(text: str) -> bool:
     )
 
 
+def _proof_code(text: str) -> str:
+    """A 6-digit code or a recovery code as typed; "" for anything else."""
+    text = text.strip()
+    return totp.parse_code(text).code or (text if looks_like_recovery_code(text) else "")
+
+
+_NO_CODE = Verdict(Result.REJECTED, tries_left=0)
+
+
 class EnrolmentLinks:
-    def __init__(self, db: Database, clock: Clock, ttl: timedelta = DEFAULT_LINK_TTL) -> None:
+    def __init__(
+        self,
+        db: Database,
+        clock: Clock,
+        verification: VerificationService,
+        ttl: timedelta = DEFAULT_LINK_TTL,
+    ) -> None:
         self._db = db
         self._clock = clock
+        self._verification = verification
         self._ttl = ttl
 
     async def mint(self, account_id: str, actor: str = "api") -> MintedLink:
@@ -76,68 +128,334 @@ class EnrolmentLinks:
         await self._db.run(work)
         return MintedLink(token, account_id, expires_at)
 
-    async def open(self, token: str, who: TelegramIdentity) -> LinkOpening:
-        """The user opened ``t.me/<bot>?start=<token>``."""
+    # ------------------------------------------------------------------ opening a link
+
+    async def open(self, token: str, who: TelegramIdentity, chat_id: int) -> LinkOpening:
+        """The user opened ``t.me/<bot>?start=<token>`` in their private chat."""
         now = self._clock.now()
 
         def work(tx: Transaction) -> LinkOpening:
             link = tx.links.by_token_hash(token_hash(token)) if looks_like_token(token) else None
-            problem = self._problem(link, now)
+            problem = _problem(link, now)
             if problem is not None:
                 return LinkOpening(problem, link)
             assert link is not None
-            current = tx.accounts.link_for(who.user_id)
-            if (
-                current is None
-                or current.account_id == link.account_id
-                or (
-                    current.account_id == default_account_id(who.user_id)
-                    and not tx.devices.active_for(current.account_id)
-                )
-            ):
-                self._bind(tx, link, who, now)
-                return LinkOpening(LinkOutcome.BOUND, link)
             tx.links.mark_opened(link.id, who.user_id)
-            return LinkOpening(LinkOutcome.CONFIRM, link, current.account_id)
+            current = tx.accounts.link_for(who.user_id)
+            if current is not None and current.account_id == link.account_id:
+                self._bind(tx, link, who, now, proof="already_managed")
+                return LinkOpening(LinkOutcome.BOUND, link)
+            if current is not None and not (
+                current.account_id == default_account_id(who.user_id)
+                and not tx.devices.active_for(current.account_id)
+            ):
+                return LinkOpening(LinkOutcome.CONFIRM, link, current.account_id)
+            return self._proceed(tx, link, who, chat_id, now)
 
         return await self._db.run(work)
 
-    async def confirm(self, link_id: str, who: TelegramIdentity) -> LinkOpening:
-        """ "Switch" pressed: only by the user who opened the link, while it is still valid."""
+    async def proceed(self, link_id: str, who: TelegramIdentity, chat_id: int) -> LinkOpening:
+        """ "Switch" pressed (or the link's flow taken up again): only by the user who
+        opened the link, while it is still valid. Binds, or asks for a code first."""
         now = self._clock.now()
 
         def work(tx: Transaction) -> LinkOpening:
-            link = tx.links.get(link_id)
-            if link is None or link.opened_by_user_id != who.user_id:
+            link = _opened_by(tx, link_id, who)
+            if link is None:
                 return LinkOpening(LinkOutcome.UNKNOWN)
-            problem = self._problem(link, now)
+            problem = _problem(link, now)
             if problem is not None:
                 return LinkOpening(problem, link)
-            self._bind(tx, link, who, now)
-            return LinkOpening(LinkOutcome.BOUND, link)
+            return self._proceed(tx, link, who, chat_id, now)
 
         return await self._db.run(work)
 
-    @staticmethod
-    def _problem(link: EnrollmentLink | None, now: datetime) -> LinkOutcome | None:
-        if link is None:
-            return LinkOutcome.UNKNOWN
-        if link.used_at is not None:
-            return LinkOutcome.USED
-        if link.expires_at <= now:
-            return LinkOutcome.EXPIRED
-        return None
+    async def keep(self, link_id: str, who: TelegramIdentity) -> LinkOpening:
+        """ "Keep the current account": the link is void, nothing else changes."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> LinkOpening:
+            link = _opened_by(tx, link_id, who)
+            if link is None or not self._void(tx, link, who.actor, now, "switch_declined"):
+                return LinkOpening(LinkOutcome.UNKNOWN)
+            return LinkOpening(LinkOutcome.KEPT, link, account_for(tx, who, now))
+
+        return await self._db.run(work)
+
+    async def prove(self, link_id: str, who: TelegramIdentity, text: str) -> LinkOpening:
+        """The code asked for before binding to an account with 2FA: accepted, the user
+        manages the account, in the same transaction; the slot's wait ends."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> LinkOpening:
+            link = _opened_by(tx, link_id, who)
+            problem = _problem(link, now) if link is not None else LinkOutcome.UNKNOWN
+            if problem is not None:
+                conversation.release(tx, who.user_id, Flow.LINK)
+                return LinkOpening(problem, link)
+            assert link is not None
+            proved = bool(tx.devices.active_for(link.account_id))
+            if proved:
+                verdict = self._check(tx, who, link.account_id, text, Flow.LINK, now)
+                if verdict.result is not Result.ACCEPTED:
+                    return LinkOpening(LinkOutcome.REFUSED, link, verdict=verdict)
+            conversation.release(tx, who.user_id, Flow.LINK)
+            if not self._bind(tx, link, who, now, proof="code" if proved else "none"):
+                return LinkOpening(LinkOutcome.USED, link)
+            return LinkOpening(LinkOutcome.BOUND, link, proved=proved)
+
+        return await self._db.run(work)
+
+    async def stop(self, link_id: str, who: TelegramIdentity) -> str | None:
+        """The user ended the wait for the code (/cancel, or another flow instead): the
+        link is void. The account it was for, or None if it was no longer valid."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> str | None:
+            conversation.release(tx, who.user_id, Flow.LINK)
+            link = _opened_by(tx, link_id, who)
+            if link is None or not self._void(tx, link, who.actor, now, "stopped"):
+                return None
+            return link.account_id
+
+        return await self._db.run(work)
+
+    async def void_seen(self, token: str, who: TelegramIdentity) -> bool:
+        """A link was posted where others could read it (a group): it never binds anyone.
+        True when a valid link was voided."""
+        if not looks_like_token(token):
+            return False
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> bool:
+            link = tx.links.by_token_hash(token_hash(token))
+            if link is None or _problem(link, now) is not None:
+                return False
+            return self._void(tx, link, who.actor, now, "seen_in_group")
+
+        return await self._db.run(work)
+
+    # ---------------------------------------------------------------- the account's people
+
+    async def managers(self, who: TelegramIdentity) -> tuple[str, list[TelegramUserLink]]:
+        """(the user's account, everyone who manages it from Telegram, longest first)."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> tuple[str, list[TelegramUserLink]]:
+            account_id = account_for(tx, who, now)
+            return account_id, tx.accounts.users_of(account_id)
+
+        return await self._db.run(work)
+
+    async def start_removal(
+        self, who: TelegramIdentity, person_id: int, chat_id: int
+    ) -> ManagerRemoval:
+        """ "Remove <person>": for an account with 2FA, the slot waits for a code first;
+        without 2FA there is nothing a code could prove, and the person goes at once."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> ManagerRemoval:
+            account_id, person = _other_manager(tx, who, person_id, now)
+            if person is None:
+                return ManagerRemoval(RemovalOutcome.UNKNOWN, account_id=account_id)
+            if not tx.devices.active_for(account_id):
+                self._unlink(tx, who, person, now)
+                return ManagerRemoval(RemovalOutcome.REMOVED, person, account_id)
+            data = {"person": person.user_id, "name": person.display_name}
+            slot = conversation.claim(
+                tx, who.user_id, chat_id, Flow.UNLINK, Step.PROOF, now, data=data
+            )
+            if isinstance(slot, Busy):
+                return ManagerRemoval(RemovalOutcome.BUSY, person, account_id, waiting=slot.waiting)
+            return ManagerRemoval(RemovalOutcome.PROOF, person, account_id)
+
+        return await self._db.run(work)
+
+    async def remove_manager(
+        self, who: TelegramIdentity, person_id: int, text: str
+    ) -> ManagerRemoval:
+        """The code before removing a person: accepted, they no longer manage the account
+        (in the same transaction) and everyone on it is told."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> ManagerRemoval:
+            account_id, person = _other_manager(tx, who, person_id, now)
+            if person is None:
+                conversation.release(tx, who.user_id, Flow.UNLINK)
+                return ManagerRemoval(RemovalOutcome.UNKNOWN, account_id=account_id)
+            if tx.devices.active_for(account_id):
+                verdict = self._check(tx, who, account_id, text, Flow.UNLINK, now)
+                if verdict.result is not Result.ACCEPTED:
+                    return ManagerRemoval(
+                        RemovalOutcome.REFUSED, person, account_id, verdict=verdict
+                    )
+            conversation.release(tx, who.user_id, Flow.UNLINK)
+            self._unlink(tx, who, person, now)
+            return ManagerRemoval(RemovalOutcome.REMOVED, person, account_id)
+
+        return await self._db.run(work)
+
+    # ------------------------------------------------------------ inside a transaction
+
+    def _proceed(
+        self,
+        tx: Transaction,
+        link: EnrollmentLink,
+        who: TelegramIdentity,
+        chat_id: int,
+        now: datetime,
+    ) -> LinkOpening:
+        """Bind now, or (for an account with 2FA) make the user's slot wait for a code."""
+        if not tx.devices.active_for(link.account_id):
+            if not self._bind(tx, link, who, now, proof="none"):
+                return LinkOpening(LinkOutcome.USED, link)
+            return LinkOpening(LinkOutcome.BOUND, link)
+        slot = conversation.claim(
+            tx, who.user_id, chat_id, Flow.LINK, Step.PROOF, now, data={"link": link.id}
+        )
+        if isinstance(slot, Busy):
+            return LinkOpening(LinkOutcome.BUSY, link, waiting=slot.waiting)
+        return LinkOpening(LinkOutcome.PROOF, link)
+
+    def _check(
+        self,
+        tx: Transaction,
+        who: TelegramIdentity,
+        account_id: str,
+        text: str,
+        flow: Flow,
+        now: datetime,
+    ) -> Verdict:
+        """A code checked as a login would: it counts toward the lock, and a lock ends the
+        flow's wait (no code can be given for a while)."""
+        code = _proof_code(text)
+        if not code:
+            return _NO_CODE
+        verdict = self._verification.check_in(tx, account_id, code, who.actor, who.user_id, now)
+        if verdict.result is Result.LOCKED:
+            conversation.release(tx, who.user_id, flow)
+        return verdict
 
     @staticmethod
-    def _bind(tx: Transaction, link: EnrollmentLink, who: TelegramIdentity, now: datetime) -> None:
-        tx.links.mark_used(link.id, who.user_id, now)
-        tx.accounts.ensure(link.account_id, now)
-        tx.accounts.save_link(who.user_id, link.account_id, who.username, who.display_name, now)
+    def _bind(
+        tx: Transaction, link: EnrollmentLink, who: TelegramIdentity, now: datetime, proof: str
+    ) -> bool:
+        """Use the link (once) and make the user manage its account; everyone who already
+        does is told. False: the link was used or voided in the meantime."""
+        if not tx.links.mark_used(link.id, who.user_id, now):
+            return False
+        account_id = link.account_id
+        previous = tx.accounts.link_for(who.user_id)
+        others = [u for u in tx.accounts.users_of(account_id) if u.user_id != who.user_id]
+        tx.accounts.ensure(account_id, now)
+        tx.accounts.save_link(who.user_id, account_id, who.username, who.display_name, now)
+        if previous is not None and previous.account_id != account_id:
+            _leave(tx, who.user_id, previous.account_id, who.actor, now)
         tx.audit.record(
             now,
             who.actor,
             "account_linked",
-            account_id=link.account_id,
+            account_id=account_id,
             telegram_user_id=who.user_id,
             link_id=link.id,
+            proof=proof,
         )
+        if others:
+            tx.notices.add(
+                account_id,
+                "manager_added",
+                now,
+                skip_user_id=who.user_id,
+                name=who.display_name,
+                username=f" @{who.username}" if who.username else "",
+                user_id=who.user_id,
+            )
+        return True
+
+    @staticmethod
+    def _unlink(
+        tx: Transaction, who: TelegramIdentity, person: TelegramUserLink, now: datetime
+    ) -> None:
+        """``person`` no longer manages the account: back to their own default account,
+        their set-up or change in progress for it ended; everyone is told."""
+        account_id = person.account_id
+        own = default_account_id(person.user_id)
+        tx.accounts.ensure(own, now)
+        tx.accounts.save_link(person.user_id, own, person.username, person.display_name, now)
+        _leave(tx, person.user_id, account_id, who.actor, now)
+        slot = tx.conversations.get(person.user_id)
+        if slot is not None and slot.flow != Flow.DENY:  # an agent's deny is not the account's
+            tx.conversations.delete(person.user_id, slot.flow)
+        tx.audit.record(
+            now,
+            who.actor,
+            "account_unlinked",
+            account_id=account_id,
+            telegram_user_id=person.user_id,
+        )
+        detail = {"name": person.display_name, "by": who.display_name}
+        tx.notices.add(account_id, "manager_removed", now, skip_user_id=who.user_id, **detail)
+        tx.notices.add(own, "removed_as_manager", now, old=account_id, by=who.display_name)
+
+    @staticmethod
+    def _void(tx: Transaction, link: EnrollmentLink, actor: str, now: datetime, why: str) -> bool:
+        if not tx.links.void(link.id, now):
+            return False
+        tx.audit.record(
+            now,
+            actor,
+            "enrollment_link_voided",
+            account_id=link.account_id,
+            link_id=link.id,
+            reason=why,
+        )
+        return True
+
+
+def _problem(link: EnrollmentLink | None, now: datetime) -> LinkOutcome | None:
+    if link is None:
+        return LinkOutcome.UNKNOWN
+    if link.voided_at is not None:
+        return LinkOutcome.VOID
+    if link.used_at is not None:
+        return LinkOutcome.USED
+    if link.expires_at <= now:
+        return LinkOutcome.EXPIRED
+    return None
+
+
+def _opened_by(tx: Transaction, link_id: str, who: TelegramIdentity) -> EnrollmentLink | None:
+    """The link, if this user is the one who opened it (a button or a slot refers to it)."""
+    link = tx.links.get(link_id)
+    return link if link is not None and link.opened_by_user_id == who.user_id else None
+
+
+def _other_manager(
+    tx: Transaction, who: TelegramIdentity, person_id: int, now: datetime
+) -> tuple[str, TelegramUserLink | None]:
+    """(the user's account, the other person on it with this id, if there is one)."""
+    account_id = account_for(tx, who, now)
+    if person_id == who.user_id:
+        return account_id, None
+    person = tx.accounts.link_for(person_id)
+    return account_id, person if person is not None and person.account_id == account_id else None
+
+
+def _leave(tx: Transaction, user_id: int, account_id: str, actor: str, now: datetime) -> None:
+    """The user no longer manages ``account_id``: a set-up they had begun for it ends
+    (its QR code and key leave the chat), so it cannot add a device there later."""
+    pending = tx.enrolments.for_user(user_id)
+    if pending is None or pending.account_id != account_id:
+        return
+    tx.enrolments.delete(pending.id)
+    conversation.release(tx, user_id, Flow.ENROL)
+    tx.cleanup.schedule(pending.chat_id, pending.chat_messages(), now)
+    tx.audit.record(
+        now,
+        actor,
+        "enrolment_cancelled",
+        account_id=account_id,
+        telegram_user_id=user_id,
+        enrolment_id=pending.id,
+        stage=pending.stage.value,
+    )

@@ -68,7 +68,7 @@ class Services:
             cleanup=ChatCleanup(db, clock),
             qr=QrRenderer(settings.qr_render_processes),
             verification=verification,
-            links=EnrolmentLinks(db, clock, settings.enrollment_link_ttl),
+            links=EnrolmentLinks(db, clock, verification, settings.enrollment_link_ttl),
             conversations=Conversations(db, clock),
             accounts=AccountDirectory(db, clock),
             deactivation=DeactivationService(

@@ -54,6 +54,7 @@ class AgentView:
     devices: list[Device]
     failed_checks_24h: int
     earlier: list[DeactivationRequest]
+    requester: TelegramUserLink | None = None  # what the requester manages now, since when
 
 
 def telegram_user_id(text: str) -> int | None:
@@ -137,7 +138,8 @@ class SupportDesk:
                 devices = tx.devices.revoked_at(request.account_id, request.decided_at)
             else:
                 devices = tx.devices.active_for(request.account_id)
-            return AgentView(request, devices, failed, earlier)
+            requester = tx.accounts.link_for(request.telegram_user_id)
+            return AgentView(request, devices, failed, earlier, requester)
 
         return await self._db.run(work)
 

@@ -7,6 +7,7 @@ from telegram.ext import Application
 from handlers import (
     admin,
     check,
+    cleanup,
     conversation,
     devices,
     enrolment,
@@ -26,6 +27,7 @@ def register_all(app: Application, support_chat_id: int | None) -> None:
     links.register(app)
     lost.register(app)
     devices.register(app)
+    cleanup.register(app)
     conversation.register(app)
     support.register(app, support_chat_id)
     admin.register(app)

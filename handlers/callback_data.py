@@ -2,6 +2,12 @@
 
 ``v1:<action>:<ref>`` where ``ref`` is an id (lowercase letters, digits, dots).
 Anything that does not parse is a forged or outdated button and is answered and ignored.
+
+Data alone proves nothing: a Telegram client can send any data with a press on any bot
+message it sees. So every press is also checked against where it happened
+(``parse_press``): a user's button only in that user's private chat with the bot, on the
+very message that shows it; a support button only in a group, where its handler checks
+the chat and that the message is the request's own.
 """
 
 from __future__ import annotations
@@ -10,7 +16,15 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
-from telegram import CallbackQuery, InlineKeyboardButton, Update, User
+from telegram import (
+    CallbackQuery,
+    InlineKeyboardButton,
+    InlineKeyboardMarkup,
+    Message,
+    Update,
+    User,
+)
+from telegram.constants import ChatType
 
 VERSION = "v1"
 _REF = re.compile(r"^[0-9a-z.]{0,32}$")
@@ -42,6 +56,15 @@ class Action(StrEnum):
     LOST_ASK_SUPPORT = "lost.ask"
     CONTINUE_FLOW = "conv.go"
     DROP_FLOW = "conv.drop"
+    RECOVERY_SAVED = "rec.saved"  # the codes may leave the chat now
+    MANAGER_REMOVE = "link.rm"  # ref: the Telegram user id to remove from the account
+
+
+class Place(StrEnum):
+    """Where a button may be pressed."""
+
+    PRIVATE = "private"  # the presser's own private chat, on the message that shows it
+    GROUP = "group"  # a group (the support chat: its handler checks which, and the message)
 
 
 @dataclass(frozen=True)
@@ -84,14 +107,42 @@ def button(label: str, action: Action, ref: str = "") -> InlineKeyboardButton:
 
 
 async def parse_press(
-    update: Update, stale_text: str
+    update: Update, stale_text: str, place: Place
 ) -> tuple[CallbackQuery, User, CallbackData] | None:
-    """The press and its data; a press whose data does not parse is answered and dropped."""
+    """The press and its data. A press whose data does not parse, or that did not happen
+    where its button can be (``place``, on a message of this bot), is answered and dropped."""
     query, user = update.callback_query, update.effective_user
     if query is None or user is None:
         return None
     data = CallbackData.parse(query.data)
-    if data is None:
+    message = query.message if isinstance(query.message, Message) else None
+    if data is None or message is None or not _pressed_where_sent(query, message, user, place):
         await query.answer(stale_text)
         return None
     return query, user, data
+
+
+def _pressed_where_sent(query: CallbackQuery, message: Message, user: User, place: Place) -> bool:
+    sender = message.from_user
+    if sender is None or sender.id != query.get_bot().id:
+        return False
+    if place is Place.GROUP:
+        return message.chat.type in (ChatType.GROUP, ChatType.SUPERGROUP)
+    # A user's buttons: in their own chat with the bot, and only the data of a button that
+    # message shows (a forged press carries data sent on some other message, or none).
+    return (
+        message.chat.type == ChatType.PRIVATE
+        and message.chat.id == user.id
+        and query.data in _shown_data(message.reply_markup)
+    )
+
+
+def _shown_data(markup: InlineKeyboardMarkup | None) -> set[str]:
+    if markup is None:
+        return set()
+    return {
+        str(button.callback_data)
+        for row in markup.inline_keyboard
+        for button in row
+        if button.callback_data is not None
+    }

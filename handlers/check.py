@@ -29,6 +29,10 @@ async def check_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if user is None or message is None:
         return
     if not is_private(update):
+        if context.args:  # a code where everyone can read it: out of the group
+            await forget(update, context, message)
+            await reply(update, texts.CODE_IN_GROUP.format(bot_username=context.bot.username))
+            return
         await reply(update, texts.PRIVATE_ONLY)
         return
     if context.args:  # "/check 123456": the code must not stay in the chat either way

@@ -1,16 +1,19 @@
-"""Deletes chat messages the core marked obsolete (QR codes, keys, typed codes)."""
+"""Deletes chat messages the core marked obsolete (QR codes, keys, typed codes, recovery
+codes), and the "I have saved them" button that sends the recovery codes off early."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
 
-from telegram import Bot
+from telegram import Bot, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import ContextTypes
+from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
 from bot.cleanup import ChatCleanup
+from handlers.callback_data import Action, Place, parse_press, pattern
 from handlers.common import services
+from handlers.texts import user as texts
 from storage.records import CleanupItem
 
 logger = logging.getLogger(__name__)
@@ -20,7 +23,7 @@ async def flush(cleanup: ChatCleanup, bot: Bot, chat_id: int | None = None) -> i
     """Delete what is due now (in one chat, when given); a message already gone counts.
 
     Handlers flush their own chat right after a change; the periodic job sweeps the
-    rest (retries, and what a crash left behind).
+    rest (retries, what a crash left behind, and what was kept for a while).
     """
     deleted: list[CleanupItem] = []
     failed: list[CleanupItem] = []
@@ -32,8 +35,8 @@ async def flush(cleanup: ChatCleanup, bot: Bot, chat_id: int | None = None) -> i
         try:
             await bot.delete_messages(chat, [item.message_id for item in items])
         except (BadRequest, Forbidden) as exc:
-            # Too old to delete (48 h), none left, or the user blocked us: retrying
-            # cannot help.
+            # Too old to delete (48 h), none left, no right to delete in a group, or the
+            # user blocked us: retrying cannot help.
             logger.info("messages in chat %s not deleted: %s", chat, exc)
         except TelegramError as exc:
             logger.warning("deleting messages in chat %s failed, will retry: %s", chat, exc)
@@ -47,3 +50,23 @@ async def flush(cleanup: ChatCleanup, bot: Bot, chat_id: int | None = None) -> i
 
 async def cleanup_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await flush(services(context).cleanup, context.bot)
+
+
+async def on_saved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """ "I have saved them" under the recovery codes: the message leaves the chat now."""
+    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
+    if press is None:
+        return
+    query, _, _ = press
+    message = query.message
+    assert message is not None  # parse_press checked where the press happened
+    svc = services(context)
+    if not await svc.cleanup.hasten(message.chat.id, message.message_id):
+        await query.answer(texts.STALE_BUTTON)
+        return
+    await query.answer(texts.CODES_REMOVED)
+    await flush(svc.cleanup, context.bot, message.chat.id)
+
+
+def register(app: Application) -> None:
+    app.add_handler(CallbackQueryHandler(on_saved, pattern=pattern(Action.RECOVERY_SAVED)))

@@ -29,7 +29,7 @@ from telegram.ext import (
 )
 
 from bot.conversation import LONG, SHORT, Busy, Flow, Step
-from handlers.callback_data import Action, button, parse_press, pattern
+from handlers.callback_data import Action, Place, button, parse_press, pattern
 from handlers.common import is_private, private_messages, reply, services
 from handlers.texts import user as texts
 from storage.records import Conversation
@@ -158,13 +158,10 @@ async def cancel(update: Update, context: Context) -> None:
 
 async def on_button(update: Update, context: Context) -> None:
     """Continue the waiting flow, or drop it and start the one the user asked for."""
-    press = await parse_press(update, texts.STALE_BUTTON)
+    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
     if press is None:
         return
     query, user, data = press
-    if not is_private(update):
-        await query.answer(texts.PRIVATE_ONLY)
-        return
     svc = services(context)
     slot = await svc.conversations.current(user.id)
     if slot is None or svc.conversations.expired(slot):

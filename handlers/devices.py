@@ -13,11 +13,10 @@ from bot.conversation import Flow, Step
 from bot.devices import Removal
 from bot.free_text import MAX_DEVICE_NAME
 from handlers import conversation
-from handlers.callback_data import Action, button, parse_press, pattern
+from handlers.callback_data import Action, Place, button, parse_press, pattern
 from handlers.common import (
     edit_or_send,
     identity,
-    is_private,
     private_user,
     proof_in,
     refuse_proof,
@@ -104,13 +103,10 @@ async def _ask_code(
 
 
 async def on_button(update: Update, context: Context) -> None:
-    press = await parse_press(update, texts.STALE_BUTTON)
+    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
     if press is None:
         return
     query, user, data = press
-    if not is_private(update):
-        await query.answer(texts.PRIVATE_ONLY)
-        return
     if data.action is Action.DEVICE_REMOVE_LAST:
         removal = await services(context).devices.remove(
             identity(user), data.ref, confirm_last=True
@@ -189,7 +185,7 @@ async def on_new_codes_code(update: Update, context: Context, slot: Conversation
     if not proof.ok:
         await refuse_proof(update, proof.verdict)
         return
-    await send_recovery_codes(update, proof.account_id, codes)
+    await send_recovery_codes(update, context, proof.account_id, codes)
 
 
 async def on_confirm_text(update: Update, context: Context, slot: Conversation) -> None:

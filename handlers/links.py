@@ -1,82 +1,231 @@
-"""Enrolment links: ``t.me/<bot>?start=<token>`` binds the chat to an account and starts
-enrolment; switching away from another account needs a yes."""
+"""Who manages an account, from the chat: ``t.me/<bot>?start=<token>`` binds the chat to
+an account (switching away from another one needs a yes; an account with 2FA needs a code
+first), and a person on an account removes another one (after a code)."""
 
 from __future__ import annotations
 
 from html import escape
+from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.links import LinkOpening, LinkOutcome
-from handlers import enrolment
-from handlers.callback_data import Action, button, parse_press, pattern
-from handlers.common import edit_or_send, identity, reply, services
+from bot.conversation import Flow, Step
+from bot.links import LinkOpening, LinkOutcome, ManagerRemoval, RemovalOutcome
+from handlers import cleanup, conversation, enrolment
+from handlers.callback_data import Action, Place, button, parse_press, pattern, ref_number
+from handlers.common import (
+    edit_or_send,
+    forget,
+    identity,
+    proof_in,
+    refuse_proof,
+    reply,
+    services,
+)
 from handlers.texts import user as texts
+from storage.records import Conversation
+
+Context = ContextTypes.DEFAULT_TYPE
 
 _PROBLEMS = {
     LinkOutcome.UNKNOWN: texts.LINK_UNKNOWN,
     LinkOutcome.USED: texts.LINK_USED,
     LinkOutcome.EXPIRED: texts.LINK_EXPIRED,
+    LinkOutcome.VOID: texts.LINK_VOID,
 }
 
 
-async def open_link(update: Update, context: ContextTypes.DEFAULT_TYPE, token: str) -> None:
+async def open_link(update: Update, context: Context, token: str) -> None:
     """/start <token> in the private chat."""
-    assert update.effective_user is not None
-    opening = await services(context).links.open(token, identity(update.effective_user))
-    if opening.outcome is LinkOutcome.CONFIRM:
-        assert opening.link is not None and opening.current_account is not None
-        new, current = escape(opening.link.account_id), escape(opening.current_account)
-        ref = opening.link.id
+    user, chat = update.effective_user, update.effective_chat
+    assert user is not None and chat is not None
+    await _settle(
+        update, context, await services(context).links.open(token, identity(user), chat.id)
+    )
+
+
+async def link_seen_in_group(update: Update, context: Context, token: str) -> None:
+    """/start <token> in a group: everyone there could open the link, so it never binds
+    anyone; the message leaves the group where the bot may delete it."""
+    user, message = update.effective_user, update.effective_message
+    assert user is not None and message is not None
+    await forget(update, context, message)
+    voided = await services(context).links.void_seen(token, identity(user))
+    template = texts.LINK_IN_GROUP if voided else texts.GROUP_REFUSAL
+    await reply(update, template.format(bot_username=context.bot.username))
+
+
+async def _settle(update: Update, context: Context, opening: LinkOpening) -> None:
+    """What opening (or switching to) a link came to, in words."""
+    link, outcome = opening.link, opening.outcome
+    if outcome is LinkOutcome.CONFIRM:
+        assert link is not None and opening.current_account is not None
+        new, current = escape(link.account_id), escape(opening.current_account)
         await reply(
             update,
             texts.LINK_CONFIRM.format(new=new, current=current),
             reply_markup=InlineKeyboardMarkup(
                 [
-                    [button(texts.BUTTON_SWITCH, Action.SWITCH_ACCOUNT, ref)],
-                    [button(texts.BUTTON_KEEP, Action.KEEP_ACCOUNT, ref)],
+                    [button(texts.BUTTON_SWITCH, Action.SWITCH_ACCOUNT, link.id)],
+                    [button(texts.BUTTON_KEEP, Action.KEEP_ACCOUNT, link.id)],
                 ]
             ),
         )
-        return
-    await _settle(update, context, opening)
+    elif outcome is LinkOutcome.PROOF:
+        assert link is not None
+        await reply(update, texts.LINK_ASK_PROOF.format(account=escape(link.account_id)))
+    elif outcome is LinkOutcome.BUSY:
+        assert opening.waiting is not None
+        await conversation.show_busy(update, opening.waiting)
+    elif outcome is LinkOutcome.REFUSED:
+        assert opening.verdict is not None
+        await refuse_proof(update, opening.verdict)
+    elif outcome is LinkOutcome.BOUND:
+        assert link is not None
+        account = escape(link.account_id)
+        # A set-up begun for the account the user left ends; its QR code leaves the chat.
+        svc = services(context)
+        await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
+        if opening.proved:  # the account has devices: nothing to set up now
+            await reply(update, texts.LINK_BOUND_PROVED.format(account=account))
+            return
+        await reply(update, texts.LINK_BOUND.format(account=account))
+        await enrolment.begin(update, context)
+    else:
+        await reply(update, _PROBLEMS.get(outcome, texts.LINK_UNKNOWN))
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    press = await parse_press(update, texts.STALE_BUTTON)
+async def on_button(update: Update, context: Context) -> None:
+    """Switch, Keep (under a link's question) and Remove <person> (under /status)."""
+    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
     if press is None:
         return
     query, user, data = press
     svc = services(context)
+    who = identity(user)
     if data.action is Action.KEEP_ACCOUNT:
+        kept = await svc.links.keep(data.ref, who)
+        if kept.outcome is not LinkOutcome.KEPT or kept.current_account is None:
+            await query.answer(texts.STALE_BUTTON)
+            return
         await query.answer()
-        status = await svc.enrolment.status(identity(user))
+        current = escape(kept.current_account)
         await edit_or_send(
-            enrolment.message_of(query),
-            update,
-            texts.LINK_KEPT.format(current=escape(status.account_id)),
+            enrolment.message_of(query), update, texts.LINK_KEPT.format(current=current)
         )
+    elif data.action is Action.SWITCH_ACCOUNT:
+        opening = await svc.links.proceed(data.ref, who, _chat_id(update))
+        if opening.outcome is LinkOutcome.UNKNOWN:
+            await query.answer(texts.STALE_BUTTON)
+            return
+        await query.answer()
+        await _settle(update, context, opening)
+    else:
+        person_id = ref_number(data.ref)
+        removal = (
+            None
+            if person_id is None
+            else await svc.links.start_removal(who, person_id, _chat_id(update))
+        )
+        if removal is None or removal.outcome is RemovalOutcome.UNKNOWN:
+            await query.answer(texts.STALE_BUTTON)
+            return
+        await query.answer()
+        await _show_removal(update, removal)
+
+
+# ------------------------------------------------------------------ the flows' steps
+
+
+async def on_link_code(update: Update, context: Context, slot: Conversation) -> None:
+    """The code that proves the user may manage the link's account, which has 2FA."""
+    code = await proof_in(update, context)
+    if code is None:
         return
-    opening = await svc.links.confirm(data.ref, identity(user))
-    if opening.outcome is LinkOutcome.UNKNOWN:
-        await query.answer(texts.STALE_BUTTON)
-        return
-    await query.answer()
+    assert update.effective_user is not None
+    who = identity(update.effective_user)
+    opening = await services(context).links.prove(str(slot.data.get("link", "")), who, code)
     await _settle(update, context, opening)
 
 
-async def _settle(update: Update, context: ContextTypes.DEFAULT_TYPE, opening: LinkOpening) -> None:
-    """Bound: say so and start enrolment. Otherwise: say what is wrong with the link."""
-    if opening.outcome is LinkOutcome.BOUND:
-        assert opening.link is not None
-        await reply(update, texts.LINK_BOUND.format(account=escape(opening.link.account_id)))
-        await enrolment.begin(update, context)
+async def start_link(update: Update, context: Context, data: dict[str, Any]) -> None:
+    """The link's flow, taken up again after the user dropped the one that waited."""
+    user = update.effective_user
+    assert user is not None
+    link_id = str(data.get("link", ""))
+    opening = await services(context).links.proceed(link_id, identity(user), _chat_id(update))
+    await _settle(update, context, opening)
+
+
+async def end_link(update: Update, context: Context, slot: Conversation) -> str:
+    """/cancel while the link waits for a code (or another flow instead): the link is void."""
+    user = update.effective_user
+    assert user is not None
+    account = await services(context).links.stop(str(slot.data.get("link", "")), identity(user))
+    if account is None:
+        return texts.STOPPED_DOING.format(doing=conversation.doing(slot))
+    return texts.LINK_STOPPED.format(account=escape(account))
+
+
+async def on_unlink_code(update: Update, context: Context, slot: Conversation) -> None:
+    """The code before removing another person from the account."""
+    code = await proof_in(update, context)
+    if code is None:
         return
-    await reply(update, _PROBLEMS[opening.outcome])
+    assert update.effective_user is not None
+    who = identity(update.effective_user)
+    person_id = int(slot.data.get("person", 0))
+    await _show_removal(update, await services(context).links.remove_manager(who, person_id, code))
+
+
+async def start_unlink(update: Update, context: Context, data: dict[str, Any]) -> None:
+    user = update.effective_user
+    assert user is not None
+    person_id = int(data.get("person", 0))
+    removal = await services(context).links.start_removal(
+        identity(user), person_id, _chat_id(update)
+    )
+    await _show_removal(update, removal)
+
+
+def _chat_id(update: Update) -> int:
+    assert update.effective_chat is not None
+    return update.effective_chat.id
+
+
+async def _show_removal(update: Update, removal: ManagerRemoval) -> None:
+    outcome, person = removal.outcome, removal.person
+    account = escape(removal.account_id)
+    name = escape(person.display_name) if person is not None else ""
+    if outcome is RemovalOutcome.PROOF:
+        await reply(update, texts.ASK_CODE["unlink"].format(name=name, account=account))
+    elif outcome is RemovalOutcome.BUSY:
+        assert removal.waiting is not None
+        await conversation.show_busy(update, removal.waiting)
+    elif outcome is RemovalOutcome.REFUSED:
+        assert removal.verdict is not None
+        await refuse_proof(update, removal.verdict)
+    elif outcome is RemovalOutcome.REMOVED:
+        await reply(update, texts.MANAGER_REMOVED.format(name=name, account=account))
+    else:
+        await reply(update, texts.STALE_BUTTON)
+
+
+LINK = conversation.flow(
+    conversation.FlowSpec(
+        Flow.LINK, states={Step.PROOF: on_link_code}, start=start_link, end=end_link
+    )
+)
+UNLINK = conversation.flow(
+    conversation.FlowSpec(Flow.UNLINK, states={Step.PROOF: on_unlink_code}, start=start_unlink)
+)
 
 
 def register(app: Application) -> None:
     app.add_handler(
-        CallbackQueryHandler(on_button, pattern=pattern(Action.SWITCH_ACCOUNT, Action.KEEP_ACCOUNT))
+        CallbackQueryHandler(
+            on_button,
+            pattern=pattern(Action.SWITCH_ACCOUNT, Action.KEEP_ACCOUNT, Action.MANAGER_REMOVE),
+        )
     )

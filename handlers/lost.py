@@ -19,12 +19,11 @@ from bot.conversation import Flow, Step
 from bot.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
 from bot.recovery import looks_like_recovery_code
 from handlers import conversation, support_sync
-from handlers.callback_data import Action, button, parse_press, pattern, ref_number
+from handlers.callback_data import Action, Place, button, parse_press, pattern, ref_number
 from handlers.common import (
     edit_or_send,
     forget,
     identity,
-    is_private,
     private_user,
     refuse_proof,
     reply,
@@ -180,13 +179,10 @@ RECOVER = conversation.flow(
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    press = await parse_press(update, texts.STALE_BUTTON)
+    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
     if press is None:
         return
     query, user, data = press
-    if not is_private(update):
-        await query.answer(texts.PRIVATE_ONLY)
-        return
     if data.action is Action.LOST:
         await query.answer()
         await lost(update, context)

@@ -19,12 +19,17 @@ from handlers.callback_data import Action, button
 from handlers.common import identity, is_private, private_user, reply, services
 from handlers.texts import format as fmt
 from handlers.texts import user as texts
+from storage.records import TelegramUserLink
 
 FALLBACK_GROUP = 90  # after every flow's step handler
+MAX_NAME_SHOWN = 40
 
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not is_private(update):
+        if context.args:  # a link where everyone can read it: it must not work any more
+            await links.link_seen_in_group(update, context, context.args[0])
+            return
         await reply(update, texts.GROUP_REFUSAL.format(bot_username=context.bot.username))
         return
     if context.args:  # t.me/<bot>?start=<token>: an enrolment link
@@ -50,7 +55,9 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = await private_user(update)
     if user is None:
         return
-    state = await services(context).enrolment.status(identity(user))
+    svc = services(context)
+    state = await svc.enrolment.status(identity(user))
+    _, people = await svc.links.managers(identity(user))
     account = escape(state.account_id)
     if state.devices:
         text = texts.STATUS_ACTIVE.format(account=account, devices=fmt.device_lines(state.devices))
@@ -63,8 +70,33 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             step=texts.STEP_NAMES[state.pending.stage.value],
             expires=fmt.when(state.pending.expires_at),
         )
+    text += texts.STATUS_PEOPLE.format(people=_people(people, user.id))
     buttons = [[button(texts.BUTTON_LOST, Action.LOST)]] if state.devices else []
+    buttons += [
+        [
+            button(
+                texts.BUTTON_REMOVE_PERSON.format(name=p.display_name[:MAX_NAME_SHOWN]),
+                Action.MANAGER_REMOVE,
+                str(p.user_id),
+            )
+        ]
+        for p in people
+        if p.user_id != user.id
+    ]
     await reply(update, text, reply_markup=InlineKeyboardMarkup(buttons) if buttons else None)
+
+
+def _people(people: list[TelegramUserLink], you: int) -> str:
+    """Everyone who manages the account from Telegram, and since when."""
+    return "\n".join(
+        texts.PERSON_LINE.format(
+            name=escape(p.display_name[:MAX_NAME_SHOWN]),
+            username=f" @{escape(p.username)}" if p.username else "",
+            since=fmt.when(p.linked_at) if p.linked_at else texts.PERSON_SINCE_UNKNOWN,
+            you=texts.PERSON_YOU if p.user_id == you else "",
+        )
+        for p in people
+    )
 
 
 async def unknown_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -24,7 +24,7 @@ from bot.free_text import secret_problem
 from bot.services import Services
 from bot.support_desk import AgentView
 from handlers import conversation, support_desk
-from handlers.callback_data import Action, button, parse_press, pattern, ref_number
+from handlers.callback_data import Action, Place, button, parse_press, pattern, ref_number
 from handlers.common import forget, identity, reply, services
 from handlers.support_sync import decide_markup, render, sync
 from handlers.texts import format as fmt
@@ -46,7 +46,7 @@ def _closed(request: DeactivationRequest) -> str:
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Approve, a duration, Deny, Deny without reason, Back: agents only."""
-    press = await parse_press(update, user_texts.STALE_BUTTON)
+    press = await parse_press(update, user_texts.STALE_BUTTON, Place.GROUP)
     if press is None:
         return
     query, user, data = press

@@ -60,6 +60,7 @@ def render(view: AgentView) -> str:
         name=escape(request.display_name[:MAX_NAME_SHOWN]),
         username=f"@{escape(request.username)}" if request.username else "",
         user_id=request.telegram_user_id,
+        linked=_linked_since(view),
         created=fmt.when(request.created_at),
         devices=devices,
         failed=view.failed_checks_24h,
@@ -67,6 +68,17 @@ def render(view: AgentView) -> str:
         reason=escape(request.reason),
     )
     return text + _outcome(request)
+
+
+def _linked_since(view: AgentView) -> str:
+    """Since when the requester manages the account: a link made moments before a request
+    is worth a second look."""
+    requester = view.requester
+    if requester is None or requester.account_id != view.request.account_id:
+        return support_texts.SUPPORT_LINK_GONE
+    linked_at = requester.linked_at
+    since = fmt.when(linked_at) if linked_at else support_texts.SUPPORT_LINKED_UNKNOWN
+    return support_texts.SUPPORT_LINKED_SINCE.format(since=since)
 
 
 def _outcome(request: DeactivationRequest) -> str:

@@ -168,7 +168,7 @@ async def test_switching_accounts_needs_a_yes_and_keeps_the_old_devices(bot: Har
     (status,) = await user.send("/status")
     assert "tg:1001" in status.text
 
-    (question,) = await user.send(f"/start {token}")
+    (question,) = await user.send(f"/start {await mint(bot, 'anna@example.com')}")
     answer = await user.press(question, "Switch")
     assert any("now manages the account anna@example.com" in m.content for m in answer)
     assert any(m.photo is not None for m in answer)

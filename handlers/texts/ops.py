@@ -32,6 +32,8 @@ ALERT_TITLES = {
     "device_added": "Another device added to an account",
     "recovery_codes_regenerated": "New recovery codes issued",
     "two_factor_turned_off": "2FA turned off by the user (last device removed)",
+    "device_removed_after_recovery": "Device removed with a recovery code",
+    "enrolment_after_recovery": "New device set up with a recovery code",
     "bot_started": "Bot started",
     "bot_stopped": "Bot stopped",
 }
@@ -52,6 +54,14 @@ ALERT_ACTIONS = {
     "recovery_codes_regenerated": "Nothing; the old set no longer works.",
     "device_added": "Nothing if the user expected it; the user was asked for a code first.",
     "two_factor_turned_off": "Nothing if expected; the account logs in with the password alone.",
+    "device_removed_after_recovery": (
+        "Make sure the account's owner did it: whoever holds the recovery codes can take "
+        "the account over. If not, ask support to step in."
+    ),
+    "enrolment_after_recovery": (
+        "Make sure the account's owner did it: whoever holds the recovery codes can take "
+        "the account over. If not, ask support to step in."
+    ),
 }
 
 ALERT_SINGLE = "{icon} <b>{severity}</b> · {title}\n{facts}When: {when}{details}{action}"

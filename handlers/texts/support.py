@@ -14,6 +14,7 @@ SUPPORT_REQUEST = (
     "🆘 <b>Deactivation request #{id}</b>\n"
     "Account: <code>{account}</code>\n"
     "Telegram: {name} {username} (id <code>{user_id}</code>)\n"
+    "{linked}"
     "Sent: {created}\n"
     "Devices:\n{devices}\n"
     "Failed checks in the last 24 h: {failed}\n"
@@ -113,3 +114,9 @@ STATUS_NAMES = {
     "withdrawn": "withdrawn",
     "expired": "expired",
 }
+
+SUPPORT_LINKED_SINCE = "Linked to this account since: {since}\n"
+
+SUPPORT_LINK_GONE = "No longer linked to this account (switched, or removed by someone on it)\n"
+
+SUPPORT_LINKED_UNKNOWN = "unknown"

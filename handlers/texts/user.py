@@ -238,7 +238,10 @@ BUTTON_SWITCH = "Switch"
 
 BUTTON_KEEP = "Keep the current account"
 
-LINK_KEPT = "Nothing changed: this chat still manages <code>{current}</code>."
+LINK_KEPT = (
+    "Nothing changed: this chat still manages <code>{current}</code>. The link no longer "
+    "works; ask for a new one where you log in if you change your mind."
+)
 
 LINK_UNKNOWN = "This link is not valid. Please ask for a new one where you log in, or send /start."
 
@@ -355,6 +358,10 @@ ASK_CODE = {
     "rename": "To rename <b>{name}</b>, first send a current 6-digit code from any device.",
     "remove": "To remove <b>{name}</b>, first send a current 6-digit code from any device.",
     "recovery": "To get new recovery codes, first send a current 6-digit code from your app.",
+    "unlink": (
+        "To remove <b>{name}</b> from <code>{account}</code>, first send a current 6-digit "
+        "code from any device (or a recovery code)."
+    ),
 }
 
 CODE_FOR_CHANGE_EXPECTED = (
@@ -394,7 +401,9 @@ RECOVERY_CODES = (
     "<b>Your recovery codes</b> for <code>{account}</code>\n"
     "If you lose your authenticator, each of these works once instead of a code from the "
     "app. Save them now somewhere safe (a password manager, or on paper); I will not show "
-    "them again.\n\n{codes}"
+    "them again.\n\n{codes}\n\n"
+    "This message leaves the chat when you press <b>I have saved them</b>, or in "
+    "{minutes} minutes, so that nobody finds the codes here later."
 )
 
 LOST_CHOICE = (
@@ -439,6 +448,27 @@ NOTICES = {
         "🔑 A recovery code was used for <code>{account}</code> ({left} left). If this was "
         "not you, get a new set with /recovery and contact support."
     ),
+    "device_removed_after_recovery": (
+        "🔑 A recovery code was used to remove the device <b>{name}</b> from "
+        "<code>{account}</code>. If this was not you, someone has your recovery codes: "
+        "contact support now."
+    ),
+    "enrolment_after_recovery": (
+        "🔑 A recovery code was used to set up a new device for <code>{account}</code>. If "
+        "this was not you, someone has your recovery codes: contact support now."
+    ),
+    "manager_added": (
+        "👤 <b>{name}</b>{username} (Telegram id {user_id}) now manages "
+        "<code>{account}</code> from Telegram too. If you do not know them, remove them "
+        "in /status and contact support."
+    ),
+    "manager_removed": (
+        "👤 <b>{name}</b> no longer manages <code>{account}</code>: {by} removed them."
+    ),
+    "removed_as_manager": (
+        "👤 You no longer manage <code>{old}</code> from this chat: {by} removed you. If "
+        "that is unexpected, contact support."
+    ),
 }
 
 COMMANDS = [
@@ -474,6 +504,7 @@ FLOW_DOING = {
     "lost": "asking support to turn 2FA off",
     "deny": "denying request #{request}",
     "link": "linking this chat to another account",
+    "unlink": "removing <b>{name}</b> from this account",
 }
 STEP_ASK = {
     "proof": "send a current 6-digit code from your app (or a recovery code)",
@@ -501,3 +532,43 @@ STOPPED_DOING = "Stopped {doing}. Nothing was changed."
 SUPPORT_CLEARS = "support clears it"
 RENAME_RAN_OUT = "That took too long; nothing was renamed. Start again from /devices."
 YOUR_APP = "your app"
+
+# Recovery codes leave the chat.
+BUTTON_CODES_SAVED = "I have saved them"
+CODES_REMOVED = "Removed from the chat. Keep them safe; /recovery gives you a new set."
+
+# Who manages an account: links that need a code, the people in /status.
+LINK_ASK_PROOF = (
+    "<code>{account}</code> has 2FA. To manage it from this chat, send a current 6-digit "
+    "code from one of its devices, or one of its recovery codes. /cancel stops, and the "
+    "link then no longer works."
+)
+LINK_BOUND_PROVED = (
+    "✅ Code accepted. This chat now manages <code>{account}</code>; everyone else who "
+    "manages it is told. /status shows its devices, /enroll adds one."
+)
+LINK_VOID = (
+    "This link no longer works: it was declined, stopped, or shown in a group. Ask for a "
+    "new one where you log in."
+)
+LINK_STOPPED = (
+    "Stopped linking this chat to <code>{account}</code>. The link no longer works; ask "
+    "for a new one where you log in."
+)
+LINK_IN_GROUP = (
+    "Links belong in a private chat with me, where nobody else can read them. I removed "
+    "your message where I could, and that link no longer works: ask for a new one where "
+    "you log in, and open it in a private chat with @{bot_username}."
+)
+CODE_IN_GROUP = (
+    "Please never send codes in a group: anyone here can read them. I removed your "
+    "message where I could. Use /check in a private chat with @{bot_username}."
+)
+STATUS_PEOPLE = "\n\n<b>Managed from Telegram by</b>\n{people}"
+PERSON_LINE = "• {name}{username}, since {since}{you}"
+PERSON_YOU = " (you)"
+PERSON_SINCE_UNKNOWN = "an unknown date"
+BUTTON_REMOVE_PERSON = "Remove {name}"
+MANAGER_REMOVED = (
+    "👤 <b>{name}</b> no longer manages <code>{account}</code>; everyone on it is told."
+)

@@ -1,0 +1,183 @@
+"""Who manages an account, through PTB's Application: an enrolment link binds a second
+Telegram user to an account with 2FA only after a current code (or a recovery code),
+everyone already linked is told, /status lists the people and one can remove another."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import AsyncIterator
+
+import pytest
+
+from bot.clock import FakeClock
+from bot.config import Settings
+from tests.harness import ChatUser, Harness, running_bot
+from tests.test_handlers_check import enrolled, wrong
+from tests.test_handlers_devices import enrol
+from tests.test_handlers_enrolment import code_for
+from tests.test_handlers_lost import file_request, support_message
+
+SUPPORT = -100500
+ACCOUNT = "anna@example.com"
+
+
+@pytest.fixture
+async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
+    with_support = dataclasses.replace(settings, support_chat_id=SUPPORT)
+    async with running_bot(with_support, clock) as harness:
+        harness.state.group(SUPPORT, "Support")
+        yield harness
+
+
+async def mint(bot: Harness, account: str = ACCOUNT) -> str:
+    return (await bot.app.bot_data["services"].links.mint(account)).token
+
+
+async def manages(bot: Harness, user_id: int) -> str | None:
+    db = bot.app.bot_data["services"].db
+    link = await db.run(lambda tx: tx.accounts.link_for(user_id))
+    return None if link is None else link.account_id
+
+
+async def owner(bot: Harness) -> tuple[ChatUser, str]:
+    """Ann manages ACCOUNT (opened its first link) and has a device: (Ann, its secret)."""
+    ann = bot.user(1001, "Ann", "ann")
+    await ann.send(f"/start {await mint(bot)}")
+    await ann.send("/cancel")
+    return ann, await enrolled(bot, ann)
+
+
+async def test_a_second_link_asks_for_a_code_before_binding(bot: Harness) -> None:
+    ann, secret = await owner(bot)
+    await bot.run_job("notices")  # "a device was added": for Ann alone, before Bo came
+    bo = bot.user(2002, "Bo", "bo")
+    (ask,) = await bo.send(f"/start {await mint(bot)}")
+    assert ACCOUNT in ask.text and "has 2FA" in ask.text and "recovery code" in ask.text
+    assert await manages(bot, 2002) is None
+    (refused,) = await bo.send(wrong(bot, secret))
+    assert "not right" in refused.text and "Nothing was changed" in refused.text
+    assert await manages(bot, 2002) is None
+    (bound,) = await bo.send(code_for(bot, secret))
+    assert "now manages" in bound.text and ACCOUNT in bound.text
+    assert await manages(bot, 2002) == ACCOUNT
+    typed = [m for m in bot.state.user_messages(bo.chat_id) if m.text and m.text.isdigit()]
+    assert typed and all(m.deleted for m in typed)
+    await bot.run_job("notices")
+    told = ann.last().text
+    assert "Bo" in told and "@bo" in told and ACCOUNT in told and "/status" in told
+    assert bo.last().message_id == bound.message_id  # Bo is not told about himself
+
+
+async def test_a_recovery_code_also_proves_a_link_and_the_link_works_once(bot: Harness) -> None:
+    ann = bot.user(1001, "Ann")
+    _, codes = await enrol(bot, ann, "Phone")
+    token = await mint(bot, "tg:1001")
+    bo = bot.user(2002, "Bo")
+    await bo.send(f"/start {token}")
+    (bound,) = await bo.send(codes[0])
+    assert "now manages" in bound.text
+    assert await manages(bot, 2002) == "tg:1001"
+    (reuse,) = await bot.user(3003, "Cy").send(f"/start {token}")
+    assert "already used" in reuse.text
+    assert await manages(bot, 3003) != "tg:1001"
+
+
+async def test_a_lock_at_the_link_code_binds_nothing(bot: Harness) -> None:
+    _, secret = await owner(bot)
+    bo = bot.user(2002, "Bo")
+    await bo.send(f"/start {await mint(bot)}")
+    bad = wrong(bot, secret)
+    answers = [await bo.send(bad) for _ in range(5)]
+    assert "locked until" in answers[-1][0].text
+    (after,) = await bo.send(code_for(bot, secret))
+    assert "not sure what you mean" in after.text  # the lock ended the wait
+    assert await manages(bot, 2002) is None
+
+
+async def test_cancel_at_the_link_code_voids_the_link(bot: Harness) -> None:
+    await owner(bot)
+    bo = bot.user(2002, "Bo")
+    token = await mint(bot)
+    await bo.send(f"/start {token}")
+    (stopped,) = await bo.send("/cancel")
+    assert "no longer works" in stopped.text
+    (again,) = await bo.send(f"/start {token}")
+    assert "no longer works" in again.text
+
+
+async def test_a_link_opened_while_another_flow_waits_can_take_over(bot: Harness) -> None:
+    _, secret = await owner(bot)
+    bo = bot.user(2002, "Bo")
+    await enrolled(bot, bo)  # tg:2002 has a device of its own
+    await bo.send("/check")
+    (question,) = await bo.send(f"/start {await mint(bot)}")
+    (busy,) = await bo.press(question, "Switch")
+    assert "checking a code" in busy.text
+    answer = await bo.press(busy, "Drop it, start the new one")
+    assert any("has 2FA" in m.text for m in answer)
+    (bound,) = await bo.send(code_for(bot, secret))
+    assert "now manages" in bound.text
+    assert await manages(bot, 2002) == ACCOUNT
+
+
+async def test_keep_voids_the_link(bot: Harness) -> None:
+    user = bot.user()
+    await enrolled(bot, user)  # tg:1001 has a device
+    token = await mint(bot)
+    (question,) = await user.send(f"/start {token}")
+    await user.press(question, "Keep the current account")
+    kept = bot.state.message(user.chat_id, question.message_id)
+    assert kept is not None and "still manages" in kept.text and kept.buttons == []
+    (again,) = await user.send(f"/start {token}")
+    assert "no longer works" in again.text
+    assert await manages(bot, 1001) == "tg:1001"
+
+
+async def test_status_lists_who_manages_and_one_can_remove_another_after_a_code(
+    bot: Harness,
+) -> None:
+    ann, secret = await owner(bot)
+    bo = bot.user(2002, "Bo", "bo")
+    await bo.send(f"/start {await mint(bot)}")
+    await bo.send(code_for(bot, secret))
+    bot.clock.advance(seconds=60)
+    (status,) = await ann.send("/status")
+    assert "Ann" in status.text and "Bo" in status.text and "since" in status.text
+    assert "Remove Bo" in [label for label, _ in status.buttons]
+    assert "Remove Ann" not in [label for label, _ in status.buttons]
+    (ask,) = await ann.press(status, "Remove Bo")
+    assert "To remove Bo" in ask.text and "6-digit code" in ask.text
+    (refused,) = await ann.send(wrong(bot, secret))
+    assert "not right" in refused.text
+    assert await manages(bot, 2002) == ACCOUNT
+    (removed,) = await ann.send(code_for(bot, secret))
+    assert "Bo" in removed.text and "no longer manages" in removed.text
+    assert await manages(bot, 2002) == "tg:2002"
+    await bot.run_job("notices")
+    assert "no longer manage" in bo.last().text and ACCOUNT in bo.last().text
+    (status,) = await bo.send("/status")
+    assert ACCOUNT not in status.text
+
+
+async def test_a_stale_remove_button_does_nothing(bot: Harness) -> None:
+    ann, secret = await owner(bot)
+    bo = bot.user(2002, "Bo", "bo")
+    await bo.send(f"/start {await mint(bot)}")
+    await bo.send(code_for(bot, secret))
+    (status,) = await ann.send("/status")
+    # Bo leaves for an account of his own through a link of his own.
+    (question,) = await bo.send(f"/start {await mint(bot, 'bo@example.com')}")
+    await bo.press(question, "Switch")
+    assert await manages(bot, 2002) == "bo@example.com"
+    assert await ann.press(status, "Remove Bo") == []
+    assert ann.last_answer["text"] == "This button is no longer valid."
+
+
+async def test_the_support_message_shows_since_when_the_requester_manages_the_account(
+    bot: Harness,
+) -> None:
+    user = bot.user(1001, "Ann", "ann")
+    bot.clock.advance(days=3)
+    await file_request(bot, user)
+    text = support_message(bot).text
+    assert "Linked to this account since: 2026-03-04 09:00 UTC" in text
