@@ -360,7 +360,7 @@ class EnrolmentLinks:
             link_id=link.id,
             proof=proof,
         )
-        if others:
+        if others and (previous is None or previous.account_id != account_id):
             tx.notices.add(
                 account_id,
                 "manager_added",

@@ -181,3 +181,18 @@ async def test_the_support_message_shows_since_when_the_requester_manages_the_ac
     await file_request(bot, user)
     text = support_message(bot).text
     assert "Linked to this account since: 2026-03-04 09:00 UTC" in text
+
+
+async def test_a_link_to_the_account_one_already_manages_tells_nobody_again(
+    bot: Harness,
+) -> None:
+    ann, secret = await owner(bot)
+    bo = bot.user(2002, "Bo", "bo")
+    await bo.send(f"/start {await mint(bot)}")
+    await bo.send(code_for(bot, secret))
+    await bot.run_job("notices")
+    told = len(ann.messages())
+    await bo.send(f"/start {await mint(bot)}")  # Bo manages it already: no code, no news
+    await bo.send("/cancel")
+    await bot.run_job("notices")
+    assert len(ann.messages()) == told
