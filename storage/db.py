@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import queue
 import sqlite3
 import threading
@@ -37,6 +38,8 @@ logger = logging.getLogger(__name__)
 SQLITE_PREFIX = "sqlite:///"
 BUSY_TIMEOUT_MS = 5000
 MAX_GROUP = 64  # pieces of work committed together at most
+PRIVATE_FOLDER = 0o700
+PRIVATE_FILE = 0o600
 
 T = TypeVar("T")
 
@@ -84,6 +87,52 @@ def split_statements(script: str) -> list[str]:
     if current.strip():
         raise ValueError(f"incomplete SQL statement at the end of a migration: {current!r}")
     return statements
+
+
+def _prepare_files(path: Path) -> None:
+    """Create the folder (0700) and the database file (0600) when missing; only warn
+    about existing ones that other users can get at (they are the operator's choice).
+
+    The file is created here, empty, because SQLite creates the -wal and -shm files
+    later, whenever it needs them, with the database file's permissions whatever the
+    umask: a private database file keeps them private. (Setting the umask around the
+    connect would not do: it is process-wide, and SQLite may create them much later.)
+    """
+    folder = path.parent
+    if folder.is_dir():
+        _warn_if_open_to_others(folder, "folder")
+    else:
+        folder.mkdir(mode=PRIVATE_FOLDER, parents=True)
+        folder.chmod(PRIVATE_FOLDER)  # exactly 0700, whatever the umask took off
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
+    except FileExistsError:
+        for file in (path, *_companions(path)):
+            if file.exists():
+                _warn_if_open_to_others(file, "file")
+        return
+    try:
+        os.fchmod(fd, PRIVATE_FILE)
+    finally:
+        os.close(fd)
+
+
+def _companions(path: Path) -> tuple[Path, Path]:
+    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
+
+
+def _warn_if_open_to_others(path: Path, kind: str) -> None:
+    mode = path.stat().st_mode & 0o777
+    if mode & 0o077:
+        private = PRIVATE_FOLDER if kind == "folder" else PRIVATE_FILE
+        logger.warning(
+            "database %s %s is open to other users (mode %03o); chmod %03o %s keeps it private",
+            kind,
+            path,
+            mode,
+            private,
+            path,
+        )
 
 
 def _connect(path: Path) -> sqlite3.Connection:
@@ -187,7 +236,7 @@ class Database:
 
     @classmethod
     async def open(cls, url: str) -> Database:
-        """Open (creating the folder and file if missing) and migrate."""
+        """Open (creating the folder and file if missing, private) and migrate."""
         path = sqlite_path(url)
         db = cls(path)
         ready: Future[None] = Future()
@@ -234,7 +283,7 @@ class Database:
 
     def _serve(self, ready: Future[None]) -> None:
         try:
-            self._path.parent.mkdir(parents=True, exist_ok=True)
+            _prepare_files(self._path)
             conn = _connect(self._path)
             _migrate(conn)
         except BaseException as exc:  # reported to open(), which raises it

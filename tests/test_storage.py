@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+import os
 import sqlite3
+import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,6 +17,7 @@ from storage.db import (
     Database,
     DatabaseClosedError,
     DatabaseUrlError,
+    migration_scripts,
     split_statements,
     sqlite_path,
 )
@@ -40,7 +45,7 @@ async def test_fresh_database_is_migrated_with_wal_and_foreign_keys(db_path: Pat
     conn = sqlite3.connect(db_path)
     try:
         versions = [row[0] for row in conn.execute("SELECT version FROM schema_migrations")]
-        assert versions == [1, 2, 3, 4, 5, 6, 7]
+        assert versions == [version for version, _, _ in migration_scripts()]
     finally:
         conn.close()
 
@@ -165,3 +170,80 @@ def test_trigger_bodies_stay_one_statement() -> None:
     statements = split_statements(script)
     assert len(statements) == 2
     assert statements[1].startswith("CREATE TRIGGER") and statements[1].endswith("END;")
+
+
+def mode(path: Path) -> int:
+    return stat.S_IMODE(path.stat().st_mode)
+
+
+def left_open(path: Path, mode: int) -> None:
+    """Permissions an operator's earlier setup may have left (the bot never sets them)."""
+    os.chmod(path, mode)
+
+
+@pytest.fixture(params=[0o022, 0o000], ids=["umask-022", "umask-000"])
+def permissive_umask(request: pytest.FixtureRequest) -> Iterator[None]:
+    previous = os.umask(request.param)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@pytest.mark.usefixtures("permissive_umask")
+async def test_new_database_files_are_readable_by_the_owner_only(
+    db_path: Path, clock: FakeClock
+) -> None:
+    db = await Database.open(f"sqlite:///{db_path}")
+    try:
+        await db.run(lambda tx: tx.accounts.ensure("acct", clock.now()))
+        files = [
+            db_path,
+            db_path.with_name(db_path.name + "-wal"),
+            db_path.with_name(db_path.name + "-shm"),
+        ]
+        assert {f.name: mode(f) for f in files} == {f.name: 0o600 for f in files}
+        assert mode(db_path.parent) == 0o700
+    finally:
+        await db.close()
+
+
+async def test_existing_files_open_to_others_are_warned_about_and_left_alone(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = await Database.open(f"sqlite:///{db_path}")
+    await db.close()
+    left_open(db_path, 0o644)
+    left_open(db_path.parent, 0o755)
+    with caplog.at_level(logging.WARNING, logger="storage.db"):
+        db = await Database.open(f"sqlite:///{db_path}")
+        await db.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(str(db_path) in w and "644" in w for w in warnings), warnings
+    assert any(str(db_path.parent) in w and "755" in w for w in warnings), warnings
+    assert (mode(db_path), mode(db_path.parent)) == (0o644, 0o755)
+
+
+async def test_a_new_database_in_an_open_folder_is_private_and_the_folder_warned_about(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    folder = tmp_path / "shared"
+    os.mkdir(folder)
+    left_open(folder, 0o755)
+    with caplog.at_level(logging.WARNING, logger="storage.db"):
+        db = await Database.open(f"sqlite:///{folder / 'twofa.sqlite3'}")
+        await db.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and str(folder) in warnings[0] and "755" in warnings[0]
+    assert (mode(folder / "twofa.sqlite3"), mode(folder)) == (0o600, 0o755)
+
+
+async def test_a_private_database_opens_without_warning(
+    db_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    db = await Database.open(f"sqlite:///{db_path}")
+    await db.close()
+    with caplog.at_level(logging.WARNING, logger="storage.db"):
+        db = await Database.open(f"sqlite:///{db_path}")
+        await db.close()
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
