@@ -8,7 +8,13 @@ Prints verifications per second and p50/p99 latency for each concurrency level, 
 HTTP (``python -m bot`` with its API on, the load generator in this process) and for
 ``VerificationService.verify`` called in-process.
 
-Run: ``.venv/bin/python bench/verify.py [--accounts N] [--seconds S]``.
+In-process, each level runs with SQLite's ``synchronous=FULL`` (what the bot uses: a
+COMMIT waits for its fsync) and ``NORMAL`` (no fsync per COMMIT; a power cut can take
+back the last commits), one after the other, so the cost of durability is read off one
+run. ``--synchronous full`` or ``normal`` runs one of them only; HTTP always runs the
+bot as shipped (FULL).
+
+Run: ``.venv/bin/python bench/verify.py [--accounts N] [--seconds S] [--synchronous both]``.
 """
 
 from __future__ import annotations
@@ -36,12 +42,17 @@ from bot import totp  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.crypto import SecretBox, decode_key, generate_key  # noqa: E402
 from bot.verification import VerificationService  # noqa: E402
-from storage.db import Database  # noqa: E402
+from storage.db import Database, Synchronous  # noqa: E402
 from storage.repositories import Transaction  # noqa: E402
 from tests.e2e import BotProcess, local_bot_api  # noqa: E402
 
 API_TOKEN = "bench-api-token-0123456789abcdef"
 LEVELS = (1, 16, 64)
+SYNCHRONOUS_CHOICES: dict[str, tuple[Synchronous, ...]] = {
+    "both": ("FULL", "NORMAL"),
+    "full": ("FULL",),
+    "normal": ("NORMAL",),
+}
 
 
 class Traffic:
@@ -118,26 +129,37 @@ async def drive(call, traffic: Traffic, concurrency: int, seconds: float):
     return latencies, time.perf_counter() - started, results
 
 
-async def in_process(seeded: Path, key: bytes, accounts, seconds: float, workdir: Path) -> None:
+async def in_process(
+    seeded: Path,
+    key: bytes,
+    accounts,
+    seconds: float,
+    workdir: Path,
+    settings: tuple[Synchronous, ...],
+) -> None:
     for concurrency in LEVELS:
-        copy = workdir / f"inproc-{concurrency}.sqlite3"
-        shutil.copy(seeded, copy)
-        db = await Database.open(f"sqlite:///{copy}")
-        service = VerificationService(db, SecretBox(key), SystemClock())
+        for synchronous in settings:
+            copy = workdir / f"inproc-{concurrency}-{synchronous.lower()}.sqlite3"
+            shutil.copy(seeded, copy)
+            db = await Database.open(f"sqlite:///{copy}", synchronous=synchronous)
+            service = VerificationService(db, SecretBox(key), SystemClock())
 
-        async def call(account: str, code: str, service=service) -> str:
-            return (await service.verify(account, code, actor="api")).result.value
+            async def call(account: str, code: str, service=service) -> str:
+                return (await service.verify(account, code, actor="api")).result.value
 
-        commits_before = db.commits
-        latencies, elapsed, results = await drive(
-            call, Traffic(accounts, concurrency), concurrency, seconds
-        )
-        per_commit = len(latencies) / max(1, db.commits - commits_before)
-        await db.close()
-        print(
-            summary(f"in-process c={concurrency:<3}", latencies, elapsed, results)
-            + f" [{per_commit:.1f} per commit]"
-        )
+            commits_before = db.commits
+            latencies, elapsed, results = await drive(
+                call, Traffic(accounts, concurrency), concurrency, seconds
+            )
+            per_commit = len(latencies) / max(1, db.commits - commits_before)
+            await db.close()
+            copy.unlink()
+            print(
+                summary(
+                    f"in-process c={concurrency:<3} {synchronous:<6}", latencies, elapsed, results
+                )
+                + f" [{per_commit:.1f} per commit]"
+            )
 
 
 async def over_http(seeded: Path, key: bytes, accounts, seconds: float, workdir: Path) -> None:
@@ -197,13 +219,20 @@ async def run(args: argparse.Namespace) -> None:
         accounts = await seed(seeded, key, args.accounts)
         print(f"seeded {args.accounts} enrolled accounts in {time.perf_counter() - started:.1f} s")
         await over_http(seeded, key, accounts, args.seconds, workdir)
-        await in_process(seeded, key, accounts, args.seconds, workdir)
+        settings: tuple[Synchronous, ...] = SYNCHRONOUS_CHOICES[args.synchronous]
+        await in_process(seeded, key, accounts, args.seconds, workdir, settings)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--seconds", type=float, default=5.0, help="per concurrency level")
+    parser.add_argument(
+        "--synchronous",
+        choices=sorted(SYNCHRONOUS_CHOICES),
+        default="both",
+        help="SQLite synchronous setting(s) for the in-process runs",
+    )
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     asyncio.run(run(parser.parse_args()))
 

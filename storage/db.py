@@ -29,7 +29,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from storage.repositories import Transaction
 
@@ -40,6 +40,8 @@ BUSY_TIMEOUT_MS = 5000
 MAX_GROUP = 64  # pieces of work committed together at most
 PRIVATE_FOLDER = 0o700
 PRIVATE_FILE = 0o600
+
+Synchronous = Literal["FULL", "NORMAL"]
 
 T = TypeVar("T")
 
@@ -135,14 +137,25 @@ def _warn_if_open_to_others(path: Path, kind: str) -> None:
         )
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
     # isolation_level=None: we issue BEGIN/COMMIT ourselves. The connection is used by
     # the database thread only (it is created there too).
     conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
-    # NORMAL is durable against a crash of the process in WAL mode.
-    conn.execute("PRAGMA synchronous = NORMAL")
+    # FULL: a COMMIT returns once the WAL is on disk (one fsync). With NORMAL the WAL
+    # reaches the disk only at checkpoints: that survives a crash of the process, but an
+    # OS crash or a power cut takes back the last commits, so a code accepted just
+    # before (or a used recovery code) would be accepted again after the restart; RFC
+    # 6238 5.2 says once. FULL for everything, not only verifications: an activation, a
+    # decision or an audit entry the bot has reported must stay too, and verifications
+    # are nearly all the writes anyway, so sparing the rest would save nothing.
+    # Cost, bench/verify.py on the 2-core machine (README, Benchmarks): 1 to 1.5 ms of
+    # fsync per COMMIT, which group commit shares: alone, a verification takes 1.2 to
+    # 2 ms instead of 0.4; at concurrency 16 (16 per commit) throughput is about 30%
+    # lower in-process (2,200 to 3,100/s instead of 2,500 to 3,600/s) and 40% over
+    # HTTP. NORMAL is there for that measurement only.
+    conn.execute(f"PRAGMA synchronous = {synchronous}")
     conn.execute("PRAGMA foreign_keys = ON")
     # A larger page cache (64 MB) keeps the hot rows of a busy verifier in memory.
     conn.execute("PRAGMA cache_size = -65536")
@@ -227,18 +240,23 @@ _STOP = object()
 
 
 class Database:
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, synchronous: Synchronous = "FULL") -> None:
         self._path = path
+        self._synchronous = synchronous
         self._queue: queue.SimpleQueue[_Work | object] = queue.SimpleQueue()
         self._thread: threading.Thread | None = None
         self._closed = False
         self.commits = 0  # how many COMMITs ran (group commit folds several works into one)
 
     @classmethod
-    async def open(cls, url: str) -> Database:
-        """Open (creating the folder and file if missing, private) and migrate."""
+    async def open(cls, url: str, *, synchronous: Synchronous = "FULL") -> Database:
+        """Open (creating the folder and file if missing, private) and migrate.
+
+        ``synchronous="NORMAL"`` gives up durability against a power cut; it exists for
+        bench/verify.py to measure what FULL costs.
+        """
         path = sqlite_path(url)
-        db = cls(path)
+        db = cls(path, synchronous)
         ready: Future[None] = Future()
         db._thread = threading.Thread(target=db._serve, args=(ready,), name="database", daemon=True)
         db._thread.start()
@@ -284,7 +302,7 @@ class Database:
     def _serve(self, ready: Future[None]) -> None:
         try:
             _prepare_files(self._path)
-            conn = _connect(self._path)
+            conn = _connect(self._path, self._synchronous)
             _migrate(conn)
         except BaseException as exc:  # reported to open(), which raises it
             self._closed = True

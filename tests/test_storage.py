@@ -37,9 +37,10 @@ async def test_fresh_database_is_migrated_with_wal_and_foreign_keys(db_path: Pat
                 tx.connection.execute("PRAGMA journal_mode").fetchone()[0],
                 tx.connection.execute("PRAGMA foreign_keys").fetchone()[0],
                 tx.connection.execute("PRAGMA busy_timeout").fetchone()[0],
+                tx.connection.execute("PRAGMA synchronous").fetchone()[0],
             )
         )
-        assert pragmas == ("wal", 1, 5000)
+        assert pragmas == ("wal", 1, 5000, 2)  # synchronous FULL: an accepted code stays used
     finally:
         await db.close()
     conn = sqlite3.connect(db_path)
