@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import Awaitable, Callable
 
 from aiohttp import web
+from aiohttp.typedefs import Middleware
 
 from api.errors import ApiError, Handler
 
 PUBLIC_PATHS = frozenset({"/healthz"})
 
 
-def bearer_auth(token: str) -> Callable[[web.Request, Handler], Awaitable[web.StreamResponse]]:
+def bearer_auth(token: str) -> Middleware:
     expected = token.encode("utf-8")
 
     @web.middleware

@@ -88,9 +88,25 @@ def record_event(
     **detail: object,
 ) -> None:
     """Every step of a request is audited and raises an alert event, with the same facts."""
-    who = {"account_id": request.account_id, "telegram_user_id": request.telegram_user_id}
-    tx.audit.record(now, actor, action, **who, request_id=request.id, **detail)
-    tx.alerts.raise_event(now, action, severity, **who, request_id=request.id, **detail)
+    account, user = request.account_id, request.telegram_user_id
+    tx.audit.record(
+        now,
+        actor,
+        action,
+        account_id=account,
+        telegram_user_id=user,
+        request_id=request.id,
+        **detail,
+    )
+    tx.alerts.raise_event(
+        now,
+        action,
+        severity,
+        account_id=account,
+        telegram_user_id=user,
+        request_id=request.id,
+        **detail,
+    )
 
 
 class DeactivationService:

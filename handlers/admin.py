@@ -32,9 +32,9 @@ async def agents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, texts.AGENTS_USAGE)
         return
     if args[0] == "add":
-        added = await svc.support_desk.add_agent(agent_id, identity(user))
+        was_added = await svc.support_desk.add_agent(agent_id, identity(user))
         await reply(
-            update, (texts.AGENTS_ADDED if added else texts.AGENTS_ALREADY).format(id=agent_id)
+            update, (texts.AGENTS_ADDED if was_added else texts.AGENTS_ALREADY).format(id=agent_id)
         )
     else:
         removed = await svc.support_desk.remove_agent(agent_id, identity(user))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Message, Update, User
@@ -49,7 +49,9 @@ async def private_user(update: Update) -> User | None:
     return user
 
 
-def private_messages(callback: Callable[[Update, Any], Awaitable[None]]) -> MessageHandler:
+def private_messages(
+    callback: Callable[[Update, Any], Coroutine[Any, Any, None]],
+) -> MessageHandler:
     """A handler for what users type in the private chat (not commands): a flow's step."""
     return MessageHandler(
         filters.ChatType.PRIVATE & filters.UpdateType.MESSAGE & ~filters.COMMAND, callback

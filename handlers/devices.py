@@ -198,10 +198,8 @@ async def show_removal(update: Update, context: Context, removal: Removal, devic
     if removal.refused is not None:
         await refuse_proof(update, removal.refused)
     elif removal.needs_confirmation:
-        device = await services(context).devices.device(
-            identity(update.effective_user),
-            device_id,  # type: ignore[arg-type]
-        )
+        assert update.effective_user is not None
+        device = await services(context).devices.device(identity(update.effective_user), device_id)
         if device is not None:
             await _confirm_last(update, context, device)
     elif removal.removed is None:

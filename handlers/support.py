@@ -30,7 +30,7 @@ from handlers.support_sync import decide_markup, render, sync
 from handlers.texts import format as fmt
 from handlers.texts import support as support_texts
 from handlers.texts import user as user_texts
-from storage.records import DeactivationRequest, RequestStatus
+from storage.records import Conversation, DeactivationRequest, RequestStatus
 
 logger = logging.getLogger(__name__)
 
@@ -196,8 +196,14 @@ async def _start_deny(
     await reply(update, user_texts.STALE_BUTTON)
 
 
+async def _reason_step(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation
+) -> None:
+    await on_deny_reason(update, context)
+
+
 DENY = conversation.flow(
-    conversation.FlowSpec(Flow.DENY, states={Step.REASON: on_deny_reason}, start=_start_deny)
+    conversation.FlowSpec(Flow.DENY, states={Step.REASON: _reason_step}, start=_start_deny)
 )
 
 
