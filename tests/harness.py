@@ -100,6 +100,7 @@ class Harness:
         return [m for m in self.state.messages(chat_id) if m.revision > before]
 
     async def run_job(self, name: str) -> None:
+        assert self.app.job_queue is not None  # python-telegram-bot[job-queue] is a dependency
         (job,) = self.app.job_queue.get_jobs_by_name(name)
         await job.run(self.app)
 

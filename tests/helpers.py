@@ -17,7 +17,7 @@ def decode_qr(png: bytes) -> str:
     # Only QR codes: in about one image in 10,000 zxing also "sees" a 1-D barcode (ITF)
     # in the modules of a valid QR code.
     results = zxingcpp.read_barcodes(
-        Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormat.QRCode
+        Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
     )
     assert len(results) == 1, f"expected one QR code, found {len(results)}"
     return results[0].text

@@ -9,16 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tests.botapi.core import StateCore
 from tests.botapi.markup import parse_text, utf16_len
 from tests.botapi.models import SimChat, SimMessage
 from tests.botapi.params import Params
 from tests.botapi.payloads import image_size, parse_reply_markup
 from tests.botapi.protocol import NOT_MODIFIED, ApiError
-
-if TYPE_CHECKING:
-    from tests.botapi.state import BotApiState
 
 CANONICAL_NAMES = {
     name.lower(): name
@@ -66,12 +64,12 @@ _BLOCKED = "Forbidden: bot was blocked by the user"
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 
 
-class ApiMethods:
+class ApiMethods(StateCore):
     """Mixin for BotApiState: every method takes `Params` and returns the JSON result."""
 
     # ---------------------------------------------------------------------------- helpers
 
-    def _chat(self: BotApiState, p: Params, *, writing: bool = True) -> SimChat:
+    def _chat(self, p: Params, *, writing: bool = True) -> SimChat:
         """The target chat. Private chats exist only once the user has talked to the bot;
         `writing` calls (send, edit, chat action) to a user who blocked the bot answer 403."""
         chat = self.chats.get(p.chat_id())
@@ -81,7 +79,7 @@ class ApiMethods:
             raise ApiError(403, _BLOCKED)
         return chat
 
-    def _bot_message(self: BotApiState, p: Params, action: str) -> SimMessage:
+    def _bot_message(self, p: Params, action: str) -> SimMessage:
         if p.text("inline_message_id"):
             raise ApiError.bad_request(f"message to {action} not found")
         chat = self._chat(p, writing=action == "edit")
@@ -113,7 +111,7 @@ class ApiMethods:
             raise ApiError.bad_request(what)
         return text, entities
 
-    def _new_message(self: BotApiState, chat: SimChat, p: Params, **fields: Any) -> dict:
+    def _new_message(self, chat: SimChat, p: Params, **fields: Any) -> dict:
         message = SimMessage(
             chat.next_message_id(),
             chat.id,
@@ -127,9 +125,7 @@ class ApiMethods:
         self._touch(message)
         return self.message_json(message)
 
-    def _edited(
-        self: BotApiState, message: SimMessage, raw: dict[str, Any], **changes: Any
-    ) -> dict:
+    def _edited(self, message: SimMessage, raw: dict[str, Any], **changes: Any) -> dict:
         """Apply an edit. Like Telegram, compare what is displayed (rendered text, entities,
         keyboard), not the raw markup: "<b>x</b>" in HTML equals "*x*" in MarkdownV2."""
         if all(getattr(message, name) == value for name, value in changes.items()):
@@ -143,7 +139,7 @@ class ApiMethods:
 
     # ------------------------------------------------------------------------ bot & updates
 
-    async def api_getme(self: BotApiState, p: Params) -> dict:
+    async def api_getme(self, p: Params) -> dict:
         return {
             **self.bot_json(),
             "can_join_groups": True,
@@ -153,25 +149,25 @@ class ApiMethods:
             "has_main_web_app": False,
         }
 
-    async def api_logout(self: BotApiState, p: Params) -> bool:
+    async def api_logout(self, p: Params) -> bool:
         return True
 
-    async def api_close(self: BotApiState, p: Params) -> bool:
+    async def api_close(self, p: Params) -> bool:
         return True
 
-    async def api_deletewebhook(self: BotApiState, p: Params) -> bool:
+    async def api_deletewebhook(self, p: Params) -> bool:
         if p.flag("drop_pending_updates"):
             self._updates.clear()
         return True
 
-    async def api_getwebhookinfo(self: BotApiState, p: Params) -> dict:
+    async def api_getwebhookinfo(self, p: Params) -> dict:
         return {
             "url": "",
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
 
-    async def api_getupdates(self: BotApiState, p: Params) -> list:
+    async def api_getupdates(self, p: Params) -> list:
         """Long polling: answers as soon as there are updates at or after `offset`, else after
         `timeout` seconds with []. A newer getUpdates ends a waiting one with 409, as on
         Telegram (two pollers on one token)."""
@@ -202,7 +198,7 @@ class ApiMethods:
 
     # ---------------------------------------------------------------------------- messages
 
-    async def api_sendmessage(self: BotApiState, p: Params) -> dict:
+    async def api_sendmessage(self, p: Params) -> dict:
         chat = self._chat(p)
         text, entities = self._render(p, "text", 4096, required=True)
         markup = parse_reply_markup(p.json("reply_markup"))
@@ -210,7 +206,7 @@ class ApiMethods:
             chat, p, text=text, raw_text=p.text("text"), entities=entities, reply_markup=markup
         )
 
-    async def api_sendphoto(self: BotApiState, p: Params) -> dict:
+    async def api_sendphoto(self, p: Params) -> dict:
         chat = self._chat(p)
         photo = p.input_file("photo")
         caption, entities = self._render(p, "caption", 1024, required=False)
@@ -240,7 +236,7 @@ class ApiMethods:
             reply_markup=markup,
         )
 
-    async def api_editmessagetext(self: BotApiState, p: Params) -> dict:
+    async def api_editmessagetext(self, p: Params) -> dict:
         message = self._bot_message(p, "edit")
         text, entities = self._render(p, "text", 4096, required=True)
         markup = parse_reply_markup(p.json("reply_markup"), inline_only=True)
@@ -249,7 +245,7 @@ class ApiMethods:
         raw = {"raw_text": p.text("text"), "parse_mode": p.text("parse_mode")}
         return self._edited(message, raw, text=text, entities=entities, reply_markup=markup)
 
-    async def api_editmessagecaption(self: BotApiState, p: Params) -> dict:
+    async def api_editmessagecaption(self, p: Params) -> dict:
         message = self._bot_message(p, "edit")
         caption, entities = self._render(p, "caption", 1024, required=False)
         markup = parse_reply_markup(p.json("reply_markup"), inline_only=True)
@@ -258,16 +254,16 @@ class ApiMethods:
         raw = {"raw_caption": p.text("caption"), "parse_mode": p.text("parse_mode")}
         return self._edited(message, raw, caption=caption, entities=entities, reply_markup=markup)
 
-    async def api_editmessagereplymarkup(self: BotApiState, p: Params) -> dict:
+    async def api_editmessagereplymarkup(self, p: Params) -> dict:
         message = self._bot_message(p, "edit")
         markup = parse_reply_markup(p.json("reply_markup"), inline_only=True)
         return self._edited(message, {}, reply_markup=markup)
 
-    async def api_deletemessage(self: BotApiState, p: Params) -> bool:
+    async def api_deletemessage(self, p: Params) -> bool:
         self._bot_message(p, "delete").deleted = True
         return True
 
-    async def api_deletemessages(self: BotApiState, p: Params) -> bool:
+    async def api_deletemessages(self, p: Params) -> bool:
         chat = self._chat(p, writing=False)
         ids = p.json("message_ids")
         if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
@@ -278,7 +274,7 @@ class ApiMethods:
                 message.deleted = True
         return True
 
-    async def api_answercallbackquery(self: BotApiState, p: Params) -> bool:
+    async def api_answercallbackquery(self, p: Params) -> bool:
         record = self._queries.get(p.text("callback_query_id") or "")
         if record is None or record.answered:
             raise ApiError.bad_request(_QUERY_INVALID)
@@ -301,7 +297,7 @@ class ApiMethods:
         scope = p.json("scope") or {"type": "default"}
         return json.dumps(scope, sort_keys=True), p.text("language_code") or ""
 
-    async def api_setmycommands(self: BotApiState, p: Params) -> bool:
+    async def api_setmycommands(self, p: Params) -> bool:
         commands = p.json("commands")
         if not isinstance(commands, list) or len(commands) > 100:
             raise ApiError.bad_request("commands must be an Array of at most 100 BotCommand")
@@ -315,32 +311,32 @@ class ApiMethods:
         self.my_commands[self._commands_key(p)] = commands
         return True
 
-    async def api_getmycommands(self: BotApiState, p: Params) -> list:
+    async def api_getmycommands(self, p: Params) -> list:
         return self.my_commands.get(self._commands_key(p), [])
 
-    async def api_deletemycommands(self: BotApiState, p: Params) -> bool:
+    async def api_deletemycommands(self, p: Params) -> bool:
         self.my_commands.pop(self._commands_key(p), None)
         return True
 
-    async def _set_profile(self: BotApiState, p: Params, field: str, limit: int) -> bool:
+    async def _set_profile(self, p: Params, field: str, limit: int) -> bool:
         value = p.text(field) or ""
         if len(value) > limit:
             raise ApiError.bad_request(f"{field} is too long")
         self.profile[(field, p.text("language_code") or "")] = value
         return True
 
-    async def api_setmydescription(self: BotApiState, p: Params) -> bool:
+    async def api_setmydescription(self, p: Params) -> bool:
         return await self._set_profile(p, "description", 512)
 
-    async def api_setmyshortdescription(self: BotApiState, p: Params) -> bool:
+    async def api_setmyshortdescription(self, p: Params) -> bool:
         return await self._set_profile(p, "short_description", 120)
 
-    async def api_setmyname(self: BotApiState, p: Params) -> bool:
+    async def api_setmyname(self, p: Params) -> bool:
         return await self._set_profile(p, "name", 64)
 
     # -------------------------------------------------------------------------- chats, files
 
-    async def api_sendchataction(self: BotApiState, p: Params) -> bool:
+    async def api_sendchataction(self, p: Params) -> bool:
         chat = self._chat(p)
         action = p.text("action") or ""
         if action not in _CHAT_ACTIONS:
@@ -348,7 +344,7 @@ class ApiMethods:
         self.chat_actions.append((chat.id, action))
         return True
 
-    async def api_getfile(self: BotApiState, p: Params) -> dict:
+    async def api_getfile(self, p: Params) -> dict:
         stored = self.files.get(p.text("file_id") or "")
         if stored is None:
             raise ApiError.bad_request("invalid file_id")
@@ -359,7 +355,7 @@ class ApiMethods:
             "file_path": stored.file_path,
         }
 
-    async def api_getchat(self: BotApiState, p: Params) -> dict:
+    async def api_getchat(self, p: Params) -> dict:
         chat = self._chat(p, writing=False)
         gifts = dict.fromkeys(
             (

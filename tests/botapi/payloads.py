@@ -77,7 +77,7 @@ def solid_png(
 def photo_dimensions(width: int, height: int) -> list[tuple[int, int]]:
     """The (width, height) of each PhotoSize for an image, smallest first."""
     longest = max(width, height, 1)
-    sizes = []
+    sizes: list[tuple[int, int]] = []
     for box in PHOTO_BOXES:
         scale = min(1.0, box / longest)
         size = (max(1, round(width * scale)), max(1, round(height * scale)))

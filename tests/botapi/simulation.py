@@ -8,20 +8,18 @@ and returns the update exactly as the bot will receive it.
 from __future__ import annotations
 
 import copy
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from tests.botapi.core import StateCore
 from tests.botapi.models import CallbackRecord, SimChat, SimMessage, SimUser
 from tests.botapi.payloads import command_entities, image_size, solid_png, sticker_json
 
-if TYPE_CHECKING:
-    from tests.botapi.state import BotApiState
 
-
-class UserSimulation:
+class UserSimulation(StateCore):
     """Mixin for BotApiState: the users' side of the conversation."""
 
     def user(
-        self: BotApiState,
+        self,
         user_id: int,
         first_name: str | None = None,
         username: str | None = None,
@@ -48,7 +46,7 @@ class UserSimulation:
         existing.started = existing.started or started
         return existing
 
-    def group(self: BotApiState, chat_id: int, title: str = "Test group") -> SimChat:
+    def group(self, chat_id: int, title: str = "Test group") -> SimChat:
         """Register a group the bot is a member of (supergroup when the id starts with -100)."""
         if chat_id >= 0:
             raise ValueError("group chat ids are negative")
@@ -57,7 +55,7 @@ class UserSimulation:
         chat.title = title
         return chat
 
-    def _sender(self: BotApiState, user_id: int, chat_id: int | None) -> tuple[SimUser, SimChat]:
+    def _sender(self, user_id: int, chat_id: int | None) -> tuple[SimUser, SimChat]:
         user = self.users.get(user_id) or self.user(user_id)
         if chat_id is None or chat_id == user_id:
             user.started = True
@@ -67,9 +65,7 @@ class UserSimulation:
             raise LookupError(f"chat {chat_id} is not a registered group; call group() first")
         return user, chat
 
-    def _user_message(
-        self: BotApiState, user_id: int, chat_id: int | None, **fields: Any
-    ) -> dict[str, Any]:
+    def _user_message(self, user_id: int, chat_id: int | None, **fields: Any) -> dict[str, Any]:
         user, chat = self._sender(user_id, chat_id)
         message = SimMessage(
             chat.next_message_id(),
@@ -83,7 +79,7 @@ class UserSimulation:
         chat.last_user_revision = self.revision
         return self._enqueue("message", self.message_json(message))
 
-    def _enqueue(self: BotApiState, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _enqueue(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:
         update = {"update_id": self._next_update_id, kind: payload}
         self._next_update_id += 1
         if self.queue_updates:
@@ -91,22 +87,20 @@ class UserSimulation:
             self._signals.notify("updates")
         return copy.deepcopy(update)
 
-    def send_text(
-        self: BotApiState, user_id: int, text: str, chat_id: int | None = None
-    ) -> dict[str, Any]:
+    def send_text(self, user_id: int, text: str, chat_id: int | None = None) -> dict[str, Any]:
         """The user writes `text` (in their private chat, or in group `chat_id`). A leading
         "/command" gets a bot_command entity. Unknown users are registered with defaults."""
         return self._user_message(
             user_id, chat_id, text=text, raw_text=text, entities=command_entities(text)
         )
 
-    def send_sticker(self: BotApiState, user_id: int, chat_id: int | None = None) -> dict[str, Any]:
+    def send_sticker(self, user_id: int, chat_id: int | None = None) -> dict[str, Any]:
         stored = self.store_file(solid_png(32, 32), "sticker", "webp", "image/webp")
         sticker = sticker_json(stored.file_id, stored.file_unique_id, len(stored.data))
         return self._user_message(user_id, chat_id, sticker=sticker)
 
     def send_photo_from_user(
-        self: BotApiState,
+        self,
         user_id: int,
         chat_id: int | None = None,
         image: bytes | None = None,
@@ -121,7 +115,7 @@ class UserSimulation:
         )
 
     def press_button(
-        self: BotApiState,
+        self,
         user_id: int,
         message_id: int,
         callback_data: str,
@@ -150,14 +144,14 @@ class UserSimulation:
             },
         )
 
-    def block(self: BotApiState, user_id: int) -> dict[str, Any]:
+    def block(self, user_id: int) -> dict[str, Any]:
         """The user blocks the bot; the bot gets a my_chat_member update (status "kicked")."""
         return self._set_blocked(user_id, blocked=True)
 
-    def unblock(self: BotApiState, user_id: int) -> dict[str, Any]:
+    def unblock(self, user_id: int) -> dict[str, Any]:
         return self._set_blocked(user_id, blocked=False)
 
-    def _set_blocked(self: BotApiState, user_id: int, *, blocked: bool) -> dict[str, Any]:
+    def _set_blocked(self, user_id: int, *, blocked: bool) -> dict[str, Any]:
         user = self.users.get(user_id) or self.user(user_id)
         user.blocked = blocked
         member = {"user": self.bot_json(), "status": "member"}

@@ -22,6 +22,7 @@ def parse_text(text: str, parse_mode: str | None) -> tuple[str, list[Entity]]:
     Leading and trailing whitespace is dropped, as Telegram does; entities are clipped to it.
     """
     mode = (parse_mode or "").lower()
+    entities: list[Entity]
     try:
         if not mode:
             plain, entities = text, []

@@ -38,6 +38,7 @@ def _decode_html_entity(text: str, i: int) -> tuple[str | None, int]:
     """Decode an HTML entity at text[i] == '&'. Unknown entities stay literal (None)."""
     n = len(text)
     j = i + 1
+    decoded: str | None
     if j < n and text[j] == "#":
         j += 1
         base = 10
