@@ -197,7 +197,7 @@ async def test_enrollment_link_round_trip_through_the_chat(api: Api) -> None:
     answer = await user.send(f"/start {token}")
     assert any("anna@example.com" in m.content for m in answer)
     photo = next(m for m in answer if m.photo is not None)
-    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
     await user.send(code_for(harness, secret))
     (summary,) = await user.send("Anna's phone")
     await user.press(summary, "Complete activation")
@@ -230,7 +230,7 @@ async def test_a_recovery_code_over_http(api: Api) -> None:
     user = harness.user()
     photo, summary = await at_summary(user, "Phone")
     answer = await user.press(summary, "Complete activation")
-    codes = re.findall(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}", " ".join(m.text for m in answer))
+    codes = re.findall(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}", " ".join(m.shown_text for m in answer))
     assert len(codes) == 10 and photo
     assert await api.verify("tg:1001", codes[0]) == {
         "result": "accepted",

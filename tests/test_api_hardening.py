@@ -186,7 +186,7 @@ async def test_the_nfd_and_nfc_spellings_are_one_account(api: Api) -> None:  # n
     user = harness.user(3003, "René")
     answer = await user.send(f"/start {link['url'].split('start=')[1]}")
     photo = next(m for m in answer if m.photo is not None)
-    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
     await user.send(code_for(harness, secret))
     (summary,) = await user.send("René's phone")
     await user.press(summary, "Complete activation")

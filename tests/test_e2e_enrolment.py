@@ -75,8 +75,8 @@ async def test_a_user_enrols_end_to_end(server: BotApiServer, bot: BotProcess) -
     done = await user.press(summary, "Complete activation", contains("2FA is active"))
     assert done.message_id == summary.message_id and done.buttons == []
 
-    await eventually(lambda: server.state.message(5001, photo.message_id).deleted)
-    assert server.state.message(5001, key.message_id).deleted
+    await eventually(lambda: server.state.current(photo).deleted)
+    assert server.state.current(key).deleted
 
     status = await user.send("/status")
     assert "2FA is active" in status.content and "Philipp iPhone" in status.content
@@ -116,7 +116,7 @@ async def test_killing_the_bot_mid_enrolment_loses_nothing(
     await bot.start()
     done = await user.press(summary, "Complete activation", contains("is now active"))
     assert "2 devices" in done.content
-    await eventually(lambda: server.state.message(5002, photo.message_id).deleted)
+    await eventually(lambda: server.state.current(photo).deleted)
 
     status = await user.send("/status")
     assert "Phone" in status.content and "Tablet" in status.content

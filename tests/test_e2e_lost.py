@@ -77,7 +77,7 @@ async def test_request_approval_and_api(
 
         toast = await press_in_support(server, BYSTANDER, posted, "Approve")
         assert toast == "Only support agents can decide."
-        assert "Approved" not in server.state.message(SUPPORT, posted.message_id).content
+        assert "Approved" not in server.state.current(posted).content
 
         await press_in_support(server, AGENT, posted, "Approve")
         choices = await server.state.wait_for_message(

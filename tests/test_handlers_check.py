@@ -23,7 +23,7 @@ async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
 
 async def enrolled(bot: Harness, user: ChatUser) -> str:
     photo, summary = await at_summary(user, "Phone")
-    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
     await user.press(summary, "Complete activation")
     bot.clock.advance(seconds=90)  # past the confirmation code's window
     return secret
@@ -38,14 +38,14 @@ async def test_check_accepts_the_current_code_and_removes_it(bot: Harness) -> No
     user = bot.user()
     secret = await enrolled(bot, user)
     (ask,) = await user.send("/check")
-    assert "6-digit code" in ask.text
+    assert "6-digit code" in ask.shown_text
     code = code_for(bot, secret)
     (answer,) = await user.send(code)
-    assert "Code accepted" in answer.text and "Phone" in answer.text
+    assert "Code accepted" in answer.shown_text and "Phone" in answer.shown_text
     typed = [m for m in bot.state.user_messages(user.chat_id) if m.text == code]
     assert typed and typed[-1].deleted
     (again,) = await user.send(code)  # the prompt is over: not a check any more
-    assert "not sure what you mean" in again.text
+    assert "not sure what you mean" in again.shown_text
 
 
 async def test_check_with_the_code_inline(bot: Harness) -> None:
@@ -53,9 +53,9 @@ async def test_check_with_the_code_inline(bot: Harness) -> None:
     secret = await enrolled(bot, user)
     code = code_for(bot, secret)
     (answer,) = await user.send(f"/check {code[:3]} {code[3:]}")
-    assert "Code accepted" in answer.text
+    assert "Code accepted" in answer.shown_text
     (replay,) = await user.send(f"/check {code}")
-    assert "not right" in replay.text and "already used" in replay.text
+    assert "not right" in replay.shown_text and "already used" in replay.shown_text
 
 
 async def test_wrong_code_says_tries_left_then_locks(bot: Harness) -> None:
@@ -63,19 +63,19 @@ async def test_wrong_code_says_tries_left_then_locks(bot: Harness) -> None:
     secret = await enrolled(bot, user)
     await user.send("/check")
     bad = wrong(bot, secret)
-    answers = [(await user.send(bad))[0].text for _ in range(4)]
+    answers = [(await user.send(bad))[0].shown_text for _ in range(4)]
     assert "4 tries left" in answers[0] and "1 try left" in answers[3]
     (locked,) = await user.send(bad)
     until = (bot.clock.now() + timedelta(minutes=15)).strftime("%Y-%m-%d %H:%M UTC")
-    assert "Locked" in locked.text and until in locked.text
+    assert "Locked" in locked.shown_text and until in locked.shown_text
     (still,) = await user.send(f"/check {code_for(bot, secret)}")
-    assert "Locked" in still.text and "even with a correct code" in still.text
+    assert "Locked" in still.shown_text and "even with a correct code" in still.shown_text
 
 
 async def test_check_without_2fa_says_not_set_up(bot: Harness) -> None:
     user = bot.user()
     (answer,) = await user.send("/check 123456")
-    assert "No 2FA is set up" in answer.text and "/enroll" in answer.text
+    assert "No 2FA is set up" in answer.shown_text and "/enroll" in answer.shown_text
 
 
 async def test_check_during_a_deactivation(bot: Harness) -> None:
@@ -89,7 +89,7 @@ async def test_check_during_a_deactivation(bot: Harness) -> None:
         )
     )
     (answer,) = await user.send(f"/check {code_for(bot, secret)}")
-    assert "temporarily off" in answer.text and "password alone" in answer.text
+    assert "temporarily off" in answer.shown_text and "password alone" in answer.shown_text
 
 
 async def test_check_prompt_explains_bad_input_and_cancel_stops_it(bot: Harness) -> None:
@@ -97,13 +97,13 @@ async def test_check_prompt_explains_bad_input_and_cancel_stops_it(bot: Harness)
     await enrolled(bot, user)
     await user.send("/check")
     (sticker,) = await user.send_sticker()
-    assert "6-digit code" in sticker.text
+    assert "6-digit code" in sticker.shown_text
     (text,) = await user.send("what?")
-    assert "6-digit code" in text.text
+    assert "6-digit code" in text.shown_text
     (stopped,) = await user.send("/cancel")
     assert stopped.text == "Stopped checking a code. Nothing was changed."
     (after,) = await user.send("123456")
-    assert "not sure what you mean" in after.text
+    assert "not sure what you mean" in after.shown_text
 
 
 async def test_check_during_enrolment_says_what_waits_and_offers_to_drop_it(bot: Harness) -> None:
@@ -124,7 +124,7 @@ async def test_check_prompt_survives_a_restart(settings: Settings, clock: FakeCl
     async with running_bot(settings, clock) as second:
         user = second.user()
         (answer,) = await user.send(code_for(second, secret))
-        assert "Code accepted" in answer.text
+        assert "Code accepted" in answer.shown_text
 
 
 async def mint(bot: Harness, account: str) -> str:
@@ -136,11 +136,11 @@ async def test_enrolment_link_binds_the_account_and_starts_enrolment(bot: Harnes
     token = await mint(bot, "anna@example.com")
     user = bot.user()
     answer = await user.send(f"/start {token}")
-    assert "anna@example.com" in answer[0].text
+    assert "anna@example.com" in answer[0].shown_text
     (photo,) = [m for m in answer if m.photo is not None]
-    assert parse_key_uri(decode_qr(photo.photo))["account"] == "anna@example.com"
+    assert parse_key_uri(decode_qr(photo.shown_photo))["account"] == "anna@example.com"
     (reuse,) = await bot.user(2002, "Bo").send(f"/start {token}")
-    assert "already used" in reuse.text
+    assert "already used" in reuse.shown_text
 
 
 @pytest.mark.parametrize(
@@ -148,14 +148,14 @@ async def test_enrolment_link_binds_the_account_and_starts_enrolment(bot: Harnes
 )
 async def test_unknown_link_is_explained(bot: Harness, token: str, expected: str) -> None:
     (answer,) = await bot.user().send(f"/start {token}")
-    assert expected in answer.text
+    assert expected in answer.shown_text
 
 
 async def test_expired_link_is_explained(bot: Harness) -> None:
     token = await mint(bot, "anna@example.com")
     bot.clock.advance(hours=1, seconds=1)
     (answer,) = await bot.user().send(f"/start {token}")
-    assert "expired" in answer.text
+    assert "expired" in answer.shown_text
 
 
 async def test_switching_accounts_needs_a_yes_and_keeps_the_old_devices(bot: Harness) -> None:
@@ -163,10 +163,10 @@ async def test_switching_accounts_needs_a_yes_and_keeps_the_old_devices(bot: Har
     await enrolled(bot, user)  # tg:1001 has a device
     token = await mint(bot, "anna@example.com")
     (question,) = await user.send(f"/start {token}")
-    assert "tg:1001" in question.text and "anna@example.com" in question.text
+    assert "tg:1001" in question.shown_text and "anna@example.com" in question.shown_text
     await user.press(question, "Keep the current account")
     (status,) = await user.send("/status")
-    assert "tg:1001" in status.text
+    assert "tg:1001" in status.shown_text
 
     (question,) = await user.send(f"/start {await mint(bot, 'anna@example.com')}")
     answer = await user.press(question, "Switch")

@@ -85,19 +85,19 @@ async def test_a_flow_started_while_another_waits_says_what_waits_and_can_take_o
     secret, _ = await enrol(bot, user, "Phone")
     start_first, asks_first, slot_first = FLOWS[first]
     start_second, asks_second, slot_second = FLOWS[second]
-    assert any(asks_first in m.text for m in await start_first(user))
+    assert any(asks_first in m.shown_text for m in await start_first(user))
     assert await waiting(bot, user) == slot_first
 
     (busy,) = await start_second(user)
-    assert busy.text.startswith("You are ") and busy.text.endswith(", or /cancel.")
+    assert busy.shown_text.startswith("You are ") and busy.shown_text.endswith(", or /cancel.")
     assert [label for label, _ in busy.buttons] == [CONTINUE, DROP]
     assert await waiting(bot, user) == slot_first  # the waiting flow is untouched
 
     (again,) = await user.press(busy, CONTINUE)
     assert again.text == busy.text
     answer = await user.press(busy, DROP)
-    assert answer[0].text.startswith(("Stopped", "Set-up cancelled"))
-    assert any(asks_second in m.text for m in answer[1:])
+    assert answer[0].shown_text.startswith(("Stopped", "Set-up cancelled"))
+    assert any(asks_second in m.shown_text for m in answer[1:])
     assert await waiting(bot, user) == slot_second
     # The second flow now takes the answer: a current code where it asks for one.
     if slot_second[1] == "proof":
@@ -134,14 +134,14 @@ async def test_a_code_for_a_rename_does_not_burn_a_try_of_a_pending_enrolment(
     db = bot.app.bot_data["services"].db
     before = await db.run(lambda tx: tx.enrolments.for_user(user.user_id))
     answer = await user.press(busy, DROP)
-    assert answer[0].text.startswith("Set-up cancelled")
-    assert "To rename Phone" in answer[1].text
+    assert answer[0].shown_text.startswith("Set-up cancelled")
+    assert "To rename Phone" in answer[1].shown_text
     assert before is not None and before.attempts_left == 5
     bot.clock.advance(seconds=30)
     (ask_name,) = await user.send(code_for(bot, phone))
-    assert "Code accepted" in ask_name.text and "new name" in ask_name.text
+    assert "Code accepted" in ask_name.shown_text and "new name" in ask_name.shown_text
     (renamed,) = await user.send("Work phone")
-    assert "Renamed to" in renamed.text and "Work phone" in renamed.text
+    assert "Renamed to" in renamed.shown_text and "Work phone" in renamed.shown_text
     assert await db.run(lambda tx: tx.enrolments.for_user(user.user_id)) is None
 
 
@@ -151,21 +151,21 @@ async def test_a_recovery_code_never_becomes_a_device_name(bot: Harness) -> None
     phone, codes = await enrol(bot, user, "Phone")
     await user.send("/enroll")
     photo = next(m for m in await user.send(code_for(bot, phone)) if m.photo is not None)
-    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
     bot.clock.advance(seconds=30)
     await user.send(code_for(bot, secret))
     assert await waiting(bot, user) == ("enrol", "name")
     (busy,) = await press_on(user, "/lost", "Use a recovery code")
     assert busy.text == "You are setting up a new device: send a name for the device, or /cancel."
     (refused,) = await user.send(codes[0])
-    assert "looks like a recovery code" in refused.text
+    assert "looks like a recovery code" in refused.shown_text
     typed = [m for m in bot.state.user_messages(user.chat_id) if m.text == codes[0]]
     assert typed and typed[0].deleted
     db = bot.app.bot_data["services"].db
     pending = await db.run(lambda tx: tx.enrolments.for_user(user.user_id))
     assert pending is not None and pending.device_name is None
     (summary,) = await user.send("Tablet")
-    assert "Tablet" in summary.text
+    assert "Tablet" in summary.shown_text
 
 
 async def test_a_recovery_grant_outlives_a_check_started_after_it(bot: Harness) -> None:
@@ -174,9 +174,9 @@ async def test_a_recovery_grant_outlives_a_check_started_after_it(bot: Harness) 
     _, codes = await enrol(bot, user, "Phone")
     await press_on(user, "/lost", "Use a recovery code")
     (recovered,) = await user.send(codes[0])
-    assert "Recovery code accepted" in recovered.text
+    assert "Recovery code accepted" in recovered.shown_text
     (ask,) = await user.send("/check")
-    assert "6-digit code" in ask.text
+    assert "6-digit code" in ask.shown_text
     await user.send("/cancel")
     answer = await user.press(recovered, "Set up a new device")
     assert any(m.photo is not None for m in answer)  # no code asked: the grant was used

@@ -33,15 +33,17 @@ async def enrol(
         photo, summary = await at_summary(user, name)
     else:
         (ask,) = await user.send("/enroll")
-        assert "already has 2FA" in ask.text
+        assert "already has 2FA" in ask.shown_text
         answer = await user.send(code_for(bot, proof_secret))
         photo = next(m for m in answer if m.photo is not None)
-        secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+        secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
         await user.send(code_for(bot, secret))
         (summary,) = await user.send(name)
-    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
     answer = await user.press(summary, "Complete activation")
-    codes = [c for m in answer if "recovery codes" in m.text for c in CODE.findall(m.text)]
+    codes = [
+        c for m in answer if "recovery codes" in m.shown_text for c in CODE.findall(m.shown_text)
+    ]
     bot.clock.advance(seconds=90)
     return secret, codes
 
@@ -63,7 +65,11 @@ async def test_devices_lists_name_added_and_last_used(bot: Harness) -> None:
     secret, _ = await enrol(bot, user, "Phone")
     await user.send(f"/check {code_for(bot, secret)}")
     (listing,) = await user.send("/devices")
-    assert "Phone" in listing.text and "added" in listing.text and "last used 20" in listing.text
+    assert (
+        "Phone" in listing.shown_text
+        and "added" in listing.shown_text
+        and "last used 20" in listing.shown_text
+    )
     assert buttons(listing) == ["Rename Phone", "Remove Phone"]
 
 
@@ -72,17 +78,17 @@ async def test_rename_asks_for_a_code_first(bot: Harness) -> None:
     secret, _ = await enrol(bot, user, "Phone")
     (listing,) = await user.send("/devices")
     (ask,) = await user.press(listing, "Rename Phone")
-    assert "first send a current 6-digit code" in ask.text
+    assert "first send a current 6-digit code" in ask.shown_text
     (explain,) = await user.send("Work phone")  # a name before the code: not accepted
-    assert "6-digit code" in explain.text
+    assert "6-digit code" in explain.shown_text
     (refused,) = await user.send(wrong(bot, secret))
-    assert "not right" in refused.text and "Nothing was changed" in refused.text
+    assert "not right" in refused.shown_text and "Nothing was changed" in refused.shown_text
     (name_please,) = await user.send(code_for(bot, secret))
-    assert "Send the new name" in name_please.text
+    assert "Send the new name" in name_please.shown_text
     (renamed,) = await user.send("Work phone")
-    assert "Renamed to Work phone" in renamed.text
+    assert "Renamed to Work phone" in renamed.shown_text
     (listing,) = await user.send("/devices")
-    assert "Work phone" in listing.text
+    assert "Work phone" in listing.shown_text
 
 
 async def test_removing_one_of_two_devices(bot: Harness) -> None:
@@ -92,9 +98,9 @@ async def test_removing_one_of_two_devices(bot: Harness) -> None:
     (listing,) = await user.send("/devices")
     await user.press(listing, "Remove Tablet")
     (removed,) = await user.send(code_for(bot, phone))
-    assert "Tablet is removed" in removed.text and "1 device" in removed.text
+    assert "Tablet is removed" in removed.shown_text and "1 device" in removed.shown_text
     (listing,) = await user.send("/devices")
-    assert "Tablet" not in listing.text
+    assert "Tablet" not in listing.shown_text
 
 
 async def test_removing_the_last_device_needs_a_second_yes(bot: Harness) -> None:
@@ -103,17 +109,20 @@ async def test_removing_the_last_device_needs_a_second_yes(bot: Harness) -> None
     (listing,) = await user.send("/devices")
     await user.press(listing, "Remove Phone")
     (confirm,) = await user.send(code_for(bot, secret))
-    assert "last device" in confirm.text and buttons(confirm) == ["Yes, turn 2FA off", "Keep it"]
+    assert "last device" in confirm.shown_text and buttons(confirm) == [
+        "Yes, turn 2FA off",
+        "Keep it",
+    ]
     await user.press(confirm, "Keep it")
     (status,) = await user.send("/status")
-    assert "2FA is active" in status.text
+    assert "2FA is active" in status.shown_text
     await user.press(listing, "Remove Phone")
     bot.clock.advance(seconds=30)
     (confirm,) = await user.send(code_for(bot, secret))
     (off,) = await user.press(confirm, "Yes, turn 2FA off")
-    assert "2FA is now off" in off.text
+    assert "2FA is now off" in off.shown_text
     (status,) = await user.send("/status")
-    assert "not set up" in status.text
+    assert "not set up" in status.shown_text
 
 
 async def test_a_stale_remove_button_without_a_code_does_nothing(bot: Harness) -> None:
@@ -124,17 +133,17 @@ async def test_a_stale_remove_button_without_a_code_does_nothing(bot: Harness) -
     assert await user.press_data(listing, f"v1:dev.rmy:{device_id}") == []
     assert user.last_answer["text"] == "This button is no longer valid."
     (status,) = await user.send("/status")
-    assert "2FA is active" in status.text
+    assert "2FA is active" in status.shown_text
 
 
 async def test_new_recovery_codes_after_a_code(bot: Harness) -> None:
     user = bot.user()
     secret, old = await enrol(bot, user, "Phone")
     (status,) = await user.send("/recovery")
-    assert "10 unused recovery codes" in status.text.replace("code(s)", "codes")
+    assert "10 unused recovery codes" in status.shown_text.replace("code(s)", "codes")
     await user.press(status, "New recovery codes")
     (fresh,) = await user.send(code_for(bot, secret))
-    new = CODE.findall(fresh.text)
+    new = CODE.findall(fresh.shown_text)
     assert len(new) == 10 and not set(new) & set(old)
     verifier = bot.app.bot_data["services"].verification
     assert (await verifier.verify("tg:1001", old[0], actor="api")).result.value == "rejected"
@@ -146,31 +155,31 @@ async def test_lost_device_recovered_with_a_code_and_no_agent(bot: Harness) -> N
     _, codes = await enrol(bot, user, "Old phone")
     (choice,) = await user.send("/lost")
     (ask,) = await user.press(choice, "Use a recovery code")
-    assert "Send one of your recovery codes" in ask.text
+    assert "Send one of your recovery codes" in ask.shown_text
     (refused,) = await user.send("0000-0000-0000-0000")
-    assert "does not work" in refused.text
+    assert "does not work" in refused.shown_text
     (ok,) = await user.send(codes[0].upper())
-    assert "Recovery code accepted (9 left)" in ok.text
+    assert "Recovery code accepted (9 left)" in ok.shown_text
     assert buttons(ok) == ["Set up a new device", "Remove Old phone"]
     (confirm,) = await user.press(ok, "Remove Old phone")
-    assert "last device" in confirm.text  # turning 2FA off always needs the second yes
+    assert "last device" in confirm.shown_text  # turning 2FA off always needs the second yes
     (removed,) = await user.press(confirm, "Yes, turn 2FA off")
-    assert "2FA is now off" in removed.text
+    assert "2FA is now off" in removed.shown_text
     answer = await user.press(ok, "Set up a new device")
     photo = next(m for m in answer if m.photo is not None)
-    new_secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    new_secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
     await user.send(code_for(bot, new_secret))
     (summary,) = await user.send("New phone")
     await user.press(summary, "Complete activation")
     (status,) = await user.send("/status")
-    assert "New phone" in status.text and "Old phone" not in status.text
+    assert "New phone" in status.shown_text and "Old phone" not in status.shown_text
 
 
 async def test_a_recovery_code_also_proves_a_new_device(bot: Harness) -> None:
     user = bot.user()
     _, codes = await enrol(bot, user, "Phone")
     (ask,) = await user.send("/enroll")
-    assert "already has 2FA" in ask.text
+    assert "already has 2FA" in ask.shown_text
     answer = await user.send(codes[0])
     assert any(m.photo is not None for m in answer)
 
@@ -179,9 +188,9 @@ async def test_check_accepts_a_recovery_code_once(bot: Harness) -> None:
     user = bot.user()
     _, codes = await enrol(bot, user, "Phone")
     (first,) = await user.send(f"/check {codes[0]}")
-    assert "Recovery code accepted" in first.text and "9 left" in first.text
+    assert "Recovery code accepted" in first.shown_text and "9 left" in first.shown_text
     (again,) = await user.send(f"/check {codes[0]}")
-    assert "not right" in again.text
+    assert "not right" in again.shown_text
 
 
 async def test_an_app_code_at_the_recovery_prompt_is_not_spent(bot: Harness) -> None:
@@ -191,11 +200,11 @@ async def test_an_app_code_at_the_recovery_prompt_is_not_spent(bot: Harness) -> 
     await user.press(choice, "Use a recovery code")
     code = code_for(bot, secret)
     (answer,) = await user.send(code)
-    assert "looks like a code from your app" in answer.text
+    assert "looks like a code from your app" in answer.shown_text
     (stopped,) = await user.send("/cancel")
     assert stopped.text == "Stopped using a recovery code. Nothing was changed."
     (check,) = await user.send(f"/check {code}")
-    assert "Code accepted" in check.text  # it was not used up
+    assert "Code accepted" in check.shown_text  # it was not used up
     typed = [m for m in bot.state.user_messages(user.chat_id) if m.text == code]
     assert typed and typed[0].deleted
 
@@ -212,8 +221,8 @@ async def test_everyone_who_manages_the_account_is_told(bot: Harness) -> None:
     bot.clock.advance(seconds=30)  # Ann's next code
     await enrol(bot, ann, "Tablet", proof_secret=secret)
     await bot.run_job("notices")
-    assert "Tablet" in bo.last().text and "was added" in bo.last().text
+    assert "Tablet" in bo.last().shown_text and "was added" in bo.last().shown_text
     await services.verification.verify("tg:1001", codes[0], actor="api")
     await bot.run_job("notices")
-    assert "recovery code was used" in bo.last().text and "9 left" in bo.last().text
-    assert "recovery code was used" in ann.last().text
+    assert "recovery code was used" in bo.last().shown_text and "9 left" in bo.last().shown_text
+    assert "recovery code was used" in ann.last().shown_text

@@ -28,7 +28,7 @@ def code_for(harness: Harness, secret: str, steps: int = 0) -> str:
 async def scan_qr(user: ChatUser) -> tuple[SimMessage, str]:
     """/enroll, then read the QR as the authenticator app would: (photo message, secret)."""
     (photo,) = [m for m in await user.send("/enroll") if m.photo is not None]
-    return photo, parse_key_uri(decode_qr(photo.photo))["secret"]
+    return photo, parse_key_uri(decode_qr(photo.shown_photo))["secret"]
 
 
 async def at_summary(user: ChatUser, name: str = "Phone") -> tuple[SimMessage, SimMessage]:
@@ -46,15 +46,15 @@ async def enrol(user: ChatUser, name: str = "Philipp iPhone") -> None:
 
 async def test_start_explains_and_offers_set_up(bot: Harness) -> None:
     (greeting,) = await bot.user().send("/start")
-    assert "two-factor authentication" in greeting.text
-    assert "authenticator app" in greeting.text and "never use SMS" in greeting.text
+    assert "two-factor authentication" in greeting.shown_text
+    assert "authenticator app" in greeting.shown_text and "never use SMS" in greeting.shown_text
     assert [label for label, _ in greeting.buttons] == ["Set up 2FA", "Lost my authenticator"]
 
 
 async def test_help_lists_the_commands(bot: Harness) -> None:
     (help_text,) = await bot.user().send("/help")
     for command in ("/enroll", "/status", "/cancel", "/help"):
-        assert command in help_text.text
+        assert command in help_text.shown_text
 
 
 async def test_full_enrolment_happy_path(bot: Harness) -> None:
@@ -63,10 +63,10 @@ async def test_full_enrolment_happy_path(bot: Harness) -> None:
     assert bot.state.chat_actions[-1] == (user.chat_id, "upload_photo")
     (photo,) = answer
     assert photo.protect_content
-    assert "scan this QR code" in photo.caption and "6-digit code" in photo.caption
+    assert "scan this QR code" in photo.shown_caption and "6-digit code" in photo.shown_caption
     assert [label for label, _ in photo.buttons] == ["Show key", "Cancel"]
 
-    uri = decode_qr(photo.photo)
+    uri = decode_qr(photo.shown_photo)
     parts = parse_key_uri(uri)
     assert parts["label_issuer"] == "2FA Desk" and parts["issuer"] == "2FA Desk"
     assert parts["account"] == "tg:1001"
@@ -76,25 +76,29 @@ async def test_full_enrolment_happy_path(bot: Harness) -> None:
 
     (key_message,) = await user.press(photo, "Show key")
     assert key_message.protect_content
-    assert " ".join(secret[i : i + 4] for i in range(0, 32, 4)) in key_message.text
+    assert " ".join(secret[i : i + 4] for i in range(0, 32, 4)) in key_message.shown_text
 
     code = code_for(bot, secret)
     (ask_name,) = await user.send(f"{code[:3]} {code[3:]}")
-    assert "Code confirmed" in ask_name.text and "name this device" in ask_name.text
+    assert "Code confirmed" in ask_name.shown_text and "name this device" in ask_name.shown_text
 
     (summary,) = await user.send("Philipp iPhone")
-    assert "Philipp iPhone" in summary.text and "tg:1001" in summary.text
+    assert "Philipp iPhone" in summary.shown_text and "tg:1001" in summary.shown_text
     assert [label for label, _ in summary.buttons] == ["Complete activation", "Cancel"]
 
     changed = await user.press(summary, "Complete activation")
     assert user.last_answer.get("text") in (None, "")
     done = bot.state.message(user.chat_id, summary.message_id)
-    assert done in changed and "2FA is active" in done.text and "Philipp iPhone" in done.text
+    assert (
+        done in changed
+        and "2FA is active" in done.shown_text
+        and "Philipp iPhone" in done.shown_text
+    )
     assert done.buttons == []
 
     # The QR code, the key and the user's code are gone from the chat.
-    assert bot.state.message(user.chat_id, photo.message_id).deleted
-    assert bot.state.message(user.chat_id, key_message.message_id).deleted
+    assert bot.state.current(photo).deleted
+    assert bot.state.current(key_message).deleted
     code_messages = [
         m for m in bot.state.user_messages(user.chat_id) if m.text and code[:3] in m.text
     ]
@@ -108,15 +112,15 @@ async def test_full_enrolment_happy_path(bot: Harness) -> None:
 
     (status,) = await user.send("/status")
     assert (
-        "2FA is active" in status.text
-        and "Philipp iPhone" in status.text
-        and "added" in status.text
+        "2FA is active" in status.shown_text
+        and "Philipp iPhone" in status.shown_text
+        and "added" in status.shown_text
     )
 
 
 async def test_status_before_enrolment_says_not_set_up(bot: Harness) -> None:
     (status,) = await bot.user().send("/status")
-    assert "not set up" in status.text and "/enroll" in status.text
+    assert "not set up" in status.shown_text and "/enroll" in status.shown_text
 
 
 async def test_set_up_button_on_start_begins_enrolment(bot: Harness) -> None:
@@ -130,14 +134,14 @@ async def test_code_from_previous_or_next_step_is_accepted(bot: Harness) -> None
     user = bot.user()
     _, secret = await scan_qr(user)
     (reply,) = await user.send(code_for(bot, secret, steps=-1))
-    assert "Code confirmed" in reply.text
+    assert "Code confirmed" in reply.shown_text
 
 
 async def test_wrong_code_says_how_many_tries_are_left(bot: Harness) -> None:
     user = bot.user()
     _, secret = await scan_qr(user)
     wrong = "000000" if code_for(bot, secret) != "000000" else "111111"
-    replies = [(await user.send(wrong))[0].text for _ in range(4)]
+    replies = [(await user.send(wrong))[0].shown_text for _ in range(4)]
     assert "doesn't match" in replies[0]
     assert [r.split(". ")[-1] for r in replies] == [
         "4 tries left.",
@@ -146,9 +150,9 @@ async def test_wrong_code_says_how_many_tries_are_left(bot: Harness) -> None:
         "1 try left.",
     ]
     (last,) = await user.send(wrong)
-    assert "ended this set-up" in last.text and "/enroll" in last.text
+    assert "ended this set-up" in last.shown_text and "/enroll" in last.shown_text
     (after,) = await user.send(code_for(bot, secret))
-    assert "not sure what you mean" in after.text  # the enrolment is over
+    assert "not sure what you mean" in after.shown_text  # the enrolment is over
 
 
 @pytest.mark.parametrize(
@@ -167,14 +171,14 @@ async def test_bad_input_at_the_code_step_is_explained_and_changes_nothing(
     else:
         (reply,) = await user.send(bad_input)
     if bad_input in ("12345", "1234567"):
-        assert f"that was {len(bad_input)}" in reply.text
+        assert f"that was {len(bad_input)}" in reply.shown_text
     else:
-        assert "waiting for the 6-digit code" in reply.text
+        assert "waiting for the 6-digit code" in reply.shown_text
     wrong = "000000" if code_for(bot, secret) != "000000" else "111111"
     (after_wrong,) = await user.send(wrong)
-    assert "4 tries left" in after_wrong.text  # the bad input cost no try
+    assert "4 tries left" in after_wrong.shown_text  # the bad input cost no try
     (accepted,) = await user.send(code_for(bot, secret))
-    assert "Code confirmed" in accepted.text
+    assert "Code confirmed" in accepted.shown_text
 
 
 @pytest.mark.parametrize(
@@ -194,9 +198,9 @@ async def test_bad_device_names_are_explained(bot: Harness, bad_name: str, expec
         (reply,) = await user.send_sticker()
     else:
         (reply,) = await user.send(bad_name)
-    assert expected in reply.text
+    assert expected in reply.shown_text
     (summary,) = await user.send("Work phone")
-    assert "Ready to activate" in summary.text
+    assert "Ready to activate" in summary.shown_text
 
 
 async def test_a_new_name_before_activation_replaces_the_first(bot: Harness) -> None:
@@ -207,7 +211,7 @@ async def test_a_new_name_before_activation_replaces_the_first(bot: Harness) -> 
     (summary,) = await user.send("New name")
     await user.press(summary, "Complete activation")
     (status,) = await user.send("/status")
-    assert "New name" in status.text and "Old name" not in status.text
+    assert "New name" in status.shown_text and "Old name" not in status.shown_text
 
 
 @pytest.mark.parametrize("step", ["code", "name", "confirmation"])
@@ -219,12 +223,12 @@ async def test_cancel_works_at_every_step(bot: Harness, step: str) -> None:
     if step == "confirmation":
         await user.send("Phone")
     (reply,) = await user.send("/cancel")
-    assert "cancelled" in reply.text
-    assert bot.state.message(user.chat_id, photo.message_id).deleted
+    assert "cancelled" in reply.shown_text
+    assert bot.state.current(photo).deleted
     (status,) = await user.send("/status")
-    assert "not set up" in status.text
+    assert "not set up" in status.shown_text
     (nothing,) = await user.send("/cancel")
-    assert "nothing to cancel" in nothing.text
+    assert "nothing to cancel" in nothing.shown_text
 
 
 async def test_cancel_button_on_the_qr_code(bot: Harness) -> None:
@@ -232,7 +236,7 @@ async def test_cancel_button_on_the_qr_code(bot: Harness) -> None:
     photo, _ = await scan_qr(user)
     answer = await user.press(photo, "Cancel")
     assert any("cancelled" in m.content for m in answer)
-    assert bot.state.message(user.chat_id, photo.message_id).deleted
+    assert bot.state.current(photo).deleted
 
 
 async def test_enrolment_expires_after_ten_minutes(bot: Harness) -> None:
@@ -240,9 +244,9 @@ async def test_enrolment_expires_after_ten_minutes(bot: Harness) -> None:
     _, secret = await scan_qr(user)
     bot.clock.advance(minutes=10, seconds=1)
     (reply,) = await user.send(code_for(bot, secret))
-    assert "expired" in reply.text and "/enroll" in reply.text
+    assert "expired" in reply.shown_text and "/enroll" in reply.shown_text
     (status,) = await user.send("/status")
-    assert "not set up" in status.text
+    assert "not set up" in status.shown_text
 
 
 async def test_expiry_job_tells_the_user_and_removes_the_qr_code(bot: Harness) -> None:
@@ -250,17 +254,17 @@ async def test_expiry_job_tells_the_user_and_removes_the_qr_code(bot: Harness) -
     photo, _ = await scan_qr(user)
     bot.clock.advance(minutes=11)
     await bot.run_job("expire-enrolments")
-    assert "expired" in user.last().text
-    assert bot.state.message(user.chat_id, photo.message_id).deleted
+    assert "expired" in user.last().shown_text
+    assert bot.state.current(photo).deleted
 
 
 async def test_group_chat_is_refused_and_gets_no_secret(bot: Harness) -> None:
     member = bot.group_member(2002)
     (reply,) = await member.send(f"/enroll@{BOT_USERNAME}")
-    assert "private chat only" in reply.text and f"@{BOT_USERNAME}" in reply.text
+    assert "private chat only" in reply.shown_text and f"@{BOT_USERNAME}" in reply.shown_text
     assert all(m.photo is None for m in member.messages(include_deleted=True))
     (start,) = await member.send("/start")
-    assert "private chat only" in start.text
+    assert "private chat only" in start.shown_text
     assert await member.send("just chatting") == []
 
 
@@ -268,11 +272,11 @@ async def test_enroll_again_resends_the_same_qr_and_removes_the_old(bot: Harness
     user = bot.user()
     first, secret = await scan_qr(user)
     (second,) = [m for m in await user.send("/enroll") if m.photo is not None]
-    assert "same QR code again" in second.caption
-    assert parse_key_uri(decode_qr(second.photo))["secret"] == secret
-    assert bot.state.message(user.chat_id, first.message_id).deleted
+    assert "same QR code again" in second.shown_caption
+    assert parse_key_uri(decode_qr(second.shown_photo))["secret"] == secret
+    assert bot.state.current(first).deleted
     (reply,) = await user.send(code_for(bot, secret))
-    assert "Code confirmed" in reply.text
+    assert "Code confirmed" in reply.shown_text
 
 
 async def test_enroll_during_a_later_step_repeats_that_step(bot: Harness) -> None:
@@ -280,7 +284,7 @@ async def test_enroll_during_a_later_step_repeats_that_step(bot: Harness) -> Non
     _, secret = await scan_qr(user)
     await user.send(code_for(bot, secret))
     (reply,) = await user.send("/enroll")
-    assert "name this device" in reply.text
+    assert "name this device" in reply.shown_text
 
 
 async def test_stale_and_forged_buttons_are_answered_and_ignored(bot: Harness) -> None:
@@ -296,7 +300,7 @@ async def test_stale_and_forged_buttons_are_answered_and_ignored(bot: Harness) -
         assert await user.press_data(summary, forged) == []
         assert user.last_answer["text"] == "This button is no longer valid."
     (status,) = await user.send("/status")
-    assert "not set up" in status.text
+    assert "not set up" in status.shown_text
 
     complete = dict(summary.buttons)["Complete activation"]
     await user.press(summary, "Complete activation")
@@ -304,7 +308,7 @@ async def test_stale_and_forged_buttons_are_answered_and_ignored(bot: Harness) -
     assert again == []
     assert user.last_answer["text"] == "This button is no longer valid."
     (status,) = await user.send("/status")
-    assert status.text.count("Phone") == 1
+    assert status.shown_text.count("Phone") == 1
 
 
 async def test_another_user_cannot_press_my_buttons(bot: Harness) -> None:
@@ -315,35 +319,38 @@ async def test_another_user_cannot_press_my_buttons(bot: Harness) -> None:
     await bo.press_data(bo_greeting, dict(summary.buttons)["Complete activation"])
     assert bo.last_answer["text"] == "This button is no longer valid."
     (status,) = await ann.send("/status")
-    assert "not set up" in status.text
+    assert "not set up" in status.shown_text
 
 
 async def test_second_device_goes_through_the_same_steps(bot: Harness) -> None:
     user = bot.user()
     first_photo, summary = await at_summary(user, "Phone")
-    first_secret = parse_key_uri(decode_qr(first_photo.photo))["secret"]
+    first_secret = parse_key_uri(decode_qr(first_photo.shown_photo))["secret"]
     await user.press(summary, "Complete activation")
     bot.clock.advance(minutes=1)
     (ask,) = await user.send("/enroll")
-    assert "already has 2FA" in ask.text and "first send a current 6-digit code" in ask.text
+    assert (
+        "already has 2FA" in ask.shown_text
+        and "first send a current 6-digit code" in ask.shown_text
+    )
     (refused,) = await user.send("000000" if code_for(bot, first_secret) != "000000" else "111111")
-    assert "not right" in refused.text
+    assert "not right" in refused.shown_text
     answer = await user.send(code_for(bot, first_secret))
     photo = next(m for m in answer if m.photo is not None)
-    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
+    secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
     await user.send(code_for(bot, secret))
     (summary,) = await user.send("Tablet")
     await user.press(summary, "Complete activation")
-    assert "You have 2 devices" in user.last().text
+    assert "You have 2 devices" in user.last().shown_text
     (status,) = await user.send("/status")
-    assert "Phone" in status.text and "Tablet" in status.text
+    assert "Phone" in status.shown_text and "Tablet" in status.shown_text
 
 
 async def test_device_name_is_shown_as_text_not_markup(bot: Harness) -> None:
     user = bot.user()
     await enrol(user, "<b>Ann's</b> & phone")
     (status,) = await user.send("/status")
-    assert "<b>Ann's</b> & phone" in status.text
+    assert "<b>Ann's</b> & phone" in status.shown_text
 
 
 async def test_a_failed_reply_loses_nothing(bot: Harness) -> None:
@@ -354,17 +361,17 @@ async def test_a_failed_reply_loses_nothing(bot: Harness) -> None:
     apology = await user.send(code_for(bot, secret))
     assert [m.text for m in apology] == [texts.SORRY]
     (reply,) = await user.send(code_for(bot, secret))  # the user tries again
-    assert "already confirmed" in reply.text
+    assert "already confirmed" in reply.shown_text
     (summary,) = await user.send("Phone")
-    assert "Ready to activate" in summary.text
+    assert "Ready to activate" in summary.shown_text
 
 
 async def test_unknown_text_and_commands_get_a_pointer(bot: Harness) -> None:
     user = bot.user()
     (reply,) = await user.send("hello?")
-    assert "/enroll" in reply.text and "/help" in reply.text
+    assert "/enroll" in reply.shown_text and "/help" in reply.shown_text
     (reply,) = await user.send("/frobnicate")
-    assert "/help" in reply.text
+    assert "/help" in reply.shown_text
 
 
 async def test_deletion_that_fails_is_retried_by_the_cleanup_job(bot: Harness) -> None:
@@ -372,13 +379,13 @@ async def test_deletion_that_fails_is_retried_by_the_cleanup_job(bot: Harness) -
     photo, summary = await at_summary(user)
     bot.state.fail_next("deleteMessages", status=502)
     await user.press(summary, "Complete activation")
-    assert "2FA is active" in bot.state.message(user.chat_id, summary.message_id).text
-    assert not bot.state.message(user.chat_id, photo.message_id).deleted
+    assert "2FA is active" in bot.state.current(summary).shown_text
+    assert not bot.state.current(photo).deleted
     await bot.run_job("chat-cleanup")  # too early: the retry backs off
-    assert not bot.state.message(user.chat_id, photo.message_id).deleted
+    assert not bot.state.current(photo).deleted
     bot.clock.advance(seconds=5)
     await bot.run_job("chat-cleanup")
-    assert bot.state.message(user.chat_id, photo.message_id).deleted
+    assert bot.state.current(photo).deleted
 
 
 async def test_expiry_notice_to_a_user_who_blocked_the_bot_does_not_stop_the_others(
@@ -390,9 +397,9 @@ async def test_expiry_notice_to_a_user_who_blocked_the_bot_does_not_stop_the_oth
     bot.state.block(1001)
     bot.clock.advance(minutes=11)
     await bot.run_job("expire-enrolments")
-    assert "expired" in bo.last().text
-    assert bot.state.message(bo.chat_id, bo_photo.message_id).deleted
+    assert "expired" in bo.last().shown_text
+    assert bot.state.current(bo_photo).deleted
     (status,) = await bo.send("/status")
-    assert "not set up" in status.text
+    assert "not set up" in status.shown_text
     ended = await bot.app.bot_data["services"].enrolment.pending(ann.user_id)
     assert ended.outcome is Outcome.NO_ENROLMENT  # expired, though Ann could not be told

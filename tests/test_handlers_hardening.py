@@ -39,7 +39,9 @@ async def bot(desk_settings: Settings, clock: FakeClock) -> AsyncIterator[Harnes
 
 
 def codes_message(messages: list[SimMessage]) -> SimMessage:
-    (message,) = [m for m in messages if "recovery codes" in (m.text or "") and CODE.search(m.text)]
+    (message,) = [
+        m for m in messages if m.text and "recovery codes" in m.text and CODE.search(m.text)
+    ]
     return message
 
 
@@ -61,7 +63,7 @@ async def test_recovery_codes_leave_the_chat_once_saved(bot: Harness) -> None:
     user = bot.user()
     codes = await activate(user)
     assert [label for label, _ in codes.buttons] == [SAVED]
-    assert "15 minutes" in codes.text
+    assert "15 minutes" in codes.shown_text
     await user.press(codes, SAVED)
     assert deleted(bot, user, codes)
     assert "/recovery" in user.last_answer["text"]
@@ -131,9 +133,9 @@ async def test_a_device_removed_with_a_recovery_code_tells_everyone_and_warns_op
     (confirm,) = await ann.press(recovered, "Remove Phone")
     await ann.press(confirm, "Yes, turn 2FA off")
     await bot.run_job("notices")
-    told = bo.last().text
+    told = bo.last().shown_text
     assert "recovery code was used to remove" in told and "Phone" in told and "tg:1001" in told
-    assert not any("recovery code was used to remove" in m.text for m in ann.messages())
+    assert not any("recovery code was used to remove" in m.shown_text for m in ann.messages())
     await bot.run_job("alerts")
     (alert,) = ops_alerts(bot, "Device removed with a recovery code")
     assert "WARNING" in alert and "tg:1001" in alert and "What to do" in alert
@@ -152,7 +154,7 @@ async def test_a_new_device_after_a_recovery_code_tells_everyone_and_warns_ops(
     answer = await ann.press(recovered, "Set up a new device")
     assert any(m.photo is not None for m in answer)
     await bot.run_job("notices")
-    assert "recovery code was used to set up a new device" in bo.last().text
+    assert "recovery code was used to set up a new device" in bo.last().shown_text
     await bot.run_job("alerts")
     (alert,) = ops_alerts(bot, "New device set up with a recovery code")
     assert "WARNING" in alert and "What to do" in alert
@@ -165,20 +167,20 @@ async def test_a_link_sent_in_a_group_is_removed_and_voided(bot: Harness) -> Non
     link = await bot.app.bot_data["services"].links.mint("anna@example.com")
     member = bot.group_member(2002, -100900)
     (answer,) = await member.send(f"/start {link.token}")
-    assert "private chat" in answer.text and "no longer works" in answer.text
+    assert "private chat" in answer.shown_text and "no longer works" in answer.shown_text
     typed = [m for m in bot.state.user_messages(member.chat_id) if link.token in (m.text or "")]
     assert typed and all(m.deleted for m in typed)
     (refused,) = await bot.user(2002, "Bo").send(f"/start {link.token}")
-    assert "no longer works" in refused.text
+    assert "no longer works" in refused.shown_text
     (status,) = await bot.user(2002).send("/status")
-    assert "anna@example.com" not in status.text
+    assert "anna@example.com" not in status.shown_text
 
 
 @pytest.mark.parametrize("command", ["/check 123456", "/check@twofa_desk_bot 123 456"])
 async def test_a_code_sent_in_a_group_is_removed(bot: Harness, command: str) -> None:
     member = bot.group_member(2002, -100900)
     (answer,) = await member.send(command)
-    assert "private chat" in answer.text
+    assert "private chat" in answer.shown_text
     typed = [m for m in bot.state.user_messages(member.chat_id) if m.text == command]
     assert typed and typed[0].deleted
 
@@ -233,7 +235,7 @@ async def test_keep_forged_onto_another_message_of_the_chat_changes_nothing(bot:
     (status,) = await user.send("/status")
     assert await user.press_data(status, dict(question.buttons)["Keep the current account"]) == []
     assert user.last_answer["text"] == STALE
-    assert bot.state.message(user.chat_id, status.message_id).text == status.text
+    assert bot.state.current(status).text == status.text
 
 
 async def test_a_support_button_pressed_outside_the_support_chat_changes_nothing(
@@ -245,4 +247,4 @@ async def test_a_support_button_pressed_outside_the_support_chat_changes_nothing
     agent = bot.user(AGENT)
     assert await agent.press_data(greeting, "v1:req.dnx:1") == []
     assert agent.last_answer["text"] == STALE
-    assert "Denied" not in support_message(bot).text
+    assert "Denied" not in support_message(bot).shown_text

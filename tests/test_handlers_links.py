@@ -52,18 +52,22 @@ async def test_a_second_link_asks_for_a_code_before_binding(bot: Harness) -> Non
     await bot.run_job("notices")  # "a device was added": for Ann alone, before Bo came
     bo = bot.user(2002, "Bo", "bo")
     (ask,) = await bo.send(f"/start {await mint(bot)}")
-    assert ACCOUNT in ask.text and "has 2FA" in ask.text and "recovery code" in ask.text
+    assert (
+        ACCOUNT in ask.shown_text
+        and "has 2FA" in ask.shown_text
+        and "recovery code" in ask.shown_text
+    )
     assert await manages(bot, 2002) is None
     (refused,) = await bo.send(wrong(bot, secret))
-    assert "not right" in refused.text and "Nothing was changed" in refused.text
+    assert "not right" in refused.shown_text and "Nothing was changed" in refused.shown_text
     assert await manages(bot, 2002) is None
     (bound,) = await bo.send(code_for(bot, secret))
-    assert "now manages" in bound.text and ACCOUNT in bound.text
+    assert "now manages" in bound.shown_text and ACCOUNT in bound.shown_text
     assert await manages(bot, 2002) == ACCOUNT
     typed = [m for m in bot.state.user_messages(bo.chat_id) if m.text and m.text.isdigit()]
     assert typed and all(m.deleted for m in typed)
     await bot.run_job("notices")
-    told = ann.last().text
+    told = ann.last().shown_text
     assert "Bo" in told and "@bo" in told and ACCOUNT in told and "/status" in told
     assert bo.last().message_id == bound.message_id  # Bo is not told about himself
 
@@ -75,10 +79,10 @@ async def test_a_recovery_code_also_proves_a_link_and_the_link_works_once(bot: H
     bo = bot.user(2002, "Bo")
     await bo.send(f"/start {token}")
     (bound,) = await bo.send(codes[0])
-    assert "now manages" in bound.text
+    assert "now manages" in bound.shown_text
     assert await manages(bot, 2002) == "tg:1001"
     (reuse,) = await bot.user(3003, "Cy").send(f"/start {token}")
-    assert "already used" in reuse.text
+    assert "already used" in reuse.shown_text
     assert await manages(bot, 3003) != "tg:1001"
 
 
@@ -88,9 +92,9 @@ async def test_a_lock_at_the_link_code_binds_nothing(bot: Harness) -> None:
     await bo.send(f"/start {await mint(bot)}")
     bad = wrong(bot, secret)
     answers = [await bo.send(bad) for _ in range(5)]
-    assert "locked until" in answers[-1][0].text
+    assert "locked until" in answers[-1][0].shown_text
     (after,) = await bo.send(code_for(bot, secret))
-    assert "not sure what you mean" in after.text  # the lock ended the wait
+    assert "not sure what you mean" in after.shown_text  # the lock ended the wait
     assert await manages(bot, 2002) is None
 
 
@@ -100,9 +104,9 @@ async def test_cancel_at_the_link_code_voids_the_link(bot: Harness) -> None:
     token = await mint(bot)
     await bo.send(f"/start {token}")
     (stopped,) = await bo.send("/cancel")
-    assert "no longer works" in stopped.text
+    assert "no longer works" in stopped.shown_text
     (again,) = await bo.send(f"/start {token}")
-    assert "no longer works" in again.text
+    assert "no longer works" in again.shown_text
 
 
 async def test_a_link_opened_while_another_flow_waits_can_take_over(bot: Harness) -> None:
@@ -112,11 +116,11 @@ async def test_a_link_opened_while_another_flow_waits_can_take_over(bot: Harness
     await bo.send("/check")
     (question,) = await bo.send(f"/start {await mint(bot)}")
     (busy,) = await bo.press(question, "Switch")
-    assert "checking a code" in busy.text
+    assert "checking a code" in busy.shown_text
     answer = await bo.press(busy, "Drop it, start the new one")
-    assert any("has 2FA" in m.text for m in answer)
+    assert any("has 2FA" in m.shown_text for m in answer)
     (bound,) = await bo.send(code_for(bot, secret))
-    assert "now manages" in bound.text
+    assert "now manages" in bound.shown_text
     assert await manages(bot, 2002) == ACCOUNT
 
 
@@ -127,9 +131,9 @@ async def test_keep_voids_the_link(bot: Harness) -> None:
     (question,) = await user.send(f"/start {token}")
     await user.press(question, "Keep the current account")
     kept = bot.state.message(user.chat_id, question.message_id)
-    assert kept is not None and "still manages" in kept.text and kept.buttons == []
+    assert kept is not None and "still manages" in kept.shown_text and kept.buttons == []
     (again,) = await user.send(f"/start {token}")
-    assert "no longer works" in again.text
+    assert "no longer works" in again.shown_text
     assert await manages(bot, 1001) == "tg:1001"
 
 
@@ -142,21 +146,21 @@ async def test_status_lists_who_manages_and_one_can_remove_another_after_a_code(
     await bo.send(code_for(bot, secret))
     bot.clock.advance(seconds=60)
     (status,) = await ann.send("/status")
-    assert "Ann" in status.text and "Bo" in status.text and "since" in status.text
+    assert "Ann" in status.shown_text and "Bo" in status.shown_text and "since" in status.shown_text
     assert "Remove Bo" in [label for label, _ in status.buttons]
     assert "Remove Ann" not in [label for label, _ in status.buttons]
     (ask,) = await ann.press(status, "Remove Bo")
-    assert "To remove Bo" in ask.text and "6-digit code" in ask.text
+    assert "To remove Bo" in ask.shown_text and "6-digit code" in ask.shown_text
     (refused,) = await ann.send(wrong(bot, secret))
-    assert "not right" in refused.text
+    assert "not right" in refused.shown_text
     assert await manages(bot, 2002) == ACCOUNT
     (removed,) = await ann.send(code_for(bot, secret))
-    assert "Bo" in removed.text and "no longer manages" in removed.text
+    assert "Bo" in removed.shown_text and "no longer manages" in removed.shown_text
     assert await manages(bot, 2002) == "tg:2002"
     await bot.run_job("notices")
-    assert "no longer manage" in bo.last().text and ACCOUNT in bo.last().text
+    assert "no longer manage" in bo.last().shown_text and ACCOUNT in bo.last().shown_text
     (status,) = await bo.send("/status")
-    assert ACCOUNT not in status.text
+    assert ACCOUNT not in status.shown_text
 
 
 async def test_a_stale_remove_button_does_nothing(bot: Harness) -> None:
@@ -179,7 +183,7 @@ async def test_the_support_message_shows_since_when_the_requester_manages_the_ac
     user = bot.user(1001, "Ann", "ann")
     bot.clock.advance(days=3)
     await file_request(bot, user)
-    text = support_message(bot).text
+    text = support_message(bot).shown_text
     assert "Linked to this account since: 2026-03-04 09:00 UTC" in text
 
 

@@ -46,14 +46,14 @@ def in_support(bot: Harness, user_id: int) -> ChatUser:
 async def file_request(bot: Harness, user: ChatUser, reason: str = "Phone lost on a trip") -> str:
     secret = await enrolled(bot, user)
     (choice,) = await user.send("/lost")
-    assert "recovery codes" in choice.text
+    assert "recovery codes" in choice.shown_text
     assert [label for label, _ in choice.buttons] == ["Use a recovery code", "Ask support"]
     (explain,) = await user.press(choice, "Ask support")
-    assert "Support can turn 2FA off" in explain.text
+    assert "Support can turn 2FA off" in explain.shown_text
     (preview,) = await user.send(reason)
-    assert reason in preview.text and "Send it?" in preview.text
+    assert reason in preview.shown_text and "Send it?" in preview.shown_text
     answer = await user.press(preview, "Send to support")
-    assert any("is with support" in m.text for m in answer)
+    assert any("is with support" in m.shown_text for m in answer)
     return secret
 
 
@@ -66,7 +66,7 @@ async def approve(bot: Harness, label: str = "24 h", agent_id: int = AGENT) -> C
 
 
 def support_message(bot: Harness) -> SimMessage:
-    (message,) = [m for m in bot.state.messages(SUPPORT) if "Deactivation request" in m.text]
+    (message,) = [m for m in bot.state.messages(SUPPORT) if "Deactivation request" in m.shown_text]
     return message
 
 
@@ -86,7 +86,7 @@ async def test_request_reaches_support_with_what_an_agent_needs(bot: Harness) ->
         "Failed checks in the last 24 h: 0",
         "Earlier requests: none",
     ):
-        assert expected in posted.text
+        assert expected in posted.shown_text
     assert [label for label, _ in posted.buttons] == ["Approve", "Deny"]
 
 
@@ -96,20 +96,22 @@ async def test_approval_turns_2fa_off_and_tells_everyone(bot: Harness) -> None:
     agent = in_support(bot, AGENT)
     await agent.press(support_message(bot), "Approve")
     choices = support_message(bot)
-    assert "for how long" in choices.text
+    assert "for how long" in choices.shown_text
     assert [label for label, _ in choices.buttons] == ["4 h", "12 h", "24 h", "3 d", "Back"]
     await agent.press(choices, "24 h")
     decided = support_message(bot)
     until = (bot.clock.now() + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M UTC")
-    assert "Approved" in decided.text and until in decided.text and decided.buttons == []
+    assert (
+        "Approved" in decided.shown_text and until in decided.shown_text and decided.buttons == []
+    )
     told = user.last()
-    assert "approved request #1" in told.text and until in told.text
-    assert "password alone" in told.text
+    assert "approved request #1" in told.shown_text and until in told.shown_text
+    assert "password alone" in told.shown_text
     assert [label for label, _ in told.buttons] == ["Set up a new device"]
     (check,) = await user.send(f"/check {code_for(bot, secret)}")
-    assert "temporarily off" in check.text
+    assert "temporarily off" in check.shown_text
     (status,) = await user.send("/status")
-    assert "not set up" in status.text  # the lost device is revoked
+    assert "not set up" in status.shown_text  # the lost device is revoked
 
 
 async def test_non_agent_press_changes_nothing(bot: Harness) -> None:
@@ -127,7 +129,7 @@ async def test_agent_cannot_decide_about_their_own_account(bot: Harness) -> None
     await file_request(bot, agent_as_user)
     agent = await approve(bot)
     assert agent.last_answer["text"] == "You cannot decide a request about your own account."
-    assert "Approved" not in support_message(bot).text
+    assert "Approved" not in support_message(bot).shown_text
 
 
 async def test_deny_with_a_reason_reaches_the_user(bot: Harness) -> None:
@@ -135,16 +137,16 @@ async def test_deny_with_a_reason_reaches_the_user(bot: Harness) -> None:
     await file_request(bot, user)
     agent = in_support(bot, AGENT)
     await agent.press(support_message(bot), "Deny")
-    assert "reply to this message" in support_message(bot).text
+    assert "reply to this message" in support_message(bot).shown_text
     update = bot.state.send_text(AGENT, "Identity not confirmed", SUPPORT)
     update["message"]["reply_to_message"] = bot.state.message_json(support_message(bot))
     await bot.feed(SUPPORT, update)
     assert (
-        "Denied" in support_message(bot).text
-        and "Identity not confirmed" in support_message(bot).text
+        "Denied" in support_message(bot).shown_text
+        and "Identity not confirmed" in support_message(bot).shown_text
     )
     told = user.last()
-    assert "declined request #1" in told.text and "Identity not confirmed" in told.text
+    assert "declined request #1" in told.shown_text and "Identity not confirmed" in told.shown_text
 
 
 async def test_deny_without_reason(bot: Harness) -> None:
@@ -153,8 +155,10 @@ async def test_deny_without_reason(bot: Harness) -> None:
     agent = in_support(bot, AGENT)
     await agent.press(support_message(bot), "Deny")
     await agent.press(support_message(bot), "Deny without reason")
-    assert "Denied" in support_message(bot).text
-    assert "declined request #1" in user.last().text and "Reason" not in user.last().text
+    assert "Denied" in support_message(bot).shown_text
+    assert (
+        "declined request #1" in user.last().shown_text and "Reason" not in user.last().shown_text
+    )
 
 
 async def test_two_agents_give_exactly_one_decision(bot: Harness) -> None:
@@ -166,16 +170,19 @@ async def test_two_agents_give_exactly_one_decision(bot: Harness) -> None:
     await first.press(support_message(bot), "24 h")
     await second.press_data(support_message(bot), stale_deny)
     assert second.last_answer["text"] == "Already approved by Ann."
-    assert "Approved" in support_message(bot).text and "Denied" not in support_message(bot).text
+    assert (
+        "Approved" in support_message(bot).shown_text
+        and "Denied" not in support_message(bot).shown_text
+    )
 
 
 async def test_user_can_withdraw(bot: Harness) -> None:
     user = bot.user()
     await file_request(bot, user)
-    filed = next(m for m in user.messages() if "is with support" in m.text)
+    filed = next(m for m in user.messages() if "is with support" in m.shown_text)
     await user.press(filed, "Withdraw the request")
-    assert "withdrawn" in bot.state.message(user.chat_id, filed.message_id).text
-    assert "Withdrawn" in support_message(bot).text and support_message(bot).buttons == []
+    assert "withdrawn" in bot.state.current(filed).shown_text
+    assert "Withdrawn" in support_message(bot).shown_text and support_message(bot).buttons == []
     agent = in_support(bot, AGENT)
     await agent.press_data(support_message(bot), "v1:req.ap:1")
     assert "already withdrawn" in agent.last_answer["text"]
@@ -186,21 +193,21 @@ async def test_undecided_request_expires_and_the_user_is_told(bot: Harness) -> N
     await file_request(bot, user)
     bot.clock.advance(hours=48, seconds=1)
     await bot.run_job("support-sync")
-    assert "expired without a decision" in user.last().text
-    assert "Expired" in support_message(bot).text
+    assert "expired without a decision" in user.last().shown_text
+    assert "Expired" in support_message(bot).shown_text
 
 
 async def test_one_open_request_per_account(bot: Harness) -> None:
     user = bot.user()
     await file_request(bot, user)
     (again,) = await user.send("/lost")
-    assert "request #1" in again.text and "still with support" in again.text
+    assert "request #1" in again.shown_text and "still with support" in again.shown_text
     assert [label for label, _ in again.buttons] == ["Withdraw the request"]
 
 
 async def test_lost_without_2fa_has_nothing_to_deactivate(bot: Harness) -> None:
     (answer,) = await bot.user().send("/lost")
-    assert "nothing to turn off" in answer.text
+    assert "nothing to turn off" in answer.shown_text
 
 
 async def test_lost_without_a_support_chat_is_refused(settings: Settings, clock: FakeClock) -> None:
@@ -217,11 +224,11 @@ async def test_bad_reasons_are_explained(bot: Harness) -> None:
     (choice,) = await user.send("/lost")
     await user.press(choice, "Ask support")
     (sticker,) = await user.send_sticker()
-    assert "as text" in sticker.text
+    assert "as text" in sticker.shown_text
     (long,) = await user.send("x" * 501)
-    assert "too long" in long.text
+    assert "too long" in long.shown_text
     (code,) = await user.send("my recovery code 7f4a-6e81-0c2d-93be does not work")
-    assert "looks like a recovery code" in code.text
+    assert "looks like a recovery code" in code.shown_text
     typed = [m for m in bot.state.user_messages(user.chat_id) if "7f4a" in (m.text or "")]
     assert typed and typed[0].deleted  # it left the chat; it never reaches support
     (cancel,) = await user.send("/cancel")
@@ -256,7 +263,7 @@ async def test_new_device_ends_the_deactivation_early(bot: Harness) -> None:
     await approve(bot)
     secret = await enrolled(bot, user)
     (check,) = await user.send(f"/check {code_for(bot, secret)}")
-    assert "Code accepted" in check.text
+    assert "Code accepted" in check.shown_text
 
 
 async def test_reminder_before_the_window_ends(bot: Harness) -> None:
@@ -265,7 +272,7 @@ async def test_reminder_before_the_window_ends(bot: Harness) -> None:
     await approve(bot)
     bot.clock.advance(hours=21, minutes=30)
     await bot.run_job("support-sync")
-    assert "is off only until" in user.last().text
+    assert "is off only until" in user.last().shown_text
     count = len(user.messages())
     await bot.run_job("support-sync")
     assert len(user.messages()) == count  # once
@@ -284,18 +291,19 @@ async def test_decision_after_a_restart(support_settings: Settings, clock: FakeC
         agent = in_support(second, AGENT)
         await agent.press(posted, "Approve")
         await agent.press(support_message(second), "24 h")
-        assert "Approved" in support_message(second).text
-        assert "approved request #1" in second.state.last_message(user.chat_id).text
+        assert "Approved" in support_message(second).shown_text
+        told = second.state.last_message(user.chat_id)
+        assert told is not None and "approved request #1" in told.shown_text
 
 
 @pytest.mark.parametrize("data", ["v1:lost.wd:abc", "v1:lost.wd:" + "9" * 32, "v1:lost.wd:"])
 async def test_forged_withdraw_buttons_are_answered_and_ignored(bot: Harness, data: str) -> None:
     user = bot.user()
     await file_request(bot, user)
-    filed = next(m for m in user.messages() if "is with support" in m.text)
+    filed = next(m for m in user.messages() if "is with support" in m.shown_text)
     assert await user.press_data(filed, data) == []
     assert user.last_answer["text"] == "This button is no longer valid."
-    assert "Withdrawn" not in support_message(bot).text
+    assert "Withdrawn" not in support_message(bot).shown_text
 
 
 async def test_concurrent_syncs_post_and_tell_once(bot: Harness) -> None:
@@ -305,7 +313,7 @@ async def test_concurrent_syncs_post_and_tell_once(bot: Harness) -> None:
     result = await svc.deactivation.file(TelegramIdentity(1001, "ann", "Ann"), 1001, "lost it")
     assert result.request is not None and secret
     await asyncio.gather(*(support_sync.sync(bot.app.bot, svc) for _ in range(5)))
-    posted = [m for m in bot.state.messages(SUPPORT) if "Deactivation request" in m.text]
+    posted = [m for m in bot.state.messages(SUPPORT) if "Deactivation request" in m.shown_text]
     assert len(posted) == 1
 
 
@@ -325,7 +333,7 @@ async def test_an_account_with_many_devices_still_reaches_support(bot: Harness) 
     (preview,) = await user.send("many devices")
     await user.press(preview, "Send to support")
     posted = support_message(bot)
-    assert "… and 51 more" in posted.text and len(posted.text) < 4096
+    assert "… and 51 more" in posted.shown_text and len(posted.shown_text) < 4096
 
 
 async def test_status_shows_a_running_deactivation(bot: Harness) -> None:
@@ -334,7 +342,7 @@ async def test_status_shows_a_running_deactivation(bot: Harness) -> None:
     await approve(bot)
     (status,) = await user.send("/status")
     until = (bot.clock.now() + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M UTC")
-    assert "temporarily off until " + until in status.text
+    assert "temporarily off until " + until in status.shown_text
 
 
 async def test_the_end_of_the_window_is_told_and_the_decision_keeps_its_devices(
@@ -344,11 +352,11 @@ async def test_the_end_of_the_window_is_told_and_the_decision_keeps_its_devices(
     await file_request(bot, user)
     await approve(bot, "4 h")
     decided = support_message(bot)
-    assert "Approved" in decided.text and "• Phone" in decided.text  # what was revoked
+    assert "Approved" in decided.shown_text and "• Phone" in decided.shown_text  # what was revoked
     bot.clock.advance(hours=4, seconds=1)
     await bot.run_job("support-sync")
     await bot.run_job("notices")
-    assert "has ended" in user.last().text
+    assert "has ended" in user.last().shown_text
     actions = [
         e.action for e in await bot.app.bot_data["services"].db.run(lambda tx: tx.audit.entries())
     ]

@@ -58,13 +58,13 @@ async def lock_account(bot: Harness, user_id: int) -> str:
 
 
 async def test_start_is_announced(bot: Harness) -> None:
-    assert "Bot started" in ops_messages(bot)[0].text
+    assert "Bot started" in ops_messages(bot)[0].shown_text
 
 
 async def test_lock_alert_is_readable_and_without_codes(bot: Harness) -> None:
     typed = await lock_account(bot, 1001)
     await bot.run_job("alerts")
-    alert = ops_messages(bot)[-1].text
+    alert = ops_messages(bot)[-1].shown_text
     for part in (
         "WARNING",
         "Account locked after failed codes",
@@ -173,7 +173,11 @@ async def test_an_alert_refused_as_malformed_goes_as_plain_text(bot: Harness) ->
     )
     await bot.run_job("alerts")
     (alert,) = [m for m in ops_messages(bot) if "Account locked" in (m.text or "")]
-    assert alert.parse_mode is None and "tg:1001" in alert.text and "<code>" not in alert.text
+    assert (
+        alert.parse_mode is None
+        and "tg:1001" in alert.shown_text
+        and "<code>" not in alert.shown_text
+    )
 
 
 @pytest.mark.parametrize(
@@ -224,7 +228,7 @@ async def test_an_unreachable_ops_chat_is_tried_then_set_aside_after_a_day(
     await bot.run_job("alerts")
     assert alerts_about(bot, "Account locked") == []
     (health,) = await bot.group_member(4242, OPS).send("/health")
-    assert "Alerts set aside (undeliverable for a day, see the log): 1" in health.text
+    assert "Alerts set aside (undeliverable for a day, see the log): 1" in health.shown_text
     metrics = svc.metrics.render().decode()
     assert "twofa_alerts_set_aside_total 1.0" in metrics
     assert "twofa_alert_delivery_failures_total 3.0" in metrics
@@ -239,26 +243,26 @@ async def test_health_tells_how_long_alerts_wait(bot: Harness) -> None:
     bot.state.fail_next("sendMessage", status=502)  # the alert fails once more; /health works
     await bot.run_job("alerts")
     (health,) = await admin.send("/health")
-    assert "Alerts waiting: 1 (the oldest raised 42 min ago)" in health.text
+    assert "Alerts waiting: 1 (the oldest raised 42 min ago)" in health.shown_text
 
 
 async def test_failed_delivery_is_retried_later(bot: Harness) -> None:
     await lock_account(bot, 1001)
     bot.state.fail_next("sendMessage", status=502, count=1)
     await bot.run_job("alerts")
-    assert not any("Account locked" in m.text for m in ops_messages(bot))
+    assert not any("Account locked" in m.shown_text for m in ops_messages(bot))
     await bot.run_job("alerts")  # too early: backing off
-    assert not any("Account locked" in m.text for m in ops_messages(bot))
+    assert not any("Account locked" in m.shown_text for m in ops_messages(bot))
     bot.clock.advance(seconds=5)
     await bot.run_job("alerts")
-    assert sum("Account locked" in m.text for m in ops_messages(bot)) == 1
+    assert sum("Account locked" in m.shown_text for m in ops_messages(bot)) == 1
 
 
 async def test_flood_control_is_waited_out(bot: Harness) -> None:
     await lock_account(bot, 1001)
     bot.state.fail_next("sendMessage", status=429, retry_after=1)
     await bot.run_job("alerts")
-    assert sum("Account locked" in m.text for m in ops_messages(bot)) == 1
+    assert sum("Account locked" in m.shown_text for m in ops_messages(bot)) == 1
 
 
 async def test_undelivered_alerts_survive_a_restart(
@@ -274,7 +278,7 @@ async def test_undelivered_alerts_survive_a_restart(
     async with running_bot(ops_settings, clock) as second:
         second.state.group(OPS, "Ops")
         await second.run_job("alerts")
-        texts = [m.text for m in second.state.messages(OPS)]
+        texts = [m.shown_text for m in second.state.messages(OPS)]
         assert sum("Account locked" in t for t in texts) == 1
         assert any("Bot stopped" in t for t in texts)
 
@@ -301,8 +305,8 @@ async def test_an_error_is_reported_without_secrets_and_the_user_is_told(bot: Ha
     bot.app.add_handler(CommandHandler("boom", boom), group=-1)
     user = bot.user()
     (apology,) = await user.send("/boom")
-    assert "something went wrong" in apology.text
-    alert = ops_messages(bot)[-1].text
+    assert "something went wrong" in apology.shown_text
+    alert = ops_messages(bot)[-1].shown_text
     assert "Error inside the bot" in alert and "ValueError" in alert and "command /boom" in alert
     for secret in ("492039", "JBSWY3DPEHPK3PXP", "otpauth://totp/x", bot.state.token):
         assert secret not in alert
@@ -339,8 +343,8 @@ async def test_an_account_id_is_shown_as_it_is(bot: Harness, account: str) -> No
     link = await bot.app.bot_data["services"].links.mint(account)
     user = bot.user(1001)
     (photo,) = [m for m in await user.send(f"/start {link.token}") if m.photo is not None]
-    secret = parse_key_uri(decode_qr(photo.photo))["secret"]
-    assert parse_key_uri(decode_qr(photo.photo))["account"] == account
+    secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
+    assert parse_key_uri(decode_qr(photo.shown_photo))["account"] == account
     await user.send(code_for(bot, secret))
     (summary,) = await user.send("Phone")
     await user.press(summary, "Complete activation")
@@ -372,7 +376,7 @@ async def test_a_request_waiting_too_long_raises_an_alert(bot: Harness) -> None:
     bot.clock.advance(minutes=31)
     await bot.run_job("support-sync")
     await bot.run_job("alerts")
-    assert "waiting for a decision" in ops_messages(bot)[-1].text
+    assert "waiting for a decision" in ops_messages(bot)[-1].shown_text
     count = len(ops_messages(bot))
     bot.clock.advance(minutes=31)
     await bot.run_job("support-sync")
@@ -388,7 +392,7 @@ async def test_a_burst_of_failed_codes_from_one_user(bot: Harness) -> None:
         for _ in range(5):
             await user.send(bad)
     await bot.run_job("alerts")
-    alert = ops_messages(bot)[-1].text
+    alert = ops_messages(bot)[-1].shown_text
     assert "Burst of failed codes from one Telegram user" in alert and "1001" in alert
 
 
@@ -436,6 +440,6 @@ async def test_backoff_stays_bounded_after_many_failures(bot: Harness) -> None:
 
 async def test_health_in_the_ops_chat(bot: Harness) -> None:
     (health,) = await bot.group_member(4242, OPS).send("/health")
-    assert "Database: ok" in health.text and "Alerts waiting: 0" in health.text
+    assert "Database: ok" in health.shown_text and "Alerts waiting: 0" in health.shown_text
     (refused,) = await bot.user(4243).send("/health")
-    assert "ops chat" in refused.text
+    assert "ops chat" in refused.shown_text

@@ -49,12 +49,12 @@ async def test_queue_lists_open_requests_oldest_first(bot: Harness) -> None:
     await file_request(bot, bot.user(1002, "Bo"))
     bot.clock.advance(minutes=5)
     (queue,) = await in_support(bot, AGENT).send("/queue")
-    lines = queue.text.splitlines()
+    lines = queue.shown_text.splitlines()
     assert lines[0] == "Open requests (oldest first)"
     assert "#1" in lines[1] and "waiting 36 min" in lines[1]  # 30 min + 90 s enrolling + 5 min
     assert "#2" in lines[2] and "waiting 5 min" in lines[2]
     (refused,) = await in_support(bot, BYSTANDER).send("/queue")
-    assert "Only support agents" in refused.text
+    assert "Only support agents" in refused.shown_text
 
 
 async def test_admin_adds_an_agent_who_can_then_decide(bot: Harness) -> None:
@@ -65,22 +65,22 @@ async def test_admin_adds_an_agent_who_can_then_decide(bot: Harness) -> None:
     assert newcomer.last_answer["text"] == "Only support agents can decide."
     admin = bot.user(ADMIN, "Root")
     (added,) = await admin.send("/agents add 7777")
-    assert "now a support agent" in added.text
+    assert "now a support agent" in added.shown_text
     (listing,) = await admin.send("/agents")
-    assert "7777" in listing.text and "9001" in listing.text
+    assert "7777" in listing.shown_text and "9001" in listing.shown_text
     await newcomer.press(support_message(bot), "Approve")
     await newcomer.press(support_message(bot), "4 h")
-    assert "Approved" in support_message(bot).text
+    assert "Approved" in support_message(bot).shown_text
     (removed,) = await admin.send("/agents remove 7777")
-    assert "no longer" in removed.text
+    assert "no longer" in removed.shown_text
     (refused,) = await bot.user(1234).send("/agents add 1")
-    assert "Only admins" in refused.text
+    assert "Only admins" in refused.shown_text
 
 
 @pytest.mark.parametrize("arg", ["--5", "²", "12a", "-7"])
 async def test_agents_command_refuses_malformed_ids(bot: Harness, arg: str) -> None:
     (answer,) = await bot.user(ADMIN, "Root").send(f"/agents add {arg}")
-    assert "Usage" in answer.text
+    assert "Usage" in answer.shown_text
 
 
 async def test_lookup_shows_an_account_to_agents(bot: Harness) -> None:
@@ -90,11 +90,11 @@ async def test_lookup_shows_an_account_to_agents(bot: Harness) -> None:
     for query in ("tg:1001", "1001"):
         (found,) = await agent.send(f"/lookup {query}")
         for part in ("tg:1001", "@ann", "Phone", "Lock: none", "2FA: required", "#1 open"):
-            assert part in found.text
+            assert part in found.shown_text
     (none,) = await agent.send("/lookup nobody@example.com")
-    assert "Nothing known" in none.text
+    assert "Nothing known" in none.shown_text
     (refused,) = await in_support(bot, BYSTANDER).send("/lookup tg:1001")
-    assert "Only support agents" in refused.text
+    assert "Only support agents" in refused.shown_text
 
 
 @pytest.mark.parametrize("query", ["²", "99999999999999999999", "١٢٣"])
@@ -104,8 +104,8 @@ async def test_lookup_of_a_malformed_user_id_is_answered_as_bad_input(
     agent = in_support(bot, AGENT)
     with caplog.at_level(logging.ERROR):
         (answer,) = await agent.send(f"/lookup {query}")
-    assert "neither an account id nor a Telegram user id" in answer.text
-    assert "Usage: /lookup" in answer.text
+    assert "neither an account id nor a Telegram user id" in answer.shown_text
+    assert "Usage: /lookup" in answer.shown_text
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []  # no bot_error
 
 
@@ -121,14 +121,14 @@ async def test_unlock_clears_the_100_failure_block(bot: Harness) -> None:
     assert verdict.hard_locked
     agent = in_support(bot, AGENT)
     (found,) = await agent.send("/lookup tg:1001")
-    assert "blocked after 100 failures" in found.text
+    assert "blocked after 100 failures" in found.shown_text
     (done,) = await agent.send("/unlock tg:1001")
-    assert "cleared" in done.text
+    assert "cleared" in done.shown_text
     assert (await verifier.verify("tg:1001", code_for(bot, secret), actor="api")).result.value == (
         "accepted"
     )
     (again,) = await agent.send("/unlock tg:1001")
-    assert "is not locked" in again.text
+    assert "is not locked" in again.shown_text
 
 
 async def test_an_agent_cannot_unlock_their_own_account(bot: Harness) -> None:
@@ -141,6 +141,6 @@ async def test_an_agent_cannot_unlock_their_own_account(bot: Harness) -> None:
     (refused,) = await agent.send(f"/unlock tg:{AGENT}")
     assert refused.text == "You cannot unlock your own account."
     (found,) = await agent.send(f"/lookup tg:{AGENT}")
-    assert "Lock: locked until" in found.text  # nothing changed
+    assert "Lock: locked until" in found.shown_text  # nothing changed
     (done,) = await in_support(bot, OTHER_AGENT).send(f"/unlock tg:{AGENT}")
-    assert "cleared" in done.text  # another agent can
+    assert "cleared" in done.shown_text  # another agent can

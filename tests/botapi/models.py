@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 
 @dataclass
@@ -66,6 +68,33 @@ class SimMessage:
     def content(self) -> str:
         """Text or caption, whichever the message has ("" if neither)."""
         return self.text if self.text is not None else (self.caption or "")
+
+    # The shown_* properties are for tests that expect a message of a kind, as in
+    # ``assert "Locked" in answer.shown_text``: they fail the test (AssertionError) for a
+    # message without that part, where ``answer.text`` would be None.
+
+    @property
+    def shown_text(self) -> str:
+        """The text of a text message (as displayed); fails for a photo, a sticker..."""
+        return self._expect("text", self.text)
+
+    @property
+    def shown_caption(self) -> str:
+        """The caption of a photo (as displayed); fails if the message has none."""
+        return self._expect("caption", self.caption)
+
+    @property
+    def shown_photo(self) -> bytes:
+        """The image of a photo message; fails for any other message."""
+        return self._expect("photo", self.photo)
+
+    def _expect(self, part: str, value: T | None) -> T:
+        if value is None:
+            raise AssertionError(
+                f"message {self.message_id} in chat {self.chat_id} has no {part}; "
+                f"it shows {self.content[:80]!r}{' and a photo' if self.photo else ''}"
+            )
+        return value
 
     @property
     def buttons(self) -> list[tuple[str, str]]:

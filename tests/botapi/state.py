@@ -124,6 +124,12 @@ class BotApiState(UserSimulation, ApiMethods):
         chat = self.chats.get(chat_id)
         return chat.messages.get(message_id) if chat else None
 
+    def current(self, message: SimMessage) -> SimMessage:
+        """`message` as its chat has it now (edited, deleted...); fails if the chat never had it."""
+        found = self.message(message.chat_id, message.message_id)
+        assert found is not None, f"no message {message.message_id} in chat {message.chat_id}"
+        return found
+
     def user_messages(self, chat_id: int, include_deleted: bool = True) -> list[SimMessage]:
         """Messages simulated users sent in the chat, oldest first (check `.deleted`)."""
         chat = self.chats.get(chat_id)
