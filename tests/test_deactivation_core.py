@@ -21,6 +21,7 @@ from bot.deactivation import (
     reason_problem,
 )
 from bot.enrolment import EnrolmentService
+from bot.enrolment_results import EnrolmentStarted
 from bot.verification import Result, VerificationService
 from storage.db import Database
 from storage.records import DeactivationRequest, RequestStatus
@@ -44,6 +45,7 @@ def service(db: Database, clock: FakeClock, support: bool = True) -> Deactivatio
 
 async def enrol(enrolment: EnrolmentService, clock: FakeClock) -> str:
     started = await enrolment.start(ANN, ANN.user_id)
+    assert isinstance(started, EnrolmentStarted)
     code = totp.code_at_step(started.secret, totp.time_step(clock.now()))
     await enrolment.submit(ANN.user_id, code)
     await enrolment.submit(ANN.user_id, "Phone")
@@ -242,6 +244,7 @@ async def test_approval_voids_the_recovery_codes_and_a_new_device_brings_new_one
     db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
 ) -> None:
     started = await enrolment.start(ANN, ANN.user_id)
+    assert isinstance(started, EnrolmentStarted)
     code = totp.code_at_step(started.secret, totp.time_step(clock.now()))
     await enrolment.submit(ANN.user_id, code)
     await enrolment.submit(ANN.user_id, "Phone")

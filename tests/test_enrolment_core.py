@@ -25,6 +25,7 @@ async def test_start_creates_a_pending_enrolment_for_the_default_account(
     enrolment: EnrolmentService,
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
     assert not started.resumed
     assert started.enrolment.account_id == "tg:1001"
     assert started.enrolment.stage is EnrolmentStage.AWAITING_CODE
@@ -34,7 +35,9 @@ async def test_start_creates_a_pending_enrolment_for_the_default_account(
 
 async def test_starting_again_resumes_with_the_same_secret(enrolment: EnrolmentService) -> None:
     first = await enrolment.start(ANN, CHAT)
+    assert isinstance(first, EnrolmentStarted)
     second = await enrolment.start(ANN, CHAT)
+    assert isinstance(second, EnrolmentStarted)
     assert second.resumed
     assert second.secret == first.secret
     assert second.enrolment.id == first.enrolment.id
@@ -44,6 +47,7 @@ async def test_full_enrolment_activates_a_device(
     enrolment: EnrolmentService, db: Database, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
     code = await enrolment.submit(ANN.user_id, code_now(started.secret, clock), 77)
     assert code.outcome is Outcome.ACCEPTED
     named = await enrolment.submit(ANN.user_id, "  Philipp iPhone ")
@@ -73,6 +77,7 @@ async def test_code_from_the_previous_and_next_step_is_accepted(
 ) -> None:
     for steps in (-1, 1):
         started = await enrolment.start(ANN, CHAT)
+        assert isinstance(started, EnrolmentStarted)
         result = await enrolment.submit(ANN.user_id, code_now(started.secret, clock, steps))
         assert result.outcome is Outcome.ACCEPTED
         await enrolment.cancel(ANN.user_id)
@@ -80,6 +85,7 @@ async def test_code_from_the_previous_and_next_step_is_accepted(
 
 async def test_code_two_steps_away_is_wrong(enrolment: EnrolmentService, clock: FakeClock) -> None:
     started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
     result = await enrolment.submit(ANN.user_id, code_now(started.secret, clock, -2))
     assert result.outcome is Outcome.WRONG_CODE
     assert result.attempts_left == 4
@@ -89,6 +95,7 @@ async def test_five_wrong_codes_end_the_enrolment(
     enrolment: EnrolmentService, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
     wrong = "000000" if code_now(started.secret, clock) != "000000" else "111111"
     lefts = []
     for _ in range(4):
@@ -118,6 +125,7 @@ async def test_invalid_device_names_are_refused(
     enrolment: EnrolmentService, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
     await enrolment.submit(ANN.user_id, code_now(started.secret, clock))
     cases = {
         "": "empty",
@@ -137,6 +145,7 @@ async def test_enrolment_expires_after_ten_minutes(
     enrolment: EnrolmentService, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
     clock.advance(minutes=9, seconds=59)
     assert (await enrolment.pending(ANN.user_id)).outcome is Outcome.ACCEPTED
     clock.advance(seconds=1)
@@ -164,6 +173,7 @@ async def test_complete_needs_the_live_enrolment_and_the_right_step(
     enrolment: EnrolmentService, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
     assert (await enrolment.complete(ANN.user_id, started.enrolment.id)).outcome is (
         Outcome.WRONG_STEP
     )
@@ -220,6 +230,7 @@ async def test_confirmation_code_is_spent_for_later_logins(
     enrolment: EnrolmentService, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
     await enrolment.submit(ANN.user_id, code_now(started.secret, clock))
     await enrolment.submit(ANN.user_id, "Phone")
     done = await enrolment.complete(ANN.user_id, started.enrolment.id)
@@ -234,6 +245,7 @@ async def test_database_file_never_holds_a_secret_in_the_clear(
     for user_id in range(1, 6):
         who = TelegramIdentity(user_id, None, "U")
         started = await enrolment.start(who, user_id)
+        assert isinstance(started, EnrolmentStarted)
         secrets.append(started.secret)
         if user_id % 2:
             await enrolment.submit(user_id, code_now(started.secret, clock))
@@ -261,6 +273,7 @@ async def test_messages_recorded_after_the_end_are_cleaned_up(
     enrolment: EnrolmentService, db: Database, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
     await enrolment.record_message(started.enrolment.id, CHAT, "qr", 10)
     await enrolment.record_message(started.enrolment.id, CHAT, "qr", 11)  # resent QR
     await enrolment.cancel(ANN.user_id)

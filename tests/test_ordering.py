@@ -88,7 +88,8 @@ async def test_every_update_is_timed_once() -> None:
     await asyncio.gather(
         *(processor.process_update(update_from(i % 2, i), handler()) for i in range(5))
     )
-    count = next(s.value for s in latency.collect()[0].samples if s.name.endswith("_count"))
+    metric = next(iter(latency.collect()))
+    count = next(s.value for s in metric.samples if s.name.endswith("_count"))
     assert count == 5
 
 

@@ -11,6 +11,7 @@ from bot.clock import FakeClock
 from bot.crypto import SecretBox, decode_key, generate_key
 from bot.devices import DeviceService
 from bot.enrolment import EnrolmentService
+from bot.enrolment_results import EnrolmentStarted
 from bot.recovery import RecoveryHasher, generate_code, normalize
 from bot.verification import Result, VerificationService
 from storage.db import Database
@@ -22,6 +23,7 @@ async def activate(
     enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone", proof: str | None = None
 ):
     started = await enrolment.start(ANN, ANN.user_id, proof_code=proof)
+    assert isinstance(started, EnrolmentStarted)
     await enrolment.submit(
         ANN.user_id, totp.code_at_step(started.secret, totp.time_step(clock.now()))
     )

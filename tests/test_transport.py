@@ -64,7 +64,8 @@ async def test_long_polling_returns_updates(bot: Bot, server: BotApiServer) -> N
     writer = asyncio.create_task(user_writes_later())
     updates = await bot.get_updates(timeout=5)
     await writer
-    assert updates[0].message.text == "/start"
+    message = updates[0].message
+    assert message is not None and message.text == "/start"
 
 
 @pytest.mark.parametrize(

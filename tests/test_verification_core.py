@@ -12,6 +12,7 @@ from bot.accounts import TelegramIdentity
 from bot.clock import FakeClock
 from bot.crypto import SecretBox
 from bot.enrolment import EnrolmentService
+from bot.enrolment_results import EnrolmentStarted
 from bot.verification import Result, VerificationService, lock_duration
 from storage.db import Database
 from storage.records import AccountSecurity
@@ -29,6 +30,7 @@ async def enrol(
     enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone", proof: str | None = None
 ) -> str:
     started = await enrolment.start(ANN, ANN.user_id, proof_code=proof)
+    assert isinstance(started, EnrolmentStarted)
     await enrolment.submit(ANN.user_id, code(started.secret, clock))
     await enrolment.submit(ANN.user_id, name)
     await enrolment.complete(ANN.user_id, started.enrolment.id)
@@ -101,6 +103,7 @@ async def test_enrolment_confirmation_code_cannot_log_in(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock
 ) -> None:
     started = await enrolment.start(ANN, ANN.user_id)
+    assert isinstance(started, EnrolmentStarted)
     confirmation = code(started.secret, clock)
     await enrolment.submit(ANN.user_id, confirmation)
     await enrolment.submit(ANN.user_id, "Phone")
