@@ -11,6 +11,7 @@ from handlers import (
     conversation,
     devices,
     enrolment,
+    language,
     links,
     lost,
     ops,
@@ -21,6 +22,7 @@ from handlers import (
 
 def register_all(app: Application, support_chat_id: int | None) -> None:
     """Every flow's handlers, in the order they should see an update."""
+    language.register(app)
     start.register(app)
     enrolment.register(app)
     check.register(app)

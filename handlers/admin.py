@@ -8,20 +8,21 @@ from telegram.ext import Application, CommandHandler, ContextTypes
 from bot.support_desk import telegram_user_id
 from handlers.common import identity, reply, services
 from handlers.texts import support as texts
+from handlers.texts import tr
 
 
 async def agents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
     svc = services(context)
     if user is None or user.id not in svc.settings.admin_user_ids:
-        await reply(update, texts.AGENTS_ONLY_ADMINS)
+        await reply(update, tr(texts.AGENTS_ONLY_ADMINS))
         return
     args = context.args or []
     if not args:
         configured, added = await svc.support_desk.agents()
         await reply(
             update,
-            texts.AGENTS_LIST.format(
+            tr(texts.AGENTS_LIST).format(
                 configured=", ".join(map(str, sorted(configured))) or "none",
                 added=", ".join(map(str, added)) or "none",
             ),
@@ -29,18 +30,21 @@ async def agents(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     agent_id = telegram_user_id(args[1]) if len(args) == 2 else None
     if agent_id is None or args[0] not in ("add", "remove"):
-        await reply(update, texts.AGENTS_USAGE)
+        await reply(update, tr(texts.AGENTS_USAGE))
         return
     if args[0] == "add":
         was_added = await svc.support_desk.add_agent(agent_id, identity(user))
         await reply(
-            update, (texts.AGENTS_ADDED if was_added else texts.AGENTS_ALREADY).format(id=agent_id)
+            update,
+            (tr(texts.AGENTS_ADDED) if was_added else tr(texts.AGENTS_ALREADY)).format(id=agent_id),
         )
     else:
         removed = await svc.support_desk.remove_agent(agent_id, identity(user))
         await reply(
             update,
-            (texts.AGENTS_REMOVED if removed else texts.AGENTS_NOT_FOUND).format(id=agent_id),
+            (tr(texts.AGENTS_REMOVED) if removed else tr(texts.AGENTS_NOT_FOUND)).format(
+                id=agent_id
+            ),
         )
 
 

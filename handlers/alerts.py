@@ -17,12 +17,17 @@ from bot.services import Services
 from handlers.common import services
 from handlers.texts import format as fmt
 from handlers.texts import ops as texts
+from handlers.texts import tr, using
 
 logger = logging.getLogger(__name__)
 _TAGS = re.compile(r"<[^>]+>")
 _MAX_DETAIL = 300  # characters of a free-text detail (the trace has TRACE_LIMIT)
 _MAX_LISTED = 5  # accounts or Telegram users named in one message
 _MALFORMED = "can't parse entities"
+
+
+def _translated(message: str | None) -> str | None:
+    return None if message is None else tr(message)
 
 
 def render(message: AlertMessage, secrets: tuple[str, ...] = ()) -> str:
@@ -35,22 +40,22 @@ def render(message: AlertMessage, secrets: tuple[str, ...] = ()) -> str:
     users = sorted({str(e.telegram_user_id) for e in message.events if e.telegram_user_id})
     facts = ""
     if accounts:
-        template = texts.ALERT_ACCOUNTS if len(accounts) > 1 else texts.ALERT_ACCOUNT
+        template = tr(texts.ALERT_ACCOUNTS) if len(accounts) > 1 else tr(texts.ALERT_ACCOUNT)
         facts += template.format(accounts=_listed([f"<code>{escape(a)}</code>" for a in accounts]))
     if users:
-        template = texts.ALERT_USERS if len(users) > 1 else texts.ALERT_USER
+        template = tr(texts.ALERT_USERS) if len(users) > 1 else tr(texts.ALERT_USER)
         facts += template.format(users=_listed(users))
-    action = texts.ALERT_ACTIONS.get(message.kind)
-    action_text = texts.ALERT_ACTION.format(action=action) if action else ""
+    action = _translated(texts.ALERT_ACTIONS.get(message.kind))
+    action_text = tr(texts.ALERT_ACTION).format(action=action) if action else ""
     common = {
         "icon": texts.ALERT_ICONS.get(message.severity, "⚪"),
         "severity": message.severity.upper(),
-        "title": escape(texts.ALERT_TITLES.get(message.kind, message.kind)),
+        "title": escape(_translated(texts.ALERT_TITLES.get(message.kind)) or message.kind),
         "facts": facts,
         "action": action_text,
     }
     if message.folded:
-        return texts.ALERT_FOLDED.format(
+        return tr(texts.ALERT_FOLDED).format(
             count=len(message.events),
             more_than=FOLD_AFTER,
             minutes=int(FOLD_WINDOW.total_seconds() // 60),
@@ -59,16 +64,16 @@ def render(message: AlertMessage, secrets: tuple[str, ...] = ()) -> str:
             **common,
         )
     details = "".join(
-        texts.ALERT_DETAIL.format(key=escape(str(key)), value=_detail(key, value, secrets))
+        tr(texts.ALERT_DETAIL).format(key=escape(str(key)), value=_detail(key, value, secrets))
         for key, value in sorted(first.detail.items())
     )
-    return texts.ALERT_SINGLE.format(when=fmt.when(first.at), details=details, **common)
+    return tr(texts.ALERT_SINGLE).format(when=fmt.when(first.at), details=details, **common)
 
 
 def _listed(items: list[str]) -> str:
     more = len(items) - _MAX_LISTED
     return ", ".join(items[:_MAX_LISTED]) + (
-        texts.ALERT_MORE.format(count=more) if more > 0 else ""
+        tr(texts.ALERT_MORE).format(count=more) if more > 0 else ""
     )
 
 
@@ -89,7 +94,8 @@ def plain(html: str) -> str:
 async def deliver(bot: Bot, svc: Services) -> int:
     """Send what is due; at the first failure, all that is due waits (backoff)."""
     async with svc.alerts.send_lock:
-        return await _deliver(bot, svc)
+        with using(svc.settings.ops_language):
+            return await _deliver(bot, svc)
 
 
 async def _deliver(bot: Bot, svc: Services) -> int:

@@ -56,6 +56,7 @@ class Action(StrEnum):
     LOST_ASK_SUPPORT = "lost.ask"
     CONTINUE_FLOW = "conv.go"
     DROP_FLOW = "conv.drop"
+    LANGUAGE = "lang"
     RECOVERY_SAVED = "rec.saved"  # the codes may leave the chat now
     MANAGER_REMOVE = "link.rm"  # ref: the Telegram user id to remove from the account
 

@@ -19,6 +19,7 @@ from bot.verification import Result, Verdict
 from handlers import conversation
 from handlers.common import forget, identity, is_private, reply, services
 from handlers.texts import format as fmt
+from handlers.texts import tr
 from handlers.texts import user as texts
 from storage.records import Conversation
 
@@ -31,9 +32,9 @@ async def check_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if not is_private(update):
         if context.args:  # a code where everyone can read it: out of the group
             await forget(update, context, message)
-            await reply(update, texts.CODE_IN_GROUP.format(bot_username=context.bot.username))
+            await reply(update, tr(texts.CODE_IN_GROUP).format(bot_username=context.bot.username))
             return
-        await reply(update, texts.PRIVATE_ONLY)
+        await reply(update, tr(texts.PRIVATE_ONLY))
         return
     if context.args:  # "/check 123456": the code must not stay in the chat either way
         svc = services(context)
@@ -49,7 +50,7 @@ async def check_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
 
 async def start(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:
     if await conversation.claim(update, context, Flow.CHECK, Step.CODE):
-        await reply(update, texts.CHECK_ASK)
+        await reply(update, tr(texts.CHECK_ASK))
 
 
 async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation) -> None:
@@ -71,7 +72,7 @@ async def _check(
     parsed = totp.parse_code(text)
     code = parsed.code or (text.strip() if looks_like_recovery_code(text.strip()) else None)
     if code is None:
-        await reply(update, texts.CHECK_EXPECTED)
+        await reply(update, tr(texts.CHECK_EXPECTED))
         return
     svc = services(context)
     who = identity(update.effective_user)
@@ -84,22 +85,22 @@ async def _check(
 
 def _answer(account: str, verdict: Verdict) -> str:
     if verdict.result is Result.ACCEPTED and verdict.method == "recovery_code":
-        return texts.CHECK_ACCEPTED_RECOVERY.format(left=verdict.recovery_codes_left or 0)
+        return tr(texts.CHECK_ACCEPTED_RECOVERY).format(left=verdict.recovery_codes_left or 0)
     if verdict.result is Result.ACCEPTED:
-        device = escape(verdict.device.name) if verdict.device is not None else texts.YOUR_APP
-        return texts.CHECK_ACCEPTED.format(device=device)
+        device = escape(verdict.device.name) if verdict.device is not None else tr(texts.YOUR_APP)
+        return tr(texts.CHECK_ACCEPTED).format(device=device)
     if verdict.result is Result.REJECTED:
-        return texts.CHECK_REJECTED.format(tries=texts.check_tries(verdict.tries_left))
+        return tr(texts.CHECK_REJECTED).format(tries=texts.check_tries(verdict.tries_left))
     if verdict.result is Result.LOCKED:
         if verdict.hard_locked or verdict.locked_until is None:
-            return texts.CHECK_HARD_LOCKED
-        return texts.CHECK_LOCKED.format(until=fmt.when(verdict.locked_until))
+            return tr(texts.CHECK_HARD_LOCKED)
+        return tr(texts.CHECK_LOCKED).format(until=fmt.when(verdict.locked_until))
     if verdict.result is Result.DEACTIVATED:
         assert verdict.deactivated_until is not None
-        return texts.CHECK_DEACTIVATED.format(
+        return tr(texts.CHECK_DEACTIVATED).format(
             account=escape(account), until=fmt.when(verdict.deactivated_until)
         )
-    return texts.CHECK_NOT_ENROLLED.format(account=escape(account))
+    return tr(texts.CHECK_NOT_ENROLLED).format(account=escape(account))
 
 
 def register(app: Application) -> None:

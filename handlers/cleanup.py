@@ -13,6 +13,7 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 from bot.cleanup import ChatCleanup
 from handlers.callback_data import Action, Place, parse_press, pattern
 from handlers.common import services
+from handlers.texts import tr
 from handlers.texts import user as texts
 from storage.records import CleanupItem
 
@@ -54,7 +55,7 @@ async def cleanup_job(context: ContextTypes.DEFAULT_TYPE) -> None:
 
 async def on_saved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """ "I have saved them" under the recovery codes: the message leaves the chat now."""
-    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
+    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
     if press is None:
         return
     query, _, _ = press
@@ -62,9 +63,9 @@ async def on_saved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert message is not None  # parse_press checked where the press happened
     svc = services(context)
     if not await svc.cleanup.hasten(message.chat.id, message.message_id):
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(tr(texts.STALE_BUTTON))
         return
-    await query.answer(texts.CODES_REMOVED)
+    await query.answer(tr(texts.CODES_REMOVED))
     await flush(svc.cleanup, context.bot, message.chat.id)
 
 

@@ -17,6 +17,7 @@ from bot.recovery import looks_like_recovery_code
 from bot.services import Services
 from bot.verification import Result, Verdict
 from handlers.texts import format as fmt
+from handlers.texts import tr
 from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
@@ -44,7 +45,7 @@ async def private_user(update: Update) -> User | None:
     if user is None:
         return None
     if not is_private(update):
-        await reply(update, texts.PRIVATE_ONLY)
+        await reply(update, tr(texts.PRIVATE_ONLY))
         return None
     return user
 
@@ -89,11 +90,11 @@ async def refuse_proof(update: Update, verdict: Verdict, *, recovering: bool = F
     """A code asked for before a change was not accepted: say why; nothing changed.
     (A lock also ended the flow's wait, in the core: no code can be given for a while.)"""
     if verdict.result is Result.LOCKED:
-        until = fmt.when(verdict.locked_until) if verdict.locked_until else texts.SUPPORT_CLEARS
-        await reply(update, texts.CHANGE_LOCKED.format(until=until))
+        until = fmt.when(verdict.locked_until) if verdict.locked_until else tr(texts.SUPPORT_CLEARS)
+        await reply(update, tr(texts.CHANGE_LOCKED).format(until=until))
         return
     tries = texts.check_tries(verdict.tries_left).capitalize()
-    template = texts.RECOVERY_REFUSED if recovering else texts.CHANGE_REFUSED
+    template = tr(texts.RECOVERY_REFUSED) if recovering else tr(texts.CHANGE_REFUSED)
     await reply(update, template.format(tries=tries))
 
 
@@ -115,7 +116,7 @@ async def proof_in(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | 
     text = (message.text or "").strip()
     code = totp.parse_code(text).code or (text if looks_like_recovery_code(text) else None)
     if code is None:
-        await reply(update, texts.CODE_FOR_CHANGE_EXPECTED)
+        await reply(update, tr(texts.CODE_FOR_CHANGE_EXPECTED))
         return None
     await forget(update, context, message)
     return code

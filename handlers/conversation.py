@@ -31,6 +31,7 @@ from telegram.ext import (
 from bot.conversation import LONG, SHORT, Busy, Flow, Step
 from handlers.callback_data import Action, Place, button, parse_press, pattern
 from handlers.common import is_private, private_messages, reply, services
+from handlers.texts import tr
 from handlers.texts import user as texts
 from storage.records import Conversation
 
@@ -67,12 +68,12 @@ def doing(slot: Conversation) -> str:
     """What the user is in the middle of, in words ("renaming <b>Phone</b>")."""
     name = escape(str(slot.data.get("name", "")))
     key = slot.flow if slot.flow != Flow.ENROL or not name else "enrol_named"
-    return texts.FLOW_DOING[key].format(name=name, request=slot.data.get("request", ""))
+    return tr(texts.FLOW_DOING[key]).format(name=name, request=slot.data.get("request", ""))
 
 
 def pending(slot: Conversation) -> str:
-    ask = texts.STEP_ASK.get(f"{slot.flow}.{slot.step}", texts.STEP_ASK[slot.step])
-    return texts.PENDING.format(doing=doing(slot), ask=ask)
+    ask = tr(texts.STEP_ASK.get(f"{slot.flow}.{slot.step}", texts.STEP_ASK[slot.step]))
+    return tr(texts.PENDING).format(doing=doing(slot), ask=ask)
 
 
 async def claim(
@@ -102,12 +103,12 @@ async def show_busy(update: Update, waiting: Conversation) -> None:
     """Another flow waits: say which, and offer to continue it or drop it."""
     markup = InlineKeyboardMarkup(
         [
-            [button(texts.BUTTON_CONTINUE, Action.CONTINUE_FLOW)],
-            [button(texts.BUTTON_DROP, Action.DROP_FLOW)],
+            [button(tr(texts.BUTTON_CONTINUE), Action.CONTINUE_FLOW)],
+            [button(tr(texts.BUTTON_DROP), Action.DROP_FLOW)],
         ]
     )
     if update.callback_query is not None and not is_private(update):
-        await update.callback_query.answer(texts.BUSY_ELSEWHERE.format(doing=doing(waiting)))
+        await update.callback_query.answer(tr(texts.BUSY_ELSEWHERE).format(doing=doing(waiting)))
         return
     await reply(update, pending(waiting), reply_markup=markup)
 
@@ -127,9 +128,9 @@ async def on_message(update: Update, context: Context) -> None:
             await spec.expired(update, context, slot)
         else:
             await svc.conversations.release(user.id, spec.flow)
-            await reply(update, texts.TIMED_OUT.format(doing=doing(slot)))
+            await reply(update, tr(texts.TIMED_OUT).format(doing=doing(slot)))
     elif slot.chat_id != chat.id:
-        await reply(update, texts.WAITING_ELSEWHERE.format(doing=doing(slot)))
+        await reply(update, tr(texts.WAITING_ELSEWHERE).format(doing=doing(slot)))
     else:
         await spec.states[Step(slot.step)](update, context, slot)
     raise ApplicationHandlerStop
@@ -141,7 +142,7 @@ async def end(update: Update, context: Context, slot: Conversation) -> str:
     if spec is not None and spec.end is not None:
         return await spec.end(update, context, slot)
     await services(context).conversations.release(slot.user_id, Flow(slot.flow))
-    return texts.STOPPED_DOING.format(doing=doing(slot))
+    return tr(texts.STOPPED_DOING).format(doing=doing(slot))
 
 
 async def cancel(update: Update, context: Context) -> None:
@@ -151,21 +152,21 @@ async def cancel(update: Update, context: Context) -> None:
         return
     slot = await services(context).conversations.current(user.id)
     if slot is None:
-        await reply(update, texts.NOTHING_TO_CANCEL)
+        await reply(update, tr(texts.NOTHING_TO_CANCEL))
         return
     await reply(update, await end(update, context, slot))
 
 
 async def on_button(update: Update, context: Context) -> None:
     """Continue the waiting flow, or drop it and start the one the user asked for."""
-    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
+    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
     if press is None:
         return
     query, user, data = press
     svc = services(context)
     slot = await svc.conversations.current(user.id)
     if slot is None or svc.conversations.expired(slot):
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(tr(texts.STALE_BUTTON))
         return
     if data.action is Action.CONTINUE_FLOW:
         await query.answer()
@@ -174,7 +175,7 @@ async def on_button(update: Update, context: Context) -> None:
     offer = slot.offer
     successor = None if offer is None else FLOWS.get(str(offer.get("flow")))
     if offer is None or successor is None:
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(tr(texts.STALE_BUTTON))
         return
     await query.answer()
     await reply(update, await end(update, context, slot))

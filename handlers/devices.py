@@ -25,6 +25,7 @@ from handlers.common import (
 )
 from handlers.enrolment import message_of, refuse_name, send_recovery_codes
 from handlers.texts import format as fmt
+from handlers.texts import tr
 from handlers.texts import user as texts
 from storage.records import Conversation, Device
 
@@ -37,18 +38,18 @@ async def devices_command(update: Update, context: Context) -> None:
         return
     account, devices, _ = await services(context).devices.overview(identity(user))
     if not devices:
-        await reply(update, texts.DEVICES_NONE.format(account=escape(account)))
+        await reply(update, tr(texts.DEVICES_NONE).format(account=escape(account)))
         return
     rows = [
         [
-            button(texts.BUTTON_RENAME.format(name=d.name), Action.DEVICE_RENAME, d.id),
-            button(texts.BUTTON_REMOVE.format(name=d.name), Action.DEVICE_REMOVE, d.id),
+            button(tr(texts.BUTTON_RENAME).format(name=d.name), Action.DEVICE_RENAME, d.id),
+            button(tr(texts.BUTTON_REMOVE).format(name=d.name), Action.DEVICE_REMOVE, d.id),
         ]
         for d in devices
     ]
     await reply(
         update,
-        texts.DEVICES_LIST.format(
+        tr(texts.DEVICES_LIST).format(
             account=escape(account), devices=fmt.device_lines(devices, last_used=True)
         ),
         reply_markup=InlineKeyboardMarkup(rows),
@@ -61,13 +62,13 @@ async def recovery_command(update: Update, context: Context) -> None:
         return
     account, devices, left = await services(context).devices.overview(identity(user))
     if not devices:
-        await reply(update, texts.RECOVERY_NONE.format(account=escape(account)))
+        await reply(update, tr(texts.RECOVERY_NONE).format(account=escape(account)))
         return
     await reply(
         update,
-        texts.RECOVERY_STATUS.format(count=left, account=escape(account)),
+        tr(texts.RECOVERY_STATUS).format(count=left, account=escape(account)),
         reply_markup=InlineKeyboardMarkup(
-            [[button(texts.BUTTON_NEW_CODES, Action.NEW_RECOVERY_CODES)]]
+            [[button(tr(texts.BUTTON_NEW_CODES), Action.NEW_RECOVERY_CODES)]]
         ),
     )
 
@@ -85,7 +86,7 @@ async def start_remove(update: Update, context: Context, data: dict[str, Any]) -
 
 async def start_new_codes(update: Update, context: Context, data: dict[str, Any]) -> None:
     if await conversation.claim(update, context, Flow.NEW_CODES, Step.PROOF):
-        await reply(update, texts.ASK_CODE["recovery"])
+        await reply(update, tr(texts.ASK_CODE["recovery"]))
 
 
 async def _ask_code(
@@ -95,15 +96,15 @@ async def _ask_code(
     assert update.effective_user is not None
     device = await services(context).devices.device(identity(update.effective_user), device_id)
     if device is None:
-        await reply(update, texts.STALE_BUTTON)
+        await reply(update, tr(texts.STALE_BUTTON))
         return
     data = {"device": device.id, "name": device.name}
     if await conversation.claim(update, context, flow, Step.PROOF, data=data):
-        await reply(update, texts.ASK_CODE[what].format(name=escape(device.name)))
+        await reply(update, tr(texts.ASK_CODE[what]).format(name=escape(device.name)))
 
 
 async def on_button(update: Update, context: Context) -> None:
-    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
+    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
     if press is None:
         return
     query, user, data = press
@@ -112,7 +113,7 @@ async def on_button(update: Update, context: Context) -> None:
             identity(user), data.ref, confirm_last=True
         )
         if removal.unauthorised or removal.removed is None:
-            await query.answer(texts.STALE_BUTTON)
+            await query.answer(tr(texts.STALE_BUTTON))
             return
         await query.answer()
         await show_removal(update, context, removal, data.ref)
@@ -127,7 +128,7 @@ async def on_button(update: Update, context: Context) -> None:
     elif data.action is Action.DEVICE_KEEP:
         svc = services(context)
         await svc.conversations.release(user.id, Flow.REMOVE)
-        await edit_or_send(message_of(query), update, texts.KEPT_DEVICE)
+        await edit_or_send(message_of(query), update, tr(texts.KEPT_DEVICE))
 
 
 # ---------------------------------------------------------------------- the flows' steps
@@ -142,12 +143,12 @@ async def on_rename_code(update: Update, context: Context, slot: Conversation) -
     who = identity(update.effective_user)
     proof = await services(context).devices.prove_for_rename(who, device_id, code)
     if proof is None:
-        await reply(update, texts.STALE_BUTTON)
+        await reply(update, tr(texts.STALE_BUTTON))
     elif not proof.ok:
         await refuse_proof(update, proof.verdict)
     else:
         name = escape(str(slot.data.get("name", "")))
-        await reply(update, texts.ASK_NEW_NAME.format(name=name, max=MAX_DEVICE_NAME))
+        await reply(update, tr(texts.ASK_NEW_NAME).format(name=name, max=MAX_DEVICE_NAME))
 
 
 async def on_new_name(update: Update, context: Context, slot: Conversation) -> None:
@@ -158,9 +159,9 @@ async def on_new_name(update: Update, context: Context, slot: Conversation) -> N
     if renaming.problem:
         await refuse_name(update, context, renaming.problem)
     elif renaming.device is None:
-        await reply(update, texts.RENAME_RAN_OUT)
+        await reply(update, tr(texts.RENAME_RAN_OUT))
     else:
-        await reply(update, texts.RENAMED.format(name=escape(renaming.device.name)))
+        await reply(update, tr(texts.RENAMED).format(name=escape(renaming.device.name)))
 
 
 async def on_remove_code(update: Update, context: Context, slot: Conversation) -> None:
@@ -203,16 +204,18 @@ async def show_removal(update: Update, context: Context, removal: Removal, devic
         if device is not None:
             await _confirm_last(update, context, device)
     elif removal.removed is None:
-        await reply(update, texts.STALE_BUTTON)
+        await reply(update, tr(texts.STALE_BUTTON))
     elif removal.remaining == 0:
         device = removal.removed
         await reply(
             update,
-            texts.REMOVED_LAST.format(name=escape(device.name), account=escape(device.account_id)),
+            tr(texts.REMOVED_LAST).format(
+                name=escape(device.name), account=escape(device.account_id)
+            ),
         )
     else:
         name = escape(removal.removed.name)
-        await reply(update, texts.REMOVED.format(name=name, count=removal.remaining))
+        await reply(update, tr(texts.REMOVED).format(name=name, count=removal.remaining))
 
 
 async def _confirm_last(update: Update, context: Context, device: Device) -> None:
@@ -227,13 +230,13 @@ async def _confirm_last(update: Update, context: Context, device: Device) -> Non
         await conversation.claim(update, context, Flow.REMOVE, Step.CONFIRM, data=data)
     await reply(
         update,
-        texts.CONFIRM_REMOVE_LAST.format(
+        tr(texts.CONFIRM_REMOVE_LAST).format(
             name=escape(device.name), account=escape(device.account_id)
         ),
         reply_markup=InlineKeyboardMarkup(
             [
-                [button(texts.BUTTON_REMOVE_LAST, Action.DEVICE_REMOVE_LAST, device.id)],
-                [button(texts.BUTTON_KEEP_DEVICE, Action.DEVICE_KEEP, device.id)],
+                [button(tr(texts.BUTTON_REMOVE_LAST), Action.DEVICE_REMOVE_LAST, device.id)],
+                [button(tr(texts.BUTTON_KEEP_DEVICE), Action.DEVICE_KEEP, device.id)],
             ]
         ),
     )

@@ -33,6 +33,7 @@ from handlers.common import (
     reply,
     services,
 )
+from handlers.texts import tr, using
 from handlers.texts import user as texts
 from storage.records import Conversation, EnrolmentStage, PendingEnrolment
 
@@ -52,7 +53,7 @@ async def begin(
     if user is None or chat is None:
         return
     if not is_private(update):
-        await reply(update, texts.GROUP_REFUSAL.format(bot_username=context.bot.username))
+        await reply(update, tr(texts.GROUP_REFUSAL).format(bot_username=context.bot.username))
         return
     svc = services(context)
     asked_by = update.message.message_id if update.message is not None else None
@@ -71,11 +72,11 @@ async def begin(
         return
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO)
     png = await svc.qr.render(started.uri)
-    caption = texts.QR_CAPTION.format(
+    caption = tr(texts.QR_CAPTION).format(
         issuer=escape(svc.settings.totp_issuer), minutes=_minutes(context)
     )
     if started.resumed:
-        caption = texts.QR_CAPTION_AGAIN + caption
+        caption = tr(texts.QR_CAPTION_AGAIN) + caption
     photo = await context.bot.send_photo(
         chat.id,
         png,
@@ -85,8 +86,8 @@ async def begin(
         reply_markup=InlineKeyboardMarkup(
             [
                 [
-                    button(texts.BUTTON_SHOW_KEY, Action.SHOW_KEY, enrolment.id),
-                    button(texts.BUTTON_CANCEL, Action.CANCEL_ENROLMENT, enrolment.id),
+                    button(tr(texts.BUTTON_SHOW_KEY), Action.SHOW_KEY, enrolment.id),
+                    button(tr(texts.BUTTON_CANCEL), Action.CANCEL_ENROLMENT, enrolment.id),
                 ]
             ]
         ),
@@ -100,7 +101,7 @@ async def _ask_for_proof(
     update: Update, context: ContextTypes.DEFAULT_TYPE, needed: ProofNeeded
 ) -> None:
     if needed.verdict is None:
-        await reply(update, texts.ASK_CODE["enroll"].format(account=escape(needed.account_id)))
+        await reply(update, tr(texts.ASK_CODE["enroll"]).format(account=escape(needed.account_id)))
     else:
         await refuse_proof(update, needed.verdict)
 
@@ -109,7 +110,7 @@ async def _prompt_for_step(
     update: Update, context: ContextTypes.DEFAULT_TYPE, enrolment: PendingEnrolment
 ) -> None:
     if enrolment.stage is EnrolmentStage.AWAITING_NAME:
-        await reply(update, texts.ASK_NAME.format(max=MAX_DEVICE_NAME))
+        await reply(update, tr(texts.ASK_NAME).format(max=MAX_DEVICE_NAME))
     elif enrolment.stage is EnrolmentStage.AWAITING_CONFIRMATION:
         await _send_summary(update, enrolment)
     else:
@@ -117,19 +118,19 @@ async def _prompt_for_step(
 
 
 def _code_expected(context: ContextTypes.DEFAULT_TYPE) -> str:
-    return texts.CODE_EXPECTED.format(issuer=escape(services(context).settings.totp_issuer))
+    return tr(texts.CODE_EXPECTED).format(issuer=escape(services(context).settings.totp_issuer))
 
 
 async def _send_summary(update: Update, enrolment: PendingEnrolment) -> None:
     await reply(
         update,
-        texts.SUMMARY.format(
+        tr(texts.SUMMARY).format(
             account=escape(enrolment.account_id), name=escape(enrolment.device_name or "")
         ),
         reply_markup=InlineKeyboardMarkup(
             [
-                [button(texts.BUTTON_COMPLETE, Action.COMPLETE, enrolment.id)],
-                [button(texts.BUTTON_CANCEL, Action.CANCEL_ENROLMENT, enrolment.id)],
+                [button(tr(texts.BUTTON_COMPLETE), Action.COMPLETE, enrolment.id)],
+                [button(tr(texts.BUTTON_CANCEL), Action.CANCEL_ENROLMENT, enrolment.id)],
             ]
         ),
     )
@@ -150,26 +151,28 @@ async def on_step(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conv
     result = await svc.enrolment.submit(user.id, message.text, message.message_id)
     if result.outcome is Outcome.NO_ENROLMENT:  # the slot outlived its enrolment
         await svc.conversations.release(user.id, Flow.ENROL)
-        await reply(update, texts.UNKNOWN_INPUT)
+        await reply(update, tr(texts.UNKNOWN_INPUT))
         return
     issuer = escape(svc.settings.totp_issuer)
     if result.outcome is Outcome.ACCEPTED and result.enrolment is not None:
         if result.enrolment.stage is EnrolmentStage.AWAITING_NAME:
-            await reply(update, texts.ASK_NAME.format(max=MAX_DEVICE_NAME))
+            await reply(update, tr(texts.ASK_NAME).format(max=MAX_DEVICE_NAME))
         else:
             await _send_summary(update, result.enrolment)
     elif result.outcome is Outcome.WRONG_CODE:
         await reply(
             update,
-            texts.CODE_WRONG.format(issuer=issuer, tries=texts.tries_left(result.attempts_left)),
+            tr(texts.CODE_WRONG).format(
+                issuer=issuer, tries=texts.tries_left(result.attempts_left)
+            ),
         )
     elif result.outcome is Outcome.EXHAUSTED:
-        await reply(update, texts.CODE_EXHAUSTED.format(max=svc.enrolment.max_attempts))
+        await reply(update, tr(texts.CODE_EXHAUSTED).format(max=svc.enrolment.max_attempts))
         await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
     elif result.outcome is Outcome.NOT_A_CODE and result.digit_count:
-        await reply(update, texts.CODE_LENGTH.format(count=result.digit_count))
+        await reply(update, tr(texts.CODE_LENGTH).format(count=result.digit_count))
     elif result.outcome is Outcome.LOOKS_LIKE_CODE:
-        await reply(update, texts.NAME_LOOKS_LIKE_CODE)
+        await reply(update, tr(texts.NAME_LOOKS_LIKE_CODE))
     elif result.outcome is Outcome.INVALID_NAME:
         await refuse_name(update, context, result.problem)
     else:
@@ -182,7 +185,7 @@ async def refuse_name(update: Update, context: ContextTypes.DEFAULT_TYPE, proble
         message = update.effective_message
         assert message is not None
         await forget(update, context, message)
-    await reply(update, texts.NAME_PROBLEMS[problem].format(max=MAX_DEVICE_NAME))
+    await reply(update, tr(texts.NAME_PROBLEMS[problem]).format(max=MAX_DEVICE_NAME))
 
 
 async def on_expired(
@@ -191,7 +194,7 @@ async def on_expired(
     """A message after the set-up ran out: the enrolment says so (and ends)."""
     if slot.step == Step.PROOF:
         await services(context).conversations.release(slot.user_id, Flow.ENROL)
-        await reply(update, texts.TIMED_OUT.format(doing=conversation.doing(slot)))
+        await reply(update, tr(texts.TIMED_OUT).format(doing=conversation.doing(slot)))
         return
     await on_step(update, context, slot)
 
@@ -202,9 +205,9 @@ async def end(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversa
     ended = await svc.enrolment.cancel(slot.user_id)
     if ended is None:  # still at the proof: nothing was set up yet
         await svc.conversations.release(slot.user_id, Flow.ENROL)
-        return texts.STOPPED_DOING.format(doing=conversation.doing(slot))
+        return tr(texts.STOPPED_DOING).format(doing=conversation.doing(slot))
     await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
-    return texts.CANCELLED
+    return tr(texts.CANCELLED)
 
 
 async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]) -> None:
@@ -232,20 +235,20 @@ async def _answer_other(
 ) -> None:
     """Expired, or input that does not fit the step: say what the bot is waiting for."""
     if result.outcome is Outcome.EXPIRED:
-        await reply(update, texts.EXPIRED.format(minutes=_minutes(context)))
+        await reply(update, tr(texts.EXPIRED).format(minutes=_minutes(context)))
     elif result.enrolment is None:
-        await reply(update, texts.UNKNOWN_INPUT)
+        await reply(update, tr(texts.UNKNOWN_INPUT))
     elif result.enrolment.stage is EnrolmentStage.AWAITING_CODE:
         await reply(update, _code_expected(context))
     elif result.enrolment.stage is EnrolmentStage.AWAITING_NAME:
-        await reply(update, texts.NAME_EXPECTED)
+        await reply(update, tr(texts.NAME_EXPECTED))
     else:
-        await reply(update, texts.CONFIRM_EXPECTED)
+        await reply(update, tr(texts.CONFIRM_EXPECTED))
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Show key, Complete activation and Cancel; the ref must be the live enrolment."""
-    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
+    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
     if press is None:
         return
     query, _, data = press
@@ -267,18 +270,20 @@ async def _show_key(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
     current = await svc.enrolment.pending(user.id)
     enrolment = current.enrolment
     if enrolment is None or enrolment.id != ref:
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(tr(texts.STALE_BUTTON))
         return
     if enrolment.key_message_id is not None:
-        await query.answer(texts.KEY_ALREADY_SHOWN)
+        await query.answer(tr(texts.KEY_ALREADY_SHOWN))
         return
     secret = await svc.enrolment.manual_key(user.id, ref)
     if secret is None:
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(tr(texts.STALE_BUTTON))
         return
     await query.answer()
     sent = await chat.send_message(
-        texts.MANUAL_KEY.format(key=totp.grouped_key(secret), account=escape(enrolment.account_id)),
+        tr(texts.MANUAL_KEY).format(
+            key=totp.grouped_key(secret), account=escape(enrolment.account_id)
+        ),
         parse_mode=ParseMode.HTML,
         protect_content=True,
     )
@@ -293,19 +298,19 @@ async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
     if activation.outcome is Outcome.EXPIRED:
         await query.answer()
         await edit_or_send(
-            message_of(query), update, texts.EXPIRED.format(minutes=_minutes(context))
+            message_of(query), update, tr(texts.EXPIRED).format(minutes=_minutes(context))
         )
         await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
         return
     if activation.device is None:
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(tr(texts.STALE_BUTTON))
         return
     await query.answer()
     device, account = activation.device, activation.device.account_id
     text = (
-        texts.ACTIVATED.format(account=escape(account), name=escape(device.name))
+        tr(texts.ACTIVATED).format(account=escape(account), name=escape(device.name))
         if activation.device_count <= 1
-        else texts.ACTIVATED_ANOTHER.format(
+        else tr(texts.ACTIVATED_ANOTHER).format(
             account=escape(account), name=escape(device.name), count=activation.device_count
         )
     )
@@ -321,11 +326,11 @@ async def _cancelbutton(update: Update, context: ContextTypes.DEFAULT_TYPE, ref:
     svc = services(context)
     current = await svc.enrolment.pending(user.id)
     if current.enrolment is None or current.enrolment.id != ref:
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(tr(texts.STALE_BUTTON))
         return
     await svc.enrolment.cancel(user.id)
     await query.answer()
-    await reply(update, texts.CANCELLED)
+    await reply(update, tr(texts.CANCELLED))
     await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
 
 
@@ -343,9 +348,9 @@ async def send_recovery_codes(
     minutes = int(RECOVERY_CODES_SHOWN.total_seconds() // 60)
     sent = await reply(
         update,
-        texts.RECOVERY_CODES.format(account=escape(account), codes=listing, minutes=minutes),
+        tr(texts.RECOVERY_CODES).format(account=escape(account), codes=listing, minutes=minutes),
         reply_markup=InlineKeyboardMarkup(
-            [[button(texts.BUTTON_CODES_SAVED, Action.RECOVERY_SAVED)]]
+            [[button(tr(texts.BUTTON_CODES_SAVED), Action.RECOVERY_SAVED)]]
         ),
     )
     if sent is not None:
@@ -364,13 +369,13 @@ def message_of(query: object) -> Message | None:
 async def expire_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     """Ends enrolments past their deadline and tells the users."""
     svc = services(context)
-    for enrolment in await svc.enrolment.expire_due():
+    ended = await svc.enrolment.expire_due()
+    languages = await svc.languages.of([e.telegram_user_id for e in ended])
+    for enrolment in ended:
+        with using(languages[enrolment.telegram_user_id]):
+            text = tr(texts.EXPIRED).format(minutes=_minutes(context))
         try:
-            await context.bot.send_message(
-                enrolment.chat_id,
-                texts.EXPIRED.format(minutes=_minutes(context)),
-                parse_mode=ParseMode.HTML,
-            )
+            await context.bot.send_message(enrolment.chat_id, text, parse_mode=ParseMode.HTML)
         except TelegramError as exc:
             # The expiry is recorded; a user who blocked us just isn't told.
             logger.info("expiry notice to chat %s failed: %s", enrolment.chat_id, exc)

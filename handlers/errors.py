@@ -14,6 +14,7 @@ from bot.alerts import tail
 from bot.redaction import redact
 from handlers import alerts
 from handlers.common import SERVICES_KEY, is_private, reply
+from handlers.texts import tr
 from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,7 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
             logger.warning("error alert stays in the outbox")
     if isinstance(update, Update) and is_private(update):
         try:
-            await reply(update, texts.SORRY)
+            await reply(update, tr(texts.SORRY))
         except TelegramError:
             logger.warning("could not send the apology for update %s", update_id)
     # The update is dealt with: no later handler group (e.g. the catch-all) answers it too.

@@ -23,16 +23,17 @@ from handlers.common import (
     reply,
     services,
 )
+from handlers.texts import tr
 from handlers.texts import user as texts
 from storage.records import Conversation
 
 Context = ContextTypes.DEFAULT_TYPE
 
 _PROBLEMS = {
-    LinkOutcome.UNKNOWN: texts.LINK_UNKNOWN,
-    LinkOutcome.USED: texts.LINK_USED,
-    LinkOutcome.EXPIRED: texts.LINK_EXPIRED,
-    LinkOutcome.VOID: texts.LINK_VOID,
+    LinkOutcome.UNKNOWN: tr(texts.LINK_UNKNOWN),
+    LinkOutcome.USED: tr(texts.LINK_USED),
+    LinkOutcome.EXPIRED: tr(texts.LINK_EXPIRED),
+    LinkOutcome.VOID: tr(texts.LINK_VOID),
 }
 
 
@@ -52,7 +53,7 @@ async def link_seen_in_group(update: Update, context: Context, token: str) -> No
     assert user is not None and message is not None
     await forget(update, context, message)
     voided = await services(context).links.void_seen(token, identity(user))
-    template = texts.LINK_IN_GROUP if voided else texts.GROUP_REFUSAL
+    template = tr(texts.LINK_IN_GROUP) if voided else tr(texts.GROUP_REFUSAL)
     await reply(update, template.format(bot_username=context.bot.username))
 
 
@@ -64,17 +65,17 @@ async def _settle(update: Update, context: Context, opening: LinkOpening) -> Non
         new, current = escape(link.account_id), escape(opening.current_account)
         await reply(
             update,
-            texts.LINK_CONFIRM.format(new=new, current=current),
+            tr(texts.LINK_CONFIRM).format(new=new, current=current),
             reply_markup=InlineKeyboardMarkup(
                 [
-                    [button(texts.BUTTON_SWITCH, Action.SWITCH_ACCOUNT, link.id)],
-                    [button(texts.BUTTON_KEEP, Action.KEEP_ACCOUNT, link.id)],
+                    [button(tr(texts.BUTTON_SWITCH), Action.SWITCH_ACCOUNT, link.id)],
+                    [button(tr(texts.BUTTON_KEEP), Action.KEEP_ACCOUNT, link.id)],
                 ]
             ),
         )
     elif outcome is LinkOutcome.PROOF:
         assert link is not None
-        await reply(update, texts.LINK_ASK_PROOF.format(account=escape(link.account_id)))
+        await reply(update, tr(texts.LINK_ASK_PROOF).format(account=escape(link.account_id)))
     elif outcome is LinkOutcome.BUSY:
         assert opening.waiting is not None
         await conversation.show_busy(update, opening.waiting)
@@ -88,17 +89,17 @@ async def _settle(update: Update, context: Context, opening: LinkOpening) -> Non
         svc = services(context)
         await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
         if opening.proved:  # the account has devices: nothing to set up now
-            await reply(update, texts.LINK_BOUND_PROVED.format(account=account))
+            await reply(update, tr(texts.LINK_BOUND_PROVED).format(account=account))
             return
-        await reply(update, texts.LINK_BOUND.format(account=account))
+        await reply(update, tr(texts.LINK_BOUND).format(account=account))
         await enrolment.begin(update, context)
     else:
-        await reply(update, _PROBLEMS.get(outcome, texts.LINK_UNKNOWN))
+        await reply(update, _PROBLEMS.get(outcome, tr(texts.LINK_UNKNOWN)))
 
 
 async def on_button(update: Update, context: Context) -> None:
     """Switch, Keep (under a link's question) and Remove <person> (under /status)."""
-    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
+    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
     if press is None:
         return
     query, user, data = press
@@ -107,17 +108,17 @@ async def on_button(update: Update, context: Context) -> None:
     if data.action is Action.KEEP_ACCOUNT:
         kept = await svc.links.keep(data.ref, who)
         if kept.outcome is not LinkOutcome.KEPT or kept.current_account is None:
-            await query.answer(texts.STALE_BUTTON)
+            await query.answer(tr(texts.STALE_BUTTON))
             return
         await query.answer()
         current = escape(kept.current_account)
         await edit_or_send(
-            enrolment.message_of(query), update, texts.LINK_KEPT.format(current=current)
+            enrolment.message_of(query), update, tr(texts.LINK_KEPT).format(current=current)
         )
     elif data.action is Action.SWITCH_ACCOUNT:
         opening = await svc.links.proceed(data.ref, who, _chat_id(update))
         if opening.outcome is LinkOutcome.UNKNOWN:
-            await query.answer(texts.STALE_BUTTON)
+            await query.answer(tr(texts.STALE_BUTTON))
             return
         await query.answer()
         await _settle(update, context, opening)
@@ -129,7 +130,7 @@ async def on_button(update: Update, context: Context) -> None:
             else await svc.links.start_removal(who, person_id, _chat_id(update))
         )
         if removal is None or removal.outcome is RemovalOutcome.UNKNOWN:
-            await query.answer(texts.STALE_BUTTON)
+            await query.answer(tr(texts.STALE_BUTTON))
             return
         await query.answer()
         await _show_removal(update, removal)
@@ -164,8 +165,8 @@ async def end_link(update: Update, context: Context, slot: Conversation) -> str:
     assert user is not None
     account = await services(context).links.stop(str(slot.data.get("link", "")), identity(user))
     if account is None:
-        return texts.STOPPED_DOING.format(doing=conversation.doing(slot))
-    return texts.LINK_STOPPED.format(account=escape(account))
+        return tr(texts.STOPPED_DOING).format(doing=conversation.doing(slot))
+    return tr(texts.LINK_STOPPED).format(account=escape(account))
 
 
 async def on_unlink_code(update: Update, context: Context, slot: Conversation) -> None:
@@ -199,7 +200,7 @@ async def _show_removal(update: Update, removal: ManagerRemoval) -> None:
     account = escape(removal.account_id)
     name = escape(person.display_name) if person is not None else ""
     if outcome is RemovalOutcome.PROOF:
-        await reply(update, texts.ASK_CODE["unlink"].format(name=name, account=account))
+        await reply(update, tr(texts.ASK_CODE["unlink"]).format(name=name, account=account))
     elif outcome is RemovalOutcome.BUSY:
         assert removal.waiting is not None
         await conversation.show_busy(update, removal.waiting)
@@ -207,9 +208,9 @@ async def _show_removal(update: Update, removal: ManagerRemoval) -> None:
         assert removal.verdict is not None
         await refuse_proof(update, removal.verdict)
     elif outcome is RemovalOutcome.REMOVED:
-        await reply(update, texts.MANAGER_REMOVED.format(name=name, account=account))
+        await reply(update, tr(texts.MANAGER_REMOVED).format(name=name, account=account))
     else:
-        await reply(update, texts.STALE_BUTTON)
+        await reply(update, tr(texts.STALE_BUTTON))
 
 
 LINK = conversation.flow(

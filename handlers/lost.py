@@ -32,6 +32,7 @@ from handlers.common import (
 from handlers.devices import show_removal
 from handlers.enrolment import message_of
 from handlers.texts import format as fmt
+from handlers.texts import tr
 from handlers.texts import user as texts
 from storage.records import Conversation
 
@@ -48,10 +49,10 @@ async def lost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     _, open_request = await svc.deactivation.open_request(who)
     _, devices, codes_left = await svc.devices.overview(who)
     if open_request is None and devices and codes_left:
-        rows = [[button(texts.BUTTON_USE_RECOVERY, Action.LOST_USE_RECOVERY)]]
+        rows = [[button(tr(texts.BUTTON_USE_RECOVERY), Action.LOST_USE_RECOVERY)]]
         if svc.deactivation.support_enabled:
-            rows.append([button(texts.BUTTON_ASK_SUPPORT, Action.LOST_ASK_SUPPORT)])
-        await reply(update, texts.LOST_CHOICE, reply_markup=InlineKeyboardMarkup(rows))
+            rows.append([button(tr(texts.BUTTON_ASK_SUPPORT), Action.LOST_ASK_SUPPORT)])
+        await reply(update, tr(texts.LOST_CHOICE), reply_markup=InlineKeyboardMarkup(rows))
         return
     await ask_support(update, context)
 
@@ -67,7 +68,7 @@ async def ask_support(update: Update, context: ContextTypes.DEFAULT_TYPE) -> Non
         await _refusal(update, check, account)
         return
     if await conversation.claim(update, context, Flow.LOST, Step.REASON, long=True):
-        await reply(update, texts.LOST_EXPLAIN.format(account=escape(account), max=MAX_REASON))
+        await reply(update, tr(texts.LOST_EXPLAIN).format(account=escape(account), max=MAX_REASON))
 
 
 async def _refusal(update: Update, result: FileResult, account: str) -> None:
@@ -75,18 +76,18 @@ async def _refusal(update: Update, result: FileResult, account: str) -> None:
         request = result.request
         await reply(
             update,
-            texts.LOST_ALREADY_OPEN.format(id=request.id, created=fmt.when(request.created_at)),
+            tr(texts.LOST_ALREADY_OPEN).format(id=request.id, created=fmt.when(request.created_at)),
             reply_markup=_withdraw_markup(request.id),
         )
     elif result.outcome is FileOutcome.NOT_ENROLLED:
-        await reply(update, texts.LOST_NOT_ENROLLED.format(account=escape(account)))
+        await reply(update, tr(texts.LOST_NOT_ENROLLED).format(account=escape(account)))
     else:
-        await reply(update, texts.LOST_NO_SUPPORT)
+        await reply(update, tr(texts.LOST_NO_SUPPORT))
 
 
 def _withdraw_markup(request_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
-        [[button(texts.BUTTON_WITHDRAW, Action.LOST_WITHDRAW, str(request_id))]]
+        [[button(tr(texts.BUTTON_WITHDRAW), Action.LOST_WITHDRAW, str(request_id))]]
     )
 
 
@@ -96,24 +97,24 @@ async def on_reason(update: Update, context: Context, slot: Conversation) -> Non
     assert user is not None and message is not None
     svc = services(context)
     if message.text is None:
-        await reply(update, texts.LOST_REASON_EXPECTED)
+        await reply(update, tr(texts.LOST_REASON_EXPECTED))
         return
     problem = reason_problem(message.text)
     if problem:
         if problem in ("looks_like_recovery_code", "looks_like_key"):
             await forget(update, context, message)
-        await reply(update, texts.LOST_REASON_PROBLEMS[problem].format(max=MAX_REASON))
+        await reply(update, tr(texts.LOST_REASON_PROBLEMS[problem]).format(max=MAX_REASON))
         return
     reason = message.text.strip()
     await svc.conversations.move(user.id, Flow.LOST, Step.CONFIRM, data={"reason": reason})
     account, _ = await svc.deactivation.open_request(identity(user))
     await reply(
         update,
-        texts.LOST_CONFIRM.format(reason=escape(reason), account=escape(account)),
+        tr(texts.LOST_CONFIRM).format(reason=escape(reason), account=escape(account)),
         reply_markup=InlineKeyboardMarkup(
             [
-                [button(texts.BUTTON_SEND_REQUEST, Action.LOST_SEND)],
-                [button(texts.BUTTON_CANCEL, Action.LOST_CANCEL)],
+                [button(tr(texts.BUTTON_SEND_REQUEST), Action.LOST_SEND)],
+                [button(tr(texts.BUTTON_CANCEL), Action.LOST_CANCEL)],
             ]
         ),
     )
@@ -124,7 +125,7 @@ async def on_reason(update: Update, context: Context, slot: Conversation) -> Non
 
 async def start_recover(update: Update, context: Context, data: dict[str, Any]) -> None:
     if await conversation.claim(update, context, Flow.RECOVER, Step.CODE):
-        await reply(update, texts.ASK_RECOVERY_CODE)
+        await reply(update, tr(texts.ASK_RECOVERY_CODE))
 
 
 async def on_recovery_code(update: Update, context: Context, slot: Conversation) -> None:
@@ -134,12 +135,12 @@ async def on_recovery_code(update: Update, context: Context, slot: Conversation)
     text = (message.text or "").strip()
     six_digits = totp.parse_code(text).code
     if six_digits is None and not looks_like_recovery_code(text):
-        await reply(update, texts.ASK_RECOVERY_CODE)
+        await reply(update, tr(texts.ASK_RECOVERY_CODE))
         return
     await forget(update, context, message)  # spent or wrong, it need not stay in the chat
     if six_digits is not None:
         # Someone who still has the app needs no recovery: do not spend their code.
-        await reply(update, texts.APP_CODE_AT_RECOVERY)
+        await reply(update, tr(texts.APP_CODE_AT_RECOVERY))
         return
     svc = services(context)
     who = identity(user)
@@ -148,13 +149,13 @@ async def on_recovery_code(update: Update, context: Context, slot: Conversation)
         await refuse_proof(update, proof.verdict, recovering=True)
         return
     _, devices, _ = await svc.devices.overview(who)
-    rows = [[button(texts.BUTTON_SET_UP_NEW, Action.ENROLL)]] + [
-        [button(texts.BUTTON_REMOVE.format(name=d.name), Action.DEVICE_REMOVE_RECOVERED, d.id)]
+    rows = [[button(tr(texts.BUTTON_SET_UP_NEW), Action.ENROLL)]] + [
+        [button(tr(texts.BUTTON_REMOVE).format(name=d.name), Action.DEVICE_REMOVE_RECOVERED, d.id)]
         for d in devices
     ]
     await reply(
         update,
-        texts.RECOVERED.format(left=proof.verdict.recovery_codes_left or 0),
+        tr(texts.RECOVERED).format(left=proof.verdict.recovery_codes_left or 0),
         reply_markup=InlineKeyboardMarkup(rows),
     )
 
@@ -179,7 +180,7 @@ RECOVER = conversation.flow(
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    press = await parse_press(update, texts.STALE_BUTTON, Place.PRIVATE)
+    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
     if press is None:
         return
     query, user, data = press
@@ -206,20 +207,22 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         request_id = ref_number(data.ref)
         withdrawn = None if request_id is None else await svc.deactivation.withdraw(who, request_id)
         if withdrawn is None:
-            await query.answer(texts.STALE_BUTTON)
+            await query.answer(tr(texts.STALE_BUTTON))
             return
         await query.answer()
-        await edit_or_send(message_of(query), update, texts.LOST_WITHDRAWN.format(id=withdrawn.id))
+        await edit_or_send(
+            message_of(query), update, tr(texts.LOST_WITHDRAWN).format(id=withdrawn.id)
+        )
         await support_sync.sync(context.bot, svc)
         return
     slot = await svc.conversations.current(user.id)
     if slot is None or slot.flow != Flow.LOST or slot.step != Step.CONFIRM:
-        await query.answer(texts.STALE_BUTTON)
+        await query.answer(tr(texts.STALE_BUTTON))
         return
     await query.answer()
     await svc.conversations.release(user.id, Flow.LOST)
     if data.action is Action.LOST_CANCEL:
-        await edit_or_send(message_of(query), update, texts.STOPPED)
+        await edit_or_send(message_of(query), update, tr(texts.STOPPED))
         return
     assert update.effective_chat is not None
     reason = str(slot.data.get("reason", ""))
@@ -231,7 +234,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await edit_or_send(
         message_of(query),
         update,
-        texts.LOST_FILED.format(id=result.request.id),
+        tr(texts.LOST_FILED).format(id=result.request.id),
         _withdraw_markup(result.request.id),
     )
     await support_sync.sync(context.bot, svc)

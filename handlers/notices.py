@@ -12,6 +12,7 @@ from telegram.ext import ContextTypes
 
 from bot.services import Services
 from handlers.common import services
+from handlers.texts import tr, using
 from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
@@ -27,9 +28,11 @@ async def deliver(bot: Bot, svc: Services) -> int:
                 await svc.notices.delivered(notice)
                 continue
             values = {k: escape(str(v)) for k, v in notice.detail.items()}
-            text = template.format(account=escape(notice.account_id), **values)
+            languages = await svc.languages.of([user.user_id for user in recipients])
             try:
                 for user in recipients:
+                    with using(languages[user.user_id]):  # each reads it in their own
+                        text = tr(template).format(account=escape(notice.account_id), **values)
                     try:
                         await bot.send_message(user.user_id, text, parse_mode=ParseMode.HTML)
                     except (Forbidden, BadRequest) as exc:

@@ -11,6 +11,7 @@ from bot.alerts import Outbox
 from handlers.common import reply, services
 from handlers.texts import format as fmt
 from handlers.texts import ops as texts
+from handlers.texts import tr
 
 STARTED_AT_KEY = "started_at"
 
@@ -20,7 +21,7 @@ async def health(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     chat, user = update.effective_chat, update.effective_user
     in_ops = chat is not None and chat.id == svc.settings.ops_chat_id
     if not in_ops and (user is None or user.id not in svc.settings.admin_user_ids):
-        await reply(update, texts.HEALTH_ONLY)
+        await reply(update, tr(texts.HEALTH_ONLY))
         return
     database_ok = await svc.db.ping()
     started = context.application.bot_data.get(STARTED_AT_KEY)
@@ -28,7 +29,7 @@ async def health(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     outbox = await svc.alerts.outbox() if database_ok else None
     await reply(
         update,
-        texts.HEALTH.format(
+        tr(texts.HEALTH).format(
             database="ok" if database_ok else "NOT ANSWERING",
             outbox=_waiting(outbox, svc.clock.now()) if outbox else unknown,
             set_aside=outbox.set_aside if outbox else unknown,
@@ -43,7 +44,7 @@ def _waiting(outbox: Outbox, now: datetime) -> str:
     does not take them."""
     if outbox.oldest_waiting_at is None:
         return str(outbox.waiting)
-    return texts.HEALTH_OLDEST.format(
+    return tr(texts.HEALTH_OLDEST).format(
         count=outbox.waiting, age=fmt.age(now - outbox.oldest_waiting_at)
     )
 

@@ -18,6 +18,7 @@ from handlers import links
 from handlers.callback_data import Action, button
 from handlers.common import identity, is_private, private_user, reply, services
 from handlers.texts import format as fmt
+from handlers.texts import tr
 from handlers.texts import user as texts
 from storage.records import TelegramUserLink
 
@@ -30,25 +31,25 @@ async def start(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         if context.args:  # a link where everyone can read it: it must not work any more
             await links.link_seen_in_group(update, context, context.args[0])
             return
-        await reply(update, texts.GROUP_REFUSAL.format(bot_username=context.bot.username))
+        await reply(update, tr(texts.GROUP_REFUSAL).format(bot_username=context.bot.username))
         return
     if context.args:  # t.me/<bot>?start=<token>: an enrolment link
         await links.open_link(update, context, context.args[0])
         return
     await reply(
         update,
-        texts.START,
+        tr(texts.START),
         reply_markup=InlineKeyboardMarkup(
             [
-                [button(texts.BUTTON_ENROLL, Action.ENROLL)],
-                [button(texts.BUTTON_LOST, Action.LOST)],
+                [button(tr(texts.BUTTON_ENROLL), Action.ENROLL)],
+                [button(tr(texts.BUTTON_LOST), Action.LOST)],
             ]
         ),
     )
 
 
 async def help_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update, texts.HELP)
+    await reply(update, tr(texts.HELP))
 
 
 async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -60,22 +61,24 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     _, people = await svc.links.managers(identity(user))
     account = escape(state.account_id)
     if state.devices:
-        text = texts.STATUS_ACTIVE.format(account=account, devices=fmt.device_lines(state.devices))
+        text = tr(texts.STATUS_ACTIVE).format(
+            account=account, devices=fmt.device_lines(state.devices)
+        )
     else:
-        text = texts.STATUS_INACTIVE.format(account=account)
+        text = tr(texts.STATUS_INACTIVE).format(account=account)
     if state.deactivated_until is not None:
-        text += texts.STATUS_DEACTIVATED.format(until=fmt.when(state.deactivated_until))
+        text += tr(texts.STATUS_DEACTIVATED).format(until=fmt.when(state.deactivated_until))
     if state.pending is not None:
-        text += texts.STATUS_PENDING.format(
-            step=texts.STEP_NAMES[state.pending.stage.value],
+        text += tr(texts.STATUS_PENDING).format(
+            step=tr(texts.STEP_NAMES[state.pending.stage.value]),
             expires=fmt.when(state.pending.expires_at),
         )
-    text += texts.STATUS_PEOPLE.format(people=_people(people, user.id))
-    buttons = [[button(texts.BUTTON_LOST, Action.LOST)]] if state.devices else []
+    text += tr(texts.STATUS_PEOPLE).format(people=_people(people, user.id))
+    buttons = [[button(tr(texts.BUTTON_LOST), Action.LOST)]] if state.devices else []
     buttons += [
         [
             button(
-                texts.BUTTON_REMOVE_PERSON.format(name=p.display_name[:MAX_NAME_SHOWN]),
+                tr(texts.BUTTON_REMOVE_PERSON).format(name=p.display_name[:MAX_NAME_SHOWN]),
                 Action.MANAGER_REMOVE,
                 str(p.user_id),
             )
@@ -89,24 +92,24 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 def _people(people: list[TelegramUserLink], you: int) -> str:
     """Everyone who manages the account from Telegram, and since when."""
     return "\n".join(
-        texts.PERSON_LINE.format(
+        tr(texts.PERSON_LINE).format(
             name=escape(p.display_name[:MAX_NAME_SHOWN]),
             username=f" @{escape(p.username)}" if p.username else "",
-            since=fmt.when(p.linked_at) if p.linked_at else texts.PERSON_SINCE_UNKNOWN,
-            you=texts.PERSON_YOU if p.user_id == you else "",
+            since=fmt.when(p.linked_at) if p.linked_at else tr(texts.PERSON_SINCE_UNKNOWN),
+            you=tr(texts.PERSON_YOU) if p.user_id == you else "",
         )
         for p in people
     )
 
 
 async def unknown_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    await reply(update, texts.UNKNOWN_INPUT)
+    await reply(update, tr(texts.UNKNOWN_INPUT))
 
 
 async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Any button no flow claimed: an old message, or forged data."""
     if update.callback_query is not None:
-        await update.callback_query.answer(texts.STALE_BUTTON)
+        await update.callback_query.answer(tr(texts.STALE_BUTTON))
 
 
 def register(app: Application) -> None:

@@ -29,6 +29,7 @@ from handlers.common import forget, identity, reply, services
 from handlers.support_sync import decide_markup, render, sync
 from handlers.texts import format as fmt
 from handlers.texts import support as support_texts
+from handlers.texts import tr
 from handlers.texts import user as user_texts
 from storage.records import Conversation, DeactivationRequest, RequestStatus
 
@@ -38,15 +39,15 @@ logger = logging.getLogger(__name__)
 def _closed(request: DeactivationRequest) -> str:
     """What a late press is told: the request's fate, and who decided it."""
     if request.decided_by_name:
-        return support_texts.ALREADY_DECIDED.format(
+        return tr(support_texts.ALREADY_DECIDED).format(
             status=request.status.value, agent=request.decided_by_name
         )
-    return support_texts.ALREADY_CLOSED.format(status=request.status.value)
+    return tr(support_texts.ALREADY_CLOSED).format(status=request.status.value)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """Approve, a duration, Deny, Deny without reason, Back: agents only."""
-    press = await parse_press(update, user_texts.STALE_BUTTON, Place.GROUP)
+    press = await parse_press(update, tr(user_texts.STALE_BUTTON), Place.GROUP)
     if press is None:
         return
     query, user, data = press
@@ -55,14 +56,14 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     ref_id, _, hours = data.ref.partition(".")
     request_id = ref_number(ref_id)
     if message is None or message.chat.id != svc.settings.support_chat_id or request_id is None:
-        await query.answer(user_texts.STALE_BUTTON)
+        await query.answer(tr(user_texts.STALE_BUTTON))
         return
     if not await svc.support_desk.is_agent(user.id):
-        await query.answer(support_texts.ONLY_AGENTS, show_alert=True)
+        await query.answer(tr(support_texts.ONLY_AGENTS), show_alert=True)
         return
     view = await svc.support_desk.agent_view(request_id)
     if view is None or view.request.support_message_id != message.message_id:
-        await query.answer(user_texts.STALE_BUTTON)
+        await query.answer(tr(user_texts.STALE_BUTTON))
         return
     if view.request.status is not RequestStatus.OPEN:
         await query.answer(_closed(view.request))
@@ -71,7 +72,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if data.action is Action.APPROVE:
         await query.answer()
         await _show(
-            query, view, support_texts.SUPPORT_CHOOSE_DURATION, _duration_markup(svc, request_id)
+            query,
+            view,
+            tr(support_texts.SUPPORT_CHOOSE_DURATION),
+            _duration_markup(svc, request_id),
         )
     elif data.action is Action.DENY:
         data_ = {"request": request_id}
@@ -82,13 +86,15 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             [
                 [
                     button(
-                        support_texts.BUTTON_DENY_NO_REASON, Action.DENY_NO_REASON, str(request_id)
+                        tr(support_texts.BUTTON_DENY_NO_REASON),
+                        Action.DENY_NO_REASON,
+                        str(request_id),
                     )
                 ],
-                [button(support_texts.BUTTON_BACK, Action.BACK, str(request_id))],
+                [button(tr(support_texts.BUTTON_BACK), Action.BACK, str(request_id))],
             ]
         )
-        await _show(query, view, support_texts.SUPPORT_DENY_HOW, markup)
+        await _show(query, view, tr(support_texts.SUPPORT_DENY_HOW), markup)
     elif data.action is Action.BACK:
         await svc.conversations.release(user.id, Flow.DENY)
         await query.answer()
@@ -99,7 +105,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await svc.conversations.release(user.id, Flow.DENY)
         await _decide(update, context, request_id, approve=False)
     else:
-        await query.answer(user_texts.STALE_BUTTON)
+        await query.answer(tr(user_texts.STALE_BUTTON))
 
 
 def _offered_hours(svc: Services) -> set[int]:
@@ -116,7 +122,7 @@ def _duration_markup(svc: Services, request_id: int) -> InlineKeyboardMarkup:
         for d in svc.deactivation.durations
     ]
     return InlineKeyboardMarkup(
-        [choices, [button(support_texts.BUTTON_BACK, Action.BACK, str(request_id))]]
+        [choices, [button(tr(support_texts.BUTTON_BACK), Action.BACK, str(request_id))]]
     )
 
 
@@ -150,11 +156,11 @@ async def _decide(
         reason=reason,
     )
     answer = {
-        DecisionOutcome.NOT_AGENT: support_texts.ONLY_AGENTS,
-        DecisionOutcome.OWN_ACCOUNT: support_texts.OWN_ACCOUNT,
-        DecisionOutcome.UNKNOWN: user_texts.STALE_BUTTON,
-        DecisionOutcome.INVALID_DURATION: user_texts.STALE_BUTTON,
-        DecisionOutcome.UNSAFE_REASON: support_texts.DENY_REASON_UNSAFE,
+        DecisionOutcome.NOT_AGENT: tr(support_texts.ONLY_AGENTS),
+        DecisionOutcome.OWN_ACCOUNT: tr(support_texts.OWN_ACCOUNT),
+        DecisionOutcome.UNKNOWN: tr(user_texts.STALE_BUTTON),
+        DecisionOutcome.INVALID_DURATION: tr(user_texts.STALE_BUTTON),
+        DecisionOutcome.UNSAFE_REASON: tr(support_texts.DENY_REASON_UNSAFE),
     }.get(decision.outcome)
     if decision.outcome is DecisionOutcome.ALREADY_DECIDED and decision.request is not None:
         latest = await svc.support_desk.agent_view(request_id)
@@ -181,7 +187,7 @@ async def on_deny_reason(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
         return
     problem = secret_problem(message.text)
     if problem:
-        await reply(update, support_texts.DENY_REASON_UNSAFE)
+        await reply(update, tr(support_texts.DENY_REASON_UNSAFE))
         if problem != "looks_like_code":
             await forget(update, context, message)
         return
@@ -193,7 +199,7 @@ async def _start_deny(
     update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[str, Any]
 ) -> None:
     """A deny is started from its request's buttons only."""
-    await reply(update, user_texts.STALE_BUTTON)
+    await reply(update, tr(user_texts.STALE_BUTTON))
 
 
 async def _reason_step(

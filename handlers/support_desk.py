@@ -19,6 +19,7 @@ from handlers.common import identity, reply, services
 from handlers.support_sync import MAX_NAME_SHOWN, agent_devices, request_list
 from handlers.texts import format as fmt
 from handlers.texts import support as texts
+from handlers.texts import tr
 
 logger = logging.getLogger(__name__)
 
@@ -28,26 +29,26 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     user = update.effective_user
     svc = services(context)
     if user is None or not await svc.support_desk.is_agent(user.id):
-        await reply(update, texts.ONLY_AGENTS)
+        await reply(update, tr(texts.ONLY_AGENTS))
         return
     now = svc.clock.now()
     open_requests = await svc.support_desk.queue()
     if not open_requests:
-        await reply(update, texts.QUEUE_EMPTY)
+        await reply(update, tr(texts.QUEUE_EMPTY))
         return
     lines = [
-        texts.QUEUE_LINE.format(
+        tr(texts.QUEUE_LINE).format(
             id=r.id, account=escape(r.account_id), age=fmt.age(now - r.created_at)
         )
         for r in open_requests
     ]
-    await reply(update, "\n".join([texts.QUEUE_HEADER, *lines]))
+    await reply(update, "\n".join([tr(texts.QUEUE_HEADER), *lines]))
 
 
 async def _agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
     user = update.effective_user
     if user is None or not await services(context).support_desk.is_agent(user.id):
-        await reply(update, texts.ONLY_AGENTS)
+        await reply(update, tr(texts.ONLY_AGENTS))
         return False
     return True
 
@@ -57,16 +58,16 @@ async def lookup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not await _agent(update, context):
         return
     if not context.args or len(context.args) != 1:
-        await reply(update, texts.LOOKUP_USAGE)
+        await reply(update, tr(texts.LOOKUP_USAGE))
         return
     query = context.args[0][:256]
     if lookup_problem(query):
-        await reply(update, texts.LOOKUP_BAD_QUERY.format(query=escape(query)))
+        await reply(update, tr(texts.LOOKUP_BAD_QUERY).format(query=escape(query)))
         return
     svc = services(context)
     found = await svc.support_desk.lookup(query)
     if found is None:
-        await reply(update, texts.LOOKUP_NONE.format(query=escape(query)))
+        await reply(update, tr(texts.LOOKUP_NONE).format(query=escape(query)))
         return
     await reply(update, render_lookup(found, svc.clock.now()))
 
@@ -75,13 +76,13 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
     state = found.state
     account = escape(found.account_id)
     if state.hard_locked_at is not None:
-        lock = texts.LOCK_HARD.format(failures=state.consecutive_failures, account=account)
+        lock = tr(texts.LOCK_HARD).format(failures=state.consecutive_failures, account=account)
     elif state.locked_until is not None and state.locked_until > now:
-        lock = texts.LOCK_UNTIL.format(
+        lock = tr(texts.LOCK_UNTIL).format(
             until=fmt.when(state.locked_until), failures=state.consecutive_failures
         )
     else:
-        lock = texts.LOCK_NONE.format(failures=state.consecutive_failures)
+        lock = tr(texts.LOCK_NONE).format(failures=state.consecutive_failures)
     deactivated = state.deactivated_until is not None and state.deactivated_until > now
     users = ", ".join(
         f"{escape(u.display_name[:MAX_NAME_SHOWN])}"
@@ -91,16 +92,16 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
     )
     devices = agent_devices(found.devices)
     requests = request_list(found.requests)
-    return texts.LOOKUP.format(
+    return tr(texts.LOOKUP).format(
         account=account,
         users=users or "none",
         devices=devices,
         lock=lock,
-        deactivation=texts.DEACTIVATED_UNTIL.format(until=fmt.when(state.deactivated_until))
+        deactivation=tr(texts.DEACTIVATED_UNTIL).format(until=fmt.when(state.deactivated_until))
         if deactivated and state.deactivated_until is not None
-        else texts.TWO_FA_ON,
+        else tr(texts.TWO_FA_ON),
         failed=found.failed_checks_24h,
-        requests=requests or texts.SUPPORT_NO_EARLIER,
+        requests=requests or tr(texts.SUPPORT_NO_EARLIER),
     )
 
 
@@ -109,7 +110,7 @@ async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if not await _agent(update, context):
         return
     if not context.args or len(context.args) != 1:
-        await reply(update, texts.UNLOCK_USAGE)
+        await reply(update, tr(texts.UNLOCK_USAGE))
         return
     account = context.args[0][:256]
     assert update.effective_user is not None
@@ -119,9 +120,9 @@ async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
 
 
 _UNLOCK_ANSWERS = {
-    UnlockOutcome.CLEARED: texts.UNLOCKED,
-    UnlockOutcome.NOT_LOCKED: texts.NOT_LOCKED,
-    UnlockOutcome.OWN_ACCOUNT: texts.UNLOCK_OWN_ACCOUNT,
+    UnlockOutcome.CLEARED: tr(texts.UNLOCKED),
+    UnlockOutcome.NOT_LOCKED: tr(texts.NOT_LOCKED),
+    UnlockOutcome.OWN_ACCOUNT: tr(texts.UNLOCK_OWN_ACCOUNT),
 }
 
 

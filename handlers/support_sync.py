@@ -25,6 +25,7 @@ from handlers.callback_data import Action, button
 from handlers.common import services
 from handlers.texts import format as fmt
 from handlers.texts import support as support_texts
+from handlers.texts import tr, using
 from handlers.texts import user as user_texts
 from storage.records import DeactivationRequest, Device, RequestStatus
 
@@ -42,8 +43,10 @@ def agent_devices(devices: list[Device]) -> str:
 def request_list(requests: list[DeactivationRequest]) -> str:
     """Earlier requests as an agent sees them (the last five); "" for none."""
     return ", ".join(
-        support_texts.EARLIER_REQUEST.format(
-            id=r.id, status=support_texts.STATUS_NAMES[r.status.value], when=fmt.when(r.created_at)
+        tr(support_texts.EARLIER_REQUEST).format(
+            id=r.id,
+            status=tr(support_texts.STATUS_NAMES[r.status.value]),
+            when=fmt.when(r.created_at),
         )
         for r in requests[:5]
     )
@@ -54,7 +57,7 @@ def render(view: AgentView) -> str:
     request = view.request
     devices = agent_devices(view.devices)
     earlier = request_list(view.earlier)
-    text = support_texts.SUPPORT_REQUEST.format(
+    text = tr(support_texts.SUPPORT_REQUEST).format(
         id=request.id,
         account=escape(request.account_id),
         name=escape(request.display_name[:MAX_NAME_SHOWN]),
@@ -64,7 +67,7 @@ def render(view: AgentView) -> str:
         created=fmt.when(request.created_at),
         devices=devices,
         failed=view.failed_checks_24h,
-        earlier=earlier or support_texts.SUPPORT_NO_EARLIER,
+        earlier=earlier or tr(support_texts.SUPPORT_NO_EARLIER),
         reason=escape(request.reason),
     )
     return text + _outcome(request)
@@ -75,10 +78,10 @@ def _linked_since(view: AgentView) -> str:
     is worth a second look."""
     requester = view.requester
     if requester is None or requester.account_id != view.request.account_id:
-        return support_texts.SUPPORT_LINK_GONE
+        return tr(support_texts.SUPPORT_LINK_GONE)
     linked_at = requester.linked_at
-    since = fmt.when(linked_at) if linked_at else support_texts.SUPPORT_LINKED_UNKNOWN
-    return support_texts.SUPPORT_LINKED_SINCE.format(since=since)
+    since = fmt.when(linked_at) if linked_at else tr(support_texts.SUPPORT_LINKED_UNKNOWN)
+    return tr(support_texts.SUPPORT_LINKED_SINCE).format(since=since)
 
 
 def _outcome(request: DeactivationRequest) -> str:
@@ -86,11 +89,11 @@ def _outcome(request: DeactivationRequest) -> str:
         return ""
     at = fmt.when(request.decided_at) if request.decided_at else ""
     reason = (
-        user_texts.LOST_DENIED_REASON.format(reason=escape(request.decision_reason))
+        tr(user_texts.LOST_DENIED_REASON).format(reason=escape(request.decision_reason))
         if request.decision_reason
         else ""
     )
-    return support_texts.SUPPORT_OUTCOME[request.status.value].format(
+    return tr(support_texts.SUPPORT_OUTCOME[request.status.value]).format(
         agent=escape(request.decided_by_name or ""),
         at=at,
         until=fmt.when(request.deactivated_until) if request.deactivated_until else "",
@@ -103,8 +106,8 @@ def decide_markup(request_id: int) -> InlineKeyboardMarkup:
     return InlineKeyboardMarkup(
         [
             [
-                button(support_texts.BUTTON_APPROVE, Action.APPROVE, ref),
-                button(support_texts.BUTTON_DENY, Action.DENY, ref),
+                button(tr(support_texts.BUTTON_APPROVE), Action.APPROVE, ref),
+                button(tr(support_texts.BUTTON_DENY), Action.DENY, ref),
             ]
         ]
     )
@@ -120,8 +123,9 @@ async def sync(bot: Bot, svc: Services) -> None:
         await svc.deactivation.alert_waiting()
         chat_id = svc.settings.support_chat_id
         if chat_id is not None:
-            await _post_new(bot, svc, chat_id)
-            await _refresh_support(bot, svc)
+            with using(svc.settings.support_language):
+                await _post_new(bot, svc, chat_id)
+                await _refresh_support(bot, svc)
         await _tell_users(bot, svc)
         await _remind(bot, svc)
 
@@ -174,8 +178,11 @@ async def _refresh_support(bot: Bot, svc: Services) -> None:
 
 
 async def _tell_users(bot: Bot, svc: Services) -> None:
-    for request in await svc.deactivation.users_to_tell():
-        text, markup = _user_notice(request)
+    due = await svc.deactivation.users_to_tell()
+    languages = await svc.languages.of([r.telegram_user_id for r in due])
+    for request in due:
+        with using(languages[request.telegram_user_id]):  # the user's, not the agent's
+            text, markup = _user_notice(request)
         try:
             await bot.send_message(
                 request.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
@@ -194,34 +201,38 @@ def _user_notice(request: DeactivationRequest) -> tuple[str, InlineKeyboardMarku
     if request.status is RequestStatus.APPROVED:
         assert request.deactivated_until is not None
         return (
-            user_texts.LOST_APPROVED.format(
+            tr(user_texts.LOST_APPROVED).format(
                 id=request.id, account=account, until=fmt.when(request.deactivated_until)
             ),
-            InlineKeyboardMarkup([[button(user_texts.BUTTON_SET_UP_NEW, Action.ENROLL)]]),
+            InlineKeyboardMarkup([[button(tr(user_texts.BUTTON_SET_UP_NEW), Action.ENROLL)]]),
         )
     if request.status is RequestStatus.DENIED:
         reason = (
-            user_texts.LOST_DENIED_REASON.format(reason=escape(request.decision_reason))
+            tr(user_texts.LOST_DENIED_REASON).format(reason=escape(request.decision_reason))
             if request.decision_reason
             else ""
         )
-        return user_texts.LOST_DENIED.format(id=request.id, reason=reason, account=account), None
-    return user_texts.LOST_EXPIRED.format(id=request.id), None
+        return tr(user_texts.LOST_DENIED).format(
+            id=request.id, reason=reason, account=account
+        ), None
+    return tr(user_texts.LOST_EXPIRED).format(id=request.id), None
 
 
 async def _remind(bot: Bot, svc: Services) -> None:
-    for request in await svc.deactivation.reminders_due():
+    due = await svc.deactivation.reminders_due()
+    languages = await svc.languages.of([r.telegram_user_id for r in due])
+    for request in due:
         assert request.deactivated_until is not None
+        with using(languages[request.telegram_user_id]):
+            text = tr(user_texts.LOST_REMINDER).format(
+                account=escape(request.account_id), until=fmt.when(request.deactivated_until)
+            )
+            markup = InlineKeyboardMarkup(
+                [[button(tr(user_texts.BUTTON_SET_UP_NEW), Action.ENROLL)]]
+            )
         try:
             await bot.send_message(
-                request.chat_id,
-                user_texts.LOST_REMINDER.format(
-                    account=escape(request.account_id), until=fmt.when(request.deactivated_until)
-                ),
-                parse_mode=ParseMode.HTML,
-                reply_markup=InlineKeyboardMarkup(
-                    [[button(user_texts.BUTTON_SET_UP_NEW, Action.ENROLL)]]
-                ),
+                request.chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
             )
         except TelegramError as exc:
             logger.info("reminder for #%s not sent: %s", request.id, exc)

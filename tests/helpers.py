@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import time
+from datetime import datetime
 from urllib.parse import parse_qs, unquote, urlparse
 
 import zxingcpp
@@ -36,3 +37,8 @@ def parse_key_uri(uri: str) -> dict[str, str]:
 def app_code(secret: str, at: float | None = None) -> str:
     """The code the authenticator app shows now (or at ``at``), computed independently."""
     return independent_totp(secret, time.time() if at is None else at)
+
+
+def shown_time(moment: datetime) -> str:
+    """A time as the bot writes it in English with TIMEZONE=UTC: "1 March 2026, 09:16 UTC"."""
+    return f"{moment.day} {moment:%B %Y, %H:%M} UTC"

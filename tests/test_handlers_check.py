@@ -11,7 +11,7 @@ from bot.clock import FakeClock
 from bot.config import Settings
 from storage.records import AccountSecurity
 from tests.harness import ChatUser, Harness, running_bot
-from tests.helpers import decode_qr, parse_key_uri
+from tests.helpers import decode_qr, parse_key_uri, shown_time
 from tests.test_handlers_enrolment import at_summary, code_for, scan_qr
 
 
@@ -66,7 +66,7 @@ async def test_wrong_code_says_tries_left_then_locks(bot: Harness) -> None:
     answers = [(await user.send(bad))[0].shown_text for _ in range(4)]
     assert "4 tries left" in answers[0] and "1 try left" in answers[3]
     (locked,) = await user.send(bad)
-    until = (bot.clock.now() + timedelta(minutes=15)).strftime("%Y-%m-%d %H:%M UTC")
+    until = shown_time(bot.clock.now() + timedelta(minutes=15))
     assert "Locked" in locked.shown_text and until in locked.shown_text
     (still,) = await user.send(f"/check {code_for(bot, secret)}")
     assert "Locked" in still.shown_text and "even with a correct code" in still.shown_text

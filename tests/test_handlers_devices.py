@@ -68,7 +68,7 @@ async def test_devices_lists_name_added_and_last_used(bot: Harness) -> None:
     assert (
         "Phone" in listing.shown_text
         and "added" in listing.shown_text
-        and "last used 20" in listing.shown_text
+        and "last used 1 March 2026" in listing.shown_text
     )
     assert buttons(listing) == ["Rename Phone", "Remove Phone"]
 

@@ -184,7 +184,7 @@ async def test_the_support_message_shows_since_when_the_requester_manages_the_ac
     bot.clock.advance(days=3)
     await file_request(bot, user)
     text = support_message(bot).shown_text
-    assert "Linked to this account since: 2026-03-04 09:00 UTC" in text
+    assert "Linked to this account since: 4 March 2026, 09:00 UTC" in text
 
 
 async def test_a_link_to_the_account_one_already_manages_tells_nobody_again(

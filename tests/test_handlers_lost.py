@@ -15,6 +15,7 @@ from bot.config import Settings
 from handlers import support_sync
 from tests.botapi import SimMessage
 from tests.harness import ChatUser, Harness, running_bot
+from tests.helpers import shown_time
 from tests.test_handlers_check import enrolled
 from tests.test_handlers_enrolment import code_for
 
@@ -100,7 +101,7 @@ async def test_approval_turns_2fa_off_and_tells_everyone(bot: Harness) -> None:
     assert [label for label, _ in choices.buttons] == ["4 h", "12 h", "24 h", "3 d", "Back"]
     await agent.press(choices, "24 h")
     decided = support_message(bot)
-    until = (bot.clock.now() + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M UTC")
+    until = shown_time(bot.clock.now() + timedelta(hours=24))
     assert (
         "Approved" in decided.shown_text and until in decided.shown_text and decided.buttons == []
     )
@@ -341,7 +342,7 @@ async def test_status_shows_a_running_deactivation(bot: Harness) -> None:
     await file_request(bot, user)
     await approve(bot)
     (status,) = await user.send("/status")
-    until = (bot.clock.now() + timedelta(hours=24)).strftime("%Y-%m-%d %H:%M UTC")
+    until = shown_time(bot.clock.now() + timedelta(hours=24))
     assert "temporarily off until " + until in status.shown_text
 
 

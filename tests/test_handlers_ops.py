@@ -243,7 +243,7 @@ async def test_health_tells_how_long_alerts_wait(bot: Harness) -> None:
     bot.state.fail_next("sendMessage", status=502)  # the alert fails once more; /health works
     await bot.run_job("alerts")
     (health,) = await admin.send("/health")
-    assert "Alerts waiting: 1 (the oldest raised 42 min ago)" in health.shown_text
+    assert "Alerts waiting: 1 (the oldest raised 42 minutes ago)" in health.shown_text
 
 
 async def test_failed_delivery_is_retried_later(bot: Harness) -> None:

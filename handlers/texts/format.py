@@ -1,22 +1,45 @@
-"""How times, durations and device lists are written, for every audience."""
+"""How times, durations and device lists are written, for every audience: in the
+current language (``handlers.texts``) and the configured time zone (``TIMEZONE``)."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
 from html import escape
+from zoneinfo import ZoneInfo
 
+from babel.dates import format_datetime, format_timedelta
+
+from handlers.texts import N_, NP_, current, tr, trn
 from storage.records import Device
 
-DEVICE_LINE = "• <b>{name}</b>, added {added}"
-DEVICE_LINE_USED = "• <b>{name}</b>, added {added}, last used {used}"
-NEVER_USED = "never"
-MORE_DEVICES = "• … and {count} more"
-NO_DEVICES = "• none"
+DEVICE_LINE = N_("• <b>{name}</b>, added {added}")
+DEVICE_LINE_USED = N_("• <b>{name}</b>, added {added}, last used {used}")
+NEVER_USED = N_("never")
+MORE_DEVICES = N_("• … and {count} more")
+NO_DEVICES = N_("• none")
+HOURS_SHORT = NP_("{count} h", "{count} h")
+DAYS_SHORT = NP_("{count} d", "{count} d")
+
+# "2 December 2026, 14:30 UTC" / "2. Dezember 2026, 14:30 MEZ"
+_WHEN = {"en": "d MMMM y, HH:mm zzz", "de": "d. MMMM y, HH:mm zzz"}
+_zone = ZoneInfo("UTC")
+
+
+def set_timezone(name: str) -> None:
+    """Every time shown in a chat is in this zone (``TIMEZONE``, checked at start)."""
+    global _zone
+    _zone = ZoneInfo(name)
 
 
 def when(moment: datetime) -> str:
-    """Dates and times as users read them here: UTC, to the minute."""
-    return moment.strftime("%Y-%m-%d %H:%M UTC")
+    """A moment, to the minute, as people read it where they live."""
+    language = current()
+    return format_datetime(moment, _WHEN.get(language, _WHEN["en"]), tzinfo=_zone, locale=language)
+
+
+def in_words(delta: timedelta) -> str:
+    """A duration ahead, in words: "in 15 minutes" / "in 15 Minuten"."""
+    return format_timedelta(delta, add_direction=True, threshold=1.5, locale=current())
 
 
 def device_lines(
@@ -25,30 +48,29 @@ def device_lines(
     """The one way a list of devices is written: for the user (/status, /devices, with
     ``last_used``) and for an agent (at most ``limit``, the rest counted)."""
     if not devices:
-        return NO_DEVICES
+        return tr(NO_DEVICES)
     shown = devices if limit is None else devices[:limit]
     lines = [
-        (DEVICE_LINE_USED if last_used else DEVICE_LINE).format(
+        tr(DEVICE_LINE_USED if last_used else DEVICE_LINE).format(
             name=escape(d.name),
             added=when(d.created_at),
-            used=when(d.last_used_at) if d.last_used_at else NEVER_USED,
+            used=when(d.last_used_at) if d.last_used_at else tr(NEVER_USED),
         )
         for d in shown
     ]
     if len(devices) > len(shown):
-        lines.append(MORE_DEVICES.format(count=len(devices) - len(shown)))
+        lines.append(tr(MORE_DEVICES).format(count=len(devices) - len(shown)))
     return "\n".join(lines)
 
 
 def duration_label(delta: timedelta) -> str:
+    """A short duration for a button: "4 h", "3 d" / "4 h", "3 T."."""
     hours = int(delta.total_seconds() // 3600)
-    return f"{hours // 24} d" if hours % 24 == 0 and hours >= 48 else f"{hours} h"
+    if hours % 24 == 0 and hours >= 48:
+        return trn(DAYS_SHORT, hours // 24).format(count=hours // 24)
+    return trn(HOURS_SHORT, hours).format(count=hours)
 
 
 def age(delta: timedelta) -> str:
-    minutes = int(delta.total_seconds() // 60)
-    if minutes < 60:
-        return f"{minutes} min"
-    if minutes < 48 * 60:
-        return f"{minutes // 60} h {minutes % 60} min"
-    return f"{minutes // 1440} d"
+    """How long something has waited: "45 minutes", "3 hours" / "45 Minuten", "3 Stunden"."""
+    return format_timedelta(delta, threshold=2, locale=current())

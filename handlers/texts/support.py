@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-BUTTON_APPROVE = "Approve"
+from handlers.texts import N_
 
-BUTTON_DENY = "Deny"
+BUTTON_APPROVE = N_("Approve")
 
-BUTTON_BACK = "Back"
+BUTTON_DENY = N_("Deny")
 
-BUTTON_DENY_NO_REASON = "Deny without reason"
+BUTTON_BACK = N_("Back")
 
-SUPPORT_REQUEST = (
+BUTTON_DENY_NO_REASON = N_("Deny without reason")
+
+SUPPORT_REQUEST = N_(
     "🆘 <b>Deactivation request #{id}</b>\n"
     "Account: <code>{account}</code>\n"
     "Telegram: {name} {username} (id <code>{user_id}</code>)\n"
@@ -23,45 +25,45 @@ SUPPORT_REQUEST = (
 )
 
 
-SUPPORT_NO_EARLIER = "none"
+SUPPORT_NO_EARLIER = N_("none")
 
 SUPPORT_OUTCOME = {
-    "approved": "\n\n✅ <b>Approved</b> by {agent} at {at}: 2FA off until {until}.",
-    "denied": "\n\n❌ <b>Denied</b> by {agent} at {at}.{reason}",
-    "withdrawn": "\n\n↩️ <b>Withdrawn</b> by the user at {at}.",
-    "expired": "\n\n⌛ <b>Expired</b> at {at} without a decision.",
+    "approved": N_("\n\n✅ <b>Approved</b> by {agent} at {at}: 2FA off until {until}."),
+    "denied": N_("\n\n❌ <b>Denied</b> by {agent} at {at}.{reason}"),
+    "withdrawn": N_("\n\n↩️ <b>Withdrawn</b> by the user at {at}."),
+    "expired": N_("\n\n⌛ <b>Expired</b> at {at} without a decision."),
 }
 
-SUPPORT_CHOOSE_DURATION = "\n\nApprove for how long?"
+SUPPORT_CHOOSE_DURATION = N_("\n\nApprove for how long?")
 
-SUPPORT_DENY_HOW = (
+SUPPORT_DENY_HOW = N_(
     "\n\nTo deny with a reason for the user, reply to this message with the reason. "
     "Or deny without one."
 )
 
-ONLY_AGENTS = "Only support agents can decide."
+ONLY_AGENTS = N_("Only support agents can decide.")
 
-OWN_ACCOUNT = "You cannot decide a request about your own account."
+OWN_ACCOUNT = N_("You cannot decide a request about your own account.")
 
-ALREADY_DECIDED = "Already {status} by {agent}."
+ALREADY_DECIDED = N_("Already {status} by {agent}.")
 
-ALREADY_CLOSED = "This request is already {status}."
+ALREADY_CLOSED = N_("This request is already {status}.")
 
-QUEUE_EMPTY = "No open requests."
+QUEUE_EMPTY = N_("No open requests.")
 
-QUEUE_HEADER = "<b>Open requests</b> (oldest first)"
+QUEUE_HEADER = N_("<b>Open requests</b> (oldest first)")
 
-QUEUE_LINE = "• #{id} <code>{account}</code>, waiting {age}"
+QUEUE_LINE = N_("• #{id} <code>{account}</code>, waiting {age}")
 
-LOOKUP_USAGE = "Usage: /lookup &lt;account or Telegram user id&gt;"
+LOOKUP_USAGE = N_("Usage: /lookup &lt;account or Telegram user id&gt;")
 
 LOOKUP_BAD_QUERY = (
     "<code>{query}</code> is neither an account id nor a Telegram user id.\n" + LOOKUP_USAGE
 )
 
-LOOKUP_NONE = "Nothing known about <code>{query}</code>."
+LOOKUP_NONE = N_("Nothing known about <code>{query}</code>.")
 
-LOOKUP = (
+LOOKUP = N_(
     "<b>{account}</b>\n"
     "Telegram: {users}\n"
     "Devices:\n{devices}\n"
@@ -71,52 +73,52 @@ LOOKUP = (
     "Requests: {requests}"
 )
 
-LOCK_NONE = "none ({failures} failures in a row)"
+LOCK_NONE = N_("none ({failures} failures in a row)")
 
-LOCK_UNTIL = "locked until {until} ({failures} failures in a row)"
+LOCK_UNTIL = N_("locked until {until} ({failures} failures in a row)")
 
-LOCK_HARD = "blocked after {failures} failures: /unlock {account} clears it"
+LOCK_HARD = N_("blocked after {failures} failures: /unlock {account} clears it")
 
-DEACTIVATED_UNTIL = "off until {until} (approved deactivation)"
+DEACTIVATED_UNTIL = N_("off until {until} (approved deactivation)")
 
-TWO_FA_ON = "required"
+TWO_FA_ON = N_("required")
 
-UNLOCK_USAGE = "Usage: /unlock &lt;account&gt;"
+UNLOCK_USAGE = N_("Usage: /unlock &lt;account&gt;")
 
-UNLOCKED = "The lock on <code>{account}</code> is cleared; its codes work again."
+UNLOCKED = N_("The lock on <code>{account}</code> is cleared; its codes work again.")
 
-NOT_LOCKED = "<code>{account}</code> is not locked."
+NOT_LOCKED = N_("<code>{account}</code> is not locked.")
 
-UNLOCK_OWN_ACCOUNT = "You cannot unlock your own account."
+UNLOCK_OWN_ACCOUNT = N_("You cannot unlock your own account.")
 
-AGENTS_ONLY_ADMINS = "Only admins can manage agents."
+AGENTS_ONLY_ADMINS = N_("Only admins can manage agents.")
 
-AGENTS_LIST = "<b>Support agents</b>\nFrom configuration: {configured}\nAdded: {added}"
+AGENTS_LIST = N_("<b>Support agents</b>\nFrom configuration: {configured}\nAdded: {added}")
 
-AGENTS_USAGE = "Usage: /agents, /agents add &lt;user id&gt;, /agents remove &lt;user id&gt;"
+AGENTS_USAGE = N_("Usage: /agents, /agents add &lt;user id&gt;, /agents remove &lt;user id&gt;")
 
-AGENTS_ADDED = "User {id} is now a support agent."
+AGENTS_ADDED = N_("User {id} is now a support agent.")
 
-AGENTS_ALREADY = "User {id} is already a support agent."
+AGENTS_ALREADY = N_("User {id} is already a support agent.")
 
-AGENTS_REMOVED = "User {id} is no longer a support agent."
+AGENTS_REMOVED = N_("User {id} is no longer a support agent.")
 
-AGENTS_NOT_FOUND = "User {id} was not added with /agents (agents from SUPPORT_AGENT_IDS stay)."
-DENY_REASON_UNSAFE = (
+AGENTS_NOT_FOUND = N_("User {id} was not added with /agents (agents from SUPPORT_AGENT_IDS stay).")
+DENY_REASON_UNSAFE = N_(
     "That reason looks like a code or a key, and the user would see it: please reply "
     "again with words only."
 )
-EARLIER_REQUEST = "#{id} {status} ({when})"
+EARLIER_REQUEST = N_("#{id} {status} ({when})")
 STATUS_NAMES = {
-    "open": "open",
-    "approved": "approved",
-    "denied": "denied",
-    "withdrawn": "withdrawn",
-    "expired": "expired",
+    "open": N_("open"),
+    "approved": N_("approved"),
+    "denied": N_("denied"),
+    "withdrawn": N_("withdrawn"),
+    "expired": N_("expired"),
 }
 
-SUPPORT_LINKED_SINCE = "Linked to this account since: {since}\n"
+SUPPORT_LINKED_SINCE = N_("Linked to this account since: {since}\n")
 
-SUPPORT_LINK_GONE = "No longer linked to this account (switched, or removed by someone on it)\n"
+SUPPORT_LINK_GONE = N_("No longer linked to this account (switched, or removed by someone on it)\n")
 
-SUPPORT_LINKED_UNKNOWN = "unknown"
+SUPPORT_LINKED_UNKNOWN = N_("unknown")

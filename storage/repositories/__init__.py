@@ -1,20 +1,21 @@
 """One repository per aggregate, all bound to the transaction that owns them.
 
-Plain synchronous code: it runs on the database thread, inside ``Database.run``.
+Plain synchronous code: it runs in a database thread, inside ``Database.run``, on SQLite
+and PostgreSQL alike (the SQL is written once; ``storage/dialect.py`` adapts it).
 """
 
 from __future__ import annotations
-
-import sqlite3
 
 from storage.repositories.accounts import AccountRepository
 from storage.repositories.agents import AgentRepository
 from storage.repositories.alerts import AlertRepository
 from storage.repositories.audit import AuditRepository
+from storage.repositories.base import Connection
 from storage.repositories.cleanup import CleanupRepository
 from storage.repositories.conversations import ConversationRepository, GrantRepository
 from storage.repositories.devices import DeviceRepository
 from storage.repositories.enrolments import EnrolmentRepository
+from storage.repositories.languages import LanguageRepository
 from storage.repositories.links import LinkRepository
 from storage.repositories.notices import NoticeRepository
 from storage.repositories.recovery import RecoveryCodeRepository
@@ -25,7 +26,7 @@ from storage.repositories.security import SecurityRepository
 class Transaction:
     """The repositories of one open transaction (see ``Database.run``)."""
 
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self.connection = conn
         self.accounts = AccountRepository(conn)
         self.devices = DeviceRepository(conn)
@@ -36,6 +37,7 @@ class Transaction:
         self.links = LinkRepository(conn)
         self.conversations = ConversationRepository(conn)
         self.grants = GrantRepository(conn)
+        self.languages = LanguageRepository(conn)
         self.alerts = AlertRepository(conn)
         self.agents = AgentRepository(conn)
         self.requests = RequestRepository(conn)
