@@ -13,7 +13,15 @@ from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from tests.botapi.models import CallbackRecord, Fault, SimChat, SimMessage, SimUser, StoredFile
+from tests.botapi.models import (
+    CallbackRecord,
+    Fault,
+    SimChat,
+    SimMessage,
+    SimUser,
+    StoredFile,
+    Webhook,
+)
 from tests.botapi.payloads import FileIdFactory, message_json, photo_dimensions
 
 T = TypeVar("T")
@@ -71,6 +79,10 @@ class StateCore:
         self._queries: dict[str, CallbackRecord] = {}
         self._next_query = 0
         self._faults: list[Fault] = []
+        #: Set by setWebhook: updates go to it (tests/botapi/webhook.py), getUpdates answers 409.
+        self.webhook: Webhook | None = None
+        #: Groups the bot was removed from (`remove_bot_from`): every call there answers 403.
+        self.removed_from: set[int] = set()
         self._revision = 0
         self._signals = _Signals()
         self._call_counts: Counter[str] = Counter()

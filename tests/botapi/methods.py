@@ -8,12 +8,13 @@ leaves no trace except in ``calls``.
 from __future__ import annotations
 
 import json
+import re
 from collections import deque
 from typing import Any
 
 from tests.botapi.core import StateCore
 from tests.botapi.markup import parse_text, utf16_len
-from tests.botapi.models import SimChat, SimMessage
+from tests.botapi.models import SimChat, SimMessage, Webhook
 from tests.botapi.params import Params
 from tests.botapi.payloads import image_size, parse_reply_markup
 from tests.botapi.protocol import NOT_MODIFIED, ApiError
@@ -25,6 +26,7 @@ CANONICAL_NAMES = {
         "logOut",
         "close",
         "getUpdates",
+        "setWebhook",
         "deleteWebhook",
         "getWebhookInfo",
         "sendMessage",
@@ -61,6 +63,12 @@ _CHAT_ACTIONS = {
     "upload_video_note",
 }
 _BLOCKED = "Forbidden: bot was blocked by the user"
+_REMOVED = "Forbidden: bot was kicked from the {kind} chat"
+_WEBHOOK_ACTIVE = (
+    "Conflict: can't use getUpdates method while webhook is active; "
+    "use deleteWebhook to delete the webhook first"
+)
+_SECRET_TOKEN = re.compile(r"[A-Za-z0-9_-]{1,256}")
 _QUERY_INVALID = "query is too old and response timeout expired or query ID is invalid"
 
 
@@ -75,6 +83,8 @@ class ApiMethods(StateCore):
         chat = self.chats.get(p.chat_id())
         if chat is None or (chat.user is not None and not chat.user.started):
             raise ApiError.bad_request("chat not found")
+        if chat.id in self.removed_from:
+            raise ApiError(403, _REMOVED.format(kind=chat.type))
         if writing and chat.user is not None and chat.user.blocked:
             raise ApiError(403, _BLOCKED)
         return chat
@@ -155,22 +165,86 @@ class ApiMethods(StateCore):
     async def api_close(self, p: Params) -> bool:
         return True
 
+    async def api_setwebhook(self, p: Params) -> bool:
+        """Updates are POSTed to `url` from now on (an empty url removes the webhook). The
+        simulated Telegram accepts http:// too, as a self-hosted Bot API server does."""
+        url = p.text("url") or ""
+        if not url:
+            return await self.api_deletewebhook(p)
+        if not url.startswith(("http://", "https://")):
+            raise ApiError.bad_request("bad webhook: An HTTPS URL must be provided for webhook")
+        secret = p.text("secret_token")
+        if secret is not None and not _SECRET_TOKEN.fullmatch(secret):
+            raise ApiError.bad_request("secret token contains unallowed characters")
+        allowed = p.json("allowed_updates")
+        if p.flag("drop_pending_updates"):
+            self._updates.clear()
+        self.webhook = Webhook(
+            url,
+            secret,
+            list(allowed) if isinstance(allowed, list) and allowed else None,
+            p.integer("max_connections") or 40,
+        )
+        self._signals.notify("updates")  # a waiting getUpdates ends, the sender starts
+        return True
+
     async def api_deletewebhook(self, p: Params) -> bool:
         if p.flag("drop_pending_updates"):
             self._updates.clear()
+        self.webhook = None
+        self._signals.notify("updates")
         return True
 
     async def api_getwebhookinfo(self, p: Params) -> dict:
-        return {
-            "url": "",
+        info: dict[str, Any] = {
+            "url": self.webhook.url if self.webhook else "",
             "has_custom_certificate": False,
             "pending_update_count": len(self._updates),
         }
+        if self.webhook is not None:
+            info["max_connections"] = self.webhook.max_connections
+            if self.webhook.allowed_updates is not None:
+                info["allowed_updates"] = self.webhook.allowed_updates
+            if self.webhook.last_error_date is not None:
+                info["last_error_date"] = self.webhook.last_error_date
+                info["last_error_message"] = self.webhook.last_error_message
+        return info
+
+    # ------------------------------------------------------------- webhook delivery side
+
+    async def next_webhook_update(self) -> tuple[Webhook, dict[str, Any]]:
+        """Wait for a webhook and an update for it, oldest first. Updates of a kind the
+        webhook's allowed_updates leave out are dropped, as Telegram does."""
+
+        def check() -> tuple[Webhook, dict[str, Any]] | None:
+            hook = self.webhook
+            while hook is not None and self._updates:
+                update = self._updates[0]
+                allowed = hook.allowed_updates
+                if allowed is None or any(kind in update for kind in allowed):
+                    return hook, update
+                self._updates.popleft()
+            return None
+
+        return await self._wait_until("updates", check, None)
+
+    def webhook_delivered(self, update: dict[str, Any]) -> None:
+        """The webhook answered 2xx: the update is confirmed."""
+        if self._updates and self._updates[0] is update:
+            self._updates.popleft()
+
+    def webhook_failed(self, message: str) -> None:
+        """The webhook did not take an update: kept for the next try (getWebhookInfo)."""
+        if self.webhook is not None:
+            self.webhook.last_error_date = self.now()
+            self.webhook.last_error_message = message
 
     async def api_getupdates(self, p: Params) -> list:
         """Long polling: answers as soon as there are updates at or after `offset`, else after
         `timeout` seconds with []. A newer getUpdates ends a waiting one with 409, as on
         Telegram (two pollers on one token)."""
+        if self.webhook is not None:
+            raise ApiError(409, _WEBHOOK_ACTIVE)
         offset = p.integer("offset") or 0
         limit = min(max(p.integer("limit") or 100, 1), 100)
         timeout = max(p.number("timeout") or 0.0, 0.0)
@@ -183,7 +257,7 @@ class ApiMethods(StateCore):
         self._signals.notify("updates")
 
         def ready() -> list | None:
-            if self._poll_epoch != epoch or self._release_epoch != release:
+            if self._poll_epoch != epoch or self._release_epoch != release or self.webhook:
                 return []
             batch = _pending(self._updates, limit, self._allowed_updates)
             return batch or None

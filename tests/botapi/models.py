@@ -150,6 +150,19 @@ class CallbackRecord:
 
 
 @dataclass
+class Webhook:
+    """What setWebhook recorded: updates are then POSTed here instead of waiting for
+    getUpdates (tests/botapi/webhook.py delivers them)."""
+
+    url: str
+    secret_token: str | None = None
+    allowed_updates: list[str] | None = None
+    max_connections: int = 40
+    last_error_date: int | None = None
+    last_error_message: str | None = None
+
+
+@dataclass
 class Fault:
     method: str  # lower-case method name or "*"
     status: int

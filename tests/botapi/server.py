@@ -15,6 +15,7 @@ Control side, for tests or benchmarks in another process (JSON in, ``{"ok", "res
     POST /_control/send_photo        {"user_id", "chat_id"?, "image_base64"?, "caption"?}
     POST /_control/press_button      {"user_id", "message_id", "callback_data", "chat_id"?}
     POST /_control/block, /unblock   {"user_id"}
+    POST /_control/remove_bot_from, /add_bot_to  {"chat_id"}  (a group the bot cannot reach)
     POST /_control/fail_next         {"method", "status"?, "count"?, "retry_after"?, "description"?}
     GET  /_control/messages          ?chat_id=..&include_deleted=0|1
     GET  /_control/user_messages     ?chat_id=..
@@ -26,6 +27,13 @@ Control side, for tests or benchmarks in another process (JSON in, ``{"ok", "res
     GET  /_control/calls             ?method=..&since=<index>
     GET  /_control/callback_answers
     GET  /_control/stats
+    GET  /_control/webhook           what setWebhook recorded (null: none)
+    POST /_control/post_to_webhook   {"update", "secret_token"? (absent: no header)}
+        One update POSTed to the webhook outside the queue; the result is the HTTP status.
+
+Webhooks: after setWebhook, queued updates are POSTed to its URL (with the
+X-Telegram-Bot-Api-Secret-Token header when a secret_token was set) instead of waiting for
+getUpdates, which then answers 409; see tests/botapi/webhook.py.
 
 Run standalone: ``python -m tests.botapi --host 127.0.0.1 --port 8081 --token T``.
 """
@@ -47,6 +55,7 @@ from tests.botapi.models import SimMessage, buttons
 from tests.botapi.params import FileTuple
 from tests.botapi.protocol import ApiError, dump_json, ok, render_response
 from tests.botapi.state import BotApiState
+from tests.botapi.webhook import WebhookSender
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _ALL_INTERFACES = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - only to pick a client address
@@ -94,6 +103,7 @@ class BotApiServer:
 
     def __init__(self, state: BotApiState | None = None) -> None:
         self.state = state if state is not None else BotApiState()
+        self.webhooks = WebhookSender(self.state)
         self._runner: web.AppRunner | None = None
         self._address: tuple[str, int] | None = None
 
@@ -116,6 +126,7 @@ class BotApiServer:
             await runner.cleanup()
             raise
         self._runner = runner
+        self.webhooks.start()
         # Listening on all interfaces: clients still connect through the loopback.
         connect_host = "127.0.0.1" if host in _ALL_INTERFACES else host
         self._address = (connect_host, runner.addresses[0][1])
@@ -126,8 +137,14 @@ class BotApiServer:
         if self._runner is None:
             return
         self.state.release_pollers()
+        await self.webhooks.stop()
         runner, self._runner = self._runner, None
         await runner.cleanup()
+
+    async def post_to_webhook(self, update: dict[str, Any], secret_token: str | None) -> int:
+        """POST one update to the bot's webhook with this secret token header (None: no
+        header), outside the queue; the HTTP status the bot answered (0: no connection)."""
+        return await self.webhooks.post(update, secret_token)
 
     async def __aenter__(self) -> BotApiServer:
         return await self.start()
@@ -318,6 +335,24 @@ class BotApiServer:
         async def callback_answers(args: dict[str, Any]) -> Any:
             return state.callback_answers
 
+        async def remove_bot_from(args: dict[str, Any]) -> Any:
+            state.remove_bot_from(int(args["chat_id"]))
+            return True
+
+        async def add_bot_to(args: dict[str, Any]) -> Any:
+            state.add_bot_to(int(args["chat_id"]))
+            return True
+
+        async def webhook(args: dict[str, Any]) -> Any:
+            hook = state.webhook
+            return None if hook is None else {**vars(hook), "delivered": self.webhooks.delivered}
+
+        async def post_to_webhook(args: dict[str, Any]) -> Any:
+            update = args["update"]
+            if not isinstance(update, dict):
+                raise TypeError("update must be a JSON object")
+            return await self.post_to_webhook(update, args.get("secret_token"))
+
         async def stats(args: dict[str, Any]) -> Any:
             return {
                 "calls": len(state.calls),
@@ -337,6 +372,10 @@ class BotApiServer:
             "block": block,
             "unblock": unblock,
             "fail_next": fail_next,
+            "remove_bot_from": remove_bot_from,
+            "add_bot_to": add_bot_to,
+            "webhook": webhook,
+            "post_to_webhook": post_to_webhook,
             "messages": messages,
             "user_messages": user_messages,
             "wait_for_message": wait_for_message,

@@ -166,3 +166,14 @@ class UserSimulation(StateCore):
                 "new_chat_member": kicked if blocked else member,
             },
         )
+
+    def remove_bot_from(self, chat_id: int) -> None:
+        """The bot is removed from group `chat_id`: every call there answers 403 until
+        `add_bot_to` (an ops chat the bot cannot reach). No update is sent for it."""
+        if chat_id not in self.chats or self.chats[chat_id].type == "private":
+            raise LookupError(f"chat {chat_id} is not a registered group; call group() first")
+        self.removed_from.add(chat_id)
+
+    def add_bot_to(self, chat_id: int) -> None:
+        """The bot is back in group `chat_id`."""
+        self.removed_from.discard(chat_id)
