@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import urllib.parse
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -11,12 +12,22 @@ from aiohttp import web
 
 from api.errors import ApiError, bad_request
 from bot.identifiers import InvalidIdentifier, normalise_account_id
+from bot.leader import Role
 from bot.metrics import CONTENT_TYPE
 from bot.services import Services
 from bot.verification import Result, Verdict, is_code_shaped
 
+
+@dataclass
+class BotUsername:
+    """The bot's username for enrolment links; None until it is known (getMe)."""
+
+    value: str | None = None
+
+
 SERVICES: web.AppKey[Services] = web.AppKey("services", Services)
-BOT_USERNAME: web.AppKey[str] = web.AppKey("bot_username", str)
+BOT_USERNAME: web.AppKey[BotUsername] = web.AppKey("bot_username", BotUsername)
+ROLE: web.AppKey[Role] = web.AppKey("role", Role)
 
 routes = web.RouteTableDef()
 
@@ -131,8 +142,17 @@ async def account_state(request: web.Request) -> web.Response:
 async def enrollment_link(request: web.Request) -> web.Response:
     body = await _json_object(request)
     account = _account(body.get("account"))
+    username = request.app[BOT_USERNAME].value
+    if username is None:
+        raise ApiError(
+            503,
+            "bot_username_unknown",
+            "the bot's username is not known yet (Telegram did not answer getMe); "
+            "set TELEGRAM_BOT_USERNAME, or retry in a few seconds",
+            {"Retry-After": "5"},
+        )
     link = await request.app[SERVICES].links.mint(account)
-    url = f"https://t.me/{request.app[BOT_USERNAME]}?start={link.token}"
+    url = f"https://t.me/{username}?start={link.token}"
     return web.json_response(
         {"url": url, "account": account, "expires_at": iso(link.expires_at)}, status=201
     )
@@ -150,6 +170,11 @@ async def metrics(request: web.Request) -> web.Response:
 
 @routes.get("/healthz")
 async def healthz(request: web.Request) -> web.Response:
+    """Which role answers (``bot``, active or standby, or ``api``); 503 without a database.
+
+    A standby bot serves the API as well as the active one does: both are healthy."""
+    role = request.app[ROLE].describe()
     if await request.app[SERVICES].db.ping():
-        return web.json_response({"status": "ok"})
-    raise ApiError(503, "database_unavailable", "the database does not answer")
+        return web.json_response({"status": "ok", **role})
+    body = {"error": "database_unavailable", "message": "the database does not answer", **role}
+    return web.json_response(body, status=503)

@@ -1,4 +1,5 @@
-"""The API's aiohttp application, served on API_HOST:API_PORT in the bot's event loop."""
+"""The API's aiohttp application, served on API_HOST:API_PORT: in the bot's event loop
+(``python -m bot``) or alone (``python -m bot api``)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from aiohttp.web_protocol import RequestHandler
 
 from api.auth import bearer_auth
 from api.errors import ALERTS, MALFORMED_REQUEST, json_errors
-from api.routes import BOT_USERNAME, SERVICES, routes
+from api.routes import BOT_USERNAME, ROLE, SERVICES, BotUsername, routes
+from bot.leader import Role
 from bot.services import Services
 
 logger = logging.getLogger(__name__)
@@ -19,13 +21,23 @@ logger = logging.getLogger(__name__)
 MAX_BODY_BYTES = 16 * 1024
 
 
-def build_api(services: Services, token: str, bot_username: str) -> web.Application:
+def build_api(
+    services: Services,
+    token: str,
+    bot_username: str | BotUsername,
+    role: Role | None = None,
+) -> web.Application:
+    """``bot_username`` may be learnt later (a ``BotUsername`` filled in once known);
+    ``role`` is what ``/healthz`` reports (default: the bot, active)."""
     app = web.Application(
         middlewares=[json_errors, bearer_auth(token)], client_max_size=MAX_BODY_BYTES
     )
     app[SERVICES] = services
     app[ALERTS] = services.alerts
-    app[BOT_USERNAME] = bot_username
+    app[BOT_USERNAME] = (
+        bot_username if isinstance(bot_username, BotUsername) else BotUsername(bot_username)
+    )
+    app[ROLE] = role or Role("bot", "active")
     app.add_routes(routes)
     return app
 
@@ -92,17 +104,27 @@ class _ApiRunner(web.AppRunner):
 
 
 class ApiServer:
-    """Start and stop the API next to the bot (same process, same event loop)."""
+    """Start and stop the API (next to the bot, or alone).
 
-    def __init__(self, app: web.Application, host: str, port: int) -> None:
+    ``reuse_port``: several processes listen on the same port and the kernel spreads
+    the connections among them (SO_REUSEPORT): ``python -m bot api --workers N``.
+    """
+
+    def __init__(
+        self, app: web.Application, host: str, port: int, *, reuse_port: bool = False
+    ) -> None:
         self._runner = _ApiRunner(app, access_log=None, shutdown_timeout=5.0)
         self._host = host
         self._port = port
+        self._reuse_port = reuse_port
 
     async def start(self) -> None:
         await self._runner.setup()
         try:
-            await web.TCPSite(self._runner, self._host, self._port).start()
+            site = web.TCPSite(
+                self._runner, self._host, self._port, reuse_port=self._reuse_port or None
+            )
+            await site.start()
         except BaseException:
             await self._runner.cleanup()
             raise

@@ -1,30 +1,77 @@
-"""``python -m bot`` runs the bot; ``python -m bot genkey`` prints a fresh SECRETS_KEY."""
+"""``python -m bot``: the bot, the API alone, and the operator's commands.
+
+    python -m bot                          the bot (on PostgreSQL: active or standby)
+    python -m bot api [--workers N]        the HTTP API alone (PostgreSQL)
+    python -m bot genkey                   a fresh SECRETS_KEY
+
+Every mistake the operator can fix ends in one line on standard error, ``error: ...``,
+and exit status 2; a failure at run time (database, network) in one line and 1.
+"""
 
 from __future__ import annotations
 
+import argparse
 import os
 import sqlite3
 import sys
+from collections.abc import Callable
 from pathlib import Path
+from typing import NoReturn
 
+import psycopg
 from dotenv import load_dotenv
-from telegram import Update
 from telegram.error import InvalidToken, NetworkError
 
-from bot.config import ConfigError, load_settings
+from bot.config import ConfigError, Settings, database_password, load_settings, shown_url
 from bot.crypto import generate_key
 
-USAGE = "usage: python -m bot [genkey]"
+MAX_WORKERS = 64
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, with its complaints in one line like every other error here."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"error: {message} (see python -m bot --help)\n")
+
+
+def _workers(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
+        raise argparse.ArgumentTypeError(
+            f"--workers must be a whole number from 1 to {MAX_WORKERS}, got {text!r}"
+        )
+    return int(text)
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="python -m bot",
+        description="2FA Desk. Without a command: the bot (Telegram, jobs, and the HTTP API "
+        "when API_TOKEN is set). Settings come from the environment and .env.",
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+    api = commands.add_parser(
+        "api",
+        help="the HTTP API alone, stateless (needs PostgreSQL)",
+        description="Serve the HTTP API alone: no Telegram polling, no jobs. Needs "
+        "PostgreSQL and API_TOKEN. Any number may run behind a load balancer.",
+    )
+    api.add_argument(
+        "--workers",
+        type=_workers,
+        default=1,
+        metavar="N",
+        help="processes on this host, all on API_PORT (SO_REUSEPORT); default 1",
+    )
+    commands.add_parser("genkey", help="print a fresh value for SECRETS_KEY")
+    return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args == ["genkey"]:
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "genkey":
         print(generate_key())
         return 0
-    if args:
-        print(USAGE, file=sys.stderr)
-        return 0 if args[0] in ("-h", "--help") else 2
 
     load_dotenv(Path.cwd() / ".env", override=False)
     # python-telegram-bot 22: durations such as RetryAfter.retry_after as timedelta.
@@ -32,39 +79,58 @@ def main(argv: list[str] | None = None) -> int:
     try:
         settings = load_settings(os.environ)
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc), 2)
 
-    from bot.app import build_application
     from bot.logs import configure_logging
 
     configure_logging(
         settings.log_level,
         settings.log_format,
-        secrets=[settings.telegram_bot_token, settings.api_token or ""],
+        secrets=[
+            settings.telegram_bot_token,
+            settings.api_token or "",
+            settings.webhook_secret or "",
+            database_password(settings.database_url) or "",
+        ],
     )
-    app = build_application(settings)
+    if args.command == "api":
+        if args.workers > 1:
+            from api.workers import run_workers
+
+            return _reporting_errors(lambda: run_workers(settings, args.workers), settings)
+        from bot.roles import run_api
+
+        return _reporting_errors(lambda: run_api(settings), settings)
+
+    from bot.roles import run_bot
+
+    return _reporting_errors(lambda: run_bot(settings), settings)
+
+
+def _reporting_errors(run: Callable[[], int], settings: Settings | None) -> int:
+    """Run a command; what stops it is said in one line."""
     try:
-        app.run_polling(allowed_updates=[Update.MESSAGE, Update.CALLBACK_QUERY])
+        return run()
     except ConfigError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
+        return _fail(str(exc), 2)
     except InvalidToken:
-        print(
-            "error: the Bot API refused TELEGRAM_BOT_TOKEN; check it with @BotFather",
-            file=sys.stderr,
-        )
-        return 2
+        return _fail("the Bot API refused TELEGRAM_BOT_TOKEN; check it with @BotFather", 2)
     except NetworkError as exc:
-        print(
-            f"error: cannot reach the Bot API at {settings.telegram_base_url}: {exc}",
-            file=sys.stderr,
-        )
-        return 1
-    except (OSError, sqlite3.Error) as exc:
-        print(f"error: cannot open the database {settings.database_url}: {exc}", file=sys.stderr)
-        return 1
-    return 0
+        where = settings.telegram_base_url if settings else "Telegram"
+        return _fail(f"cannot reach the Bot API at {where}: {exc}", 1)
+    except (OSError, sqlite3.Error, psycopg.Error) as exc:
+        database = shown_url(settings.database_url) if settings else "the database"
+        return _fail(f"cannot open the database {database}: {_first_line(exc)}", 1)
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
+
+
+def _fail(message: str, status: int) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return status
 
 
 if __name__ == "__main__":

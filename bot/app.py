@@ -1,17 +1,28 @@
-"""The composition root: settings in, a ready python-telegram-bot Application out."""
+"""The composition root: settings in, a ready python-telegram-bot Application out.
+
+``python -m bot`` (bot/roles.py) opens the services and the HTTP API before the
+election and hands them over in a ``ProcessScope``: they outlive the Application, and a
+standby serves the API meanwhile. Without a scope (the handler tests) the Application
+opens and closes them itself.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 
+from aiohttp import web
 from telegram import BotCommand, BotCommandScopeAllPrivateChats
 from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
 from telegram.request import BaseRequest
 
 import handlers
+from api.routes import BotUsername
 from api.server import ApiServer, build_api
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
+from bot.leader import LeaderLock
 from bot.metrics import Metrics
 from bot.services import Services
 from bot.telegram_transport import AiohttpRequest
@@ -30,6 +41,9 @@ from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
 API_KEY = "api"
+WATCH_KEY = "leader_watch"
+# Set when the leader lock was lost: the process stops at once and sends nothing more.
+LEADERSHIP_LOST_KEY = "leadership_lost"
 
 # Updates of different users run concurrently, up to this many at once; each holds at
 # most one Bot API connection, so the pool is a little larger and never makes one wait.
@@ -43,38 +57,62 @@ ALERT_INTERVAL_S = 5
 RETENTION_INTERVAL_S = 24 * 3600
 
 
+@dataclass
+class ProcessScope:
+    """What ``python -m bot`` opened before it became the active bot."""
+
+    services: Services
+    bot_username: BotUsername
+    leader: LeaderLock | None = None  # PostgreSQL: the lock to keep; None on SQLite
+
+
+async def start_api(
+    settings: Settings, api: web.Application, *, reuse_port: bool = False
+) -> ApiServer:
+    """Listen on API_HOST:API_PORT; a port that cannot be had is a ConfigError."""
+    server = ApiServer(api, settings.api_host, settings.api_port, reuse_port=reuse_port)
+    try:
+        await server.start()
+    except OSError as exc:
+        raise ConfigError(
+            f"API_HOST/API_PORT: cannot listen on {settings.api_host}:"
+            f"{settings.api_port} ({exc.strerror or exc}); pick a free port"
+        ) from None
+    return server
+
+
 def build_application(
     settings: Settings,
     *,
     clock: Clock | None = None,
     request: BaseRequest | None = None,
     get_updates_request: BaseRequest | None = None,
+    scope: ProcessScope | None = None,
 ) -> Application:
-    """Build the bot; the database opens in ``post_init`` and closes in ``post_shutdown``."""
+    """Build the bot. Without a ``scope`` the database opens in ``post_init`` and closes
+    in ``post_shutdown``; with one, its owner opens and closes it."""
     the_clock = clock or SystemClock()
-    metrics = Metrics()
+    metrics = scope.services.metrics if scope else Metrics()
 
     async def post_init(app: Application) -> None:
-        svc = await Services.open(settings, the_clock, metrics)
-        app.bot_data[SERVICES_KEY] = svc
-        app.bot_data[STARTED_AT_KEY] = the_clock.now()
-        await svc.qr.warm_up()
-        if settings.api_token:
-            api = ApiServer(
-                build_api(svc, settings.api_token, app.bot.username),
-                settings.api_host,
-                settings.api_port,
-            )
-            try:
-                await api.start()
-            except OSError as exc:
-                raise ConfigError(
-                    f"API_HOST/API_PORT: cannot listen on {settings.api_host}:"
-                    f"{settings.api_port} ({exc.strerror or exc}); pick a free port"
-                ) from None
-            app.bot_data[API_KEY] = api
+        if scope is None:
+            svc = await Services.open(settings, the_clock, metrics)
+            app.bot_data[SERVICES_KEY] = svc
+            await svc.qr.warm_up()
+            if settings.api_token:
+                api = build_api(svc, settings.api_token, app.bot.username)
+                app.bot_data[API_KEY] = await start_api(settings, api)
+            else:
+                logger.info("API_TOKEN is not set: the HTTP API is not started")
         else:
-            logger.info("API_TOKEN is not set: the HTTP API is not started")
+            svc = scope.services
+            app.bot_data[SERVICES_KEY] = svc
+            scope.bot_username.value = app.bot.username
+            if scope.leader is not None:
+                app.bot_data[WATCH_KEY] = asyncio.create_task(
+                    scope.leader.watch(lambda: _leadership_lost(app)), name="leader-watch"
+                )
+        app.bot_data[STARTED_AT_KEY] = the_clock.now()
         await app.bot.set_my_commands(
             [BotCommand(name, description) for name, description in texts.COMMANDS],
             scope=BotCommandScopeAllPrivateChats(),
@@ -105,8 +143,14 @@ def build_application(
     async def post_stop(app: Application) -> None:
         # Polling has stopped, the bot can still send: the stop alert, and whatever else is
         # due, goes out now. What cannot be delivered stays queued for the next start.
+        watch = app.bot_data.pop(WATCH_KEY, None)
+        if watch is not None:
+            watch.cancel()
         svc = app.bot_data.get(SERVICES_KEY)
         if svc is None:
+            return
+        if app.bot_data.get(LEADERSHIP_LOST_KEY):
+            # Another bot may be active already: it sends the outboxes, not this one.
             return
         try:
             await svc.alerts.raise_event("bot_stopped", "info", bot=f"@{app.bot.username}")
@@ -119,13 +163,14 @@ def build_application(
         # shut the bot's HTTP sessions down: close ours (closing twice is harmless).
         for transport in transports:
             await transport.shutdown()
-        api = app.bot_data.pop(API_KEY, None)
-        if api is not None:
-            await api.stop()
-        svc = app.bot_data.pop(SERVICES_KEY, None)
-        if svc is not None:
-            await svc.close()
-        logger.info("2FA Desk stopped")
+        if scope is None:
+            api = app.bot_data.pop(API_KEY, None)
+            if api is not None:
+                await api.stop()
+            svc = app.bot_data.pop(SERVICES_KEY, None)
+            if svc is not None:
+                await svc.close()
+        logger.info("2FA Desk stopped" if scope is None else "the bot stopped polling")
 
     builder = (
         ApplicationBuilder()
@@ -150,3 +195,8 @@ def build_application(
     handlers.register_all(app, settings.support_chat_id)
     app.add_error_handler(on_error)
     return app
+
+
+def _leadership_lost(app: Application) -> None:
+    app.bot_data[LEADERSHIP_LOST_KEY] = True
+    app.stop_running()

@@ -6,9 +6,14 @@ it and says how to fix it; ``python -m bot`` prints that line and exits.
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
+import ipaddress
 import logging
 import os
 import re
+import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -21,6 +26,12 @@ DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 _TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 MIN_API_TOKEN_LENGTH = 32
+POSTGRESQL_PREFIXES = ("postgresql://", "postgres://")
+# Telegram's rules: 5 to 32 characters, letters, digits and underscores, ending in "bot".
+_BOT_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,29}[Bb][Oo][Tt]$")
+# Telegram's rule for setWebhook's secret_token.
+_WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+DEFAULT_WEBHOOK_PORT = 8443
 
 
 class ConfigError(Exception):
@@ -55,6 +66,26 @@ class Settings:
     log_format: str = "text"
     # Worker processes that render QR codes (0: a thread); one when there is a spare core.
     qr_render_processes: int = 0
+    # For enrolment links where nothing asks Telegram (python -m bot api); None: getMe.
+    telegram_bot_username: str | None = None
+    # Webhook mode when set (the public HTTPS URL Telegram posts to); None: long polling.
+    webhook_url: str | None = None
+    webhook_secret: str | None = field(default=None, repr=False)
+    webhook_host: str = "127.0.0.1"
+    webhook_port: int = DEFAULT_WEBHOOK_PORT
+
+    @property
+    def uses_postgresql(self) -> bool:
+        return is_postgresql_url(self.database_url)
+
+    @property
+    def webhook_path(self) -> str:
+        """The path the webhook is served on: the path of TELEGRAM_WEBHOOK_URL."""
+        return urllib.parse.urlsplit(self.webhook_url or "").path or "/"
+
+
+def is_postgresql_url(url: str) -> bool:
+    return url.startswith(POSTGRESQL_PREFIXES)
 
 
 def _required(env: Mapping[str, str], name: str, how: str) -> str:
@@ -132,6 +163,113 @@ def _api_token(env: Mapping[str, str]) -> str | None:
     return value
 
 
+def _port(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip() or str(default)
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise ConfigError(f"{name} must be a port number from 1 to 65535, got {value!r}")
+    return int(value)
+
+
+def database_url(env: Mapping[str, str]) -> str:
+    """DATABASE_URL, checked: an SQLite path or a PostgreSQL URL."""
+    value = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
+    if is_postgresql_url(value):
+        from psycopg import conninfo
+
+        try:
+            conninfo.conninfo_to_dict(value)
+        except Exception:  # psycopg's ProgrammingError; its message may quote a password
+            raise ConfigError(
+                "DATABASE_URL is not a valid PostgreSQL URL; write it as "
+                "postgresql://user:password@host:5432/database (percent-encode special "
+                "characters in the password)"
+            ) from None
+        return value
+    try:
+        sqlite_path(value)
+    except DatabaseUrlError as exc:
+        raise ConfigError(
+            f"DATABASE_URL: {exc}, or postgresql://user:password@host/database"
+        ) from None
+    return value
+
+
+def shown_url(url: str) -> str:
+    """A database URL as it may be printed: the password replaced by ***."""
+    if not is_postgresql_url(url):
+        return url
+    parts = urllib.parse.urlsplit(url)
+    netloc = parts.netloc
+    if parts.password is not None:
+        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
+    query = re.sub(r"(password=)[^&]*", r"\1***", parts.query)
+    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
+
+
+def database_password(url: str) -> str | None:
+    """The password in a PostgreSQL URL, for the log redaction."""
+    if not is_postgresql_url(url):
+        return None
+    password = urllib.parse.urlsplit(url).password
+    return urllib.parse.unquote(password) if password else None
+
+
+def _bot_username(env: Mapping[str, str]) -> str | None:
+    value = env.get("TELEGRAM_BOT_USERNAME", "").strip().removeprefix("@")
+    if not value:
+        return None
+    if not _BOT_USERNAME.match(value):
+        raise ConfigError(
+            "TELEGRAM_BOT_USERNAME must be the bot's username as @BotFather shows it "
+            f"(5 to 32 letters, digits or _, ending in bot), got {value!r}"
+        )
+    return value
+
+
+def _webhook_url(env: Mapping[str, str], base_url: str) -> str | None:
+    value = env.get("TELEGRAM_WEBHOOK_URL", "").strip()
+    if not value:
+        return None
+    parts = urllib.parse.urlsplit(value)
+    # Telegram delivers to HTTPS only; a self-hosted Bot API server (or the local test
+    # server) may deliver over plain HTTP.
+    schemes = ("https",) if base_url == DEFAULT_BASE_URL else ("https", "http")
+    if parts.scheme not in schemes or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_URL must be the public https:// URL your reverse proxy "
+            f"forwards to the bot, without ?query or #fragment, got {value!r}"
+        )
+    return value
+
+
+def _webhook_secret(env: Mapping[str, str], token: str) -> str:
+    value = env.get("TELEGRAM_WEBHOOK_SECRET", "").strip()
+    if not value:
+        # Derived from the bot token: every bot process of the deployment agrees on it
+        # with nothing more to configure, and revoking the token in @BotFather changes it.
+        digest = hmac.new(token.encode(), b"2FA Desk webhook secret", hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+    if not _WEBHOOK_SECRET.match(value):
+        # Never the value itself: it is a secret.
+        raise ConfigError(
+            "TELEGRAM_WEBHOOK_SECRET must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -"
+            " (Telegram's rule); generate one with `openssl rand -hex 32`, or leave it unset"
+            " to derive one from the bot token"
+        )
+    return value
+
+
+def _same_address(host_a: str, host_b: str) -> bool:
+    """Whether two listen addresses overlap (a wildcard overlaps every address)."""
+    wildcard = {"", "0.0.0.0", "::"}  # noqa: S104 - compared, never bound
+    if host_a in wildcard or host_b in wildcard:
+        return True
+    try:
+        return ipaddress.ip_address(host_a) == ipaddress.ip_address(host_b)
+    except ValueError:
+        return host_a == host_b
+
+
 def _log_format(env: Mapping[str, str]) -> str:
     value = (env.get("LOG_FORMAT", "").strip() or "text").lower()
     if value not in ("text", "json"):
@@ -161,19 +299,28 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     if ":" in issuer or len(issuer) > 64:
         raise ConfigError("TOTP_ISSUER must be at most 64 characters and contain no ':'")
 
-    port_text = env.get("API_PORT", "").strip() or "8080"
-    if not port_text.isdigit() or not 0 < int(port_text) < 65536:
-        raise ConfigError(f"API_PORT must be a port number from 1 to 65535, got {port_text!r}")
+    api_host = env.get("API_HOST", "").strip() or "127.0.0.1"
+    api_port = _port(env, "API_PORT", 8080)
 
     level = (env.get("LOG_LEVEL", "").strip() or "INFO").upper()
     if not isinstance(logging.getLevelName(level), int):
         raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, got {level!r}")
 
-    database_url = env.get("DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL
-    try:
-        sqlite_path(database_url)
-    except DatabaseUrlError as exc:
-        raise ConfigError(f"DATABASE_URL: {exc}") from None
+    base_url = _base_url(env, "TELEGRAM_BASE_URL", DEFAULT_BASE_URL, "/bot")
+    webhook_url = _webhook_url(env, base_url)
+    webhook_host = env.get("WEBHOOK_HOST", "").strip() or "127.0.0.1"
+    webhook_port = _port(env, "WEBHOOK_PORT", DEFAULT_WEBHOOK_PORT)
+    api_token = _api_token(env)
+    if (
+        webhook_url
+        and api_token
+        and webhook_port == api_port
+        and _same_address(webhook_host, api_host)
+    ):
+        raise ConfigError(
+            f"WEBHOOK_PORT and API_PORT are both {api_port} on one address; "
+            "give the webhook a port of its own"
+        )
 
     deactivation_default = _hours(env, "DEACTIVATION_HOURS", 24)
     deactivation_max = _hours(env, "DEACTIVATION_MAX_HOURS", 72)
@@ -183,19 +330,19 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     return Settings(
         telegram_bot_token=token,
         secrets_key=secrets_key,
-        telegram_base_url=_base_url(env, "TELEGRAM_BASE_URL", DEFAULT_BASE_URL, "/bot"),
+        telegram_base_url=base_url,
         telegram_base_file_url=_base_url(
             env, "TELEGRAM_BASE_FILE_URL", DEFAULT_BASE_FILE_URL, "/file/bot"
         ),
-        database_url=database_url,
+        database_url=database_url(env),
         totp_issuer=issuer,
         support_chat_id=_chat_id(env, "SUPPORT_CHAT_ID"),
         ops_chat_id=_chat_id(env, "OPS_CHAT_ID"),
         admin_user_ids=_id_list(env, "ADMIN_USER_IDS"),
         support_agent_ids=_id_list(env, "SUPPORT_AGENT_IDS"),
-        api_host=env.get("API_HOST", "").strip() or "127.0.0.1",
-        api_port=int(port_text),
-        api_token=_api_token(env),
+        api_host=api_host,
+        api_port=api_port,
+        api_token=api_token,
         log_level=level,
         qr_render_processes=1 if (os.cpu_count() or 1) > 1 else 0,
         deactivation_default=deactivation_default,
@@ -205,4 +352,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         enrollment_link_ttl=_minutes(env, "ENROLLMENT_LINK_MINUTES", 60),
         retention=_days(env, "RETENTION_DAYS", 90),
         log_format=_log_format(env),
+        telegram_bot_username=_bot_username(env),
+        webhook_url=webhook_url,
+        webhook_secret=_webhook_secret(env, token) if webhook_url else None,
+        webhook_host=webhook_host,
+        webhook_port=webhook_port,
     )

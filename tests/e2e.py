@@ -6,9 +6,10 @@ import asyncio
 import os
 import signal
 import sys
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -23,12 +24,24 @@ REPLY_TIMEOUT = 20.0
 
 
 class BotProcess:
-    """``python -m bot`` as a separate process, configured for the local test server."""
+    """``python -m bot`` as a separate process, configured for the local test server.
 
-    def __init__(self, server: BotApiServer, workdir: Path, **extra_env: str) -> None:
+    ``command`` picks the role (``("api", "--workers", "2")``); ``name`` tells the log
+    files of several processes in one folder apart."""
+
+    def __init__(
+        self,
+        server: BotApiServer,
+        workdir: Path,
+        *,
+        command: tuple[str, ...] = (),
+        name: str = "bot",
+        **extra_env: str,
+    ) -> None:
         self.server = server
         self.workdir = workdir
-        self.log_path = workdir / "bot.log"
+        self.command = command
+        self.log_path = workdir / f"{name}.log"
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SECRETS"))},
             "PYTHONPATH": str(ROOT),
@@ -51,6 +64,7 @@ class BotProcess:
                 sys.executable,
                 "-m",
                 "bot",
+                *self.command,
                 cwd=self.workdir,
                 env=self.env,
                 stdin=asyncio.subprocess.DEVNULL,
@@ -68,21 +82,46 @@ class BotProcess:
         assert self.proc is not None
         state = self.server.state
 
+        # Polling: a getUpdates; webhook mode: its setWebhook.
+        receiving = "setWebhook" if "TELEGRAM_WEBHOOK_URL" in self.env else "getUpdates"
+        receiving_before = self._calls(receiving)
+
         async def ready() -> None:
             await state.wait_for_calls("setMyCommands", commands_before + 1, timeout=timeout)
-            await state.wait_for_calls("getUpdates", self._polls() + 1, timeout=timeout)
+            await state.wait_for_calls(receiving, receiving_before + 1, timeout=timeout)
 
-        readiness = asyncio.ensure_future(ready())
+        await self.until_ready(ready())
+
+    async def until_ready(self, ready: Coroutine[Any, Any, Any]) -> Any:
+        """Await ``ready``; a process that exits first fails the test with its log's end."""
+        assert self.proc is not None
+        readiness = asyncio.ensure_future(ready)
         exited = asyncio.ensure_future(self.proc.wait())
         await asyncio.wait({readiness, exited}, return_when=asyncio.FIRST_COMPLETED)
         if not readiness.done():
             readiness.cancel()
-            raise RuntimeError(f"the bot exited with {exited.result()}:\n{self.log()[-3000:]}")
+            raise RuntimeError(
+                f"python -m bot {' '.join(self.command)} exited with {exited.result()}:\n"
+                f"{self.log()[-3000:]}"
+            )
         exited.cancel()
-        readiness.result()
+        return readiness.result()
+
+    async def health(self, expected: dict[str, str], timeout: float = 30.0) -> None:  # noqa: ASYNC109
+        """Wait until ``GET /healthz`` (on API_PORT) answers 200 with ``expected`` in it."""
+        url = f"http://127.0.0.1:{self.env['API_PORT']}/healthz"
+
+        async def answers() -> None:
+            async with aiohttp.ClientSession() as http:
+                await eventually_async(lambda: _healthy(http, url, expected), timeout)
+
+        await self.until_ready(answers())
+
+    def _calls(self, method: str) -> int:
+        return len([c for c in self.server.state.calls if c[0] == method])
 
     def _polls(self) -> int:
-        return len([c for c in self.server.state.calls if c[0] == "getUpdates"])
+        return self._calls("getUpdates")
 
     async def kill(self) -> None:
         """SIGKILL: no chance to flush or say goodbye, as in a crash."""
@@ -140,6 +179,28 @@ async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> No
         if loop.time() > deadline:
             raise TimeoutError("condition did not hold in time")
         await asyncio.sleep(0.02)
+
+
+async def _healthy(http: aiohttp.ClientSession, url: str, expected: dict[str, str]) -> bool:
+    try:
+        async with http.get(url) as response:
+            body = await response.json()
+            return response.status == 200 and expected.items() <= body.items()
+    except aiohttp.ClientError:
+        return False
+
+
+async def eventually_async(
+    condition: Callable[[], Awaitable[bool]],
+    timeout: float = 10.0,  # noqa: ASYNC109
+) -> None:
+    """``eventually`` for a condition that must be awaited (an HTTP request...)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while not await condition():
+        if loop.time() > deadline:
+            raise TimeoutError("condition did not hold in time")
+        await asyncio.sleep(0.05)
 
 
 @asynccontextmanager

@@ -55,13 +55,14 @@ async def api(settings: Settings, clock: FakeClock, unused_tcp_port: int) -> Asy
 
 async def test_health_needs_no_token(api: Api) -> None:
     status, body, _ = await api.call("GET", "/healthz", token=None)
-    assert (status, body) == (200, {"status": "ok"})
+    assert (status, body) == (200, {"status": "ok", "role": "bot", "state": "active"})
 
 
 async def test_health_is_503_when_the_database_is_gone(api: Api) -> None:
     await api.harness.app.bot_data["services"].db.close()
     status, body, _ = await api.call("GET", "/healthz", token=None)
     assert status == 503 and body["error"] == "database_unavailable"
+    assert (body["role"], body["state"]) == ("bot", "active")
 
 
 @pytest.mark.parametrize(

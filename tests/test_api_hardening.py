@@ -163,7 +163,7 @@ async def test_a_well_formed_raw_request_is_answered_as_before(api: Api) -> None
     status, _, body = await raw_exchange(
         api, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     )
-    assert status == 200 and json.loads(body) == {"status": "ok"}
+    assert status == 200 and json.loads(body)["status"] == "ok"
 
 
 # Finding 8: account ids that only look alike.

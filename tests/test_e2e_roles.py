@@ -1,0 +1,139 @@
+"""End to end on SQLite: one bot process only, its health, and webhook mode.
+
+``python -m bot`` runs as its own process against the local Bot API test server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from tests.botapi import BotApiServer
+from tests.e2e import BotProcess, E2EUser, local_bot_api
+from tests.test_e2e_enrolment import contains
+
+API_TOKEN = "e2e-roles-token-0123456789abcdef-0123456789"
+WEBHOOK_SECRET = "e2e-webhook-secret_0123456789"
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[BotApiServer]:
+    async with local_bot_api() as running:
+        yield running
+
+
+def error_lines(process: BotProcess) -> list[str]:
+    return [line for line in process.log().splitlines() if line.strip()]
+
+
+async def exit_status(process: BotProcess, timeout: float = 30.0) -> int:  # noqa: ASYNC109
+    assert process.proc is not None
+    return await asyncio.wait_for(process.proc.wait(), timeout)
+
+
+async def test_sqlite_runs_one_bot_and_no_api_role(
+    server: BotApiServer, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    bot = BotProcess(server, tmp_path, API_TOKEN=API_TOKEN, API_PORT=str(unused_tcp_port))
+    await bot.start()
+    try:
+        await bot.health({"status": "ok", "role": "bot", "state": "active"})
+
+        second = BotProcess(server, tmp_path, name="second")
+        second.env.update(bot_env(bot))
+        await second.spawn()
+        assert await exit_status(second) == 2
+        [line] = error_lines(second)
+        assert line.startswith("error: another python -m bot already runs on sqlite:///")
+        assert "twofa.sqlite3.lock" in line and "PostgreSQL" in line
+
+        api = BotProcess(server, tmp_path, command=("api",), name="api")
+        api.env.update(bot_env(bot))
+        await api.spawn()
+        assert await exit_status(api) == 2
+        [line] = error_lines(api)
+        assert line.startswith("error: python -m bot api needs PostgreSQL")
+        # The refused processes left the running bot alone.
+        await bot.health({"state": "active"})
+    finally:
+        assert await bot.terminate() == 0
+    # Once the bot has stopped, the file is free again.
+    await bot.start()
+    assert await bot.terminate() == 0
+
+
+def bot_env(bot: BotProcess) -> dict[str, str]:
+    """The settings of ``bot`` (same database, same key) for another process."""
+    names = ("DATABASE_URL", "SECRETS_KEY", "API_TOKEN", "API_PORT")
+    return {name: bot.env[name] for name in names if name in bot.env}
+
+
+async def test_webhook_mode_takes_updates_with_the_secret_only(
+    server: BotApiServer, tmp_path: Path, unused_tcp_port_factory: object
+) -> None:
+    [api_port, webhook_port] = [unused_tcp_port_factory() for _ in range(2)]  # type: ignore[operator]
+    url = f"http://127.0.0.1:{webhook_port}/telegram/webhook"
+    bot = BotProcess(
+        server,
+        tmp_path,
+        API_TOKEN=API_TOKEN,
+        API_PORT=str(api_port),
+        TELEGRAM_WEBHOOK_URL=url,
+        TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        WEBHOOK_PORT=str(webhook_port),
+    )
+    await bot.start()
+    try:
+        hook = server.state.webhook
+        assert hook is not None and (hook.url, hook.secret_token) == (url, WEBHOOK_SECRET)
+        assert hook.allowed_updates == ["message", "callback_query"]
+
+        # Telegram's delivery carries the secret: the bot answers.
+        user = E2EUser(server, 7301, "Wanda")
+        await user.send("/start", contains("/enroll"))
+        assert not server.state.pending_updates()
+
+        # The same kind of update without the secret, or with a wrong one, is refused.
+        server.state.queue_updates = False  # made here, posted by hand below
+        forged = server.state.send_text(7301, "/status")
+        server.state.queue_updates = True
+        assert await server.post_to_webhook(forged, None) == 403
+        assert await server.post_to_webhook(forged, "not-the-secret") == 403
+        # A later real update is answered, and nothing answered the forged ones.
+        answers_before = len(server.state.messages(7301))
+        await user.send("/help", contains("/enroll"))
+        assert len(server.state.messages(7301)) == answers_before + 1
+        assert not [c for c in server.state.calls if c[0] == "getUpdates"]
+    finally:
+        assert await bot.terminate() == 0
+    assert WEBHOOK_SECRET not in bot.log()
+    # Only a running bot listens on the webhook port.
+    async with aiohttp.ClientSession() as http:
+        with pytest.raises(aiohttp.ClientConnectionError):
+            await http.post(url, json={})
+
+
+async def test_a_webhook_port_in_use_stops_the_start_with_one_line(
+    server: BotApiServer, tmp_path: Path
+) -> None:
+    blocker = await asyncio.start_server(lambda r, w: None, "127.0.0.1", 0)
+    port = blocker.sockets[0].getsockname()[1]
+    try:
+        bot = BotProcess(
+            server,
+            tmp_path,
+            TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/hook",
+            WEBHOOK_PORT=str(port),
+        )
+        await bot.spawn()
+        assert await exit_status(bot) == 2
+    finally:
+        blocker.close()
+        await blocker.wait_closed()
+    lines = [line for line in bot.log().splitlines() if line.startswith("error:")]
+    assert len(lines) == 1 and "WEBHOOK_HOST/WEBHOOK_PORT" in lines[0], bot.log()
+    assert "Traceback" not in bot.log()
