@@ -1,14 +1,23 @@
-"""Secrets at rest: AES-256-GCM under ``SECRETS_KEY``.
+"""Secrets at rest: AES-256-GCM under a keyring.
 
-The associated data binds a sealed secret to its account and device, so a
-sealed blob copied onto another row does not open.
+``SECRETS_KEY`` is the current key: it seals. ``SECRETS_KEYS_PREVIOUS`` holds older keys
+that may still open what they sealed, never seal (key rotation: ``python -m bot
+rotate-key`` re-seals everything under the current key, online). Every sealed value
+names the key that sealed it (a short key id in the blob), so a value opens with exactly
+one key, and an operator can count what each key still seals.
+
+The associated data binds a sealed secret to its account and device, so a sealed blob
+copied onto another row does not open.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
+import hmac
 import os
+from collections.abc import Iterable
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -17,7 +26,10 @@ from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
-FORMAT_V1 = b"\x01"
+KEY_ID_BYTES = 4
+FORMAT_V1 = b"\x01"  # nonce + ciphertext; from before key ids (opened by trial, see open)
+FORMAT_V2 = b"\x02"  # key id + nonce + ciphertext
+LEGACY_KEY_ID = "v1"  # how a v1 blob is counted: it names no key
 
 
 class SecretsKeyError(ValueError):
@@ -26,6 +38,14 @@ class SecretsKeyError(ValueError):
 
 class SealError(Exception):
     """A sealed secret failed to open: wrong key, wrong row, or tampered with."""
+
+
+class UnknownKeyError(SealError):
+    """A sealed value names a key that is not configured (not current, not previous)."""
+
+    def __init__(self, key_id: str) -> None:
+        super().__init__(f"sealed under key {key_id}, which is not configured")
+        self.key_id = key_id
 
 
 def generate_key() -> str:
@@ -43,34 +63,90 @@ def decode_key(value: str) -> bytes:
     return raw
 
 
+def key_id(key: bytes) -> str:
+    """A key's public name: 8 hex digits of a keyed hash (reveals nothing of the key)."""
+    return hmac.new(key, b"2fa-desk/key-id/v1", hashlib.sha256).hexdigest()[: 2 * KEY_ID_BYTES]
+
+
 def _associated_data(account_id: str, device_id: str) -> bytes:
     return b"2fa-desk/totp/v1\x00" + account_id.encode() + b"\x00" + device_id.encode()
 
 
+def _derive(key: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(key)
+
+
+def sealed_key_id(blob: bytes) -> str:
+    """Which key sealed ``blob`` (``v1`` for a blob from before key ids)."""
+    if blob[:1] == FORMAT_V2 and len(blob) > 1 + KEY_ID_BYTES:
+        return blob[1 : 1 + KEY_ID_BYTES].hex()
+    return LEGACY_KEY_ID
+
+
 class SecretBox:
-    def __init__(self, key: bytes) -> None:
+    """The keyring: seals under the current key, opens under the key a value names."""
+
+    def __init__(self, key: bytes, previous: Iterable[bytes] = ()) -> None:
         if len(key) != KEY_BYTES:
             raise SecretsKeyError(f"key must be {KEY_BYTES} bytes")
-        self._key = key
-        self._aead = AESGCM(key)
+        self._current = key
+        self.current_id = key_id(key)
+        self._keys: dict[str, bytes] = {self.current_id: key}
+        for old in previous:
+            if len(old) != KEY_BYTES:
+                raise SecretsKeyError(f"key must be {KEY_BYTES} bytes")
+            self._keys.setdefault(key_id(old), old)
+        self._aeads = {kid: AESGCM(k) for kid, k in self._keys.items()}
+
+    @property
+    def key_ids(self) -> list[str]:
+        """The current key's id first, then the previous keys'."""
+        return list(self._keys)
 
     def derive(self, purpose: bytes) -> bytes:
-        """A separate 32-byte key for another use of SECRETS_KEY (HKDF-SHA256)."""
-        return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(self._key)
+        """A separate 32-byte key for another use of the current key (HKDF-SHA256)."""
+        return _derive(self._current, purpose)
+
+    def derived(self, purpose: bytes) -> dict[str, bytes]:
+        """The derived key for ``purpose`` under every configured key, by key id."""
+        return {kid: _derive(k, purpose) for kid, k in self._keys.items()}
 
     def seal(self, secret: str, *, account_id: str, device_id: str) -> bytes:
         nonce = os.urandom(NONCE_BYTES)
-        sealed = self._aead.encrypt(
+        sealed = self._aeads[self.current_id].encrypt(
             nonce, secret.encode("ascii"), _associated_data(account_id, device_id)
         )
-        return FORMAT_V1 + nonce + sealed
+        return FORMAT_V2 + bytes.fromhex(self.current_id) + nonce + sealed
 
     def open(self, blob: bytes, *, account_id: str, device_id: str) -> str:
-        if len(blob) < 1 + NONCE_BYTES + 16 or blob[:1] != FORMAT_V1:
-            raise SealError("not a sealed secret")
-        nonce, sealed = blob[1 : 1 + NONCE_BYTES], blob[1 + NONCE_BYTES :]
+        data = _associated_data(account_id, device_id)
+        if blob[:1] == FORMAT_V2 and len(blob) >= 1 + KEY_ID_BYTES + NONCE_BYTES + 16:
+            kid = blob[1 : 1 + KEY_ID_BYTES].hex()
+            aead = self._aeads.get(kid)
+            if aead is None:
+                raise UnknownKeyError(kid)
+            body = blob[1 + KEY_ID_BYTES :]
+            return self._decrypt(aead, body, data)
+        if blob[:1] == FORMAT_V1 and len(blob) >= 1 + NONCE_BYTES + 16:
+            # Sealed before key ids: by whichever key was current then. Tried in turn;
+            # rotate-key gives every such value its key id.
+            for aead in self._aeads.values():
+                try:
+                    return self._decrypt(aead, blob[1:], data)
+                except SealError:
+                    continue
+            raise SealError("sealed secret does not open")
+        raise SealError("not a sealed secret")
+
+    def needs_reseal(self, blob: bytes) -> bool:
+        """True for a value not sealed under the current key (rotate-key re-seals it)."""
+        return sealed_key_id(blob) != self.current_id
+
+    @staticmethod
+    def _decrypt(aead: AESGCM, body: bytes, data: bytes) -> str:
+        nonce, sealed = body[:NONCE_BYTES], body[NONCE_BYTES:]
         try:
-            plain = self._aead.decrypt(nonce, sealed, _associated_data(account_id, device_id))
+            plain = aead.decrypt(nonce, sealed, data)
         except InvalidTag as exc:
             raise SealError("sealed secret does not open") from exc
         return plain.decode("ascii")

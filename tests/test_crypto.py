@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
-import pytest
+import os
 
-from bot.crypto import SealError, SecretBox, SecretsKeyError, decode_key, generate_key
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bot.crypto import (
+    SealError,
+    SecretBox,
+    SecretsKeyError,
+    UnknownKeyError,
+    decode_key,
+    generate_key,
+    key_id,
+    sealed_key_id,
+)
 
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
 
@@ -51,3 +63,33 @@ def test_malformed_keys_are_refused(value: str) -> None:
 
 def test_generated_key_decodes_to_32_bytes() -> None:
     assert len(decode_key(generate_key())) == 32
+
+
+def test_a_value_names_its_key_and_a_previous_key_still_opens_it() -> None:
+    old, new = decode_key(generate_key()), decode_key(generate_key())
+    sealed = SecretBox(old).seal(SECRET, account_id="a", device_id="d")
+    assert sealed_key_id(sealed) == key_id(old) != key_id(new)
+    ring = SecretBox(new, previous=[old])
+    assert ring.open(sealed, account_id="a", device_id="d") == SECRET
+    assert ring.needs_reseal(sealed)
+    resealed = ring.seal(SECRET, account_id="a", device_id="d")
+    assert sealed_key_id(resealed) == key_id(new) and not ring.needs_reseal(resealed)
+    assert ring.key_ids == [key_id(new), key_id(old)]
+
+
+def test_a_value_under_a_key_that_is_not_configured_says_which() -> None:
+    old, new = decode_key(generate_key()), decode_key(generate_key())
+    sealed = SecretBox(old).seal(SECRET, account_id="a", device_id="d")
+    with pytest.raises(UnknownKeyError) as refused:
+        SecretBox(new).open(sealed, account_id="a", device_id="d")
+    assert refused.value.key_id == key_id(old)
+
+
+def test_a_value_from_before_key_ids_still_opens() -> None:
+    key = decode_key(generate_key())
+    nonce = os.urandom(12)
+    body = AESGCM(key).encrypt(nonce, SECRET.encode(), b"2fa-desk/totp/v1\x00a\x00d")
+    legacy = b"\x01" + nonce + body
+    ring = SecretBox(decode_key(generate_key()), previous=[key])
+    assert sealed_key_id(legacy) == "v1" and ring.needs_reseal(legacy)
+    assert ring.open(legacy, account_id="a", device_id="d") == SECRET
