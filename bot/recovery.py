@@ -41,11 +41,27 @@ def looks_like_recovery_code(text: str) -> bool:
 
 
 class RecoveryHasher:
+    """Keyed hashes of recovery codes under a key derived from the keyring's current key;
+    a code hashed under a previous key (before a rotation) still matches: its hash under
+    every configured key is looked for."""
+
+    PURPOSE = b"2fa-desk/recovery-codes/v1"
+
     def __init__(self, box: SecretBox) -> None:
-        self._key = box.derive(b"2fa-desk/recovery-codes/v1")
+        self.key_id = box.current_id
+        self._keys = box.derived(self.PURPOSE)
+        self._key = self._keys[self.key_id]
 
     def hash(self, canonical: str) -> bytes:
+        """The hash a new code is stored under (the current key)."""
         return hmac.new(self._key, canonical.encode("ascii"), hashlib.sha256).digest()
+
+    def candidates(self, canonical: str) -> list[bytes]:
+        """The hashes a stored code may have, one per configured key, current first."""
+        return [
+            hmac.new(key, canonical.encode("ascii"), hashlib.sha256).digest()
+            for key in self._keys.values()
+        ]
 
     def new_set(self) -> tuple[list[str], list[bytes]]:
         """Ten codes for the user and their hashes for the database."""

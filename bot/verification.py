@@ -152,7 +152,7 @@ class VerificationService:
         else:
             canonical = recovery.normalize(code)
             if canonical is not None and tx.recovery.use(
-                account_id, self._hasher.hash(canonical), now
+                account_id, self._hasher.candidates(canonical), now
             ):
                 self._reset(tx, state, now)
                 left = tx.recovery.remaining(account_id)

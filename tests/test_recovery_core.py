@@ -134,3 +134,18 @@ async def test_the_last_device_goes_only_with_a_confirmation(
     assert removed.removed is not None and removed.remaining == 0
     _, left, codes = await devices.overview(ANN)
     assert left == [] and codes == 0  # 2FA off: the recovery codes are void too
+
+
+async def test_codes_issued_before_a_key_rotation_keep_working(
+    enrolment: EnrolmentService, clock: FakeClock, db: Database, secrets_key: bytes
+) -> None:
+    _, done = await activate(enrolment, clock)
+    rotated = SecretBox(decode_key(generate_key()), previous=[secrets_key])
+    verifier = VerificationService(db, rotated, clock)
+    verdict = await verifier.verify("tg:1001", done.recovery_codes[0], actor="api")
+    assert verdict.result is Result.ACCEPTED and verdict.method == "recovery_code"
+    again = await verifier.verify("tg:1001", done.recovery_codes[0], actor="api")
+    assert again.result is Result.REJECTED  # once, whichever key hashed it
+    forgotten = VerificationService(db, SecretBox(decode_key(generate_key())), clock)
+    lost = await forgotten.verify("tg:1001", done.recovery_codes[1], actor="api")
+    assert lost.result is Result.REJECTED  # its key is gone: the code no longer matches

@@ -24,13 +24,15 @@ class RecoveryCodeRepository(Repository):
                 (account_id, code_hash, to_ts(now)),
             )
 
-    def use(self, account_id: str, code_hash: bytes, now: datetime) -> bool:
-        """Spend a code once: False when it is unknown, used, voided or another account's."""
+    def use(self, account_id: str, code_hashes: list[bytes], now: datetime) -> bool:
+        """Spend a code once (``code_hashes``: its hash under each configured key): False
+        when it is unknown, used, voided or another account's."""
+        marks = ", ".join("?" for _ in code_hashes)
         return (
             self._run(
-                "UPDATE recovery_codes SET used_at = ? WHERE account_id = ? AND code_hash = ?"
-                " AND used_at IS NULL AND voided_at IS NULL",
-                (to_ts(now), account_id, code_hash),
+                "UPDATE recovery_codes SET used_at = ? WHERE account_id = ?"
+                f" AND code_hash IN ({marks}) AND used_at IS NULL AND voided_at IS NULL",
+                (to_ts(now), account_id, *code_hashes),
             )
             == 1
         )
