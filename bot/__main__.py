@@ -120,7 +120,10 @@ def _reporting_errors(run: Callable[[], int], settings: Settings | None) -> int:
         return _fail(f"cannot reach the Bot API at {where}: {exc}", 1)
     except (OSError, sqlite3.Error, psycopg.Error) as exc:
         database = shown_url(settings.database_url) if settings else "the database"
-        return _fail(f"cannot open the database {database}: {_first_line(exc)}", 1)
+        detail = _first_line(exc)
+        if detail.startswith("cannot connect to"):  # storage's own words name the server
+            return _fail(detail, 1)
+        return _fail(f"cannot open the database {database}: {detail}", 1)
 
 
 def _first_line(exc: BaseException) -> str:
