@@ -49,7 +49,8 @@ def render(message: AlertMessage, secrets: tuple[str, ...] = ()) -> str:
     action_text = tr(texts.ALERT_ACTION).format(action=action) if action else ""
     common = {
         "icon": texts.ALERT_ICONS.get(message.severity, "⚪"),
-        "severity": message.severity.upper(),
+        "severity": _translated(texts.ALERT_SEVERITIES.get(message.severity))
+        or message.severity.upper(),
         "title": escape(_translated(texts.ALERT_TITLES.get(message.kind)) or message.kind),
         "facts": facts,
         "action": action_text,

@@ -93,7 +93,8 @@ async def refuse_proof(update: Update, verdict: Verdict, *, recovering: bool = F
         until = fmt.when(verdict.locked_until) if verdict.locked_until else tr(texts.SUPPORT_CLEARS)
         await reply(update, tr(texts.CHANGE_LOCKED).format(until=until))
         return
-    tries = texts.check_tries(verdict.tries_left).capitalize()
+    tries = texts.check_tries(verdict.tries_left)
+    tries = tries[:1].upper() + tries[1:]  # not capitalize(): German nouns keep their capital
     template = tr(texts.RECOVERY_REFUSED) if recovering else tr(texts.CHANGE_REFUSED)
     await reply(update, template.format(tries=tries))
 

@@ -25,7 +25,7 @@ from handlers.common import (
 )
 from handlers.enrolment import message_of, refuse_name, send_recovery_codes
 from handlers.texts import format as fmt
-from handlers.texts import tr
+from handlers.texts import tr, trn
 from handlers.texts import user as texts
 from storage.records import Conversation, Device
 
@@ -66,7 +66,7 @@ async def recovery_command(update: Update, context: Context) -> None:
         return
     await reply(
         update,
-        tr(texts.RECOVERY_STATUS).format(count=left, account=escape(account)),
+        trn(texts.RECOVERY_STATUS, left).format(count=left, account=escape(account)),
         reply_markup=InlineKeyboardMarkup(
             [[button(tr(texts.BUTTON_NEW_CODES), Action.NEW_RECOVERY_CODES)]]
         ),
@@ -215,7 +215,9 @@ async def show_removal(update: Update, context: Context, removal: Removal, devic
         )
     else:
         name = escape(removal.removed.name)
-        await reply(update, tr(texts.REMOVED).format(name=name, count=removal.remaining))
+        await reply(
+            update, trn(texts.REMOVED, removal.remaining).format(name=name, count=removal.remaining)
+        )
 
 
 async def _confirm_last(update: Update, context: Context, device: Device) -> None:

@@ -30,7 +30,7 @@ async def health(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await reply(
         update,
         tr(texts.HEALTH).format(
-            database="ok" if database_ok else "NOT ANSWERING",
+            database=tr(texts.HEALTH_DATABASE_OK if database_ok else texts.HEALTH_DATABASE_DOWN),
             outbox=_waiting(outbox, svc.clock.now()) if outbox else unknown,
             set_aside=outbox.set_aside if outbox else unknown,
             open_requests=await svc.deactivation.open_count() if database_ok else unknown,

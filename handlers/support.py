@@ -38,11 +38,12 @@ logger = logging.getLogger(__name__)
 
 def _closed(request: DeactivationRequest) -> str:
     """What a late press is told: the request's fate, and who decided it."""
+    status = tr(support_texts.STATUS_NAMES[request.status.value])
     if request.decided_by_name:
         return tr(support_texts.ALREADY_DECIDED).format(
-            status=request.status.value, agent=request.decided_by_name
+            status=status, agent=request.decided_by_name
         )
-    return tr(support_texts.ALREADY_CLOSED).format(status=request.status.value)
+    return tr(support_texts.ALREADY_CLOSED).format(status=status)
 
 
 async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -11,10 +11,14 @@ HEALTH = N_(
 )
 HEALTH_OLDEST = N_("{count} (the oldest raised {age} ago)")
 HEALTH_UNKNOWN = "?"
+HEALTH_DATABASE_OK = N_("ok")
+HEALTH_DATABASE_DOWN = N_("NOT ANSWERING")
 
 HEALTH_ONLY = N_("Health is shown in the ops chat, and to admins.")
 
 ALERT_ICONS = {"info": "🔵", "warning": "🟠", "critical": "🔴"}
+
+ALERT_SEVERITIES = {"info": N_("INFO"), "warning": N_("WARNING"), "critical": N_("CRITICAL")}
 
 ALERT_TITLES = {
     "account_locked": N_("Account locked after failed codes"),

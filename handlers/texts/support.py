@@ -57,8 +57,9 @@ QUEUE_LINE = N_("• #{id} <code>{account}</code>, waiting {age}")
 
 LOOKUP_USAGE = N_("Usage: /lookup &lt;account or Telegram user id&gt;")
 
-LOOKUP_BAD_QUERY = (
-    "<code>{query}</code> is neither an account id nor a Telegram user id.\n" + LOOKUP_USAGE
+LOOKUP_BAD_QUERY = N_(
+    "<code>{query}</code> is neither an account id nor a Telegram user id.\n"
+    "Usage: /lookup &lt;account or Telegram user id&gt;"
 )
 
 LOOKUP_NONE = N_("Nothing known about <code>{query}</code>.")

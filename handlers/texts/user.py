@@ -388,7 +388,10 @@ ASK_NEW_NAME = N_("Code accepted. Send the new name for <b>{name}</b> (1 to {max
 
 RENAMED = N_("Renamed to <b>{name}</b>.")
 
-REMOVED = N_("🗑 <b>{name}</b> is removed; its codes no longer work. You have {count} device(s).")
+REMOVED = NP_(
+    "🗑 <b>{name}</b> is removed; its codes no longer work. You have {count} device.",
+    "🗑 <b>{name}</b> is removed; its codes no longer work. You have {count} devices.",
+)
 
 REMOVED_LAST = N_(
     "🗑 <b>{name}</b> is removed. 2FA is now <b>off</b> for <code>{account}</code>: a login "
@@ -402,9 +405,11 @@ CONFIRM_REMOVE_LAST = N_(
 
 KEPT_DEVICE = N_("Nothing was removed.")
 
-RECOVERY_STATUS = N_(
-    "You have <b>{count}</b> unused recovery code(s) for <code>{account}</code>. A new set "
-    "replaces the old one."
+RECOVERY_STATUS = NP_(
+    "You have <b>{count}</b> unused recovery code for <code>{account}</code>. A new set "
+    "replaces the old one.",
+    "You have <b>{count}</b> unused recovery codes for <code>{account}</code>. A new set "
+    "replaces the old one.",
 )
 
 RECOVERY_NONE = N_("There are no recovery codes: 2FA is not set up for <code>{account}</code>.")
