@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench clean
+.PHONY: run test lint format bench translations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,18 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/enrolment.py
 	$(PY) bench/verify.py
+
+# The English messages marked with N_ / NP_ (babel.cfg says where) into the template, then
+# into each catalogue: new messages appear untranslated (tests/test_catalogues.py fails
+# until they are translated), changed ones fuzzy. No compile step: the bot compiles each
+# .po in memory at start (handlers/texts/__init__.py).
+LOCALE := handlers/texts/locale
+translations: $(STAMP)
+	$(VENV)/bin/pybabel extract -F babel.cfg -k N_ -k NP_:1,2 --sort-by-file \
+		--project="2FA Desk" --copyright-holder="2FA Desk" --add-location=file --width=100 \
+		-o $(LOCALE)/messages.pot .
+	$(VENV)/bin/pybabel update -i $(LOCALE)/messages.pot -d $(LOCALE) -D messages -l de \
+		--init-missing --previous --ignore-obsolete --width=100
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache
