@@ -22,6 +22,8 @@ from api.routes import BotUsername
 from api.server import ApiServer, build_api
 from bot.clock import Clock, SystemClock
 from bot.config import ConfigError, Settings
+from bot.languages import DEFAULT as DEFAULT_LANGUAGE
+from bot.languages import LANGUAGES
 from bot.leader import LeaderLock
 from bot.metrics import Metrics
 from bot.services import Services
@@ -37,6 +39,8 @@ from handlers.notices import deliver_job as notice_job
 from handlers.ops import STARTED_AT_KEY
 from handlers.ordering import PerUserUpdateProcessor
 from handlers.support_sync import sync_job as support_sync_job
+from handlers.texts import format as fmt
+from handlers.texts import tr, using
 from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
@@ -55,6 +59,18 @@ CLEANUP_INTERVAL_S = 15
 SUPPORT_SYNC_INTERVAL_S = 30
 ALERT_INTERVAL_S = 5
 RETENTION_INTERVAL_S = 24 * 3600
+
+
+async def set_commands(app: Application) -> None:
+    """The command menu in every language: English for all, German for German apps."""
+    for language in LANGUAGES:
+        with using(language):
+            commands = [BotCommand(name, tr(description)) for name, description in texts.COMMANDS]
+        await app.bot.set_my_commands(
+            commands,
+            scope=BotCommandScopeAllPrivateChats(),
+            language_code=None if language == DEFAULT_LANGUAGE else language,
+        )
 
 
 @dataclass
@@ -92,6 +108,7 @@ def build_application(
     """Build the bot. Without a ``scope`` the database opens in ``post_init`` and closes
     in ``post_shutdown``; with one, its owner opens and closes it."""
     the_clock = clock or SystemClock()
+    fmt.set_timezone(settings.timezone)
     metrics = scope.services.metrics if scope else Metrics()
 
     async def post_init(app: Application) -> None:
@@ -113,10 +130,7 @@ def build_application(
                     scope.leader.watch(lambda: _leadership_lost(app)), name="leader-watch"
                 )
         app.bot_data[STARTED_AT_KEY] = the_clock.now()
-        await app.bot.set_my_commands(
-            [BotCommand(name, description) for name, description in texts.COMMANDS],
-            scope=BotCommandScopeAllPrivateChats(),
-        )
+        await set_commands(app)
         if app.job_queue is not None:
             # first=0: deadlines that passed while the bot was down apply at once.
             app.job_queue.run_repeating(

@@ -17,8 +17,10 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.crypto import SecretsKeyError, decode_key
+from bot.languages import LANGUAGES
 from storage.db import DatabaseUrlError, sqlite_path
 
 DEFAULT_DATABASE_URL = "sqlite:///data/twofa.sqlite3"
@@ -63,6 +65,9 @@ class Settings:
     request_sla: timedelta = timedelta(minutes=30)
     # delivered alerts and notices older than this are pruned (the audit log is kept)
     retention: timedelta = timedelta(days=90)
+    timezone: str = "UTC"  # IANA name; every time shown in a chat (the API stays UTC)
+    support_language: str = "en"
+    ops_language: str = "en"
     log_format: str = "text"
     # Worker processes that render QR codes (0: a thread); one when there is a spare core.
     qr_render_processes: int = 0
@@ -160,6 +165,24 @@ def _api_token(env: Mapping[str, str]) -> str | None:
             f"{len(value)}); generate one with `openssl rand -hex 32` or "
             "`python -m bot genkey`"
         )
+    return value
+
+
+def _timezone(env: Mapping[str, str]) -> str:
+    value = env.get("TIMEZONE", "").strip() or "UTC"
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"TIMEZONE must be an IANA time zone name such as Europe/Berlin or UTC, got {value!r}"
+        ) from None
+    return value
+
+
+def _language(env: Mapping[str, str], name: str) -> str:
+    value = env.get(name, "").strip().lower() or "en"
+    if value not in LANGUAGES:
+        raise ConfigError(f"{name} must be one of {', '.join(LANGUAGES)}, got {value!r}")
     return value
 
 
@@ -351,6 +374,9 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         request_sla=_minutes(env, "REQUEST_SLA_MINUTES", 30),
         enrollment_link_ttl=_minutes(env, "ENROLLMENT_LINK_MINUTES", 60),
         retention=_days(env, "RETENTION_DAYS", 90),
+        timezone=_timezone(env),
+        support_language=_language(env, "SUPPORT_LANGUAGE"),
+        ops_language=_language(env, "OPS_LANGUAGE"),
         log_format=_log_format(env),
         telegram_bot_username=_bot_username(env),
         webhook_url=webhook_url,

@@ -14,6 +14,7 @@ from bot.crypto import SecretBox
 from bot.deactivation import DeactivationService
 from bot.devices import DeviceService
 from bot.enrolment import EnrolmentService
+from bot.languages import LanguagePreferences
 from bot.links import EnrolmentLinks
 from bot.metrics import Metrics
 from bot.notices import NoticeService
@@ -35,6 +36,7 @@ class Services:
     verification: VerificationService
     links: EnrolmentLinks
     conversations: Conversations
+    languages: LanguagePreferences
     accounts: AccountDirectory
     deactivation: DeactivationService
     support_desk: SupportDesk
@@ -70,6 +72,7 @@ class Services:
             verification=verification,
             links=EnrolmentLinks(db, clock, verification, settings.enrollment_link_ttl),
             conversations=Conversations(db, clock),
+            languages=LanguagePreferences(db, clock),
             accounts=AccountDirectory(db, clock),
             deactivation=DeactivationService(
                 db,
