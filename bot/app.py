@@ -124,6 +124,14 @@ def build_application(
         else:
             svc = scope.services
             app.bot_data[SERVICES_KEY] = svc
+            configured = scope.bot_username.value
+            if configured is not None and configured.lower() != app.bot.username.lower():
+                logger.warning(
+                    "TELEGRAM_BOT_USERNAME is @%s but Telegram says this bot is @%s: "
+                    "enrolment links from python -m bot api name the wrong bot; fix the setting",
+                    configured,
+                    app.bot.username,
+                )
             scope.bot_username.value = app.bot.username
             if scope.leader is not None:
                 app.bot_data[WATCH_KEY] = asyncio.create_task(
