@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import re
+from datetime import datetime
 from html import escape, unescape
 
 from telegram import Bot
@@ -65,7 +66,10 @@ def render(message: AlertMessage, secrets: tuple[str, ...] = ()) -> str:
             **common,
         )
     details = "".join(
-        tr(texts.ALERT_DETAIL).format(key=escape(str(key)), value=_detail(key, value, secrets))
+        tr(texts.ALERT_DETAIL).format(
+            key=escape(_translated(texts.ALERT_DETAIL_NAMES.get(key)) or key),
+            value=_detail(key, value, secrets),
+        )
         for key, value in sorted(first.detail.items())
     )
     return tr(texts.ALERT_SINGLE).format(when=fmt.when(first.at), details=details, **common)
@@ -79,6 +83,11 @@ def _listed(items: list[str]) -> str:
 
 
 def _detail(key: str, value: object, secrets: tuple[str, ...]) -> str:
+    if key == "until" and isinstance(value, str):
+        try:  # stored as ISO 8601 UTC, shown as every time in a chat
+            return escape(fmt.when(datetime.fromisoformat(value)))
+        except ValueError:
+            pass
     if key in STRUCTURED_DETAILS:
         return escape(str(value))
     text = redact(str(value), secrets)

@@ -86,4 +86,20 @@ ALERT_ACCOUNTS = N_("Accounts: {accounts}\n")
 ALERT_USER = N_("Telegram user: {users}\n")
 ALERT_USERS = N_("Telegram users: {users}\n")
 ALERT_DETAIL = N_("\n{key}: {value}")
+# The names of an alert's facts (its detail keys; English: the keys themselves).
+ALERT_DETAIL_NAMES = {
+    "agent_id": N_("agent_id"),
+    "bot": N_("bot"),
+    "devices": N_("devices"),
+    "error": N_("error"),
+    "failures": N_("failures"),
+    "left": N_("left"),
+    "minutes": N_("minutes"),
+    "name": N_("name"),
+    "request_id": N_("request_id"),
+    "trace": N_("trace"),
+    "until": N_("until"),
+    "waiting_minutes": N_("waiting_minutes"),
+    "where": N_("where"),
+}
 ALERT_ACTION = N_("\nWhat to do: {action}")
