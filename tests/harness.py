@@ -84,9 +84,15 @@ class Harness:
         self.clock = clock
 
     def user(
-        self, user_id: int = 1001, first_name: str = "Ann", username: str | None = "ann"
+        self,
+        user_id: int = 1001,
+        first_name: str = "Ann",
+        username: str | None = "ann",
+        language_code: str | None = None,
     ) -> ChatUser:
-        self.state.user(user_id, first_name, username)
+        """A user in a private chat; ``language_code`` is their Telegram app's language
+        (sent with every update from them; "en" unless given)."""
+        self.state.user(user_id, first_name, username, language_code=language_code)
         return ChatUser(self, user_id)
 
     def group_member(self, user_id: int, chat_id: int = -100777) -> ChatUser:

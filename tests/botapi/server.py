@@ -8,7 +8,8 @@ Bot side (what PTB's HTTPXRequest talks to)::
 Control side, for tests or benchmarks in another process (JSON in, ``{"ok", "result"}`` out;
 400 on bad input, 408 when a wait times out)::
 
-    POST /_control/user              {"user_id", "first_name"?, "username"?, "last_name"?}
+    POST /_control/user              {"user_id", "first_name"?, "username"?, "last_name"?,
+                                      "language_code"? (e.g. "de"; a new user: "en")}
     POST /_control/group             {"chat_id", "title"?}
     POST /_control/send_text         {"user_id", "text", "chat_id"?, "first_name"?, "username"?}
     POST /_control/send_sticker      {"user_id", "chat_id"?}
@@ -258,6 +259,7 @@ class BotApiServer:
                 args.get("username"),
                 args.get("last_name"),
                 started=bool(args.get("started", False)),
+                language_code=args.get("language_code"),
             )
             return sim.to_json()
 

@@ -26,9 +26,11 @@ class UserSimulation(StateCore):
         last_name: str | None = None,
         *,
         started: bool = False,
+        language_code: str | None = None,
     ) -> SimUser:
         """Register a user (first name "Ann" unless given), or update the given fields of an
-        existing one, and return it. Their private chat id is `user_id`.
+        existing one, and return it. Their private chat id is `user_id`. `language_code` is
+        what their Telegram app reports in every update from them (a new user: "en").
 
         The bot can only reach the chat once the user has talked to it (any simulated update
         from them) or with ``started=True``.
@@ -44,6 +46,8 @@ class UserSimulation(StateCore):
             existing.username = username if username is not None else existing.username
             existing.last_name = last_name if last_name is not None else existing.last_name
         existing.started = existing.started or started
+        if language_code is not None:
+            existing.language_code = language_code
         return existing
 
     def group(self, chat_id: int, title: str = "Test group") -> SimChat:
