@@ -138,7 +138,7 @@ WORDS: dict[str, dict[str, str]] = {
         "filed": "liegt beim Support",
         "withdraw": "Antrag zurückziehen",
         "approved": "Der Support hat Antrag #1 genehmigt",
-        "password_alone": "nur mit Ihrem Passwort",
+        "password_alone": "genügt für die Anmeldung Ihr Passwort",
         "set_up_new": "Neues Gerät einrichten",
         "not_set_up": "nicht eingerichtet",
         "your_devices": "Ihre Geräte",
