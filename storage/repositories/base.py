@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
-import sqlite3
+from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from storage.records import (
     to_ts,
 )
 
 
+class Cursor(Protocol):
+    """What a statement hands back: ``sqlite3.Cursor`` and psycopg's ``Cursor`` both are."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Connection(Protocol):
+    """Runs one statement with qmark (``?``) placeholders: an ``sqlite3.Connection``, or
+    ``storage.postgresql.PostgresConnection``, which translates (``storage/dialect.py``)."""
+
+    def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor: ...
+
+
 class Repository:
-    def __init__(self, conn: sqlite3.Connection) -> None:
+    def __init__(self, conn: Connection) -> None:
         self._conn = conn
 
     def _one(self, sql: str, params: tuple[Any, ...] = ()) -> tuple[Any, ...] | None:
