@@ -109,6 +109,7 @@ def build_application(
     in ``post_shutdown``; with one, its owner opens and closes it."""
     the_clock = clock or SystemClock()
     fmt.set_timezone(settings.timezone)
+    fmt.set_clock(the_clock)
     metrics = scope.services.metrics if scope else Metrics()
 
     async def post_init(app: Application) -> None:

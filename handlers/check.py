@@ -94,7 +94,7 @@ def _answer(account: str, verdict: Verdict) -> str:
     if verdict.result is Result.LOCKED:
         if verdict.hard_locked or verdict.locked_until is None:
             return tr(texts.CHECK_HARD_LOCKED)
-        return tr(texts.CHECK_LOCKED).format(until=fmt.when(verdict.locked_until))
+        return tr(texts.CHECK_LOCKED).format(until=fmt.until(verdict.locked_until))
     if verdict.result is Result.DEACTIVATED:
         assert verdict.deactivated_until is not None
         return tr(texts.CHECK_DEACTIVATED).format(

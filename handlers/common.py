@@ -90,7 +90,9 @@ async def refuse_proof(update: Update, verdict: Verdict, *, recovering: bool = F
     """A code asked for before a change was not accepted: say why; nothing changed.
     (A lock also ended the flow's wait, in the core: no code can be given for a while.)"""
     if verdict.result is Result.LOCKED:
-        until = fmt.when(verdict.locked_until) if verdict.locked_until else tr(texts.SUPPORT_CLEARS)
+        until = (
+            fmt.until(verdict.locked_until) if verdict.locked_until else tr(texts.SUPPORT_CLEARS)
+        )
         await reply(update, tr(texts.CHANGE_LOCKED).format(until=until))
         return
     tries = texts.check_tries(verdict.tries_left)

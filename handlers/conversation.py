@@ -13,9 +13,10 @@ pending and offered to continue it, or to drop it and start the new one.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
-from html import escape
+from html import escape, unescape
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
@@ -108,7 +109,8 @@ async def show_busy(update: Update, waiting: Conversation) -> None:
         ]
     )
     if update.callback_query is not None and not is_private(update):
-        await update.callback_query.answer(tr(texts.BUSY_ELSEWHERE).format(doing=doing(waiting)))
+        what = unescape(re.sub(r"<[^>]+>", "", doing(waiting)))  # a pop-up shows no HTML
+        await update.callback_query.answer(tr(texts.BUSY_ELSEWHERE).format(doing=what))
         return
     await reply(update, pending(waiting), reply_markup=markup)
 

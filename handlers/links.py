@@ -23,6 +23,7 @@ from handlers.common import (
     reply,
     services,
 )
+from handlers.texts import format as fmt
 from handlers.texts import tr
 from handlers.texts import user as texts
 from storage.records import Conversation
@@ -30,10 +31,10 @@ from storage.records import Conversation
 Context = ContextTypes.DEFAULT_TYPE
 
 _PROBLEMS = {
-    LinkOutcome.UNKNOWN: tr(texts.LINK_UNKNOWN),
-    LinkOutcome.USED: tr(texts.LINK_USED),
-    LinkOutcome.EXPIRED: tr(texts.LINK_EXPIRED),
-    LinkOutcome.VOID: tr(texts.LINK_VOID),
+    LinkOutcome.UNKNOWN: texts.LINK_UNKNOWN,
+    LinkOutcome.USED: texts.LINK_USED,
+    LinkOutcome.EXPIRED: texts.LINK_EXPIRED,
+    LinkOutcome.VOID: texts.LINK_VOID,
 }
 
 
@@ -94,7 +95,10 @@ async def _settle(update: Update, context: Context, opening: LinkOpening) -> Non
         await reply(update, tr(texts.LINK_BOUND).format(account=account))
         await enrolment.begin(update, context)
     else:
-        await reply(update, _PROBLEMS.get(outcome, tr(texts.LINK_UNKNOWN)))
+        lifetime = fmt.age(services(context).settings.enrollment_link_ttl)
+        await reply(
+            update, tr(_PROBLEMS.get(outcome, texts.LINK_UNKNOWN)).format(duration=lifetime)
+        )
 
 
 async def on_button(update: Update, context: Context) -> None:

@@ -116,13 +116,13 @@ async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     assert update.effective_user is not None
     svc = services(context)
     outcome = await svc.support_desk.clear_lock(account, identity(update.effective_user))
-    await reply(update, _UNLOCK_ANSWERS[outcome].format(account=escape(account)))
+    await reply(update, tr(_UNLOCK_ANSWERS[outcome]).format(account=escape(account)))
 
 
 _UNLOCK_ANSWERS = {
-    UnlockOutcome.CLEARED: tr(texts.UNLOCKED),
-    UnlockOutcome.NOT_LOCKED: tr(texts.NOT_LOCKED),
-    UnlockOutcome.OWN_ACCOUNT: tr(texts.UNLOCK_OWN_ACCOUNT),
+    UnlockOutcome.CLEARED: texts.UNLOCKED,
+    UnlockOutcome.NOT_LOCKED: texts.NOT_LOCKED,
+    UnlockOutcome.OWN_ACCOUNT: texts.UNLOCK_OWN_ACCOUNT,
 }
 
 

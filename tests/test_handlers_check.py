@@ -68,6 +68,7 @@ async def test_wrong_code_says_tries_left_then_locks(bot: Harness) -> None:
     (locked,) = await user.send(bad)
     until = shown_time(bot.clock.now() + timedelta(minutes=15))
     assert "Locked" in locked.shown_text and until in locked.shown_text
+    assert f"{until} (in 15 minutes)" in locked.shown_text
     (still,) = await user.send(f"/check {code_for(bot, secret)}")
     assert "Locked" in still.shown_text and "even with a correct code" in still.shown_text
 

@@ -517,3 +517,23 @@ async def test_the_command_menu_in_both_languages(bot: Harness) -> None:
     assert german["enroll"] == "2FA auf einem Gerät einrichten"
     assert german["lost"] == "Authenticator-App verloren?"
     assert english["enroll"] == "Set up 2FA on a device"
+
+
+def test_no_text_is_translated_once_at_import() -> None:
+    """A message translated where a module is imported would be English for everyone."""
+    import ast
+    from pathlib import Path
+
+    for path in sorted(Path("handlers").glob("*.py")) + sorted(Path("bot").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                continue
+            calls = [
+                n
+                for n in ast.walk(node)
+                if isinstance(n, ast.Call)
+                and isinstance(n.func, ast.Name)
+                and n.func.id in ("tr", "trn")
+            ]
+            assert not calls, f"{path}:{node.lineno} translates at import"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_timedelta
 
+from bot.clock import Clock, SystemClock
 from handlers.texts import N_, NP_, current, tr, trn
 from storage.records import Device
 
@@ -23,12 +24,19 @@ DAYS_SHORT = NP_("{count} d", "{count} d")
 # "2 December 2026, 14:30 UTC" / "2. Dezember 2026, 14:30 MEZ"
 _WHEN = {"en": "d MMMM y, HH:mm zzz", "de": "d. MMMM y, HH:mm zzz"}
 _zone = ZoneInfo("UTC")
+_clock: Clock = SystemClock()
 
 
 def set_timezone(name: str) -> None:
     """Every time shown in a chat is in this zone (``TIMEZONE``, checked at start)."""
     global _zone
     _zone = ZoneInfo(name)
+
+
+def set_clock(clock: Clock) -> None:
+    """The clock "in 15 minutes" counts from (the application's, so tests can move it)."""
+    global _clock
+    _clock = clock
 
 
 def when(moment: datetime) -> str:
@@ -40,6 +48,11 @@ def when(moment: datetime) -> str:
 def in_words(delta: timedelta) -> str:
     """A duration ahead, in words: "in 15 minutes" / "in 15 Minuten"."""
     return format_timedelta(delta, add_direction=True, threshold=1.5, locale=current())
+
+
+def until(moment: datetime) -> str:
+    """A moment ahead, and how far: "1 March 2026, 09:16 UTC (in 15 minutes)"."""
+    return f"{when(moment)} ({in_words(moment - _clock.now())})"
 
 
 def device_lines(

@@ -258,7 +258,7 @@ LINK_USED = N_(
 )
 
 LINK_EXPIRED = N_(
-    "This link has expired (links work for one hour). Ask for a new one where you log in."
+    "This link has expired (a link works for {duration}). Ask for a new one where you log in."
 )
 
 BUTTON_LOST = N_("Lost my authenticator")
