@@ -14,7 +14,17 @@ back the last commits), one after the other, so the cost of durability is read o
 run. ``--synchronous full`` or ``normal`` runs one of them only; HTTP always runs the
 bot as shipped (FULL).
 
-Run: ``.venv/bin/python bench/verify.py [--accounts N] [--seconds S] [--synchronous both]``.
+PostgreSQL: ``--database postgresql://user:password@host/db`` (an empty database) or
+``--database local`` (a throwaway server started here with tests/pg.py, fsync on, so a
+COMMIT is as durable as SQLite's FULL) adds the in-process figures on PostgreSQL, next
+to SQLite's: the seeded database copied in with ``storage.copy``, then every level run
+on it through ``PostgresDatabase`` (its pool, its threads, SERIALIZABLE, group commit).
+After each run, the audit log is counted: every verification must have its entry.
+HTTP against PostgreSQL (``python -m bot api --workers N``) is not measured yet: see
+``over_http_postgresql``, the hook for it.
+
+Run: ``.venv/bin/python bench/verify.py [--accounts N] [--seconds S] [--synchronous both]
+[--database local|URL] [--no-http]``.
 """
 
 from __future__ import annotations
@@ -42,9 +52,13 @@ from bot import totp  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
 from bot.crypto import SecretBox, decode_key, generate_key  # noqa: E402
 from bot.verification import VerificationService  # noqa: E402
-from storage.db import Database, Synchronous  # noqa: E402
+from storage.copy import copy_sqlite_to_postgresql  # noqa: E402
+from storage.db import Database  # noqa: E402
+from storage.postgresql import DEFAULT_POOL_SIZE, PostgresDatabase  # noqa: E402
 from storage.repositories import Transaction  # noqa: E402
+from storage.sqlite import SqliteDatabase, Synchronous  # noqa: E402
 from tests.e2e import BotProcess, local_bot_api  # noqa: E402
+from tests.pg import PostgresServer  # noqa: E402
 
 API_TOKEN = "bench-api-token-0123456789abcdef"
 LEVELS = (1, 16, 64)
@@ -79,7 +93,7 @@ class Traffic:
 
 
 async def seed(path: Path, key: bytes, count: int) -> list[tuple[str, str]]:
-    db = await Database.open(f"sqlite:///{path}")
+    db = await SqliteDatabase.open(f"sqlite:///{path}")
     box = SecretBox(key)
     now = datetime.now(UTC)
     accounts = [(f"user{i}@example.com", totp.generate_secret()) for i in range(count)]
@@ -91,6 +105,7 @@ async def seed(path: Path, key: bytes, count: int) -> list[tuple[str, str]]:
                 device_id = uuid.uuid4().hex
                 sealed = box.seal(secret, account_id=account, device_id=device_id)
                 tx.devices.add(device_id, account, "Phone", sealed, None, None, now)
+                tx.security.ensure(account, now)  # as an activation leaves it
 
         return work
 
@@ -129,6 +144,36 @@ async def drive(call, traffic: Traffic, concurrency: int, seconds: float):
     return latencies, time.perf_counter() - started, results
 
 
+def audited(tx: Transaction) -> int:
+    row = tx.connection.execute(
+        "SELECT COUNT(*) FROM audit_log WHERE action = 'code_checked'"
+    ).fetchone()
+    return int(row[0])
+
+
+async def measure(
+    db: Database, key: bytes, traffic: Traffic, concurrency: int, seconds: float, label: str
+) -> None:
+    """One level on an open database: the figures, the group size, the audit check."""
+    service = VerificationService(db, SecretBox(key), SystemClock())
+
+    async def call(account: str, code: str) -> str:
+        return (await service.verify(account, code, actor="api")).result.value
+
+    commits_before, audited_before = db.commits, await db.run(audited)
+    retries_before = getattr(db, "retries", 0)
+    latencies, elapsed, results = await drive(call, traffic, concurrency, seconds)
+    per_commit = len(latencies) / max(1, db.commits - commits_before)
+    entries = await db.run(audited) - audited_before
+    extra = f" [{per_commit:.1f} per commit"
+    if isinstance(db, PostgresDatabase):
+        extra += f", {db.retries - retries_before} run again"
+    extra += f"; audited {entries}/{len(latencies)}]"
+    print(summary(label, latencies, elapsed, results) + extra)
+    if entries != len(latencies):
+        raise SystemExit(f"{label}: {len(latencies)} verifications, {entries} audited")
+
+
 async def in_process(
     seeded: Path,
     key: bytes,
@@ -141,25 +186,40 @@ async def in_process(
         for synchronous in settings:
             copy = workdir / f"inproc-{concurrency}-{synchronous.lower()}.sqlite3"
             shutil.copy(seeded, copy)
-            db = await Database.open(f"sqlite:///{copy}", synchronous=synchronous)
-            service = VerificationService(db, SecretBox(key), SystemClock())
+            db = await SqliteDatabase.open(f"sqlite:///{copy}", synchronous=synchronous)
+            label = f"in-process c={concurrency:<3} {synchronous:<6}"
+            try:
+                await measure(db, key, Traffic(accounts, concurrency), concurrency, seconds, label)
+            finally:
+                await db.close()
+                copy.unlink()
 
-            async def call(account: str, code: str, service=service) -> str:
-                return (await service.verify(account, code, actor="api")).result.value
 
-            commits_before = db.commits
-            latencies, elapsed, results = await drive(
-                call, Traffic(accounts, concurrency), concurrency, seconds
-            )
-            per_commit = len(latencies) / max(1, db.commits - commits_before)
+async def in_process_postgresql(
+    seeded: Path, url: str, key: bytes, accounts, seconds: float, pool_size: int
+) -> None:
+    """Every level on one PostgreSQL database, the seeded one copied in first. One
+    ``Traffic`` for all levels: a code accepted in one is a replay in the next."""
+    started = time.perf_counter()
+    report = await asyncio.to_thread(copy_sqlite_to_postgresql, f"sqlite:///{seeded}", url)
+    print(f"copied {report.total} rows into PostgreSQL in {time.perf_counter() - started:.1f} s")
+    traffic = Traffic(accounts, 1)
+    for concurrency in LEVELS:
+        db = await PostgresDatabase.open(url, pool_size=pool_size)
+        label = f"in-process c={concurrency:<3} PG/{pool_size:<3}"
+        try:
+            await measure(db, key, traffic, concurrency, seconds, label)
+        finally:
             await db.close()
-            copy.unlink()
-            print(
-                summary(
-                    f"in-process c={concurrency:<3} {synchronous:<6}", latencies, elapsed, results
-                )
-                + f" [{per_commit:.1f} per commit]"
-            )
+
+
+async def over_http_postgresql(url: str, key: bytes, accounts, seconds: float) -> None:
+    """Hook: POST /v1/verify served by ``python -m bot api --workers N`` on ``url``.
+
+    To fill in with the API role: start it (``BotProcess`` with ``DATABASE_URL=url`` and
+    the ``api --workers N`` arguments), then ``drive`` it as ``over_http`` does, one
+    ``summary`` line per level and worker count."""
+    print("HTTP       on PostgreSQL: not measured yet (python -m bot api --workers N)")
 
 
 async def over_http(seeded: Path, key: bytes, accounts, seconds: float, workdir: Path) -> None:
@@ -218,9 +278,21 @@ async def run(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         accounts = await seed(seeded, key, args.accounts)
         print(f"seeded {args.accounts} enrolled accounts in {time.perf_counter() - started:.1f} s")
-        await over_http(seeded, key, accounts, args.seconds, workdir)
+        if args.http:
+            await over_http(seeded, key, accounts, args.seconds, workdir)
         settings: tuple[Synchronous, ...] = SYNCHRONOUS_CHOICES[args.synchronous]
         await in_process(seeded, key, accounts, args.seconds, workdir, settings)
+        if args.database == "sqlite":
+            return
+        server = PostgresServer(fsync=True).start() if args.database == "local" else None
+        try:
+            url = server.new_database() if server is not None else args.database
+            await in_process_postgresql(seeded, url, key, accounts, args.seconds, args.pool_size)
+            if args.http:
+                await over_http_postgresql(url, key, accounts, args.seconds)
+        finally:
+            if server is not None:
+                server.stop()
 
 
 def main() -> None:
@@ -233,6 +305,16 @@ def main() -> None:
         default="both",
         help="SQLite synchronous setting(s) for the in-process runs",
     )
+    parser.add_argument(
+        "--database",
+        default="sqlite",
+        help="sqlite (only), local (also a throwaway PostgreSQL server) or a postgresql:// URL"
+        " of an empty database (also there)",
+    )
+    parser.add_argument(
+        "--pool-size", type=int, default=DEFAULT_POOL_SIZE, help="PostgreSQL connections"
+    )
+    parser.add_argument("--no-http", dest="http", action="store_false", help="in-process only")
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     asyncio.run(run(parser.parse_args()))
 

@@ -35,6 +35,11 @@ def activate(
         last_used_step=enrolment.accepted_step,
         now=now,
     )
+    # From now on every login checks a code against this account: its security row is
+    # there from the start, so a check only ever updates it. (On PostgreSQL, a check
+    # that inserts it lands in the index pages that concurrent checks read, and at
+    # SERIALIZABLE that aborts some of them for nothing.)
+    tx.security.ensure(enrolment.account_id, now)
     state = tx.security.get(enrolment.account_id)
     if state.deactivated_until is not None and state.deactivated_until > now:
         # A new device ends a temporary deactivation early: 2FA is back on.

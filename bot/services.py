@@ -22,7 +22,7 @@ from bot.qr import QrRenderer
 from bot.recovery import RecoveryHasher
 from bot.support_desk import SupportDesk
 from bot.verification import VerificationService
-from storage.db import Database
+from storage.db import Database, open_database
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class Services:
         cls, settings: Settings, clock: Clock, metrics: Metrics | None = None
     ) -> Services:
         metrics = metrics or Metrics()
-        db = await Database.open(settings.database_url)
+        db = await open_database(settings.database_url)
         box = SecretBox(settings.secrets_key)
         verification = VerificationService(db, box, clock, metrics)
         return cls(

@@ -1,47 +1,37 @@
-"""The database: one SQLite connection, owned by one thread, fed with whole transactions.
+"""The database: what callers see, whichever backend holds the data.
 
-A transaction is a plain function ``work(tx) -> result`` that runs in the database
-thread; ``await db.run(work)`` hands it over and waits for the commit. So:
+A transaction is a plain function ``work(tx) -> result`` over the repositories of one
+``Transaction``; ``await db.run(work)`` runs it and hands back its result after COMMIT.
+Every rule that checks and then acts (a code used once, a lock after five failures, the
+first decision wins) is written as one such function, so it is atomic on every backend:
 
-- a transaction costs one hop between the event loop and the database thread,
-  however many statements it runs (a hop per statement would dominate the cost);
-- two coroutines can never interleave statements inside one transaction: the thread
-  runs one piece of work at a time;
-- work that queues up while a commit is in progress is committed together (group
-  commit); should one piece fail, the group is rolled back and each piece runs again
-  alone, so a failure only affects its own piece. A result is handed back only after
-  its commit.
+- SQLite (``storage/sqlite.py``): one connection on one thread runs the work functions
+  one after the other, with group commit. One process.
+- PostgreSQL (``storage/postgresql.py``): a pool of connections, each work function on
+  one of them in a worker thread, at SERIALIZABLE isolation; when PostgreSQL cannot
+  serialise two transactions it aborts one, which runs again. Any number of processes.
 
-The interface (``run`` with a function over repositories) does not depend on SQLite:
-a PostgreSQL backend can run the same work functions on a pooled connection.
+So a work function may run more than once and must have no effect outside the database
+(no messages sent, no counters moved, nothing appended to a list it did not create).
+
+``open_database(url)`` picks the backend by the URL's scheme.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-import os
-import queue
-import sqlite3
-import threading
+from abc import ABC, abstractmethod
 from collections.abc import Callable
-from concurrent.futures import Future
-from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal, TypeVar
+from urllib.parse import urlsplit, urlunsplit
 
 from storage.repositories import Transaction
 
-logger = logging.getLogger(__name__)
-
 SQLITE_PREFIX = "sqlite:///"
-BUSY_TIMEOUT_MS = 5000
-MAX_GROUP = 64  # pieces of work committed together at most
-PRIVATE_FOLDER = 0o700
-PRIVATE_FILE = 0o600
+POSTGRESQL_PREFIXES = ("postgresql://", "postgres://")
 
-Synchronous = Literal["FULL", "NORMAL"]
+Backend = Literal["sqlite", "postgresql"]
 
 T = TypeVar("T")
 
@@ -54,19 +44,54 @@ class DatabaseClosedError(RuntimeError):
     """The database was closed; no more work is accepted."""
 
 
+class DatabaseUnavailableError(ConnectionError):
+    """The database server cannot be reached or refuses us (wrong password, no such
+    database). The message names the server without the password."""
+
+
+def backend_of(url: str) -> Backend:
+    if url.startswith(POSTGRESQL_PREFIXES):
+        return "postgresql"
+    if url.startswith(SQLITE_PREFIX):
+        return "sqlite"
+    raise DatabaseUrlError(
+        f"unsupported DATABASE_URL {redact_url(url)!r}: use sqlite:///relative/path.sqlite3, "
+        "sqlite:////absolute/path.sqlite3 or postgresql://user:password@host:5432/database"
+    )
+
+
 def sqlite_path(url: str) -> Path:
     """``sqlite:///data/x.sqlite3`` is relative, ``sqlite:////var/x.sqlite3`` absolute."""
     if not url.startswith(SQLITE_PREFIX) or len(url) == len(SQLITE_PREFIX):
         raise DatabaseUrlError(
-            f"unsupported DATABASE_URL {url!r}: use sqlite:///relative/path.sqlite3 "
+            f"unsupported DATABASE_URL {redact_url(url)!r}: use sqlite:///relative/path.sqlite3 "
             "or sqlite:////absolute/path.sqlite3"
         )
     return Path(url[len(SQLITE_PREFIX) :])
 
 
-def migration_scripts() -> list[tuple[int, str, str]]:
-    """The numbered SQL files shipped in ``storage/migrations``, in order."""
-    folder = resources.files("storage").joinpath("migrations")
+def redact_url(url: str) -> str:
+    """The URL as it may be shown or logged: the password replaced by ``***``."""
+    try:
+        parts = urlsplit(url)
+        if parts.password is None:
+            return url
+        host = parts.hostname or ""
+        if ":" in host:
+            host = f"[{host}]"
+        netloc = f"{parts.username or ''}:***@{host}"
+        if parts.port is not None:
+            netloc += f":{parts.port}"
+    except ValueError:  # not even a URL (a bad port, a stray bracket): show its scheme only
+        return url.split("://", 1)[0] + "://***"
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def migration_scripts(backend: Backend = "sqlite") -> list[tuple[int, str, str]]:
+    """The numbered SQL files of a backend (``storage/migrations/<backend>``), in order.
+
+    Both folders hold the same numbers and names: one schema, written in each dialect."""
+    folder = resources.files("storage").joinpath("migrations", backend)
     scripts = []
     for entry in folder.iterdir():
         name = entry.name
@@ -75,330 +100,41 @@ def migration_scripts() -> list[tuple[int, str, str]]:
     return sorted(scripts)
 
 
-def split_statements(script: str) -> list[str]:
-    """Split a script into statements; trigger bodies keep their inner semicolons."""
-    statements: list[str] = []
-    current = ""
-    for line in script.splitlines(keepends=True):
-        if not current and (not line.strip() or line.lstrip().startswith("--")):
-            continue
-        current += line
-        if sqlite3.complete_statement(current):
-            statements.append(current.strip())
-            current = ""
-    if current.strip():
-        raise ValueError(f"incomplete SQL statement at the end of a migration: {current!r}")
-    return statements
+class Database(ABC):
+    """One database, open: hand it whole transactions (see the module docstring)."""
 
-
-def _prepare_files(path: Path) -> None:
-    """Create the folder (0700) and the database file (0600) when missing; only warn
-    about existing ones that other users can get at (they are the operator's choice).
-
-    The file is created here, empty, because SQLite creates the -wal and -shm files
-    later, whenever it needs them, with the database file's permissions whatever the
-    umask: a private database file keeps them private. (Setting the umask around the
-    connect would not do: it is process-wide, and SQLite may create them much later.)
-    """
-    folder = path.parent
-    if folder.is_dir():
-        _warn_if_open_to_others(folder, "folder")
-    else:
-        folder.mkdir(mode=PRIVATE_FOLDER, parents=True)
-        folder.chmod(PRIVATE_FOLDER)  # exactly 0700, whatever the umask took off
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE)
-    except FileExistsError:
-        for file in (path, *_companions(path)):
-            if file.exists():
-                _warn_if_open_to_others(file, "file")
-        return
-    try:
-        os.fchmod(fd, PRIVATE_FILE)
-    finally:
-        os.close(fd)
-
-
-def _companions(path: Path) -> tuple[Path, Path]:
-    return path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")
-
-
-def _warn_if_open_to_others(path: Path, kind: str) -> None:
-    mode = path.stat().st_mode & 0o777
-    if mode & 0o077:
-        private = PRIVATE_FOLDER if kind == "folder" else PRIVATE_FILE
-        logger.warning(
-            "database %s %s is open to other users (mode %03o); chmod %03o %s keeps it private",
-            kind,
-            path,
-            mode,
-            private,
-            path,
-        )
-
-
-def _connect(path: Path, synchronous: Synchronous) -> sqlite3.Connection:
-    # isolation_level=None: we issue BEGIN/COMMIT ourselves. The connection is used by
-    # the database thread only (it is created there too).
-    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
-    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
-    # FULL: a COMMIT returns once the WAL is on disk (one fsync). With NORMAL the WAL
-    # reaches the disk only at checkpoints: that survives a crash of the process, but an
-    # OS crash or a power cut takes back the last commits, so a code accepted just
-    # before (or a used recovery code) would be accepted again after the restart; RFC
-    # 6238 5.2 says once. FULL for everything, not only verifications: an activation, a
-    # decision or an audit entry the bot has reported must stay too, and verifications
-    # are nearly all the writes anyway, so sparing the rest would save nothing.
-    # Cost, bench/verify.py on the 2-core machine (README, Benchmarks): 1 to 1.5 ms of
-    # fsync per COMMIT, which group commit shares: alone, a verification takes 1.2 to
-    # 2 ms instead of 0.4; at concurrency 16 (16 per commit) throughput is about 30%
-    # lower in-process (2,200 to 3,100/s instead of 2,500 to 3,600/s) and 40% over
-    # HTTP. NORMAL is there for that measurement only.
-    conn.execute(f"PRAGMA synchronous = {synchronous}")
-    conn.execute("PRAGMA foreign_keys = ON")
-    # A larger page cache (64 MB) keeps the hot rows of a busy verifier in memory.
-    conn.execute("PRAGMA cache_size = -65536")
-    # Checkpoints run on a thread of their own (``_Checkpointer``), not inside a COMMIT
-    # that someone is waiting for.
-    conn.execute("PRAGMA wal_autocheckpoint = 0")
-    return conn
-
-
-class _Checkpointer:
-    """Copies the WAL back into the database file in the background.
-
-    With SQLite's automatic checkpoints, every thousandth page written makes one COMMIT
-    do that copy (and two fsyncs) while callers wait: about 40% of the cost of a busy
-    verifier's commits. A PASSIVE checkpoint never blocks the writer; SQLite does the
-    work with the GIL released.
-    """
-
-    INTERVAL_S = 1.0
-
-    def __init__(self, path: Path) -> None:
-        self._path = path
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="checkpoint", daemon=True)
-
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False)
-        try:
-            conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            while not self._stop.wait(self.INTERVAL_S):
-                try:
-                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)")
-                except sqlite3.Error as exc:
-                    logger.warning("WAL checkpoint failed: %s", exc)
-        finally:
-            conn.close()
-
-
-def _migrate(conn: sqlite3.Connection) -> list[str]:
-    """Apply the migrations not applied yet, each in its own transaction."""
-    conn.execute(
-        "CREATE TABLE IF NOT EXISTS schema_migrations ("
-        " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
-    )
-    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
-    applied = []
-    for version, name, script in migration_scripts():
-        if version in done:
-            continue
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for statement in split_statements(script):
-                conn.execute(statement)
-            conn.execute(
-                "INSERT INTO schema_migrations (version, name, applied_at)"
-                " VALUES (?, ?, CAST(strftime('%s', 'now') AS INTEGER))",
-                (version, name),
-            )
-            conn.execute("COMMIT")
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        applied.append(name)
-    return applied
-
-
-@dataclass
-class _Work:
-    fn: Callable[[Transaction], Any]
-    future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-
-
-_STOP = object()
-
-
-class Database:
-    def __init__(self, path: Path, synchronous: Synchronous = "FULL") -> None:
-        self._path = path
-        self._synchronous = synchronous
-        self._queue: queue.SimpleQueue[_Work | object] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._closed = False
-        self.commits = 0  # how many COMMITs ran (group commit folds several works into one)
+    backend: Backend
+    commits: int  # how many COMMITs ran (SQLite folds several works into one)
 
     @classmethod
-    async def open(cls, url: str, *, synchronous: Synchronous = "FULL") -> Database:
-        """Open (creating the folder and file if missing, private) and migrate.
+    async def open(cls, url: str) -> Database:
+        """Open (and migrate) the database ``url`` names: ``open_database``."""
+        return await open_database(url)
 
-        ``synchronous="NORMAL"`` gives up durability against a power cut; it exists for
-        bench/verify.py to measure what FULL costs.
-        """
-        path = sqlite_path(url)
-        db = cls(path, synchronous)
-        ready: Future[None] = Future()
-        db._thread = threading.Thread(target=db._serve, args=(ready,), name="database", daemon=True)
-        db._thread.start()
-        await asyncio.wrap_future(ready)
-        return db
-
+    @abstractmethod
     async def run(self, work: Callable[[Transaction], T]) -> T:
-        """Run ``work`` as one transaction in the database thread; its result after COMMIT.
+        """Run ``work`` as one transaction; its result after COMMIT. ``work`` may run more
+        than once: it must have no effect outside the database."""
 
-        ``work`` must be a plain function that only talks to the database: it runs on the
-        database thread and holds up everyone else's work while it runs. It may run twice
-        (see ``_commit_group``), so it must have no effect outside the database.
-        """
-        if self._closed:
-            raise DatabaseClosedError("the database is closed")
-        loop = asyncio.get_running_loop()
-        item = _Work(work, loop.create_future(), loop)
-        self._queue.put(item)
-        return await item.future
-
+    @abstractmethod
     async def migrate(self) -> list[str]:
-        """Apply pending migrations (``open`` already did; a no-op then)."""
-        return await self.run(lambda tx: _migrate(tx.connection))
+        """Apply pending migrations (``open`` already did; a no-op then): their names."""
 
+    @abstractmethod
     async def ping(self) -> bool:
-        """True when the database answers a query."""
-        try:
-            return await self.run(lambda tx: tx.ping())
-        except (sqlite3.Error, DatabaseClosedError):
-            return False
+        """True when the database answers a query (soon: a health check waits for it)."""
 
+    @abstractmethod
     async def close(self) -> None:
-        """Finish the queued work, then close the connection and stop the thread."""
-        if self._closed:
-            return
-        self._closed = True
-        self._queue.put(_STOP)
-        if self._thread is not None:
-            await asyncio.to_thread(self._thread.join)
-
-    # ---------------------------------------------------------------- the database thread
-
-    def _serve(self, ready: Future[None]) -> None:
-        try:
-            _prepare_files(self._path)
-            conn = _connect(self._path, self._synchronous)
-            _migrate(conn)
-        except BaseException as exc:  # reported to open(), which raises it
-            self._closed = True
-            ready.set_exception(exc)
-            return
-        checkpointer = _Checkpointer(self._path)
-        checkpointer.start()
-        ready.set_result(None)
-        try:
-            while True:
-                batch, stop = self._next_batch()
-                if batch:
-                    self._deliver(batch, self._commit_group(conn, batch))
-                if stop:
-                    return
-        finally:
-            checkpointer.stop()
-            try:
-                # Leave a compact file behind: everything in the database, the WAL empty.
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-            except sqlite3.Error as exc:
-                logger.warning("final WAL checkpoint failed: %s", exc)
-            conn.close()
-
-    def _next_batch(self) -> tuple[list[_Work], bool]:
-        """Wait for work, then take what else is already queued (up to MAX_GROUP)."""
-        batch: list[_Work] = []
-        item = self._queue.get()
-        while True:
-            if item is _STOP:
-                return batch, True
-            assert isinstance(item, _Work)
-            if not item.future.cancelled():  # its caller gave up before it started
-                batch.append(item)
-            if len(batch) >= MAX_GROUP:
-                return batch, False
-            try:
-                item = self._queue.get_nowait()
-            except queue.Empty:
-                return batch, False
-
-    def _commit_group(self, conn: sqlite3.Connection, batch: list[_Work]) -> list[_Outcome]:
-        """Run the batch in one transaction. If one piece fails, the whole transaction is
-        rolled back and each piece runs again in a transaction of its own, so a failure
-        only affects its own piece (failures are rare; savepoints around every piece
-        would cost two statements each time)."""
-        if len(batch) > 1:
-            outcomes = self._transaction(conn, batch, stop_at_failure=True)
-            if all(ok for ok, _ in outcomes):
-                return outcomes
-        return [self._transaction(conn, [item], stop_at_failure=True)[0] for item in batch]
-
-    def _transaction(
-        self, conn: sqlite3.Connection, items: list[_Work], *, stop_at_failure: bool
-    ) -> list[_Outcome]:
-        tx = Transaction(conn)
-        outcomes: list[_Outcome] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            for item in items:
-                try:
-                    outcomes.append((True, item.fn(tx)))
-                except Exception as exc:
-                    outcomes.append((False, exc))
-                    if stop_at_failure:
-                        conn.execute("ROLLBACK")
-                        return outcomes + [(False, exc)] * (len(items) - len(outcomes))
-            conn.execute("COMMIT")
-            self.commits += 1
-        except sqlite3.Error as exc:
-            # BEGIN or COMMIT failed (disk full, I/O error): nothing landed.
-            logger.error("database transaction failed: %s", exc)
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            return [(False, exc)] * len(items)
-        return outcomes
-
-    @staticmethod
-    def _deliver(batch: list[_Work], outcomes: list[_Outcome]) -> None:
-        """Hand the results back: one wake-up of the event loop per batch, not per piece."""
-        loop = batch[0].loop
-        if all(item.loop is loop for item in batch):
-            loop.call_soon_threadsafe(_settle, batch, outcomes)
-            return
-        for item, outcome in zip(batch, outcomes, strict=True):
-            item.loop.call_soon_threadsafe(_settle, [item], [outcome])
+        """Finish the work under way, then release the connections. Idempotent."""
 
 
-_Outcome = tuple[bool, Any]
+async def open_database(url: str) -> Database:
+    """The backend the URL's scheme names, open and migrated."""
+    if backend_of(url) == "postgresql":
+        from storage.postgresql import PostgresDatabase
 
+        return await PostgresDatabase.open(url)
+    from storage.sqlite import SqliteDatabase
 
-def _settle(batch: list[_Work], outcomes: list[_Outcome]) -> None:
-    for item, (ok, value) in zip(batch, outcomes, strict=True):
-        if item.future.cancelled():
-            continue  # the caller gave up; the work ran (and committed) all the same
-        if ok:
-            item.future.set_result(value)
-        else:
-            item.future.set_exception(value)
+    return await SqliteDatabase.open(url)

@@ -1,25 +1,71 @@
-"""Shared fixtures: a moved clock, a fresh database file, the core services."""
+"""Shared fixtures: a moved clock, a fresh database, the core services.
+
+The storage, core and API tests (the modules ``ON_BOTH_DATABASES`` names) run twice,
+``[sqlite]`` and ``[postgresql]``: their ``db``, ``database_url`` and ``settings``
+fixtures follow the ``backend`` parameter. The others (handlers, end to end) run on
+SQLite. PostgreSQL is a throwaway server of the session (tests/pg.py), each test a
+fresh database in it; if no server can be started, those tests fail and say why.
+"""
 
 from __future__ import annotations
 
+import fnmatch
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
 
 from bot.clock import FakeClock
 from bot.config import Settings
 from bot.crypto import SecretBox, decode_key, generate_key
 from bot.enrolment import EnrolmentService
-from storage.db import Database
+from storage.db import Backend, Database, open_database
+from tests.pg import PostgresServer, PostgresUnavailable
 
 # Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after), as
 # ``python -m bot`` does, so reading them raises no deprecation warning.
 os.environ.setdefault("PTB_TIMEDELTA", "1")
 
 TEST_TOKEN = "123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz"
+
+ON_BOTH_DATABASES = (
+    "test_storage*.py",
+    "test_*_core.py",
+    "test_api*.py",
+    "test_retention.py",
+    "test_free_text.py",
+)
+BACKENDS: tuple[Backend, ...] = ("sqlite", "postgresql")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "backend" not in metafunc.fixturenames:
+        return
+    module = Path(str(metafunc.module.__file__)).name
+    if any(fnmatch.fnmatch(module, pattern) for pattern in ON_BOTH_DATABASES):
+        metafunc.parametrize("backend", BACKENDS, indirect=True)
+
+
+@pytest.fixture
+def backend(request: pytest.FixtureRequest) -> Backend:
+    backend: Backend = getattr(request, "param", "sqlite")
+    return backend
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    try:
+        server = PostgresServer().start()
+    except PostgresUnavailable as exc:
+        pytest.fail(f"the PostgreSQL tests need a PostgreSQL server: {exc}", pytrace=False)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 @pytest.fixture
@@ -44,8 +90,43 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-async def db(db_path: Path) -> AsyncIterator[Database]:
-    database = await Database.open(f"sqlite:///{db_path}")
+def database_url(backend: Backend, db_path: Path, request: pytest.FixtureRequest) -> Iterator[str]:
+    """A fresh, empty database of the test's backend (migrated on PostgreSQL)."""
+    if backend == "sqlite":
+        yield f"sqlite:///{db_path}"
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    with server.database() as url:
+        yield url
+
+
+@pytest.fixture
+def stored_bytes(database_url: str, db_path: Path) -> Callable[[], bytes]:
+    """What the database holds, as bytes: SQLite's files (the database, its WAL), or
+    every value of every table on PostgreSQL (bytea as it is stored)."""
+
+    def read() -> bytes:
+        if database_url.startswith("sqlite:"):
+            files = [p for p in db_path.parent.iterdir() if p.name.startswith(db_path.name)]
+            return b"".join(path.read_bytes() for path in files)
+        with psycopg.connect(database_url) as conn:
+            tables = conn.execute(
+                "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'"
+            ).fetchall()
+            values = [
+                value
+                for (table,) in tables
+                for row in conn.execute(sql.SQL("SELECT * FROM {}").format(sql.Identifier(table)))
+                for value in row
+            ]
+        return b"\0".join(v if isinstance(v, bytes) else str(v).encode() for v in values)
+
+    return read
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[Database]:
+    database = await open_database(database_url)
     yield database
     await database.close()
 
@@ -56,9 +137,9 @@ def enrolment(db: Database, box: SecretBox, clock: FakeClock) -> EnrolmentServic
 
 
 @pytest.fixture
-def settings(db_path: Path, secrets_key: bytes) -> Settings:
+def settings(database_url: str, secrets_key: bytes) -> Settings:
     return Settings(
         telegram_bot_token=TEST_TOKEN,
         secrets_key=secrets_key,
-        database_url=f"sqlite:///{db_path}",
+        database_url=database_url,
     )

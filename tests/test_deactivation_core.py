@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 
@@ -23,7 +22,7 @@ from bot.deactivation import (
 from bot.enrolment import EnrolmentService
 from bot.enrolment_results import EnrolmentStarted
 from bot.verification import Result, VerificationService
-from storage.db import Database
+from storage.db import Database, open_database
 from storage.records import DeactivationRequest, RequestStatus
 
 ANN = TelegramIdentity(1001, "ann", "Ann")
@@ -153,16 +152,16 @@ async def test_a_new_device_ends_the_window_early(
 
 
 async def test_deadline_that_passed_while_down_applies_at_start(
-    db_path: Path, clock: FakeClock, box: SecretBox
+    database_url: str, clock: FakeClock, box: SecretBox
 ) -> None:
-    db = await Database.open(f"sqlite:///{db_path}")
+    db = await open_database(database_url)
     await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock)
     request = (await service(db, clock).file(ANN, 1001, "lost")).request
     assert request is not None
     await db.close()  # the bot stops
 
     clock.advance(hours=49)  # and comes back two days later
-    db = await Database.open(f"sqlite:///{db_path}")
+    db = await open_database(database_url)
     desk = service(db, clock)
     expired = await desk.expire_due()
     assert [r.id for r in expired] == [request.id]

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
-from pathlib import Path
 
 from bot import totp
 from bot.accounts import TelegramIdentity
@@ -239,7 +239,7 @@ async def test_confirmation_code_is_spent_for_later_logins(
 
 
 async def test_database_file_never_holds_a_secret_in_the_clear(
-    enrolment: EnrolmentService, clock: FakeClock, db_path: Path
+    enrolment: EnrolmentService, clock: FakeClock, stored_bytes: Callable[[], bytes]
 ) -> None:
     secrets = []
     for user_id in range(1, 6):
@@ -251,9 +251,7 @@ async def test_database_file_never_holds_a_secret_in_the_clear(
             await enrolment.submit(user_id, code_now(started.secret, clock))
             await enrolment.submit(user_id, "Phone")
             await enrolment.complete(user_id, started.enrolment.id)
-    blob = b"".join(
-        path.read_bytes() for path in db_path.parent.iterdir() if path.name.startswith(db_path.name)
-    )
+    blob = stored_bytes()
     for secret in secrets:
         assert secret.encode() not in blob
         assert secret.lower().encode() not in blob

@@ -1,4 +1,6 @@
-"""The storage layer: migrations, pragmas, whole transactions on one thread, group commit."""
+"""The storage layer on both backends: migrations, whole transactions, isolation, types;
+SQLite's pragmas, group commit and file permissions; PostgreSQL's schema twin,
+migration lock, retries and SQL translation."""
 
 from __future__ import annotations
 
@@ -7,21 +9,34 @@ import logging
 import os
 import sqlite3
 import stat
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from bot.clock import FakeClock
+from storage import postgresql
 from storage.db import (
+    Backend,
     Database,
     DatabaseClosedError,
+    DatabaseUnavailableError,
     DatabaseUrlError,
+    backend_of,
     migration_scripts,
-    split_statements,
+    open_database,
+    redact_url,
     sqlite_path,
 )
+from storage.dialect import to_postgresql
+from storage.postgresql import PostgresDatabase
 from storage.repositories import Transaction
+from storage.sqlite import split_statements
+from tests.pg import PostgresServer
+
+# What each backend raises for a broken constraint (or the audit log's append-only rule).
+INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
 
 
 def account_ids(tx: Transaction) -> list[str]:
@@ -51,11 +66,12 @@ async def test_fresh_database_is_migrated_with_wal_and_foreign_keys(db_path: Pat
         conn.close()
 
 
-async def test_reopening_keeps_data(db_path: Path, clock: FakeClock) -> None:
-    db = await Database.open(f"sqlite:///{db_path}")
+async def test_reopening_keeps_data(database_url: str, clock: FakeClock) -> None:
+    db = await open_database(database_url)
     await db.run(lambda tx: tx.accounts.ensure("acct", clock.now()))
     await db.close()
-    db = await Database.open(f"sqlite:///{db_path}")
+    db = await Database.open(database_url)  # the same factory, as older callers spell it
+    assert await db.migrate() == []
     await db.run(lambda tx: tx.accounts.ensure("acct", clock.now()))  # idempotent
     assert await db.run(account_ids) == ["acct"]
     await db.close()
@@ -74,7 +90,7 @@ async def test_failed_transaction_changes_nothing(db: Database, clock: FakeClock
 
 
 async def test_foreign_keys_are_enforced(db: Database, clock: FakeClock) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(INTEGRITY_ERRORS):
         await db.run(lambda tx: tx.accounts.save_link(1, "no-account", None, "Ann", clock.now()))
 
 
@@ -111,22 +127,30 @@ async def test_many_concurrent_writers_all_land_in_few_commits(
 
     before = db.commits
     results = await asyncio.gather(*(db.run(write(i)) for i in range(200)))
+    commits = db.commits - before
     assert results == list(range(200))
     assert len(await db.run(lambda tx: tx.audit.entries())) == 200
-    assert db.commits - before < 200  # grouped
+    assert commits < 200  # grouped
 
 
-async def test_audit_log_is_append_only(db: Database, clock: FakeClock) -> None:
+async def test_audit_log_is_append_only(db: Database, clock: FakeClock, backend: Backend) -> None:
     await db.run(lambda tx: tx.audit.record(clock.now(), "tg:1", "enrolment_started"))
-    for statement in ("UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"):
-        with pytest.raises(sqlite3.IntegrityError, match="append-only"):
-            await db.run(lambda tx, sql=statement: tx.connection.execute(sql))
+    statements = ["UPDATE audit_log SET action = 'x'", "DELETE FROM audit_log"]
+    if backend == "postgresql":
+        statements.append("TRUNCATE audit_log")
+    for statement in statements:
+
+        def tamper(tx: Transaction, sql: str = statement) -> None:
+            tx.connection.execute(sql)
+
+        with pytest.raises(INTEGRITY_ERRORS, match="append-only"):
+            await db.run(tamper)
     entries = await db.run(lambda tx: tx.audit.entries())
     assert [e.action for e in entries] == ["enrolment_started"]
 
 
-async def test_ping_answers_while_open_and_not_after_close(db_path: Path) -> None:
-    db = await Database.open(f"sqlite:///{db_path}")
+async def test_ping_answers_while_open_and_not_after_close(database_url: str) -> None:
+    db = await open_database(database_url)
     assert await db.ping() is True
     await db.close()
     assert await db.ping() is False
@@ -134,16 +158,17 @@ async def test_ping_answers_while_open_and_not_after_close(db_path: Path) -> Non
         await db.run(lambda tx: None)
 
 
-async def test_close_finishes_queued_work(db_path: Path, clock: FakeClock) -> None:
-    db = await Database.open(f"sqlite:///{db_path}")
-    pending = [
-        asyncio.ensure_future(db.run(lambda tx, i=i: tx.accounts.ensure(f"a{i}", clock.now())))
-        for i in range(20)
-    ]
+async def test_close_finishes_queued_work(database_url: str, clock: FakeClock) -> None:
+    db = await open_database(database_url)
+
+    def add(i: int) -> Callable[[Transaction], None]:
+        return lambda tx: tx.accounts.ensure(f"a{i}", clock.now())
+
+    pending = [asyncio.ensure_future(db.run(add(i))) for i in range(20)]
     await asyncio.sleep(0)
     await db.close()
     await asyncio.gather(*pending)
-    db = await Database.open(f"sqlite:///{db_path}")
+    db = await open_database(database_url)
     assert len(await db.run(account_ids)) == 20
     await db.close()
 
@@ -161,6 +186,22 @@ def test_database_url_forms() -> None:
     for bad in ("postgres://h/db", "sqlite:///", "data.sqlite3"):
         with pytest.raises(DatabaseUrlError):
             sqlite_path(bad)
+    assert backend_of("sqlite:///data/x.sqlite3") == "sqlite"
+    assert backend_of("postgresql://u:p@db:5432/twofa") == "postgresql"
+    assert backend_of("postgres://db/twofa") == "postgresql"
+    with pytest.raises(DatabaseUrlError) as refused:
+        backend_of("mysql://root:hunter2@db/twofa")
+    assert "hunter2" not in str(refused.value)
+
+
+def test_a_url_is_shown_without_its_password() -> None:
+    assert redact_url("postgresql://bot:s3cret@db.example:5433/twofa?sslmode=require") == (
+        "postgresql://bot:***@db.example:5433/twofa?sslmode=require"
+    )
+    assert redact_url("postgresql://bot@db/twofa") == "postgresql://bot@db/twofa"
+    assert redact_url("postgresql://bot:pw@[::1]/twofa") == "postgresql://bot:***@[::1]/twofa"
+    assert redact_url("sqlite:///data/x.sqlite3") == "sqlite:///data/x.sqlite3"
+    assert "pw" not in redact_url("postgresql://bot:pw@db:notaport/twofa")
 
 
 def test_trigger_bodies_stay_one_statement() -> None:
@@ -248,3 +289,239 @@ async def test_a_private_database_opens_without_warning(
         db = await Database.open(f"sqlite:///{db_path}")
         await db.close()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+
+
+# ------------------------------------------------------------------ both backends alike
+
+
+def test_both_migration_folders_hold_the_same_migrations() -> None:
+    """One schema in two dialects: every SQLite migration has its PostgreSQL twin."""
+    sqlite_names = [(v, name) for v, name, _ in migration_scripts("sqlite")]
+    postgresql_names = [(v, name) for v, name, _ in migration_scripts("postgresql")]
+    assert sqlite_names == postgresql_names
+    assert [v for v, _ in sqlite_names] == list(range(1, len(sqlite_names) + 1))
+
+
+# How each backend spells a column type of the shared schema.
+_TYPE_FAMILIES = {"INTEGER": "integer", "BIGINT": "integer", "TEXT": "text", "BLOB": "bytes"}
+_TYPE_FAMILIES |= {"integer": "integer", "bigint": "integer", "text": "text", "bytea": "bytes"}
+
+
+def sqlite_schema(path: Path) -> tuple[dict[str, list[tuple[str, str, bool]]], set[str]]:
+    conn = sqlite3.connect(path)
+    try:
+        tables = [
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table'"
+                " AND name NOT LIKE 'sqlite_%' ORDER BY name"
+            )
+        ]
+        columns = {
+            table: [
+                (name, _TYPE_FAMILIES[kind], bool(notnull or pk))
+                for _, name, kind, notnull, _, pk in conn.execute(f"PRAGMA table_info({table})")
+            ]
+            for table in tables
+        }
+        indexes = {
+            row[0]
+            for row in conn.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL"
+            )
+        }
+    finally:
+        conn.close()
+    return columns, indexes
+
+
+def postgresql_schema(url: str) -> tuple[dict[str, list[tuple[str, str, bool]]], set[str]]:
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT table_name, column_name, data_type, is_nullable = 'NO'"
+            " FROM information_schema.columns WHERE table_schema = 'public'"
+            " ORDER BY table_name, ordinal_position"
+        ).fetchall()
+        indexes = {
+            row[0]
+            for row in conn.execute(
+                "SELECT indexname FROM pg_indexes WHERE schemaname = 'public'"
+                " AND indexname NOT LIKE '%_pkey' AND indexname NOT LIKE '%_key'"
+            )
+        }
+    columns: dict[str, list[tuple[str, str, bool]]] = {}
+    for table, name, kind, notnull in rows:
+        columns.setdefault(table, []).append((name, _TYPE_FAMILIES[kind], notnull))
+    return columns, indexes
+
+
+async def test_both_backends_end_with_the_same_tables_and_columns(
+    postgres_server: PostgresServer, db_path: Path
+) -> None:
+    await (await open_database(f"sqlite:///{db_path}")).close()
+    with postgres_server.database() as url:
+        postgresql_columns, postgresql_indexes = postgresql_schema(url)
+    sqlite_columns, sqlite_indexes = sqlite_schema(db_path)
+    assert postgresql_columns == sqlite_columns  # names, order, type family, NOT NULL
+    assert postgresql_indexes == sqlite_indexes
+    assert "audit_log" in sqlite_columns and "schema_migrations" in sqlite_columns
+
+
+TELEGRAM_USER = 7_000_000_000  # Telegram ids exceed 32 bits
+SUPERGROUP = -1_001_234_567_890
+SEALED = bytes(range(256))
+
+
+async def test_values_come_back_as_the_same_python_types(db: Database, clock: FakeClock) -> None:
+    now = clock.now()
+
+    def write(tx: Transaction) -> int:
+        tx.accounts.ensure("acct", now)
+        tx.accounts.save_link(TELEGRAM_USER, "acct", None, "Ann", now)
+        tx.devices.add("dev-1", "acct", "Phone", SEALED, TELEGRAM_USER, 2**40, now)
+        request = tx.requests.create(
+            "acct", TELEGRAM_USER, SUPERGROUP, "ann", "Ann", "lost my phone", now, now
+        )
+        tx.requests.set_support_message(request.id, SUPERGROUP, 2**33)
+        tx.cleanup.schedule(SUPERGROUP, [2**33], now)
+        return request.id
+
+    request_id = await db.run(write)
+    link, device, request, cleanup = await db.run(
+        lambda tx: (
+            tx.accounts.link_for(TELEGRAM_USER),
+            tx.devices.get("dev-1"),
+            tx.requests.get(request_id),
+            tx.cleanup.due(now),
+        )
+    )
+    assert link is not None and link.user_id == TELEGRAM_USER and link.linked_at == now
+    assert device is not None and type(device.secret_sealed) is bytes
+    assert device.secret_sealed == SEALED and device.last_used_step == 2**40
+    assert request is not None and type(request.id) is int
+    assert (request.chat_id, request.support_chat_id, request.support_message_id) == (
+        SUPERGROUP,
+        SUPERGROUP,
+        2**33,
+    )
+    assert [(c.chat_id, c.message_id, type(c.id)) for c in cleanup] == [(SUPERGROUP, 2**33, int)]
+
+
+async def test_json_fields_are_read_alike(db: Database, clock: FakeClock) -> None:
+    now = clock.now()
+
+    def write(tx: Transaction) -> None:
+        for result in ("rejected", "accepted", "locked", "rejected"):
+            tx.audit.record(
+                now, "api", "code_checked", account_id="acct", telegram_user_id=5, result=result
+            )
+
+    await db.run(write)
+    assert await db.run(lambda tx: tx.audit.failed_checks_since("acct", now)) == 3
+    assert await db.run(lambda tx: tx.audit.failures_by_user_since(5, now)) == 2
+
+
+def test_sql_is_translated_for_postgresql_once() -> None:
+    assert to_postgresql("SELECT a FROM t WHERE b = ? AND c IN (?, ?)") == (
+        "SELECT a FROM t WHERE b = $1 AND c IN ($2, $3)"
+    )
+    # a question mark inside a literal is no placeholder; a percent sign is nothing special
+    assert to_postgresql("SELECT '?', '100%' WHERE x = ?") == "SELECT '?', '100%' WHERE x = $1"
+    assert to_postgresql("SELECT 1 WHERE json_extract(detail, '$.result') = ?") == (
+        "SELECT 1 WHERE (detail::json ->> 'result') = $1"
+    )
+    statement = "SELECT id FROM accounts WHERE id = ?"
+    assert to_postgresql(statement) is to_postgresql(statement)  # cached
+
+
+# ------------------------------------------------------------------ PostgreSQL's own
+
+
+async def test_two_processes_starting_together_migrate_once(
+    postgres_server: PostgresServer,
+) -> None:
+    """Each migrates on a connection of its own under the advisory lock: one applies
+    every migration, the other waits and finds them applied."""
+    url = postgres_server.create_database()  # empty: not from the migrated template
+    try:
+        first, second = await asyncio.gather(open_database(url), open_database(url))
+        await first.close()
+        await second.close()
+        with psycopg.connect(url) as conn:
+            versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations")]
+        assert sorted(versions) == [v for v, _, _ in migration_scripts("postgresql")]
+    finally:
+        postgres_server.drop_database(url)
+
+
+@pytest.fixture
+async def pg_db(postgres_server: PostgresServer) -> AsyncIterator[PostgresDatabase]:
+    with postgres_server.database() as url:
+        db = await PostgresDatabase.open(url, pool_size=4)
+        yield db
+        await db.close()
+
+
+async def test_an_aborted_transaction_runs_again_from_the_start(
+    pg_db: PostgresDatabase, clock: FakeClock
+) -> None:
+    calls = []
+
+    def work(tx: Transaction) -> int:
+        calls.append(1)  # counting runs is what this test is about; real work never does
+        tx.accounts.ensure(f"acct-{len(calls)}", clock.now())
+        if len(calls) < 3:
+            raise psycopg.errors.SerializationFailure("could not serialize access")
+        return len(calls)
+
+    assert await pg_db.run(work) == 3
+    assert await pg_db.run(account_ids) == ["acct-3"]  # the aborted runs left nothing
+    assert pg_db.retries == 2
+
+
+async def test_retries_are_bounded(
+    pg_db: PostgresDatabase, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(postgresql, "MAX_ATTEMPTS", 4)
+    calls = []
+
+    def always_aborted(tx: Transaction) -> None:
+        calls.append(1)
+        raise psycopg.errors.DeadlockDetected("deadlock detected")
+
+    with pytest.raises(psycopg.errors.DeadlockDetected):
+        await pg_db.run(always_aborted)
+    assert len(calls) == 4
+
+
+async def test_connections_that_died_are_replaced_without_failing_work(
+    pg_db: PostgresDatabase, postgres_server: PostgresServer, clock: FakeClock
+) -> None:
+    """A server restart or failover kills every pooled connection; the next work
+    functions run on fresh ones (a death before COMMIT: nothing had landed)."""
+    await asyncio.gather(*(pg_db.run(lambda tx: tx.ping()) for _ in range(8)))
+    name = await pg_db.run(lambda tx: tx.connection.execute("SELECT current_database()").fetchone())
+    postgres_server.admin(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE datname = %s AND pid <> pg_backend_pid()",
+        (name[0],),
+    )
+
+    def add(i: int) -> Callable[[Transaction], None]:
+        return lambda tx: tx.accounts.ensure(f"a{i}", clock.now())
+
+    results = await asyncio.gather(*(pg_db.run(add(i)) for i in range(8)))
+    assert results == [None] * 8
+    assert len(await pg_db.run(account_ids)) == 8
+
+
+async def test_a_refused_login_is_one_clear_error_without_the_password(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.url("postgres").replace(postgres_server.password, "wrong-password")
+    with pytest.raises(DatabaseUnavailableError) as refused:
+        await open_database(url)
+    message = str(refused.value)
+    assert "wrong-password" not in message and postgres_server.password not in message
+    assert f"127.0.0.1:{postgres_server.port}" in message and "password" in message
+    assert isinstance(refused.value, OSError)  # what ``python -m bot`` reports in one line

@@ -12,7 +12,8 @@ from storage.records import (
 
 
 class Cursor(Protocol):
-    """What a statement hands back: ``sqlite3.Cursor`` and psycopg's ``Cursor`` both are."""
+    """What a statement hands back: a ``sqlite3.Cursor``, or the PostgreSQL adaptor's
+    ``Rows``."""
 
     @property
     def rowcount(self) -> int: ...

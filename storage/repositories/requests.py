@@ -59,10 +59,10 @@ class RequestRepository(Repository):
         now: datetime,
         expires_at: datetime,
     ) -> DeactivationRequest:
-        cursor = self._conn.execute(
+        row = self._one(
             "INSERT INTO deactivation_requests (account_id, telegram_user_id, chat_id, username,"
             " display_name, reason, status, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?) RETURNING id",
             (
                 account_id,
                 telegram_user_id,
@@ -74,7 +74,8 @@ class RequestRepository(Repository):
                 to_ts(expires_at),
             ),
         )
-        created = self.get(int(cursor.lastrowid or 0))
+        assert row is not None
+        created = self.get(row[0])
         assert created is not None
         return created
 
@@ -124,12 +125,14 @@ class RequestRepository(Repository):
 
     def support_outdated(self) -> list[DeactivationRequest]:
         """Posted requests whose support message shows an older status."""
-        return self._select("support_message_id IS NOT NULL AND support_shown_status IS NOT status")
+        return self._select(
+            "support_message_id IS NOT NULL AND support_shown_status IS DISTINCT FROM status"
+        )
 
     def users_to_tell(self) -> list[DeactivationRequest]:
         """Decided or expired requests whose user was not told this outcome yet."""
         return self._select(
-            "status NOT IN ('open', 'withdrawn') AND user_told_status IS NOT status"
+            "status NOT IN ('open', 'withdrawn') AND user_told_status IS DISTINCT FROM status"
         )
 
     def windows_ended(self, now: datetime) -> list[DeactivationRequest]:

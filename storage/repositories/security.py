@@ -50,6 +50,14 @@ class SecurityRepository(Repository):
         )
         return state, [device_from_row(row[4:]) for row in rows if row[4] is not None]
 
+    def ensure(self, account_id: str, now: datetime) -> None:
+        """The account's row exists (no failures, no lock, as no row means too)."""
+        self._run(
+            "INSERT INTO account_security (account_id, updated_at) VALUES (?, ?)"
+            " ON CONFLICT (account_id) DO NOTHING",
+            (account_id, to_ts(now)),
+        )
+
     def save(self, state: AccountSecurity, now: datetime) -> None:
         self._run(
             "INSERT INTO account_security (account_id, consecutive_failures, locked_until,"
