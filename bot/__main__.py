@@ -2,6 +2,7 @@
 
     python -m bot                          the bot (on PostgreSQL: active or standby)
     python -m bot api [--workers N]        the HTTP API alone (PostgreSQL)
+    python -m bot copy-database --to URL   copy the SQLite database into PostgreSQL
     python -m bot genkey                   a fresh SECRETS_KEY
 
 Every mistake the operator can fix ends in one line on standard error, ``error: ...``,
@@ -22,8 +23,9 @@ import psycopg
 from dotenv import load_dotenv
 from telegram.error import InvalidToken, NetworkError
 
-from bot.config import ConfigError, Settings, database_password, load_settings, shown_url
+from bot.config import ConfigError, Settings, database_password, load_settings
 from bot.crypto import generate_key
+from storage.db import DatabaseUnavailableError, redact_url
 
 MAX_WORKERS = 64
 
@@ -63,6 +65,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="N",
         help="processes on this host, all on API_PORT (SO_REUSEPORT); default 1",
     )
+    copy = commands.add_parser(
+        "copy-database",
+        help="copy the SQLite database (DATABASE_URL) into an empty PostgreSQL database",
+        description="Copy everything in the SQLite database named by DATABASE_URL (sealed "
+        "secrets, audit log and all) into an empty PostgreSQL database, then compare the "
+        "row counts. Stop the bot first.",
+    )
+    copy.add_argument("--to", required=True, metavar="URL", help="postgresql://...")
     commands.add_parser("genkey", help="print a fresh value for SECRETS_KEY")
     return parser
 
@@ -76,6 +86,11 @@ def main(argv: list[str] | None = None) -> int:
     load_dotenv(Path.cwd() / ".env", override=False)
     # python-telegram-bot 22: durations such as RetryAfter.retry_after as timedelta.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
+    if args.command == "copy-database":
+        from bot.copying import copy_database
+
+        return _reporting_errors(lambda: copy_database(os.environ, args.to), None)
+
     try:
         settings = load_settings(os.environ)
     except ConfigError as exc:
@@ -118,12 +133,11 @@ def _reporting_errors(run: Callable[[], int], settings: Settings | None) -> int:
     except NetworkError as exc:
         where = settings.telegram_base_url if settings else "Telegram"
         return _fail(f"cannot reach the Bot API at {where}: {exc}", 1)
+    except DatabaseUnavailableError as exc:  # its message names the server already
+        return _fail(_first_line(exc), 1)
     except (OSError, sqlite3.Error, psycopg.Error) as exc:
-        database = shown_url(settings.database_url) if settings else "the database"
-        detail = _first_line(exc)
-        if detail.startswith("cannot connect to"):  # storage's own words name the server
-            return _fail(detail, 1)
-        return _fail(f"cannot open the database {database}: {detail}", 1)
+        database = redact_url(settings.database_url) if settings else "the database"
+        return _fail(f"cannot open the database {database}: {_first_line(exc)}", 1)
 
 
 def _first_line(exc: BaseException) -> str:

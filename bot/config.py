@@ -21,14 +21,13 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.crypto import SecretsKeyError, decode_key
 from bot.languages import LANGUAGES
-from storage.db import DatabaseUrlError, sqlite_path
+from storage.db import POSTGRESQL_PREFIXES, DatabaseUrlError, sqlite_path
 
 DEFAULT_DATABASE_URL = "sqlite:///data/twofa.sqlite3"
 DEFAULT_BASE_URL = "https://api.telegram.org/bot"
 DEFAULT_BASE_FILE_URL = "https://api.telegram.org/file/bot"
 _TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 MIN_API_TOKEN_LENGTH = 32
-POSTGRESQL_PREFIXES = ("postgresql://", "postgres://")
 # Telegram's rules: 5 to 32 characters, letters, digits and underscores, ending in "bot".
 _BOT_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,29}[Bb][Oo][Tt]$")
 # Telegram's rule for setWebhook's secret_token.
@@ -90,7 +89,7 @@ class Settings:
 
 
 def is_postgresql_url(url: str) -> bool:
-    return url.startswith(POSTGRESQL_PREFIXES)
+    return url.startswith(POSTGRESQL_PREFIXES)  # storage.db.backend_of, without raising
 
 
 def _required(env: Mapping[str, str], name: str, how: str) -> str:
@@ -215,18 +214,6 @@ def database_url(env: Mapping[str, str]) -> str:
             f"DATABASE_URL: {exc}, or postgresql://user:password@host/database"
         ) from None
     return value
-
-
-def shown_url(url: str) -> str:
-    """A database URL as it may be printed: the password replaced by ***."""
-    if not is_postgresql_url(url):
-        return url
-    parts = urllib.parse.urlsplit(url)
-    netloc = parts.netloc
-    if parts.password is not None:
-        netloc = netloc.replace(f":{parts.password}@", ":***@", 1)
-    query = re.sub(r"(password=)[^&]*", r"\1***", parts.query)
-    return urllib.parse.urlunsplit(parts._replace(netloc=netloc, query=query))
 
 
 def database_password(url: str) -> str | None:
