@@ -1,0 +1,392 @@
+"""End to end on PostgreSQL: API processes beside the bot, and a standby that takes over.
+
+Real ``python -m bot`` processes (the bot, ``python -m bot api``, ``--workers 2``)
+against the local Bot API test server over HTTP, on a database of the throwaway
+PostgreSQL server of the test session (tests/pg.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import psycopg
+import pytest
+
+from bot.crypto import generate_key
+from bot.leader import LOCK_KEYS
+from tests.botapi import BotApiServer
+from tests.e2e import (
+    REPLY_TIMEOUT,
+    BotProcess,
+    E2EUser,
+    eventually,
+    eventually_async,
+    local_bot_api,
+)
+from tests.helpers import app_code
+from tests.pg import PostgresServer
+from tests.test_e2e_enrolment import contains, has_photo
+from tests.test_e2e_recovery import enrol
+
+API_TOKEN = "e2e-postgres-token-0123456789abcdef-012345"
+AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+OPS = -100900
+TAKEOVER_S = 10.0  # the standby's promise
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[BotApiServer]:
+    async with local_bot_api() as running:
+        running.state.group(OPS, "Ops")
+        yield running
+
+
+@pytest.fixture
+def database_url(postgres_server: PostgresServer) -> Iterator[str]:
+    with postgres_server.database() as url:
+        yield url
+
+
+class Deployment:
+    """Processes of one deployment: one database, one SECRETS_KEY, one API token."""
+
+    def __init__(self, server: BotApiServer, workdir: Path, database_url: str) -> None:
+        self.server = server
+        self.workdir = workdir
+        self.env = {
+            "DATABASE_URL": database_url,
+            "SECRETS_KEY": generate_key(),
+            "API_TOKEN": API_TOKEN,
+            "OPS_CHAT_ID": str(OPS),
+        }
+        self.processes: list[BotProcess] = []
+
+    def process(self, name: str, port: int, *command: str) -> BotProcess:
+        process = BotProcess(
+            self.server, self.workdir, command=command, name=name, API_PORT=str(port), **self.env
+        )
+        self.processes.append(process)
+        return process
+
+    async def stop(self) -> None:
+        """SIGTERM to every process still running: each stops cleanly (0)."""
+        running = [p for p in self.processes if p.proc and p.proc.returncode is None]
+        statuses = await asyncio.gather(*(p.terminate() for p in running))
+        assert statuses == [0] * len(running), [p.log()[-2000:] for p in running]
+
+
+async def verify(http: aiohttp.ClientSession, port: int, account: str, code: str) -> str:
+    async with http.post(
+        f"http://127.0.0.1:{port}/v1/verify", json={"account": account, "code": code}, headers=AUTH
+    ) as response:
+        assert response.status == 200, await response.text()
+        body: dict[str, Any] = await response.json()
+        return str(body["result"])
+
+
+def wrong_code(secret: str) -> str:
+    """A six-digit code that no step of the window accepts."""
+    now = time.time()
+    valid = {app_code(secret, now + 30 * step) for step in range(-2, 3)}
+    return next(code for code in ("000000", "111111", "222222") if code not in valid)
+
+
+def terminate_leader_session(url: str) -> None:
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND granted AND (classid, objid, objsubid) = (%s, %s, 2)",
+            LOCK_KEYS,
+        )
+
+
+def audit_count(url: str, action: str, account: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM audit_log WHERE action = %s AND account_id = %s",
+            (action, account),
+        ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+async def test_api_processes_beside_the_bot_keep_every_rule(
+    server: BotApiServer,
+    tmp_path: Path,
+    database_url: str,
+    unused_tcp_port_factory: Any,
+) -> None:
+    ports = [unused_tcp_port_factory() for _ in range(3)]
+    deployment = Deployment(server, tmp_path, database_url)
+    bot = deployment.process("bot", ports[0])
+    single = deployment.process("api", ports[1], "api")
+    workers = deployment.process("workers", ports[2], "api", "--workers", "2")
+    try:
+        await asyncio.gather(
+            bot.start(),
+            single.spawn(),
+            workers.spawn(),
+        )
+        await single.health({"status": "ok", "role": "api"})
+        await workers.health({"status": "ok", "role": "api"})
+        await bot.health({"status": "ok", "role": "bot", "state": "active"})
+
+        async with aiohttp.ClientSession() as http:
+            # A link minted by an API process names the bot (it asked getMe).
+            async with http.post(
+                f"http://127.0.0.1:{ports[1]}/v1/enrollment-links",
+                json={"account": "anna@example.com"},
+                headers=AUTH,
+            ) as response:
+                url = (await response.json())["url"]
+            assert url.startswith("https://t.me/twofa_desk_bot?start=")
+            token = url.split("?start=")[1]
+            anna = await enrol(E2EUser(server, 8101, "Anna"), "Phone", f"/start {token}")
+            bo = await enrol(E2EUser(server, 8102, "Bo"), "Phone")
+
+            # 2 x 16 requests at once with the same code, half through each API process.
+            code = app_code(anna, time.time() + 30)
+            same = await asyncio.gather(
+                *(verify(http, ports[1 + i % 2], "anna@example.com", code) for i in range(32))
+            )
+            assert same.count("accepted") == 1, same
+
+            # 2 x 16 wrong codes at once: four refusals, then one lock, counted once.
+            wrong = wrong_code(bo)
+            results = await asyncio.gather(
+                *(verify(http, ports[1 + i % 2], "tg:8102", wrong) for i in range(32))
+            )
+            assert (results.count("rejected"), results.count("locked")) == (4, 28), results
+            async with http.get(
+                f"http://127.0.0.1:{ports[2]}/v1/accounts/tg:8102", headers=AUTH
+            ) as r:
+                lock = (await r.json())["lock"]
+            assert lock["locked"] and lock["consecutive_failures"] == 5
+        assert audit_count(database_url, "account_locked", "tg:8102") == 1
+        locked = await server.state.wait_for_message(
+            OPS, contains("tg:8102"), timeout=REPLY_TIMEOUT, after_revision=0
+        )
+        assert "Account locked" in locked.content
+
+        # The bot's leader session ends (a server restart, an operator): it stops (3),
+        # for systemd to start it again as a standby; the API processes go on.
+        terminate_leader_session(database_url)
+        assert bot.proc is not None
+        assert await asyncio.wait_for(bot.proc.wait(), REPLY_TIMEOUT) == 3
+        assert "lost the leader lock" in bot.log()
+        await single.health({"status": "ok", "role": "api"})
+    finally:
+        await deployment.stop()
+    assert sum("tg:8102" in m.content for m in server.state.messages(OPS)) == 1
+    for process in deployment.processes:
+        assert API_TOKEN not in process.log() and "Traceback" not in process.log()
+
+
+async def test_the_standby_takes_over_mid_enrolment_and_sends_the_waiting_alert_once(
+    server: BotApiServer,
+    tmp_path: Path,
+    database_url: str,
+    unused_tcp_port_factory: Any,
+) -> None:
+    ports = [unused_tcp_port_factory() for _ in range(2)]
+    deployment = Deployment(server, tmp_path, database_url)
+    active = deployment.process("active", ports[0])
+    standby = deployment.process("standby", ports[1])
+    try:
+        await active.start()
+        await standby.spawn()
+        await standby.health({"role": "bot", "state": "standby"})
+        await active.health({"role": "bot", "state": "active"})
+        await server.state.wait_for_message(
+            OPS, contains("Bot started"), timeout=REPLY_TIMEOUT, after_revision=0
+        )
+
+        async with aiohttp.ClientSession() as http:
+            # An account to lock (for an alert), and a second user half-way through set-up.
+            owner = await enrol(E2EUser(server, 8201, "Olga"), "Phone")
+            user = E2EUser(server, 8202, "Uwe")
+            photo = await user.send("/enroll", has_photo)
+            secret = (await _secret(user, photo))["secret"]
+            await user.send(app_code(secret), contains("Code confirmed"))
+
+            # The ops chat is out of reach; the standby's API locks the account.
+            server.state.remove_bot_from(OPS)
+            wrong = wrong_code(owner)
+            results = [await verify(http, ports[1], "tg:8201", wrong) for _ in range(5)]
+            assert results[-1] == "locked"
+            # The active bot tried to send the alert and failed; then it dies.
+            await eventually(lambda: _alert_tried(server, "tg:8201"), timeout=REPLY_TIMEOUT)
+            await eventually(lambda: not server.state.pending_updates())
+            await active.kill()
+            server.state.add_bot_to(OPS)
+
+            await standby.health({"state": "active"}, timeout=TAKEOVER_S)
+            summary = await user.send("Uwe's phone", contains("Ready to activate"))
+            await user.press(summary, "Complete activation", contains("is active"))
+            alert = await server.state.wait_for_message(
+                OPS, contains("tg:8201"), timeout=30, after_revision=0
+            )
+            assert "Account locked" in alert.content
+            async with http.get(
+                f"http://127.0.0.1:{ports[1]}/v1/accounts/tg:8202", headers=AUTH
+            ) as r:
+                assert (await r.json())["enrolled"] is True
+    finally:
+        await deployment.stop()
+    # The stop alert went out after everything waiting: the lock alert went out once.
+    texts = [m.content for m in server.state.messages(OPS)]
+    assert any("Bot stopped" in t for t in texts)
+    assert sum("tg:8201" in t for t in texts) == 1
+    assert sum("Bot started" in t for t in texts) == 2  # the first bot's, then the standby's
+
+
+async def _secret(user: E2EUser, photo: Any) -> dict[str, str]:
+    from tests.helpers import decode_qr, parse_key_uri
+
+    return parse_key_uri(decode_qr(await user.download_photo(photo)))
+
+
+def _alert_tried(server: BotApiServer, account: str) -> bool:
+    return any(
+        name == "sendMessage" and params.get("chat_id") == str(OPS) and account in params["text"]
+        for name, params in server.state.calls
+    )
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def children_of(pid: int) -> set[int]:
+    found = set()
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[1]) == pid and fields[0] != "Z":
+            found.add(int(stat.parent.name))
+    return found
+
+
+async def test_api_workers_replace_a_dead_one_and_answer_503_without_a_database(
+    server: BotApiServer, tmp_path: Path, postgres_server: PostgresServer, unused_tcp_port: int
+) -> None:
+    url = postgres_server.new_database()
+    workers = Deployment(server, tmp_path, url).process(
+        "workers", unused_tcp_port, "api", "--workers", "2"
+    )
+    await workers.spawn()
+    try:
+        await workers.health({"status": "ok", "role": "api"})
+        assert workers.proc is not None
+        parent = workers.proc.pid
+        await eventually(lambda: len(children_of(parent)) == 2)
+        first = children_of(parent)
+        os.kill(min(first), signal.SIGKILL)
+        await eventually(
+            lambda: len(children_of(parent)) == 2 and min(first) not in children_of(parent)
+        )
+        await workers.health({"status": "ok", "role": "api"})
+
+        postgres_server.drop_database(url)  # the database is gone: not healthy
+        async with aiohttp.ClientSession() as http:
+
+            async def unhealthy() -> bool:
+                async with http.get(f"http://127.0.0.1:{unused_tcp_port}/healthz") as r:
+                    body = await r.json()
+                    return r.status == 503 and body == {
+                        **body,
+                        "role": "api",
+                        "error": "database_unavailable",
+                    }
+
+            await eventually_async(unhealthy, timeout=REPLY_TIMEOUT)
+        survivors = children_of(parent)
+    finally:
+        status = await workers.terminate()
+    assert status == 0
+    assert not [pid for pid in survivors if alive(pid)]  # the workers ended with the parent
+    assert "starting another" in workers.log()
+
+
+async def run_copy(workdir: Path, env: dict[str, str], target: str) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "copy-database",
+        "--to",
+        target,
+        cwd=workdir,
+        env=env,
+        stdin=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+async def test_copy_database_moves_an_sqlite_deployment_up(
+    server: BotApiServer,
+    tmp_path: Path,
+    postgres_server: PostgresServer,
+    unused_tcp_port_factory: Any,
+) -> None:
+    ports = [unused_tcp_port_factory() for _ in range(2)]
+    on_sqlite = BotProcess(server, tmp_path, API_TOKEN=API_TOKEN, API_PORT=str(ports[0]))
+    await on_sqlite.start()
+    secret = await enrol(E2EUser(server, 8301, "Cleo"), "Phone")
+    target = postgres_server.create_database()  # empty
+    try:
+        status, _, err = await run_copy(tmp_path, on_sqlite.env, target)
+        assert status == 2 and err.startswith("error: a python -m bot runs on sqlite:///"), err
+        assert len(err.splitlines()) == 1 and "stop it first" in err
+    finally:
+        assert await on_sqlite.terminate() == 0
+
+    status, out, err = await run_copy(tmp_path, on_sqlite.env, target)
+    assert status == 0, err
+    assert "count check" in out and "every count equal" in out
+    [devices] = [line.split() for line in out.splitlines() if line.strip().startswith("devices ")]
+    assert devices[1:] == ["1", "=", "1"]
+    assert postgres_server.password not in out + err
+    # A second copy into the same database is refused, and writes nothing.
+    status, _, err = await run_copy(tmp_path, on_sqlite.env, target)
+    assert status == 1 and err.strip().splitlines()[-1].startswith("error: ")
+    assert "already holds data" in err
+
+    # On PostgreSQL, with the same SECRETS_KEY: the device's codes are accepted, once.
+    api = BotProcess(
+        server,
+        tmp_path,
+        command=("api",),
+        name="api",
+        API_TOKEN=API_TOKEN,
+        API_PORT=str(ports[1]),
+        DATABASE_URL=target,
+        SECRETS_KEY=on_sqlite.env["SECRETS_KEY"],
+    )
+    await api.spawn()
+    try:
+        await api.health({"status": "ok", "role": "api"})
+        code = app_code(secret, time.time() + 30)
+        async with aiohttp.ClientSession() as http:
+            assert await verify(http, ports[1], "tg:8301", code) == "accepted"
+            assert await verify(http, ports[1], "tg:8301", code) == "rejected"
+    finally:
+        assert await api.terminate() == 0
