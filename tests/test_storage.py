@@ -33,7 +33,7 @@ from storage.dialect import to_postgresql
 from storage.postgresql import PostgresDatabase
 from storage.repositories import Transaction
 from storage.sqlite import split_statements
-from tests.pg import PostgresServer
+from tests.pg import SUPERUSER, PostgresServer
 
 # What each backend raises for a broken constraint (or the audit log's append-only rule).
 INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
@@ -525,3 +525,20 @@ async def test_a_refused_login_is_one_clear_error_without_the_password(
     assert "wrong-password" not in message and postgres_server.password not in message
     assert f"127.0.0.1:{postgres_server.port}" in message and "password" in message
     assert isinstance(refused.value, OSError)  # what ``python -m bot`` reports in one line
+
+
+async def test_a_user_without_rights_on_the_schema_is_told_so(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.create_database()
+    try:
+        postgres_server.admin("CREATE ROLE visitor LOGIN PASSWORD 'visitor-pw'")
+        with psycopg.connect(url, autocommit=True) as conn:  # PostgreSQL 15's default
+            conn.execute("REVOKE CREATE ON SCHEMA public FROM PUBLIC")
+        visitor = url.replace(f"{SUPERUSER}:{postgres_server.password}", "visitor:visitor-pw")
+        with pytest.raises(DatabaseUnavailableError, match="cannot prepare the schema") as refused:
+            await open_database(visitor)
+        assert "permission denied" in str(refused.value) and "visitor-pw" not in str(refused.value)
+    finally:
+        postgres_server.drop_database(url)
+        postgres_server.admin("DROP ROLE IF EXISTS visitor")
