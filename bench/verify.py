@@ -53,7 +53,7 @@ from bot.clock import SystemClock  # noqa: E402
 from bot.crypto import SecretBox, decode_key, generate_key  # noqa: E402
 from bot.verification import VerificationService  # noqa: E402
 from storage.copy import copy_sqlite_to_postgresql  # noqa: E402
-from storage.db import Database  # noqa: E402
+from storage.db import POSTGRESQL_PREFIXES, Database  # noqa: E402
 from storage.postgresql import DEFAULT_POOL_SIZE, PostgresDatabase  # noqa: E402
 from storage.repositories import Transaction  # noqa: E402
 from storage.sqlite import SqliteDatabase, Synchronous  # noqa: E402
@@ -315,8 +315,13 @@ def main() -> None:
         "--pool-size", type=int, default=DEFAULT_POOL_SIZE, help="PostgreSQL connections"
     )
     parser.add_argument("--no-http", dest="http", action="store_false", help="in-process only")
+    args = parser.parse_args()
+    if args.database not in ("sqlite", "local") and not args.database.startswith(
+        POSTGRESQL_PREFIXES
+    ):
+        parser.error("--database takes sqlite, local or a postgresql:// URL")
     os.environ.setdefault("PTB_TIMEDELTA", "1")
-    asyncio.run(run(parser.parse_args()))
+    asyncio.run(run(args))
 
 
 if __name__ == "__main__":

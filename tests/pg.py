@@ -10,8 +10,9 @@ used or needed: only the server binaries, found on PATH or in
 As root (CI), ``initdb`` refuses to run: the server then runs as the ``postgres`` system
 user (the package creates it), which owns the temporary folder.
 
-``new_database()`` gives each test a database of its own in milliseconds: a copy of a
-template that was migrated once.
+``new_database()`` gives each test a database of its own: a copy of a template that was
+migrated once, made in the background while the previous test runs (and dropped in the
+background after it), so a test waits for neither.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +96,10 @@ class PostgresServer:
         self._settings = {**_COMMON, **({} if fsync else _THROWAWAY), **(settings or {})}
         self._folder: Path | None = None
         self._admin: psycopg.Connection[Any] | None = None
+        # Databases made and dropped off the tests' path, on a connection of its own.
+        self._background = ThreadPoolExecutor(1, thread_name_prefix="pg-databases")
+        self._background_admin: psycopg.Connection[Any] | None = None
+        self._next_database: Future[str] | None = None
         self._run_as = self._server_user()
 
     @staticmethod
@@ -173,6 +179,12 @@ class PostgresServer:
 
     def stop(self) -> None:
         atexit.unregister(self.stop)
+        self._background.shutdown(wait=True, cancel_futures=True)
+        for connection in (self._admin, self._background_admin):
+            if connection is not None:
+                with contextlib.suppress(psycopg.Error):
+                    connection.close()
+        self._background_admin = None
         if self._admin is not None:
             with contextlib.suppress(psycopg.Error):
                 self._admin.close()
@@ -225,9 +237,12 @@ class PostgresServer:
         self.admin(f'CREATE DATABASE "{name}"{clause}')
         return self.url(name)
 
-    def drop_database(self, url: str) -> None:
+    def drop_database(self, url: str, *, wait: bool = True) -> None:
         name = url.rsplit("/", 1)[1]
-        self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if wait:
+            self.admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        else:
+            self._background.submit(self._in_background, f'DROP DATABASE "{name}" WITH (FORCE)')
 
     def migrated_template(self) -> str:
         """A database with every migration applied, to copy from (created once)."""
@@ -242,8 +257,13 @@ class PostgresServer:
         return TEMPLATE
 
     def new_database(self) -> str:
-        """A fresh migrated database; its URL."""
-        return self.create_database(template=self.migrated_template())
+        """A fresh migrated database; its URL. (The next one is made meanwhile.)"""
+        template = self.migrated_template()
+        ready = self._next_database
+        self._next_database = self._background.submit(self._copy_of, template)
+        if ready is None:  # the first one: none was made ahead
+            ready = self._background.submit(self._copy_of, template)
+        return ready.result()
 
     @contextlib.contextmanager
     def database(self) -> Iterator[str]:
@@ -251,4 +271,14 @@ class PostgresServer:
         try:
             yield url
         finally:
-            self.drop_database(url)
+            self.drop_database(url, wait=False)
+
+    def _copy_of(self, template: str) -> str:
+        name = f"t_{uuid.uuid4().hex[:12]}"
+        self._in_background(f'CREATE DATABASE "{name}" TEMPLATE {template}')
+        return self.url(name)
+
+    def _in_background(self, statement: str) -> None:
+        if self._background_admin is None:
+            self._background_admin = psycopg.connect(self.url("postgres"), autocommit=True)
+        self._background_admin.execute(statement.encode())
