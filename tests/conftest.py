@@ -61,11 +61,14 @@ def postgres_server() -> Iterator[PostgresServer]:
     try:
         server = PostgresServer().start()
     except PostgresUnavailable as exc:
-        pytest.fail(f"the PostgreSQL tests need a PostgreSQL server: {exc}", pytrace=False)
-    try:
-        yield server
-    finally:
-        server.stop()
+        unavailable = str(exc)
+    else:
+        try:
+            yield server
+        finally:
+            server.stop()
+        return
+    pytest.fail(f"the PostgreSQL tests need a PostgreSQL server: {unavailable}", pytrace=False)
 
 
 @pytest.fixture
