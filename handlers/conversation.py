@@ -125,8 +125,9 @@ async def on_message(update: Update, context: Context) -> None:
     spec = None if slot is None else FLOWS.get(slot.flow)
     if slot is None or spec is None:
         return  # nothing asked: the catch-all answers
-    if svc.conversations.expired(slot):
-        if spec.expired is not None:
+    step = spec.states.get(Step(slot.step)) if slot.step in Step.__members__.values() else None
+    if svc.conversations.expired(slot) or step is None:
+        if spec.expired is not None and step is not None:
             await spec.expired(update, context, slot)
         else:
             await svc.conversations.release(user.id, spec.flow)
@@ -134,7 +135,7 @@ async def on_message(update: Update, context: Context) -> None:
     elif slot.chat_id != chat.id:
         await reply(update, tr(texts.WAITING_ELSEWHERE).format(doing=doing(slot)))
     else:
-        await spec.states[Step(slot.step)](update, context, slot)
+        await step(update, context, slot)
     raise ApplicationHandlerStop
 
 
