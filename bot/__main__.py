@@ -3,6 +3,8 @@
     python -m bot                          the bot (on PostgreSQL: active or standby)
     python -m bot api [--workers N]        the HTTP API alone (PostgreSQL)
     python -m bot copy-database --to URL   copy the SQLite database into PostgreSQL
+    python -m bot backup FILE [--force]    a consistent copy of the SQLite database, online
+    python -m bot after-restore            after restoring a backup, before the bot starts
     python -m bot genkey                   a fresh SECRETS_KEY
 
 Every mistake the operator can fix ends in one line on standard error, ``error: ...``,
@@ -73,8 +75,29 @@ def _parser() -> argparse.ArgumentParser:
         "row counts. Stop the bot first.",
     )
     copy.add_argument("--to", required=True, metavar="URL", help="postgresql://...")
+    _backup_parsers(commands)
     commands.add_parser("genkey", help="print a fresh value for SECRETS_KEY")
     return parser
+
+
+def _backup_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
+    backup = commands.add_parser(
+        "backup",
+        help="a consistent copy of the SQLite database (DATABASE_URL), while the bot runs",
+        description="Copy the SQLite database named by DATABASE_URL to FILE (mode 0600) with "
+        "SQLite's online backup API while the bot keeps running, then check the copy "
+        "(integrity, migration) and print its size and row counts. On PostgreSQL: pg_dump.",
+    )
+    backup.add_argument("file", type=Path, metavar="FILE", help="where the copy goes")
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists")
+    commands.add_parser(
+        "after-restore",
+        help="run once after restoring a backup, before starting the bot",
+        description="Make a database restored from a backup safe to start: codes from "
+        "before now count as used, unused enrolment links, set-ups, conversations and "
+        "grants end, unused recovery codes are voided and the users told to get new ones. "
+        "Stop every bot first.",
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -90,6 +113,16 @@ def main(argv: list[str] | None = None) -> int:
         from bot.copying import copy_database
 
         return _reporting_errors(lambda: copy_database(os.environ, args.to), None)
+    if args.command == "backup":
+        from bot.backup import backup_command
+
+        return _reporting_errors(
+            lambda: backup_command(os.environ, args.file, force=args.force), None
+        )
+    if args.command == "after-restore":
+        from bot.restore import after_restore_command
+
+        return _reporting_errors(lambda: after_restore_command(os.environ), None)
 
     try:
         settings = load_settings(os.environ)

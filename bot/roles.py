@@ -29,6 +29,7 @@ from bot.app import LEADERSHIP_LOST_KEY, ProcessScope, build_application, start_
 from bot.clock import SystemClock
 from bot.config import ConfigError, Settings
 from bot.leader import TAKEOVER_GRACE_S, AlreadyRunning, LeaderLock, Role, SqliteGuard
+from bot.restore import refuse_unrestored_backup
 from bot.services import Services
 from bot.telegram_transport import AiohttpRequest
 from storage.db import sqlite_path
@@ -48,7 +49,9 @@ def run_bot(settings: Settings) -> int:
     """``python -m bot``: the exit status (0 stopped, 3 leader lock lost)."""
     guard = None
     if not settings.uses_postgresql:
-        guard = SqliteGuard(sqlite_path(settings.database_url))
+        database = sqlite_path(settings.database_url)
+        refuse_unrestored_backup(database)  # codes used since the backup would work again
+        guard = SqliteGuard(database)
         try:
             guard.acquire()
         except AlreadyRunning:

@@ -35,6 +35,7 @@ ALERT_TITLES = {
     "lock_cleared": N_("Lock cleared by support"),
     "deactivation_ended": N_("Deactivation window ended: 2FA required again"),
     "recovery_code_used": N_("Recovery code used"),
+    "database_restored": N_("Database restored from a backup"),
     "device_added": N_("Another device added to an account"),
     "recovery_codes_regenerated": N_("New recovery codes issued"),
     "two_factor_turned_off": N_("2FA turned off by the user (last device removed)"),
@@ -57,6 +58,11 @@ ALERT_ACTIONS = {
     "deactivation_denied": N_("Nothing; the user was told, with the reason if one was given."),
     "deactivation_withdrawn": N_("Nothing; the user withdrew it."),
     "recovery_code_used": N_("Nothing if the user expected it; if not, ask support to check."),
+    "database_restored": N_(
+        "Devices removed since the backup are back, and those added since are gone: find "
+        "them in this chat's alerts since then (or with python -m bot audit export) and "
+        "have support remove them again. Users were told to get new recovery codes."
+    ),
     "recovery_codes_regenerated": N_("Nothing; the old set no longer works."),
     "device_added": N_("Nothing if the user expected it; the user was asked for a code first."),
     "two_factor_turned_off": N_(
@@ -88,6 +94,7 @@ ALERT_USERS = N_("Telegram users: {users}\n")
 ALERT_DETAIL = N_("\n{key}: {value}")
 # The names of an alert's facts (its detail keys; English: the keys themselves).
 ALERT_DETAIL_NAMES = {
+    "accounts": N_("accounts"),
     "agent_id": N_("agent_id"),
     "bot": N_("bot"),
     "devices": N_("devices"),
@@ -96,6 +103,7 @@ ALERT_DETAIL_NAMES = {
     "left": N_("left"),
     "minutes": N_("minutes"),
     "name": N_("name"),
+    "recovery_codes": N_("recovery_codes"),
     "request_id": N_("request_id"),
     "trace": N_("trace"),
     "until": N_("until"),

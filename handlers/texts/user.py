@@ -486,6 +486,11 @@ NOTICES = {
         "👤 You no longer manage <code>{old}</code> from this chat: {by} removed you. If "
         "that is unexpected, contact support."
     ),
+    "restored_from_backup": N_(
+        "🗄 2FA Desk was restored from a backup, so recent changes to <code>{account}</code> "
+        "may be lost. Your recovery codes no longer work: get a new set with /recovery. If "
+        "you added or removed a device recently, check /devices."
+    ),
 }
 
 COMMANDS = [
