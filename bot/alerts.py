@@ -42,12 +42,14 @@ BURST_THRESHOLD = 10  # failed codes from one Telegram user within the window
 # customer number is an account, not a code.
 STRUCTURED_DETAILS = frozenset(
     {
+        "accounts",
         "agent_id",
         "bot",
         "devices",
         "failures",
         "left",
         "minutes",
+        "recovery_codes",
         "request_id",
         "until",
         "waiting_minutes",
