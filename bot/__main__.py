@@ -5,6 +5,10 @@
     python -m bot copy-database --to URL   copy the SQLite database into PostgreSQL
     python -m bot backup FILE [--force]    a consistent copy of the SQLite database, online
     python -m bot after-restore            after restoring a backup, before the bot starts
+    python -m bot rotate-key               re-seal every secret under SECRETS_KEY (online)
+    python -m bot check-key                open every sealed secret, name those that do not
+    python -m bot audit verify             walk the audit log's chain, name the first break
+    python -m bot audit export --since DAY the chained audit rows as JSON lines (a SIEM)
     python -m bot genkey                   a fresh SECRETS_KEY
 
 Every mistake the operator can fix ends in one line on standard error, ``error: ...``,
@@ -25,11 +29,14 @@ import psycopg
 from dotenv import load_dotenv
 from telegram.error import InvalidToken, NetworkError
 
+from bot.auditing import day, posted_head
 from bot.config import ConfigError, Settings, database_password, load_settings
 from bot.crypto import generate_key
+from bot.keys import BATCH_ROWS
 from storage.db import DatabaseUnavailableError, redact_url
 
 MAX_WORKERS = 64
+MAX_BATCH = 10_000
 
 
 class _Parser(argparse.ArgumentParser):
@@ -43,6 +50,14 @@ def _workers(text: str) -> int:
     if not text.isdigit() or not 1 <= int(text) <= MAX_WORKERS:
         raise argparse.ArgumentTypeError(
             f"--workers must be a whole number from 1 to {MAX_WORKERS}, got {text!r}"
+        )
+    return int(text)
+
+
+def _batch(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(
+            f"--batch must be a whole number from 1 to {MAX_BATCH}, got {text!r}"
         )
     return int(text)
 
@@ -76,8 +91,68 @@ def _parser() -> argparse.ArgumentParser:
     )
     copy.add_argument("--to", required=True, metavar="URL", help="postgresql://...")
     _backup_parsers(commands)
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="re-seal every sealed secret under SECRETS_KEY (online, resumable)",
+        description="Re-seal every value sealed under a key in SECRETS_KEYS_PREVIOUS (or "
+        "from before key ids) under SECRETS_KEY, in small transactions while the bot and "
+        "the API keep serving; then say what each key still holds. Interrupted, run it "
+        "again: it continues with what is not under SECRETS_KEY yet.",
+    )
+    rotate.add_argument(
+        "--batch",
+        type=_batch,
+        default=BATCH_ROWS,
+        metavar="N",
+        help=f"values per transaction; default {BATCH_ROWS}",
+    )
+    commands.add_parser(
+        "check-key",
+        help="open every sealed secret; exit 1 if any does not open",
+        description="Open every sealed value with the configured keys and report, per key "
+        "id, how many open and which (account and device) do not. Exit status 0 only when "
+        "all open.",
+    )
+    _audit_parser(commands)
     commands.add_parser("genkey", help="print a fresh value for SECRETS_KEY")
     return parser
+
+
+def _audit_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    audit = commands.add_parser(
+        "audit",
+        help="verify or export the tamper-evident audit log",
+        description="The audit log is chained (keyed hashes, the head posted to the ops "
+        "chat daily): verify the chain, or export it for a SIEM.",
+    )
+    actions = audit.add_subparsers(
+        dest="audit_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    verify = actions.add_parser(
+        "verify",
+        help="walk the chain; name the first broken row (exit 1) or say it holds (exit 0)",
+        description="Walk the audit log's chain and name the first row where it breaks "
+        "(changed, missing, inserted, or under a key that is not configured).",
+    )
+    verify.add_argument(
+        "--head",
+        type=posted_head,
+        metavar="SEQ:MAC",
+        help="a head from an audit_head post in the ops chat: also check that the row at "
+        "SEQ still carries this MAC (a rewritten chain does not)",
+    )
+    export = actions.add_parser(
+        "export",
+        help="the chained rows written since a day, as JSON lines with their hashes",
+        description="Write the chained audit rows written since DATE as JSON lines: every "
+        "column, the row's place (seq), key id, link (mac) and the link before it "
+        "(prev_mac), in chain order.",
+    )
+    export.add_argument("--since", required=True, type=day, metavar="DATE", help="YYYY-MM-DD, UTC")
+    export.add_argument("--account", metavar="ID", help="only this account's rows")
+    export.add_argument(
+        "--output", type=Path, metavar="FILE", help="write here (mode 0600), not to stdout"
+    )
 
 
 def _backup_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -141,6 +216,24 @@ def main(argv: list[str] | None = None) -> int:
             database_password(settings.database_url) or "",
         ],
     )
+    if args.command == "rotate-key":
+        from bot.keys import rotate_key_command
+
+        return _reporting_errors(
+            lambda: rotate_key_command(settings, batch_rows=args.batch), settings
+        )
+    if args.command == "check-key":
+        from bot.keys import check_key_command
+
+        return _reporting_errors(lambda: check_key_command(settings), settings)
+    if args.command == "audit":
+        from bot.auditing import export_command, verify_command
+
+        if args.audit_command == "verify":
+            return _reporting_errors(lambda: verify_command(settings, args.head), settings)
+        return _reporting_errors(
+            lambda: export_command(settings, args.since, args.account, args.output), settings
+        )
     if args.command == "api":
         if args.workers > 1:
             from api.workers import run_workers

@@ -61,7 +61,7 @@ def activate(
     codes: list[str] = []
     if count == 1 and tx.recovery.remaining(enrolment.account_id) == 0:
         codes, hashes = hasher.new_set()
-        tx.recovery.replace_set(enrolment.account_id, hashes, now)
+        tx.recovery.replace_set(enrolment.account_id, hashes, now, key_id=hasher.key_id)
         audit_enrolment(tx, enrolment, now, "recovery_codes_issued", count=len(codes))
     return device, count, tuple(codes)
 

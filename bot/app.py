@@ -31,6 +31,9 @@ from bot.telegram_transport import AiohttpRequest
 from handlers.alerts import deliver as deliver_alerts
 from handlers.alerts import deliver_job as alert_job
 from handlers.alerts import retention_job
+from handlers.audit import CHAIN_INTERVAL_S, HEAD_INTERVAL_S
+from handlers.audit import chain_job as audit_chain_job
+from handlers.audit import head_job as audit_head_job
 from handlers.cleanup import cleanup_job
 from handlers.common import SERVICES_KEY
 from handlers.enrolment import expire_job
@@ -160,6 +163,13 @@ def build_application(
             app.job_queue.run_repeating(
                 retention_job, interval=RETENTION_INTERVAL_S, first=60, name="retention"
             )
+            app.job_queue.run_repeating(
+                audit_chain_job, interval=CHAIN_INTERVAL_S, first=0, name="audit-chain"
+            )
+            # The head at start, then once a day.
+            app.job_queue.run_repeating(
+                audit_head_job, interval=HEAD_INTERVAL_S, first=2, name="audit-head"
+            )
         await svc.alerts.raise_event("bot_started", "info", bot=f"@{app.bot.username}")
         logger.info("2FA Desk started as @%s", app.bot.username)
 
@@ -175,6 +185,10 @@ def build_application(
         if app.bot_data.get(LEADERSHIP_LOST_KEY):
             # Another bot may be active already: it sends the outboxes, not this one.
             return
+        try:  # the last rows written, chained before the bot goes
+            await svc.audit_chain.chain_pending()
+        except Exception as exc:
+            logger.warning("audit rows not chained at stop: %s", exc)
         try:
             await svc.alerts.raise_event("bot_stopped", "info", bot=f"@{app.bot.username}")
             await deliver_alerts(app.bot, svc)

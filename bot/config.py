@@ -33,6 +33,9 @@ _BOT_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,29}[Bb][Oo][Tt]$")
 # Telegram's rule for setWebhook's secret_token.
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 DEFAULT_WEBHOOK_PORT = 8443
+# A key as `python -m bot genkey` prints it: 32 bytes in URL-safe base64 (the padding
+# optional).
+_ONE_KEY = re.compile(r"^[A-Za-z0-9_-]{43}=?$")
 
 
 class ConfigError(Exception):
@@ -43,6 +46,8 @@ class ConfigError(Exception):
 class Settings:
     telegram_bot_token: str = field(repr=False)
     secrets_key: bytes = field(repr=False)
+    # Older keys that open what they sealed, never seal (key rotation: bot/keys.py).
+    secrets_keys_previous: tuple[bytes, ...] = field(default=(), repr=False)
     telegram_base_url: str = DEFAULT_BASE_URL
     telegram_base_file_url: str = DEFAULT_BASE_FILE_URL
     database_url: str = DEFAULT_DATABASE_URL
@@ -165,6 +170,33 @@ def _api_token(env: Mapping[str, str]) -> str | None:
             "`python -m bot genkey`"
         )
     return value
+
+
+def _previous_keys(env: Mapping[str, str]) -> tuple[bytes, ...]:
+    """SECRETS_KEYS_PREVIOUS: comma-separated keys, each checked like SECRETS_KEY; an
+    empty entry (a trailing comma) is skipped, the current key among them is harmless."""
+    value = env.get("SECRETS_KEYS_PREVIOUS", "").strip()
+    if not value:
+        return ()
+    entries = value.split(",")
+    keys = []
+    for position, entry in enumerate(entries, 1):
+        if not entry.strip():
+            continue
+        try:
+            if not _ONE_KEY.match(entry.strip()):
+                # base64 decoding stops at the padding: two keys run together, or one with
+                # more after it, would pass as the first key alone.
+                raise SecretsKeyError("not one key of 44 characters")
+            keys.append(decode_key(entry))
+        except SecretsKeyError as exc:
+            # Which entry, never its value: it is a secret, and this line goes to the terminal.
+            raise ConfigError(
+                f"SECRETS_KEYS_PREVIOUS entry {position} of {len(entries)} is malformed "
+                f"({exc}); list earlier values of SECRETS_KEY as `python -m bot genkey` "
+                "printed them, separated by commas"
+            ) from None
+    return tuple(keys)
 
 
 def _timezone(env: Mapping[str, str]) -> str:
@@ -340,6 +372,7 @@ def load_settings(env: Mapping[str, str]) -> Settings:
     return Settings(
         telegram_bot_token=token,
         secrets_key=secrets_key,
+        secrets_keys_previous=_previous_keys(env),
         telegram_base_url=base_url,
         telegram_base_file_url=_base_url(
             env, "TELEGRAM_BASE_FILE_URL", DEFAULT_BASE_FILE_URL, "/file/bot"

@@ -205,7 +205,7 @@ class DeviceService:
             if verdict.result is not Result.ACCEPTED:
                 return Proof(verdict, account_id), []
             conversation.release(tx, who.user_id, Flow.NEW_CODES)
-            tx.recovery.replace_set(account_id, hashes, now)
+            tx.recovery.replace_set(account_id, hashes, now, key_id=self._hasher.key_id)
             tx.audit.record(
                 now,
                 who.actor,

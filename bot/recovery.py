@@ -1,7 +1,11 @@
 """Recovery codes: ten single-use codes of 64 bits each, shown once, stored as keyed hashes.
 
 The hash is an HMAC under a key derived from SECRETS_KEY: the database alone is not
-enough to test guesses offline.
+enough to test guesses offline. Each row records the id of the key it was made under
+(``RecoveryHasher.key_id``). A hash cannot be made again without its code, which is not
+kept: after a key rotation a code keeps working while its key stays in
+SECRETS_KEYS_PREVIOUS, and moves to the current key with the account's next new set
+(``python -m bot rotate-key`` counts what each key still holds).
 """
 
 from __future__ import annotations
@@ -48,7 +52,7 @@ class RecoveryHasher:
     PURPOSE = b"2fa-desk/recovery-codes/v1"
 
     def __init__(self, box: SecretBox) -> None:
-        self.key_id = box.current_id
+        self.key_id = box.current_id  # stored with each new hash (recovery_codes.key_id)
         self._keys = box.derived(self.PURPOSE)
         self._key = self._keys[self.key_id]
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 from bot.accounts import AccountDirectory
 from bot.alerts import AlertService
+from bot.audit_chain import AuditChain
 from bot.cleanup import ChatCleanup
 from bot.clock import Clock
 from bot.config import Settings
@@ -14,6 +15,7 @@ from bot.crypto import SecretBox
 from bot.deactivation import DeactivationService
 from bot.devices import DeviceService
 from bot.enrolment import EnrolmentService
+from bot.keys import check_keys_at_start
 from bot.languages import LanguagePreferences
 from bot.links import EnrolmentLinks
 from bot.metrics import Metrics
@@ -44,6 +46,7 @@ class Services:
     metrics: Metrics
     devices: DeviceService
     notices: NoticeService
+    audit_chain: AuditChain
 
     @classmethod
     async def open(
@@ -51,7 +54,14 @@ class Services:
     ) -> Services:
         metrics = metrics or Metrics()
         db = await open_database(settings.database_url)
-        box = SecretBox(settings.secrets_key)
+        box = SecretBox(settings.secrets_key, previous=settings.secrets_keys_previous)
+        try:
+            # Before anything serves: a value under a key that is not configured stops the
+            # start (one line); values under a previous key are a warning.
+            await check_keys_at_start(db, box, settings.secrets_keys_previous)
+        except BaseException:
+            await db.close()
+            raise
         verification = VerificationService(db, box, clock, metrics)
         return cls(
             settings=settings,
@@ -89,6 +99,7 @@ class Services:
             metrics=metrics,
             devices=DeviceService(db, clock, verification, RecoveryHasher(box)),
             notices=NoticeService(db, clock),
+            audit_chain=AuditChain(db, clock, box),
         )
 
     async def close(self) -> None:

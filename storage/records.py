@@ -95,6 +95,16 @@ class AuditEntry:
 
 
 @dataclass(frozen=True)
+class ChainedEntry:
+    """An audit row with its link in the chain (bot/audit_chain.py)."""
+
+    entry: AuditEntry
+    seq: int
+    key_id: str
+    mac: bytes
+
+
+@dataclass(frozen=True)
 class AccountSecurity:
     account_id: str
     consecutive_failures: int = 0

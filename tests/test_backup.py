@@ -4,6 +4,8 @@ checked, and ``python -m bot after-restore`` makes a restored one safe (both bac
 from __future__ import annotations
 
 import asyncio
+import base64
+import logging
 import shutil
 import sqlite3
 from dataclasses import dataclass
@@ -14,6 +16,7 @@ import pytest
 from bot import grants, totp
 from bot.__main__ import main
 from bot.accounts import TelegramIdentity
+from bot.audit_chain import AuditChain
 from bot.clock import FakeClock
 from bot.config import ConfigError
 from bot.conversation import Conversations, Flow, Step
@@ -27,6 +30,7 @@ from bot.verification import Result, VerificationService
 from storage import backup as storage_backup
 from storage.backup import backup_mark
 from storage.db import Database, open_database
+from tests.conftest import TEST_TOKEN
 from tests.pg import PostgresServer
 
 PEOPLE = [TelegramIdentity(1001 + n, f"user{n}", f"User {n}") for n in range(3)]
@@ -61,6 +65,22 @@ async def run(*argv: str) -> None:
     assert await process.wait() == 0, argv
 
 
+async def audit_verify(capsys: pytest.CaptureFixture[str]) -> str:
+    """``python -m bot audit verify`` in this process: what it says (it must hold). ``main``
+    configures logging: the root logger is put back as it was."""
+    capsys.readouterr()
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        status = await asyncio.to_thread(main, ["audit", "verify"])
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    said = capsys.readouterr().out
+    assert status == 0, said
+    return said
+
+
 async def count(db: Database, table: str) -> int:
     query = f"SELECT count(*) FROM {table}"  # noqa: S608 - the schema's table names
     return int(await db.run(lambda tx: tx.connection.execute(query).fetchone()[0]))
@@ -69,10 +89,11 @@ async def count(db: Database, table: str) -> int:
 # ---------------------------------------------------------------------------- backup
 
 
-async def test_a_backup_taken_under_load_opens_and_verifies_the_next_code(
+async def test_a_backup_taken_under_load_opens_verifies_the_next_code_and_its_chain(
     db: Database,
     db_path: Path,
     box: SecretBox,
+    secrets_key: bytes,
     clock: FakeClock,
     tmp_path: Path,
     monkeypatch: pytest.MonkeyPatch,
@@ -85,6 +106,7 @@ async def test_a_backup_taken_under_load_opens_and_verifies_the_next_code(
     monkeypatch.setattr(storage_backup, "PAGES_PER_STEP", 2)
     monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db_path}")
     verifier = VerificationService(db, box, clock)
+    chain = AuditChain(db, clock, box)
     checked = 0
     stop = asyncio.Event()
 
@@ -96,7 +118,14 @@ async def test_a_backup_taken_under_load_opens_and_verifies_the_next_code(
             await verifier.verify(account, "000000", actor="api")
             checked += 1
 
+    async def chain_job() -> None:
+        """The active bot's job: the audit rows chained in batches, as they come."""
+        while not stop.is_set():
+            await chain.chain_pending()
+            await asyncio.sleep(0.005)
+
     load = [asyncio.create_task(login(n)) for n in range(8)]
+    load.append(asyncio.create_task(chain_job()))
     while checked < 50:  # noqa: ASYNC110 - the load is under way
         await asyncio.sleep(0.01)
     rows_before, checked_before = await count(db, "audit_log"), checked
@@ -136,6 +165,27 @@ async def test_a_backup_taken_under_load_opens_and_verifies_the_next_code(
             assert verdict.result is Result.ACCEPTED, person.account
     finally:
         await restored.close()
+
+    # The audit chain in it holds: python -m bot audit verify, with the same keyring.
+    monkeypatch.chdir(tmp_path)  # no .env
+    for name in ("SECRETS_KEYS_PREVIOUS", "API_TOKEN", "TELEGRAM_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TEST_TOKEN)
+    monkeypatch.setenv("SECRETS_KEY", base64.urlsafe_b64encode(secrets_key).decode())
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{restored_path}")
+    verified = await audit_verify(capsys)
+    assert verified.startswith("ok: ") and " 0 rows chained" not in verified
+
+    # Made safe, the restore's own entries continue the chain, and it still holds.
+    await asyncio.to_thread(after_restore_command, {"DATABASE_URL": f"sqlite:///{restored_path}"})
+    restored = await open_database(f"sqlite:///{restored_path}")
+    try:
+        restored_chain = AuditChain(restored, clock, box)
+        while await restored_chain.unchained():
+            await restored_chain.chain_pending()
+    finally:
+        await restored.close()
+    assert (await audit_verify(capsys)).split("\n")[0].endswith(" 0 not chained yet")
 
 
 async def test_an_existing_file_is_refused_unless_forced(

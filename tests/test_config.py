@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from bot.config import ConfigError, load_settings
-from bot.crypto import generate_key
+from bot.crypto import decode_key, generate_key
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
@@ -84,6 +84,7 @@ def test_secrets_stay_out_of_the_repr() -> None:
         ({"TOTP_ISSUER": "Bad:Issuer"}, "TOTP_ISSUER"),
         ({"API_TOKEN": "s3cret"}, "API_TOKEN"),
         ({"API_TOKEN": API_TOKEN[:31]}, "API_TOKEN"),
+        ({"SECRETS_KEYS_PREVIOUS": "not-a-key"}, "SECRETS_KEYS_PREVIOUS"),
     ],
 )
 def test_bad_values_name_the_variable(overrides: dict[str, str], named: str) -> None:
@@ -158,3 +159,51 @@ def test_genkey_prints_a_usable_key(tmp_path: Path) -> None:
     assert result.returncode == 0
     key = result.stdout.strip()
     assert load_settings({"TELEGRAM_BOT_TOKEN": TOKEN, "SECRETS_KEY": key}).secrets_key
+
+
+def test_previous_keys_are_read_in_order_and_the_current_one_among_them_is_harmless() -> None:
+    current, older, oldest = generate_key(), generate_key(), generate_key()
+    settings = load_settings(
+        env(SECRETS_KEY=current, SECRETS_KEYS_PREVIOUS=f" {older}, {current},{oldest}, ")
+    )
+    assert settings.secrets_keys_previous == tuple(map(decode_key, (older, current, oldest)))
+    assert load_settings(env()).secrets_keys_previous == ()  # unset: none
+    assert load_settings(env(SECRETS_KEYS_PREVIOUS=" ")).secrets_keys_previous == ()
+    assert older not in repr(settings) and oldest not in repr(settings)
+
+
+@pytest.mark.parametrize(
+    ("entries", "says"),
+    [
+        (["{old}", "c2hvcnQ="], "entry 2 of 2 is malformed (not one key of 44 characters)"),
+        (["{old}", "short", "{old}"], "entry 2 of 3 is malformed (not one key of 44"),
+        (["{old}", "{old}", "", "AAAA"], "entry 4 of 4 is malformed (not one key of 44"),
+        (["{old} {old}"], "entry 1 of 1 is malformed (not one key of 44 characters)"),
+        (["{old}x", "{old}"], "entry 1 of 2 is malformed (not one key of 44 characters)"),
+        (["{old}", "A" * 43], "entry 2 of 2 is malformed (not URL-safe base64)"),
+    ],
+)
+def test_a_malformed_previous_key_is_one_line_that_names_the_entry(
+    entries: list[str], says: str
+) -> None:
+    old = generate_key()
+    value = ",".join(entry.format(old=old) for entry in entries)
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env(SECRETS_KEYS_PREVIOUS=value))
+    message = str(caught.value)
+    assert message.startswith("SECRETS_KEYS_PREVIOUS ") and says in message, message
+    assert "\n" not in message and "genkey" in message
+    assert old not in message and old[:20] not in message  # a key is never printed
+
+
+def test_a_malformed_previous_key_stops_the_bot_with_one_line(tmp_path: Path) -> None:
+    old = generate_key()
+    (tmp_path / ".env").write_text(
+        f"TELEGRAM_BOT_TOKEN={TOKEN}\nSECRETS_KEY={generate_key()}\n"
+        f"SECRETS_KEYS_PREVIOUS={old},{old[:30]}\n"
+    )
+    result = run_bot([], tmp_path, {})
+    assert result.returncode == 2
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: SECRETS_KEYS_PREVIOUS entry 2 of 2")
+    assert old[:30] not in result.stderr and "Traceback" not in result.stderr

@@ -43,6 +43,8 @@ ALERT_TITLES = {
     "enrolment_after_recovery": N_("New device set up with a recovery code"),
     "bot_started": N_("Bot started"),
     "bot_stopped": N_("Bot stopped"),
+    "audit_head": N_("Audit log: the head of the chain"),
+    "audit_row_late": N_("Audit log: rows chained late"),
 }
 
 ALERT_ACTIONS = {
@@ -76,6 +78,16 @@ ALERT_ACTIONS = {
         "Make sure the account's owner did it: whoever holds the recovery codes can take "
         "the account over. If not, ask support to step in."
     ),
+    "audit_head": N_(
+        "Nothing; this message is the record. Later, python -m bot audit verify --head "
+        "SEQ:MAC (with the seq and mac above) shows whether the log still holds this link: "
+        "a rewritten log does not."
+    ),
+    "audit_row_late": N_(
+        "Expected once after the upgrade that brought the chain, and after the bot was down "
+        "while the API wrote. Otherwise a row came with an old time (a server clock behind, "
+        "or a row written by hand): look at it with python -m bot audit export."
+    ),
 }
 
 ALERT_SINGLE = N_("{icon} <b>{severity}</b> · {title}\n{facts}When: {when}{details}{action}")
@@ -100,11 +112,16 @@ ALERT_DETAIL_NAMES = {
     "devices": N_("devices"),
     "error": N_("error"),
     "failures": N_("failures"),
+    "first_row": N_("first_row"),
+    "key_id": N_("key_id"),
     "left": N_("left"),
+    "mac": N_("mac"),
     "minutes": N_("minutes"),
     "name": N_("name"),
     "recovery_codes": N_("recovery_codes"),
     "request_id": N_("request_id"),
+    "rows": N_("rows"),
+    "seq": N_("seq"),
     "trace": N_("trace"),
     "until": N_("until"),
     "waiting_minutes": N_("waiting_minutes"),

@@ -20,6 +20,7 @@ from storage.repositories.links import LinkRepository
 from storage.repositories.notices import NoticeRepository
 from storage.repositories.recovery import RecoveryCodeRepository
 from storage.repositories.requests import RequestRepository
+from storage.repositories.sealed import SealedRepository
 from storage.repositories.security import SecurityRepository
 
 
@@ -43,6 +44,7 @@ class Transaction:
         self.requests = RequestRepository(conn)
         self.recovery = RecoveryCodeRepository(conn)
         self.notices = NoticeRepository(conn)
+        self.sealed = SealedRepository(conn)
 
     def ping(self) -> bool:
         return self.connection.execute("SELECT 1").fetchone() == (1,)

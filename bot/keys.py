@@ -1,0 +1,554 @@
+"""Keys in use: what each key still holds, re-sealing under the current key, and a check
+that every sealed value opens.
+
+The keyring (bot/crypto.py) seals with SECRETS_KEY and opens with it or with a key in
+SECRETS_KEYS_PREVIOUS; every sealed value names its key (a key id in its first bytes).
+
+- ``key_usage`` counts, per key id, the sealed values (grouped by the blobs' prefix in
+  SQL: none is opened) and the recovery codes that still work (by their recorded key).
+- ``check_keys_at_start`` runs in every process before it serves (``Services.open``): a
+  value under a key that is not configured stops the start, in one line (it could never
+  be opened); values still under a previous key are a warning.
+- ``rotate`` (``python -m bot rotate-key``) re-seals every value that is not under the
+  current key, online, beside the running bot and API: in batches, each read in one
+  short transaction, opened and sealed again in memory only, and written back in
+  another with a compare-and-swap (only where the row still holds the blob that was
+  read). A concurrent change wins; the row is read again on a later pass. An interrupted
+  run is simply started again: it continues with what is not under the current key yet.
+- ``check`` (``python -m bot check-key``) opens every sealed value and names, by account
+  and row id, those that do not open.
+
+Recovery codes are keyed hashes, not sealed values. Their codes are not kept, so they
+cannot be hashed again: each keeps working while its key is configured, and moves to the
+current key with the account's next new set.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from functools import partial
+
+from tqdm import tqdm
+
+from bot.clock import Clock, SystemClock
+from bot.config import ConfigError, Settings
+from bot.crypto import (
+    FORMAT_V2,
+    KEY_ID_BYTES,
+    LEGACY_KEY_ID,
+    SealError,
+    SecretBox,
+    UnknownKeyError,
+    key_id,
+    sealed_key_id,
+)
+from storage.db import Database, open_database
+from storage.repositories import Transaction
+from storage.repositories.sealed import SEALED_COLUMNS, SealedColumn, SealedValue
+
+logger = logging.getLogger(__name__)
+
+BATCH_ROWS = 100  # values per transaction: short ones, so the bot and the API keep serving
+CHECK_BATCH_ROWS = 500
+# Passes over the tables while rows change under the rotation (each pass reads again
+# only what is still not under the current key).
+MAX_PASSES = 5
+ROTATION_ACTOR = "operator"
+LISTED_PROBLEMS = 20  # rotate-key names this many values that do not open; check-key all
+
+Progress = Callable[[int], object]
+
+
+def _prefix(kid: str) -> bytes:
+    """How a value sealed under the key ``kid`` begins (bot/crypto.py's format v2)."""
+    return FORMAT_V2 + bytes.fromhex(kid)
+
+
+@dataclass(frozen=True)
+class KeyUsage:
+    """What each key holds. ``sealed``: values by key id (``v1``: from before key ids,
+    their key not named); ``recovery_codes``: codes that still work by the key their
+    hash was made under (None: issued before key ids were recorded)."""
+
+    sealed: dict[str, int]
+    recovery_codes: dict[str | None, int]
+
+    def sealed_not_under(self, kid: str) -> int:
+        return sum(count for key, count in self.sealed.items() if key != kid)
+
+    def codes_not_under(self, kid: str) -> int:
+        return sum(count for key, count in self.recovery_codes.items() if key != kid)
+
+
+def _usage(tx: Transaction) -> KeyUsage:
+    sealed: Counter[str] = Counter()
+    for column in SEALED_COLUMNS:
+        counts = tx.sealed.count_by_prefix(column.table, FORMAT_V2, 1 + KEY_ID_BYTES)
+        for prefix, count in counts.items():
+            kid = LEGACY_KEY_ID if prefix is None else prefix[1:].hex()
+            sealed[kid] += count
+    return KeyUsage(dict(sealed), tx.recovery.live_by_key())
+
+
+async def key_usage(db: Database) -> KeyUsage:
+    """Counted in one transaction, without opening a value."""
+    return await db.run(_usage)
+
+
+# ------------------------------------------------------------------------ at start
+
+
+def _previous_entries(previous: Sequence[bytes]) -> dict[str, int]:
+    """Key id -> its place in SECRETS_KEYS_PREVIOUS (1 for the first)."""
+    places: dict[str, int] = {}
+    for place, key in enumerate(previous, 1):
+        places.setdefault(key_id(key), place)
+    return places
+
+
+def missing_keys_line(missing: dict[str, int]) -> str:
+    """One line for values under keys that are not configured."""
+    named = ", ".join(f"key {kid}: {count:,} values" for kid, count in sorted(missing.items()))
+    return (
+        f"sealed values name a key that is neither SECRETS_KEY nor in SECRETS_KEYS_PREVIOUS "
+        f"({named}): they cannot be opened; add the key to SECRETS_KEYS_PREVIOUS or restore it"
+    )
+
+
+async def check_keys_at_start(
+    db: Database, box: SecretBox, previous: Sequence[bytes] = ()
+) -> KeyUsage:
+    """Refuse (ConfigError) when a sealed value names a key that is not configured; warn
+    about values still under a previous key. Cheap: one grouped count, nothing opened."""
+    usage = await key_usage(db)
+    configured = set(box.key_ids)
+    missing = {
+        kid: count
+        for kid, count in usage.sealed.items()
+        if kid != LEGACY_KEY_ID and kid not in configured
+    }
+    if missing:
+        raise ConfigError(missing_keys_line(missing))
+    places = _previous_entries(previous)
+    # Counts are written with thousands separators and a key's place beside its id: the
+    # log's redaction takes any six digits in a row for a code.
+    for kid, count in sorted(usage.sealed.items()):
+        if kid == box.current_id:
+            continue
+        if kid == LEGACY_KEY_ID:
+            logger.warning(
+                "%s sealed values date from before key ids (their key is not recorded): "
+                "python -m bot rotate-key re-seals them under SECRETS_KEY",
+                f"{count:,}",
+            )
+        else:
+            logger.warning(
+                "the previous key %s (SECRETS_KEYS_PREVIOUS entry %d) still seals %s values: "
+                "run python -m bot rotate-key, then check-key, before removing it",
+                kid,
+                places.get(kid, 0),
+                f"{count:,}",
+            )
+    for code_kid, count in sorted(usage.recovery_codes.items(), key=lambda i: i[0] or ""):
+        if code_kid is None or code_kid == box.current_id:
+            continue
+        if code_kid in configured:
+            logger.info(
+                "%s recovery codes are hashed under the previous key %s "
+                "(SECRETS_KEYS_PREVIOUS entry %d): they work while it stays there and move "
+                "to SECRETS_KEY with each account's next new set",
+                f"{count:,}",
+                code_kid,
+                places.get(code_kid, 0),
+            )
+        else:
+            logger.warning(
+                "%s unused recovery codes were hashed under the key %s, which is not "
+                "configured: they no longer work (users get a new set with /recovery)",
+                f"{count:,}",
+                code_kid,
+            )
+    return usage
+
+
+# ------------------------------------------------------------------- opening values
+
+
+@dataclass(frozen=True)
+class Unopened:
+    """A sealed value that does not open: where it is and why, never what it holds."""
+
+    kind: str  # "device", "pending enrolment"
+    row_id: str
+    account_id: str
+    key_id: str
+    reason: str
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.row_id} of account {self.account_id}: {self.reason}"
+
+
+_KINDS = {column.table: column.kind for column in SEALED_COLUMNS}
+
+
+def _open(box: SecretBox, value: SealedValue) -> str | Unopened:
+    """The secret (kept in memory only), or why it does not open."""
+    try:
+        return box.open(value.blob, account_id=value.account_id, device_id=value.row_id)
+    except UnknownKeyError as exc:
+        reason = f"sealed under key {exc.key_id}, which is not configured"
+    except SealError:
+        reason = "does not open (changed, copied from another row, or under another key)"
+    return Unopened(
+        _KINDS[value.table], value.row_id, value.account_id, sealed_key_id(value.blob), reason
+    )
+
+
+# ------------------------------------------------------------------------- rotation
+
+
+@dataclass
+class RotationReport:
+    current_id: str
+    resealed: int = 0
+    batches: int = 0
+    raced: int = 0  # rows that changed between the read and the swap: read again
+    unopened: list[Unopened] = field(default_factory=list)
+    usage: KeyUsage = field(default_factory=lambda: KeyUsage({}, {}))
+
+    @property
+    def complete(self) -> bool:
+        """Every sealed value is under the current key."""
+        return self.usage.sealed_not_under(self.current_id) == 0
+
+
+async def rotate(
+    db: Database,
+    box: SecretBox,
+    *,
+    batch_rows: int = BATCH_ROWS,
+    progress: Progress | None = None,
+    clock: Clock | None = None,
+) -> RotationReport:
+    """Re-seal every value not under the current key (see the module docstring).
+    ``progress`` is called after each batch with how many values it settled (re-sealed,
+    or found not to open)."""
+    report = RotationReport(box.current_id)
+    unopened: dict[tuple[str, str], Unopened] = {}
+    for _ in range(MAX_PASSES):
+        raced = 0
+        for column in SEALED_COLUMNS:
+            raced += await _rotate_column(db, box, column, batch_rows, report, unopened, progress)
+        report.raced += raced
+        if raced == 0:
+            break
+    report.unopened = list(unopened.values())
+    report.usage = await key_usage(db)
+    if report.resealed:
+        now = (clock or SystemClock()).now()
+        await db.run(
+            partial(
+                _audit_rotation,
+                now=now,
+                current_id=box.current_id,
+                resealed=report.resealed,
+                remaining=report.usage.sealed_not_under(box.current_id),
+            )
+        )
+    return report
+
+
+async def _rotate_column(
+    db: Database,
+    box: SecretBox,
+    column: SealedColumn,
+    batch_rows: int,
+    report: RotationReport,
+    unopened: dict[tuple[str, str], Unopened],
+    progress: Progress | None,
+) -> int:
+    """One pass over one table; how many rows changed under it (read again next pass)."""
+    prefix = _prefix(box.current_id)
+    after = ""
+    raced = 0
+    while True:
+        batch = await db.run(
+            partial(_not_under, table=column.table, prefix=prefix, after=after, limit=batch_rows)
+        )
+        if not batch:
+            return raced
+        after = batch[-1].row_id
+        changes: list[tuple[str, bytes, bytes]] = []
+        settled = 0
+        for value in batch:
+            opened = _open(box, value)
+            if isinstance(opened, Unopened):
+                if (value.table, value.row_id) not in unopened:
+                    unopened[value.table, value.row_id] = opened
+                    settled += 1
+                continue
+            sealed = box.seal(opened, account_id=value.account_id, device_id=value.row_id)
+            changes.append((value.row_id, value.blob, sealed))
+        lost = await db.run(partial(_swap, table=column.table, changes=changes)) if changes else []
+        report.resealed += len(changes) - len(lost)
+        report.batches += 1
+        raced += len(lost)
+        if progress is not None:
+            progress(settled + len(changes) - len(lost))
+
+
+def _not_under(
+    tx: Transaction, *, table: str, prefix: bytes, after: str, limit: int
+) -> list[SealedValue]:
+    return tx.sealed.not_starting_with(table, prefix, after, limit)
+
+
+def _swap(tx: Transaction, *, table: str, changes: list[tuple[str, bytes, bytes]]) -> list[str]:
+    return tx.sealed.swap(table, changes)
+
+
+def _audit_rotation(
+    tx: Transaction, *, now: datetime, current_id: str, resealed: int, remaining: int
+) -> None:
+    tx.audit.record(
+        now,
+        ROTATION_ACTOR,
+        "secrets_resealed",
+        key_id=current_id,
+        resealed=resealed,
+        remaining=remaining,
+    )
+
+
+# ---------------------------------------------------------------------------- check
+
+
+@dataclass
+class CheckReport:
+    opened: Counter[str] = field(default_factory=Counter)  # by key id
+    unopened: list[Unopened] = field(default_factory=list)
+    recovery_codes: dict[str | None, int] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return not self.unopened
+
+
+async def check(
+    db: Database,
+    box: SecretBox,
+    *,
+    batch_rows: int = CHECK_BATCH_ROWS,
+    progress: Progress | None = None,
+) -> CheckReport:
+    """Open every sealed value (in memory, one batch at a time); name those that do not."""
+    report = CheckReport()
+    for column in SEALED_COLUMNS:
+        after = ""
+        while True:
+            batch = await db.run(partial(_page, table=column.table, after=after, limit=batch_rows))
+            if not batch:
+                break
+            after = batch[-1].row_id
+            for value in batch:
+                opened = _open(box, value)
+                if isinstance(opened, Unopened):
+                    report.unopened.append(opened)
+                else:
+                    report.opened[sealed_key_id(value.blob)] += 1
+            if progress is not None:
+                progress(len(batch))
+    report.recovery_codes = await db.run(lambda tx: tx.recovery.live_by_key())
+    return report
+
+
+def _page(tx: Transaction, *, table: str, after: str, limit: int) -> list[SealedValue]:
+    return tx.sealed.page(table, after, limit)
+
+
+# ------------------------------------------------------------- the operator's commands
+
+
+def _keyring(settings: Settings) -> SecretBox:
+    return SecretBox(settings.secrets_key, previous=settings.secrets_keys_previous)
+
+
+def _role(kid: str | None, box: SecretBox, places: dict[str, int]) -> str:
+    """What a key id in a report is, for the operator."""
+    if kid is None or kid == LEGACY_KEY_ID:
+        return "from before key ids"
+    if kid == box.current_id:
+        return "SECRETS_KEY (current)"
+    if kid in places:
+        return f"SECRETS_KEYS_PREVIOUS entry {places[kid]}"
+    return "not configured"
+
+
+def _key_table(
+    box: SecretBox, places: dict[str, int], columns: dict[str, dict[str | None, int]]
+) -> list[str]:
+    """One line per key: the current key, the previous keys in their order, any other key
+    that counts name, then what dates from before key ids; a column per ``columns``."""
+    order = [box.current_id, *(kid for kid in places if kid != box.current_id)]
+    for counts in columns.values():
+        order += sorted(k for k in counts if k not in (None, LEGACY_KEY_ID) and k not in order)
+    rows: list[tuple[str, list[int], str]] = [
+        (kid, [counts.get(kid, 0) for counts in columns.values()], _role(kid, box, places))
+        for kid in order
+    ]
+    legacy = [counts.get(None, 0) + counts.get(LEGACY_KEY_ID, 0) for counts in columns.values()]
+    if any(legacy):
+        rows.append(("-", legacy, _role(None, box, places)))
+    lines = ["  " + f"{'key':<10}" + "".join(f"{head:>16}" for head in columns)]
+    for label, cells, role in rows:
+        lines.append(f"  {label:<10}" + "".join(f"{n:>16,}" for n in cells) + f"   {role}")
+    return lines
+
+
+def _recovery_note(usage_codes: dict[str | None, int], box: SecretBox) -> list[str]:
+    others = sum(count for kid, count in usage_codes.items() if kid != box.current_id)
+    if not others:
+        return []
+    configured = set(box.key_ids)
+    dead = sum(
+        count for kid, count in usage_codes.items() if kid is not None and kid not in configured
+    )
+    lines = [
+        f"{others:,} recovery codes are not under SECRETS_KEY. They cannot be re-hashed (only "
+        "their hashes are stored): they move to SECRETS_KEY with each account's next new set, "
+        "and keep working while their key stays in SECRETS_KEYS_PREVIOUS."
+    ]
+    if dead:
+        lines.append(
+            f"{dead:,} of them were hashed under a key that is not configured: they no longer "
+            "work (users get a new set with /recovery)."
+        )
+    return lines
+
+
+def _print_rotation(report: RotationReport, box: SecretBox, places: dict[str, int]) -> None:
+    usage = report.usage
+    raced = f"; {report.raced:,} changed meanwhile and were read again" if report.raced else ""
+    print(
+        f"re-sealed {report.resealed:,} values under SECRETS_KEY (key {box.current_id}) "
+        f"in {report.batches:,} batches{raced}"
+    )
+    print("what each key holds now:")
+    sealed: dict[str | None, int] = {kid: n for kid, n in usage.sealed.items()}
+    for line in _key_table(
+        box, places, {"sealed values": sealed, "recovery codes": usage.recovery_codes}
+    ):
+        print(line)
+    if report.unopened:
+        print(f"{len(report.unopened):,} sealed values do not open and were left as they are:")
+        for problem in report.unopened[:LISTED_PROBLEMS]:
+            print(f"  {problem.describe()}")
+        if len(report.unopened) > LISTED_PROBLEMS:
+            print(f"  ... and {len(report.unopened) - LISTED_PROBLEMS:,} more")
+        print("  (python -m bot check-key lists every one)")
+    left = usage.sealed_not_under(box.current_id) - len(report.unopened)
+    if left > 0:
+        print(
+            f"{left:,} values were sealed under another key meanwhile: a process still runs "
+            "with the old SECRETS_KEY? Restart it with the new one and run rotate-key again."
+        )
+    for line in _recovery_note(usage.recovery_codes, box):
+        print(line)
+    if report.complete:
+        holding = {kid for kid, n in usage.recovery_codes.items() if n and kid in places}
+        for kid, place in places.items():
+            if kid == box.current_id:
+                continue
+            if kid in holding:
+                print(
+                    f"Key {kid} (SECRETS_KEYS_PREVIOUS entry {place}) seals nothing now; "
+                    f"{usage.recovery_codes[kid]:,} recovery codes still need it: remove it "
+                    "when they are gone, or accept that they stop working."
+                )
+            else:
+                print(
+                    f"Key {kid} (SECRETS_KEYS_PREVIOUS entry {place}) holds nothing now: "
+                    "remove it from SECRETS_KEYS_PREVIOUS."
+                )
+        print("every sealed value is under SECRETS_KEY.")
+
+
+def _print_check(report: CheckReport, box: SecretBox, places: dict[str, int]) -> None:
+    failed: Counter[str] = Counter(problem.key_id for problem in report.unopened)
+    total = sum(report.opened.values()) + len(report.unopened)
+    print(f"opened {total:,} sealed values:")
+    opened: dict[str | None, int] = {kid: n for kid, n in report.opened.items()}
+    not_opened: dict[str | None, int] = {kid: n for kid, n in failed.items()}
+    for line in _key_table(box, places, {"open": opened, "do not open": not_opened}):
+        print(line)
+    if report.unopened:
+        print("do not open:")
+    for problem in report.unopened:
+        print(f"  {problem.describe()}")
+    for line in _recovery_note(report.recovery_codes, box):
+        print(line)
+    if report.ok:
+        print("every sealed value opens.")
+    else:
+        print(
+            f"{len(report.unopened):,} sealed values do not open: those devices cannot check "
+            "a code. A missing key: add it to SECRETS_KEYS_PREVIOUS (or restore it); a value "
+            "that does not open under its own key: the device must be enrolled again."
+        )
+
+
+def rotate_key_command(settings: Settings, *, batch_rows: int = BATCH_ROWS) -> int:
+    """``python -m bot rotate-key``: 0 when every sealed value is under SECRETS_KEY."""
+    box = _keyring(settings)
+    places = _previous_entries(settings.secrets_keys_previous)
+
+    async def run() -> RotationReport:
+        db = await open_database(settings.database_url)
+        try:
+            todo = (await key_usage(db)).sealed_not_under(box.current_id)
+            print(
+                f"re-sealing {todo:,} values under SECRETS_KEY (key {box.current_id}), "
+                f"{batch_rows:,} per transaction; the bot and the API keep serving",
+                flush=True,
+            )
+            with tqdm(total=todo, unit=" values", file=sys.stderr, dynamic_ncols=True) as bar:
+                return await rotate(db, box, batch_rows=batch_rows, progress=bar.update)
+        finally:
+            await db.close()
+
+    try:
+        report = asyncio.run(run())
+    except KeyboardInterrupt:
+        print(
+            "interrupted: what was re-sealed stays re-sealed; run python -m bot rotate-key "
+            "again to continue",
+            file=sys.stderr,
+        )
+        return 130
+    _print_rotation(report, box, places)
+    return 0 if report.complete else 1
+
+
+def check_key_command(settings: Settings) -> int:
+    """``python -m bot check-key``: 0 only when every sealed value opens."""
+    box = _keyring(settings)
+    places = _previous_entries(settings.secrets_keys_previous)
+
+    async def run() -> CheckReport:
+        db = await open_database(settings.database_url)
+        try:
+            total = sum((await key_usage(db)).sealed.values())
+            with tqdm(total=total, unit=" values", file=sys.stderr, dynamic_ncols=True) as bar:
+                return await check(db, box, progress=bar.update)
+        finally:
+            await db.close()
+
+    report = asyncio.run(run())
+    _print_check(report, box, places)
+    return 0 if report.ok else 1

@@ -1,0 +1,496 @@
+"""Key rotation: rotate-key re-seals online while codes are checked, resumes after an
+interruption, leaves recovery codes working; the start refuses a value under a key that
+is not configured; check-key names a value that does not open.
+
+The core runs on both backends (``backend`` is parametrised here); the commands run
+in-process through ``python -m bot``'s ``main``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import logging
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from bot import totp
+from bot.__main__ import main
+from bot.accounts import TelegramIdentity
+from bot.clock import FakeClock
+from bot.config import ConfigError, Settings
+from bot.crypto import SecretBox, decode_key, generate_key, key_id
+from bot.devices import DeviceService
+from bot.enrolment import EnrolmentService
+from bot.enrolment_results import EnrolmentStarted
+from bot.keys import check, key_usage, rotate
+from bot.recovery import RecoveryHasher
+from bot.services import Services
+from bot.verification import Result, VerificationService
+from storage.db import Backend, Database, open_database
+from tests.conftest import BACKENDS, TEST_TOKEN
+
+API_TOKEN = "k" * 40
+QUIETED_LOGGERS = ("httpx", "httpcore", "apscheduler", "telegram", "aiohttp")  # bot/logs.py
+
+
+@pytest.fixture(params=BACKENDS)
+def backend(request: pytest.FixtureRequest) -> Backend:
+    """Every test here on SQLite and on PostgreSQL."""
+    chosen: Backend = request.param
+    return chosen
+
+
+@pytest.fixture
+def new_key() -> bytes:
+    return decode_key(generate_key())
+
+
+@pytest.fixture
+def rotated(new_key: bytes, secrets_key: bytes) -> SecretBox:
+    """After the operator's step 1: a new SECRETS_KEY, the old one among the previous."""
+    return SecretBox(new_key, previous=[secrets_key])
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    account: str
+    who: TelegramIdentity
+    secret: str
+    device_id: str
+    recovery_codes: tuple[str, ...]
+
+
+async def enrol(db: Database, box: SecretBox, clock: FakeClock, user_id: int) -> Enrolled:
+    """A user enrolled through the core: a device, and ten recovery codes."""
+    who = TelegramIdentity(user_id, f"user{user_id}", f"User {user_id}")
+    service = EnrolmentService(db, box, clock, issuer="2FA Desk")
+    started = await service.start(who, user_id)
+    assert isinstance(started, EnrolmentStarted)
+    await service.submit(user_id, totp.code_at_step(started.secret, totp.time_step(clock.now())))
+    await service.submit(user_id, "Phone")
+    done = await service.complete(user_id, started.enrolment.id)
+    assert done.device is not None
+    return Enrolled(f"tg:{user_id}", who, started.secret, done.device.id, done.recovery_codes)
+
+
+def legacy_blob(key: bytes, secret: str, account: str, device_id: str) -> bytes:
+    """A value sealed before key ids (format v1: no key named)."""
+    nonce = os.urandom(12)
+    data = b"2fa-desk/totp/v1\x00" + account.encode() + b"\x00" + device_id.encode()
+    return b"\x01" + nonce + AESGCM(key).encrypt(nonce, secret.encode(), data)
+
+
+async def populate(db: Database, key: bytes, clock: FakeClock, accounts: int) -> list[Enrolled]:
+    """``accounts`` users enrolled under ``key``, plus what else holds a sealed value: a
+    revoked device, a device sealed before key ids, and an enrolment in progress. Then
+    90 s later (the confirmation codes' steps are spent)."""
+    box = SecretBox(key)
+    users = [await enrol(db, box, clock, 2000 + n) for n in range(accounts)]
+    spare = await enrol(db, box, clock, 1999)
+    now = clock.now()
+    await db.run(lambda tx: tx.devices.revoke(spare.device_id, now))
+    legacy_id = uuid.uuid4().hex
+    blob = legacy_blob(key, totp.generate_secret(), spare.account, legacy_id)
+    await db.run(lambda tx: tx.devices.add(legacy_id, spare.account, "Old", blob, None, None, now))
+    pending = EnrolmentService(db, box, clock, issuer="2FA Desk")
+    who = TelegramIdentity(1998, "pending", "Pending")
+    assert isinstance(await pending.start(who, 1998), EnrolmentStarted)
+    clock.advance(seconds=90)
+    return users
+
+
+def sealed_values(accounts: int) -> int:
+    """What ``populate`` sealed: a device per account, the revoked and the legacy
+    device, the enrolment in progress."""
+    return accounts + 3
+
+
+async def verify_all_steps(
+    verifier: VerificationService, user: Enrolled, clock: FakeClock
+) -> list[Result]:
+    """Three logins, with the codes of the previous, current and next step: all fresh."""
+    now_step = totp.time_step(clock.now())
+    results = []
+    for step in (now_step - 1, now_step, now_step + 1):
+        verdict = await verifier.verify(
+            user.account, totp.code_at_step(user.secret, step), actor="api"
+        )
+        results.append(verdict.result)
+    return results
+
+
+# ------------------------------------------------------------------------- the core
+
+
+async def test_rotation_while_codes_are_checked_fails_no_verification(
+    db: Database, secrets_key: bytes, new_key: bytes, rotated: SecretBox, clock: FakeClock
+) -> None:
+    users = await populate(db, secrets_key, clock, 16)
+    verifier = VerificationService(db, rotated, clock)  # a process restarted with the new key
+    batches = 0
+    seen: list[tuple[int, Result]] = []
+
+    def progress(_: int) -> None:
+        nonlocal batches
+        batches += 1
+
+    async def logins(group: list[Enrolled]) -> None:
+        now_step = totp.time_step(clock.now())
+        for step in (now_step - 1, now_step, now_step + 1):
+            for user in group:
+                code = totp.code_at_step(user.secret, step)
+                verdict = await verifier.verify(user.account, code, actor="api")
+                seen.append((batches, verdict.result))
+
+    checks = [asyncio.create_task(logins(users[i::4])) for i in range(4)]
+    report = await rotate(db, rotated, batch_rows=3, progress=progress)
+    await asyncio.gather(*checks)
+
+    assert [result for _, result in seen] == [Result.ACCEPTED] * (3 * len(users))
+    assert len({at for at, _ in seen}) > 1  # the logins ran between the rotation's batches
+    assert report.complete and report.unopened == []
+    assert report.resealed == sealed_values(len(users)) and report.batches >= 6
+    usage = await key_usage(db)
+    assert usage.sealed == {rotated.current_id: sealed_values(len(users))}
+    # The old key is not needed any more: every value opens with the new key alone.
+    alone = SecretBox(new_key)
+    assert (await check(db, alone)).ok
+    clock.advance(seconds=90)  # past the steps the logins spent
+    assert (
+        await verify_all_steps(VerificationService(db, alone, clock), users[0], clock)
+        == [Result.ACCEPTED] * 3
+    )
+
+
+async def test_an_interrupted_rotation_continues_where_it_stopped(
+    db: Database, secrets_key: bytes, rotated: SecretBox, clock: FakeClock
+) -> None:
+    users = await populate(db, secrets_key, clock, 9)
+    total = sealed_values(len(users))
+
+    class Interrupted(Exception):
+        pass
+
+    def stop(_: int) -> None:
+        raise Interrupted  # as a Ctrl-C after the first batch
+
+    with pytest.raises(Interrupted):
+        await rotate(db, rotated, batch_rows=5, progress=stop)
+    halfway = await key_usage(db)
+    assert halfway.sealed[rotated.current_id] == 5
+    assert halfway.sealed_not_under(rotated.current_id) == total - 5
+
+    report = await rotate(db, rotated, batch_rows=5)
+    assert report.resealed == total - 5 and report.complete
+    entries = await db.run(lambda tx: tx.audit.entries())
+    assert (entries[-1].actor, entries[-1].action) == ("operator", "secrets_resealed")
+    assert json.loads(entries[-1].detail)["resealed"] == total - 5
+    again = await rotate(db, rotated, batch_rows=5)
+    assert again.resealed == 0 and again.batches == 0 and again.complete  # nothing left
+    verifier = VerificationService(db, rotated, clock)
+    for user in users:
+        assert await verify_all_steps(verifier, user, clock) == [Result.ACCEPTED] * 3
+
+
+async def test_two_rotations_at_once_reseal_each_value_once(
+    db: Database, secrets_key: bytes, new_key: bytes, rotated: SecretBox, clock: FakeClock
+) -> None:
+    users = await populate(db, secrets_key, clock, 6)
+    one, two = await asyncio.gather(
+        rotate(db, rotated, batch_rows=2), rotate(db, rotated, batch_rows=2)
+    )
+    # Compare and swap: where both read the same value, the second write finds the row
+    # changed, leaves it, and reads it again (under the new key now: nothing to do).
+    assert one.resealed + two.resealed == sealed_values(len(users))
+    assert one.raced + two.raced > 0
+    assert one.complete and two.complete
+    assert (await check(db, SecretBox(new_key))).ok
+
+
+async def test_a_changed_row_is_not_overwritten(
+    db: Database, box: SecretBox, clock: FakeClock
+) -> None:
+    user = await enrol(db, box, clock, 3001)
+    device = await db.run(lambda tx: tx.devices.get(user.device_id))
+    assert device is not None
+    stale = box.seal(user.secret, account_id=user.account, device_id=user.device_id)
+    lost = await db.run(
+        lambda tx: tx.sealed.swap("devices", [(user.device_id, stale, b"\x02never")])
+    )
+    assert lost == [user.device_id]
+    after = await db.run(lambda tx: tx.devices.get(user.device_id))
+    assert after is not None and after.secret_sealed == device.secret_sealed
+
+
+async def test_recovery_codes_issued_before_a_rotation_keep_working(
+    db: Database, box: SecretBox, rotated: SecretBox, clock: FakeClock
+) -> None:
+    user = await enrol(db, box, clock, 4001)
+    clock.advance(seconds=90)
+    report = await rotate(db, rotated)
+    assert report.complete
+    # The hashes cannot be made again: they stay under the old key, and say so.
+    assert report.usage.recovery_codes == {box.current_id: 10}
+    verifier = VerificationService(db, rotated, clock)
+    used = await verifier.verify(user.account, user.recovery_codes[0], actor="api")
+    assert used.result is Result.ACCEPTED and used.method == "recovery_code"
+    assert (await key_usage(db)).recovery_codes == {box.current_id: 9}
+
+    # Codes from before key ids were recorded (the migration leaves NULL): counted as such.
+    await db.run(lambda tx: tx.connection.execute("UPDATE recovery_codes SET key_id = NULL"))
+    assert (await key_usage(db)).recovery_codes == {None: 9}
+    older = await verifier.verify(user.account, user.recovery_codes[1], actor="api")
+    assert older.result is Result.ACCEPTED
+
+    # The next new set is under the new key.
+    devices = DeviceService(db, clock, verifier, RecoveryHasher(rotated))
+    current = totp.code_at_step(user.secret, totp.time_step(clock.now()))
+    proof, fresh = await devices.new_recovery_codes(user.who, current)
+    assert proof.ok and len(fresh) == 10
+    assert (await key_usage(db)).recovery_codes == {rotated.current_id: 10}
+
+
+async def test_check_opens_every_value_and_names_one_that_does_not(
+    db: Database, secrets_key: bytes, box: SecretBox, clock: FakeClock
+) -> None:
+    users = await populate(db, secrets_key, clock, 3)
+    await corrupt(db, users[1].device_id)
+    report = await check(db, box, batch_rows=2)
+    assert not report.ok
+    assert report.opened == {box.current_id: sealed_values(3) - 2, "v1": 1}
+    (problem,) = report.unopened
+    assert (problem.kind, problem.row_id, problem.account_id) == (
+        "device",
+        users[1].device_id,
+        users[1].account,
+    )
+    assert users[1].secret not in problem.describe()
+
+
+async def corrupt(db: Database, device_id: str) -> None:
+    """One bit of a sealed value changed (a damaged disk, a tampered row)."""
+    device = await db.run(lambda tx: tx.devices.get(device_id))
+    assert device is not None
+    blob = bytearray(device.secret_sealed)
+    blob[-1] ^= 1
+    await db.run(
+        lambda tx: tx.connection.execute(
+            "UPDATE devices SET secret_sealed = ? WHERE id = ?", (bytes(blob), device_id)
+        )
+    )
+
+
+# ----------------------------------------------------------------------- at start
+
+
+def settings_for(database_url: str, current: bytes, *previous: bytes) -> Settings:
+    return Settings(
+        telegram_bot_token=TEST_TOKEN,
+        secrets_key=current,
+        secrets_keys_previous=previous,
+        database_url=database_url,
+    )
+
+
+async def test_a_value_under_a_key_that_is_not_configured_stops_the_start(
+    db: Database,
+    box: SecretBox,
+    clock: FakeClock,
+    database_url: str,
+    secrets_key: bytes,
+    new_key: bytes,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    await populate(db, secrets_key, clock, 2)
+    with pytest.raises(ConfigError) as refused:
+        await Services.open(settings_for(database_url, new_key), clock)
+    line = str(refused.value)
+    assert "\n" not in line
+    # (The value from before key ids names no key: opened by trial, counted apart.)
+    assert f"key {key_id(secrets_key)}: {sealed_values(2) - 1} values" in line
+    assert line.endswith("add the key to SECRETS_KEYS_PREVIOUS or restore it")
+
+    # The key back among the previous ones: the start goes on, and warns.
+    caplog.set_level(logging.WARNING, logger="bot.keys")
+    services = await Services.open(settings_for(database_url, new_key, secrets_key), clock)
+    await services.close()
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        f"previous key {key_id(secrets_key)} (SECRETS_KEYS_PREVIOUS entry 1) still seals "
+        f"{sealed_values(2) - 1} values" in message
+        for message in warnings
+    ), warnings
+    assert any("1 sealed values date from before key ids" in m for m in warnings), warnings
+
+
+# ---------------------------------------------------------------------- the commands
+
+
+@pytest.fixture
+def command_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
+) -> Iterator[pytest.MonkeyPatch]:
+    """``python -m bot`` in this process: its working directory, its variables, and the
+    root logger as it was before (``main`` configures logging)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("SECRETS_KEYS_PREVIOUS", "API_TOKEN", "TELEGRAM_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TEST_TOKEN)
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quieted = {name: logging.getLogger(name).level for name in QUIETED_LOGGERS}
+    try:
+        yield monkeypatch
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, was in quieted.items():
+            logging.getLogger(name).setLevel(was)
+
+
+def encode(key: bytes) -> str:
+    return base64.urlsafe_b64encode(key).decode()
+
+
+def prepared(database_url: str, key: bytes, accounts: int) -> tuple[list[Enrolled], FakeClock]:
+    """A database with ``accounts`` users and the rest (``populate``) under ``key``."""
+    clock = FakeClock(datetime(2026, 3, 1, 9, 0, 10, tzinfo=UTC))
+
+    async def fill() -> list[Enrolled]:
+        db = await open_database(database_url)
+        try:
+            return await populate(db, key, clock, accounts)
+        finally:
+            await db.close()
+
+    return asyncio.run(fill()), clock
+
+
+def test_rotate_key_then_check_key_from_the_command_line(
+    command_env: pytest.MonkeyPatch,
+    database_url: str,
+    secrets_key: bytes,
+    new_key: bytes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    users, _ = prepared(database_url, secrets_key, 4)
+    command_env.setenv("SECRETS_KEY", encode(new_key))
+    command_env.setenv("SECRETS_KEYS_PREVIOUS", encode(secrets_key))
+
+    assert main(["rotate-key", "--batch", "2"]) == 0
+    out, err = capsys.readouterr()
+    old, new = key_id(secrets_key), key_id(new_key)
+    assert f"re-sealed {sealed_values(4)} values under SECRETS_KEY (key {new})" in out
+    assert any(
+        line.split()[:3] == [new, str(sealed_values(4)), "0"] for line in out.splitlines()
+    ), out  # the current key: every sealed value, no recovery code yet
+    assert any(line.split()[:3] == [old, "0", "50"] for line in out.splitlines()), out
+    assert "move to SECRETS_KEY with each account's next new set" in out
+    assert "keep working while their key stays in SECRETS_KEYS_PREVIOUS" in out
+    assert f"Key {old} (SECRETS_KEYS_PREVIOUS entry 1) seals nothing now" in out
+    assert "every sealed value is under SECRETS_KEY." in out
+    assert "values" in err  # tqdm's progress bar, on standard error
+    for user in users:
+        assert user.secret not in out + err
+
+    assert main(["check-key"]) == 0
+    out, _ = capsys.readouterr()
+    assert any(line.split()[:3] == [new, str(sealed_values(4)), "0"] for line in out.splitlines())
+    assert "every sealed value opens." in out
+
+    # Run again: nothing left to do.
+    assert main(["rotate-key"]) == 0
+    assert "re-sealing 0 values" in capsys.readouterr().out
+
+
+def test_check_key_names_the_account_of_a_value_that_does_not_open(
+    command_env: pytest.MonkeyPatch,
+    database_url: str,
+    secrets_key: bytes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    users, _ = prepared(database_url, secrets_key, 3)
+
+    async def damage() -> None:
+        db = await open_database(database_url)
+        try:
+            await corrupt(db, users[2].device_id)
+        finally:
+            await db.close()
+
+    asyncio.run(damage())
+    command_env.setenv("SECRETS_KEY", encode(secrets_key))
+    assert main(["check-key"]) == 1
+    out, err = capsys.readouterr()
+    assert f"device {users[2].device_id} of account {users[2].account}: does not open" in out
+    assert "1 sealed values do not open" in out and "every sealed value opens" not in out
+    assert any(line.split()[:3] == [key_id(secrets_key), "4", "1"] for line in out.splitlines())
+    for user in users:
+        assert user.secret not in out + err
+    # rotate-key leaves it as it is, says so, and exits 1.
+    command_env.setenv("SECRETS_KEY", generate_key())
+    command_env.setenv("SECRETS_KEYS_PREVIOUS", encode(secrets_key))
+    assert main(["rotate-key"]) == 1
+    out, _ = capsys.readouterr()
+    assert "1 sealed values do not open and were left as they are" in out
+    assert f"device {users[2].device_id} of account {users[2].account}" in out
+
+
+def test_the_start_with_a_key_missing_is_one_line_and_status_2(
+    command_env: pytest.MonkeyPatch,
+    backend: Backend,
+    database_url: str,
+    secrets_key: bytes,
+    new_key: bytes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    prepared(database_url, secrets_key, 1)
+    command_env.setenv("SECRETS_KEY", encode(new_key))  # the old key forgotten
+    if backend == "postgresql":  # the API role alone; on SQLite the bot
+        command_env.setenv("API_TOKEN", API_TOKEN)
+        command_env.setenv("TELEGRAM_BOT_USERNAME", "twofa_desk_bot")
+    assert main(["api"] if backend == "postgresql" else []) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("error: sealed values name a key")
+    assert f"key {key_id(secrets_key)}: {sealed_values(1) - 1} values" in lines[0]
+    assert lines[0].endswith("add the key to SECRETS_KEYS_PREVIOUS or restore it")
+
+
+def test_a_rotated_deployment_starts_without_the_old_key_once_check_key_passes(
+    command_env: pytest.MonkeyPatch,
+    database_url: str,
+    secrets_key: bytes,
+    new_key: bytes,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    users, clock = prepared(database_url, secrets_key, 2)
+    command_env.setenv("SECRETS_KEY", encode(new_key))
+    command_env.setenv("SECRETS_KEYS_PREVIOUS", f"{encode(secrets_key)},")
+    assert main(["rotate-key"]) == 0
+    command_env.delenv("SECRETS_KEYS_PREVIOUS")  # the old key dropped
+    assert main(["check-key"]) == 0
+    capsys.readouterr()
+
+    async def start_and_verify() -> Result:
+        services = await Services.open(
+            replace(settings_for(database_url, new_key), qr_render_processes=0), clock
+        )
+        try:
+            now_step = totp.time_step(clock.now())
+            code = totp.code_at_step(users[0].secret, now_step)
+            return (await services.verification.verify(users[0].account, code, actor="api")).result
+        finally:
+            await services.close()
+
+    assert asyncio.run(start_and_verify()) is Result.ACCEPTED
