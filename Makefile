@@ -15,11 +15,12 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@$(PY) -m bot
 
+# pytest runs one process per core (pytest-xdist): the end-to-end tests mostly wait.
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
-	$(PY) -m pytest
+	$(PY) -m pytest -n auto
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
