@@ -60,15 +60,17 @@ class DeviceRepository(Repository):
         row = self._one(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
         return None if row is None else device_from_row(row)
 
-    def mark_used(self, device_id: str, step: int, now: datetime) -> bool:
-        """Spend a time step: only a later step than the last accepted one moves it."""
-        return (
-            self._run(
-                "UPDATE devices SET last_used_step = ?, last_used_at = ?"
-                " WHERE id = ? AND (last_used_step IS NULL OR last_used_step < ?)",
-                (step, to_ts(now), device_id, step),
-            )
-            == 1
+    def mark_used(self, device_id: str, step: int, now: datetime) -> None:
+        """Spend a time step: only a later step than the last accepted one moves it.
+
+        Its row count is not asked for, so on PostgreSQL the statement travels with the
+        next one (storage/postgresql.py): the caller read the device in the same
+        transaction, and a concurrent spend makes the transaction fail, never the UPDATE
+        quietly change nothing."""
+        self._conn.execute(
+            "UPDATE devices SET last_used_step = ?, last_used_at = ?"
+            " WHERE id = ? AND (last_used_step IS NULL OR last_used_step < ?)",
+            (step, to_ts(now), device_id, step),
         )
 
     def revoke(self, device_id: str, now: datetime) -> bool:

@@ -59,7 +59,8 @@ class SecurityRepository(Repository):
         )
 
     def save(self, state: AccountSecurity, now: datetime) -> None:
-        self._run(
+        # (No row count asked for: on PostgreSQL it travels with the next statement.)
+        self._conn.execute(
             "INSERT INTO account_security (account_id, consecutive_failures, locked_until,"
             " hard_locked_at, deactivated_until, updated_at) VALUES (?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (account_id) DO UPDATE SET"
