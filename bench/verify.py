@@ -16,12 +16,14 @@ bot as shipped (FULL).
 
 PostgreSQL: ``--database postgresql://user:password@host/db`` (an empty database) or
 ``--database local`` (a throwaway server started here with tests/pg.py, fsync on, so a
-COMMIT is as durable as SQLite's FULL) adds the in-process figures on PostgreSQL, next
-to SQLite's: the seeded database copied in with ``storage.copy``, then every level run
-on it through ``PostgresDatabase`` (its pool, its threads, SERIALIZABLE, group commit).
-After each run, the audit log is counted: every verification must have its entry.
-HTTP against PostgreSQL (``python -m bot api --workers N``) is not measured yet: see
-``over_http_postgresql``, the hook for it.
+COMMIT is as durable as SQLite's FULL) adds the figures on PostgreSQL, next to SQLite's:
+the seeded database copied in with ``storage.copy``, then every level run on it
+in-process through ``PostgresDatabase`` (its pool, its threads, SERIALIZABLE, group
+commit), then over HTTP at concurrency 16 and 64 through ``python -m bot api`` (one
+process) and ``python -m bot api --workers 2`` on the same database (no Telegram
+needed: TELEGRAM_BOT_USERNAME is set). After each in-process run, and each HTTP run on
+PostgreSQL, the audit log is counted: every verification must have its entry. The run
+ends with a table of the figures side by side.
 
 Run: ``.venv/bin/python bench/verify.py [--accounts N] [--seconds S] [--synchronous both]
 [--database local|URL] [--no-http]``.
@@ -47,6 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 import aiohttp  # noqa: E402
+import psycopg  # noqa: E402
 
 from bot import totp  # noqa: E402
 from bot.clock import SystemClock  # noqa: E402
@@ -57,11 +60,13 @@ from storage.db import POSTGRESQL_PREFIXES, Database  # noqa: E402
 from storage.postgresql import DEFAULT_POOL_SIZE, PostgresDatabase  # noqa: E402
 from storage.repositories import Transaction  # noqa: E402
 from storage.sqlite import SqliteDatabase, Synchronous  # noqa: E402
-from tests.e2e import BotProcess, local_bot_api  # noqa: E402
+from tests.e2e import BOT_USERNAME, BotProcess, local_bot_api  # noqa: E402
 from tests.pg import PostgresServer  # noqa: E402
 
 API_TOKEN = "bench-api-token-0123456789abcdef"
 LEVELS = (1, 16, 64)
+HTTP_POSTGRESQL_LEVELS = (16, 64)
+API_WORKERS = (1, 2)  # python -m bot api, then python -m bot api --workers 2
 SYNCHRONOUS_CHOICES: dict[str, tuple[Synchronous, ...]] = {
     "both": ("FULL", "NORMAL"),
     "full": ("FULL",),
@@ -115,14 +120,56 @@ async def seed(path: Path, key: bytes, count: int) -> list[tuple[str, str]]:
     return accounts
 
 
-def summary(name: str, latencies: list[float], elapsed: float, results: Counter[str]) -> str:
+# The figures of one run, for the table at the end: (path, concurrency) -> backend ->
+# "1,234/s, p50 1.2 ms, p99 3.4 ms".
+Figures = dict[tuple[str, int], dict[str, str]]
+
+
+def summary(
+    name: str,
+    latencies: list[float],
+    elapsed: float,
+    results: Counter[str],
+    figures: Figures | None = None,
+    row: tuple[str, int] | None = None,
+    column: str = "",
+) -> str:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
+    p50 = statistics.median(latencies)
     mix = ", ".join(f"{k} {v / len(latencies):.0%}" for k, v in results.most_common())
+    if figures is not None and row is not None:
+        figures.setdefault(row, {})[column] = (
+            f"{len(latencies) / elapsed:,.0f}/s, p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
+        )
     return (
         f"{name}: {len(latencies) / elapsed:8.0f} verifications/s, "
-        f"p50 {statistics.median(latencies) * 1000:6.2f} ms, p99 {p99 * 1000:6.2f} ms  ({mix})"
+        f"p50 {p50 * 1000:6.2f} ms, p99 {p99 * 1000:6.2f} ms  ({mix})"
     )
+
+
+def table(figures: Figures) -> str:
+    """The figures side by side: a row per path and concurrency, a column per backend."""
+    columns = ["SQLite FULL", "SQLite NORMAL", "PostgreSQL"]
+    columns = [c for c in columns if any(c in cells for cells in figures.values())]
+    rows = sorted(figures, key=lambda r: (_PATHS.index(r[0]), r[1]))
+    labels = [f"{path}, concurrency {level}" for path, level in rows]
+    width = max(len(label) for label in labels)
+    cells = [[figures[r].get(c, "-") for c in columns] for r in rows]
+    widths = [max(len(c), *(len(line[i]) for line in cells)) for i, c in enumerate(columns)]
+    lines = [
+        " " * width + " | " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True))
+    ]
+    for label, line in zip(labels, cells, strict=True):
+        lines.append(
+            label.ljust(width)
+            + " | "
+            + " | ".join(c.ljust(w) for c, w in zip(line, widths, strict=True))
+        )
+    return "\n".join(lines)
+
+
+_PATHS = ["in-process", "HTTP, python -m bot", "HTTP, python -m bot api", "HTTP, api --workers 2"]
 
 
 async def drive(call, traffic: Traffic, concurrency: int, seconds: float):
@@ -144,15 +191,23 @@ async def drive(call, traffic: Traffic, concurrency: int, seconds: float):
     return latencies, time.perf_counter() - started, results
 
 
+AUDITED = "SELECT COUNT(*) FROM audit_log WHERE action = 'code_checked'"
+
+
 def audited(tx: Transaction) -> int:
-    row = tx.connection.execute(
-        "SELECT COUNT(*) FROM audit_log WHERE action = 'code_checked'"
-    ).fetchone()
+    row = tx.connection.execute(AUDITED).fetchone()
     return int(row[0])
 
 
 async def measure(
-    db: Database, key: bytes, traffic: Traffic, concurrency: int, seconds: float, label: str
+    db: Database,
+    key: bytes,
+    traffic: Traffic,
+    concurrency: int,
+    seconds: float,
+    label: str,
+    figures: Figures | None = None,
+    column: str = "",
 ) -> None:
     """One level on an open database: the figures, the group size, the audit check."""
     service = VerificationService(db, SecretBox(key), SystemClock())
@@ -169,7 +224,8 @@ async def measure(
     if isinstance(db, PostgresDatabase):
         extra += f", {db.retries - retries_before} run again"
     extra += f"; audited {entries}/{len(latencies)}]"
-    print(summary(label, latencies, elapsed, results) + extra)
+    row = ("in-process", concurrency)
+    print(summary(label, latencies, elapsed, results, figures, row, column) + extra)
     if entries != len(latencies):
         raise SystemExit(f"{label}: {len(latencies)} verifications, {entries} audited")
 
@@ -181,6 +237,7 @@ async def in_process(
     seconds: float,
     workdir: Path,
     settings: tuple[Synchronous, ...],
+    figures: Figures,
 ) -> None:
     for concurrency in LEVELS:
         for synchronous in settings:
@@ -189,40 +246,140 @@ async def in_process(
             db = await SqliteDatabase.open(f"sqlite:///{copy}", synchronous=synchronous)
             label = f"in-process c={concurrency:<3} {synchronous:<6}"
             try:
-                await measure(db, key, Traffic(accounts, concurrency), concurrency, seconds, label)
+                await measure(
+                    db,
+                    key,
+                    Traffic(accounts, concurrency),
+                    concurrency,
+                    seconds,
+                    label,
+                    figures,
+                    f"SQLite {synchronous}",
+                )
             finally:
                 await db.close()
                 copy.unlink()
 
 
 async def in_process_postgresql(
-    seeded: Path, url: str, key: bytes, accounts, seconds: float, pool_size: int
+    seeded: Path,
+    url: str,
+    key: bytes,
+    traffic: Traffic,
+    seconds: float,
+    pool_size: int,
+    figures: Figures,
 ) -> None:
     """Every level on one PostgreSQL database, the seeded one copied in first. One
-    ``Traffic`` for all levels: a code accepted in one is a replay in the next."""
+    ``Traffic`` for all levels (and the HTTP runs after): a code accepted in one is a
+    replay in the next."""
     started = time.perf_counter()
     report = await asyncio.to_thread(copy_sqlite_to_postgresql, f"sqlite:///{seeded}", url)
     print(f"copied {report.total} rows into PostgreSQL in {time.perf_counter() - started:.1f} s")
-    traffic = Traffic(accounts, 1)
     for concurrency in LEVELS:
         db = await PostgresDatabase.open(url, pool_size=pool_size)
         label = f"in-process c={concurrency:<3} PG/{pool_size:<3}"
         try:
-            await measure(db, key, traffic, concurrency, seconds, label)
+            await measure(db, key, traffic, concurrency, seconds, label, figures, "PostgreSQL")
         finally:
             await db.close()
 
 
-async def over_http_postgresql(url: str, key: bytes, accounts, seconds: float) -> None:
-    """Hook: POST /v1/verify served by ``python -m bot api --workers N`` on ``url``.
+async def over_http_postgresql(
+    url: str, key: bytes, traffic: Traffic, seconds: float, workdir: Path, figures: Figures
+) -> None:
+    """POST /v1/verify served by ``python -m bot api`` (one process), then by ``python -m
+    bot api --workers 2``, on ``url``: concurrency 16 and 64 each, the audit log counted
+    after each run."""
+    async with local_bot_api() as server:
+        for workers in API_WORKERS:
+            port = _free_port()
+            command = ("api",) if workers == 1 else ("api", "--workers", str(workers))
+            api = BotProcess(
+                server,
+                workdir,
+                command=command,
+                name=f"api-{workers}",
+                DATABASE_URL=url,
+                SECRETS_KEY=_encode(key),
+                API_TOKEN=API_TOKEN,
+                API_PORT=str(port),
+                TELEGRAM_BOT_USERNAME=BOT_USERNAME,  # no getMe: the API role needs no Telegram
+                LOG_LEVEL="WARNING",
+            )
+            await api.spawn()
+            try:
+                await api.health({"status": "ok", "role": "api"})
+                await api.until_ready(_listening(port, workers))
+                path = "HTTP, python -m bot api" if workers == 1 else "HTTP, api --workers 2"
+                for concurrency in HTTP_POSTGRESQL_LEVELS:
+                    before = await asyncio.to_thread(_audited_postgresql, url)
+                    latencies, elapsed, results = await _load(port, traffic, concurrency, seconds)
+                    entries = await asyncio.to_thread(_audited_postgresql, url) - before
+                    label = f"HTTP w={workers} c={concurrency:<3} PG    "
+                    line = summary(
+                        label,
+                        latencies,
+                        elapsed,
+                        results,
+                        figures,
+                        (path, concurrency),
+                        "PostgreSQL",
+                    )
+                    print(f"{line} [audited {entries}/{len(latencies)}]")
+                    if entries != len(latencies):
+                        raise SystemExit(
+                            f"{label}: {len(latencies)} verifications, {entries} audited"
+                        )
+            finally:
+                await api.terminate()
 
-    To fill in with the API role: start it (``BotProcess`` with ``DATABASE_URL=url`` and
-    the ``api --workers N`` arguments), then ``drive`` it as ``over_http`` does, one
-    ``summary`` line per level and worker count."""
-    print("HTTP       on PostgreSQL: not measured yet (python -m bot api --workers N)")
+
+async def _listening(port: int, sockets: int) -> None:
+    """Until ``sockets`` sockets listen on the port (each worker has its own, SO_REUSEPORT);
+    without Linux's /proc/net/tcp to tell, the health check has to do."""
+    for _ in range(300):
+        count = _listening_sockets(port)
+        if count is None or count >= sockets:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"fewer than {sockets} API workers listen on port {port} after 30 s")
 
 
-async def over_http(seeded: Path, key: bytes, accounts, seconds: float, workdir: Path) -> None:
+def _listening_sockets(port: int) -> int | None:
+    try:
+        lines = Path("/proc/net/tcp").read_text().splitlines()[1:]
+    except OSError:
+        return None
+    fields = [line.split() for line in lines]
+    return sum(1 for f in fields if f[1].endswith(f":{port:04X}") and f[3] == "0A")
+
+
+def _audited_postgresql(url: str) -> int:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(AUDITED).fetchone()
+        return 0 if row is None else int(row[0])
+
+
+async def _load(
+    port: int, traffic: Traffic, concurrency: int, seconds: float
+) -> tuple[list[float], float, Counter[str]]:
+    """``concurrency`` clients (one connection each) posting to /v1/verify for ``seconds``."""
+    url = f"http://127.0.0.1:{port}/v1/verify"
+    headers = {"Authorization": f"Bearer {API_TOKEN}"}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
+
+        async def call(account: str, code: str) -> str:
+            async with http.post(url, json={"account": account, "code": code}) as response:
+                return str((await response.json())["result"])
+
+        return await drive(call, traffic, concurrency, seconds)
+
+
+async def over_http(
+    seeded: Path, key: bytes, accounts, seconds: float, workdir: Path, figures: Figures
+) -> None:
     async with local_bot_api() as server:
         for concurrency in LEVELS:
             run_dir = workdir / f"http-{concurrency}"
@@ -238,20 +395,13 @@ async def over_http(seeded: Path, key: bytes, accounts, seconds: float, workdir:
                 LOG_LEVEL="WARNING",
             )
             await bot.start()
-            url = f"http://127.0.0.1:{port}/v1/verify"
-            headers = {"Authorization": f"Bearer {API_TOKEN}"}
-            connector = aiohttp.TCPConnector(limit=concurrency)
             try:
-                async with aiohttp.ClientSession(connector=connector, headers=headers) as http:
-
-                    async def call(account: str, code: str, http=http, url=url) -> str:
-                        async with http.post(url, json={"account": account, "code": code}) as r:
-                            return (await r.json())["result"]
-
-                    latencies, elapsed, results = await drive(
-                        call, Traffic(accounts, concurrency), concurrency, seconds
-                    )
-                print(summary(f"HTTP       c={concurrency:<3}", latencies, elapsed, results))
+                latencies, elapsed, results = await _load(
+                    port, Traffic(accounts, concurrency), concurrency, seconds
+                )
+                row = ("HTTP, python -m bot", concurrency)
+                label = f"HTTP       c={concurrency:<3} FULL  "
+                print(summary(label, latencies, elapsed, results, figures, row, "SQLite FULL"))
             finally:
                 await bot.terminate()
 
@@ -278,21 +428,26 @@ async def run(args: argparse.Namespace) -> None:
         started = time.perf_counter()
         accounts = await seed(seeded, key, args.accounts)
         print(f"seeded {args.accounts} enrolled accounts in {time.perf_counter() - started:.1f} s")
+        figures: Figures = {}
         if args.http:
-            await over_http(seeded, key, accounts, args.seconds, workdir)
+            await over_http(seeded, key, accounts, args.seconds, workdir, figures)
         settings: tuple[Synchronous, ...] = SYNCHRONOUS_CHOICES[args.synchronous]
-        await in_process(seeded, key, accounts, args.seconds, workdir, settings)
-        if args.database == "sqlite":
-            return
-        server = PostgresServer(fsync=True).start() if args.database == "local" else None
-        try:
-            url = server.new_database() if server is not None else args.database
-            await in_process_postgresql(seeded, url, key, accounts, args.seconds, args.pool_size)
-            if args.http:
-                await over_http_postgresql(url, key, accounts, args.seconds)
-        finally:
-            if server is not None:
-                server.stop()
+        await in_process(seeded, key, accounts, args.seconds, workdir, settings, figures)
+        if args.database != "sqlite":
+            server = PostgresServer(fsync=True).start() if args.database == "local" else None
+            try:
+                url = server.new_database() if server is not None else args.database
+                traffic = Traffic(accounts, 1)
+                await in_process_postgresql(
+                    seeded, url, key, traffic, args.seconds, args.pool_size, figures
+                )
+                if args.http:
+                    await over_http_postgresql(url, key, traffic, args.seconds, workdir, figures)
+            finally:
+                if server is not None:
+                    server.stop()
+        print()
+        print(table(figures))
 
 
 def main() -> None:
