@@ -3,7 +3,6 @@ state an account is in, as the login system and support see it."""
 
 from __future__ import annotations
 
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -11,8 +10,6 @@ from bot.clock import Clock
 from storage.db import Database
 from storage.records import Device
 from storage.repositories import Transaction
-
-MAX_ACCOUNT_ID_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -27,17 +24,6 @@ class TelegramIdentity:
     def actor(self) -> str:
         """How this user appears in the audit log."""
         return f"tg:{self.user_id}"
-
-
-def account_id_problem(value: object) -> str:
-    """Why ``value`` cannot be an account id, or "" when it can."""
-    if not isinstance(value, str) or not value:
-        return "account must be a non-empty string"
-    if len(value) > MAX_ACCOUNT_ID_LENGTH:
-        return f"account must be at most {MAX_ACCOUNT_ID_LENGTH} characters"
-    if any(unicodedata.category(ch) == "Cc" for ch in value):
-        return "account must not contain control characters"
-    return ""
 
 
 def default_account_id(user_id: int) -> str:

@@ -6,7 +6,6 @@ import unicodedata
 
 import pytest
 
-from bot.accounts import MAX_ACCOUNT_ID_LENGTH as ACCOUNTS_LIMIT
 from bot.identifiers import (
     MAX_ACCOUNT_ID_LENGTH,
     InvalidIdentifier,
@@ -100,5 +99,5 @@ def test_the_length_limit_counts_the_normalised_id() -> None:
     assert len(normalise_account_id("e\u0301" * MAX_ACCOUNT_ID_LENGTH)) == MAX_ACCOUNT_ID_LENGTH
 
 
-def test_the_limit_is_the_one_accounts_use() -> None:
-    assert MAX_ACCOUNT_ID_LENGTH == ACCOUNTS_LIMIT == 256
+def test_the_limit_is_256_characters() -> None:
+    assert MAX_ACCOUNT_ID_LENGTH == 256
