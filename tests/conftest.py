@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import os
+import signal
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +25,8 @@ from bot.config import Settings
 from bot.crypto import SecretBox, decode_key, generate_key
 from bot.enrolment import EnrolmentService
 from storage.db import Backend, Database, open_database
+from tests.botapi import BotApiServer
+from tests.e2e import BotProcess, local_bot_api
 from tests.pg import PostgresServer, PostgresUnavailable
 
 # Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after), as
@@ -146,3 +149,23 @@ def settings(database_url: str, secrets_key: bytes) -> Settings:
         secrets_key=secrets_key,
         database_url=database_url,
     )
+
+
+@pytest.fixture
+async def server() -> AsyncIterator[BotApiServer]:
+    """The local Bot API test server of the end-to-end tests (a module that needs a
+    group in it, or another state, defines its own)."""
+    async with local_bot_api() as running:
+        yield running
+
+
+@pytest.fixture
+async def bot(server: BotApiServer, tmp_path: Path) -> AsyncIterator[BotProcess]:
+    """``python -m bot`` started against ``server``, stopped with SIGTERM at the end (the
+    handler tests define their own ``bot``, a harness in the test's process)."""
+    process = BotProcess(server, tmp_path)
+    await process.start()
+    yield process
+    if process.proc is not None and process.proc.returncode is None:
+        process.proc.send_signal(signal.SIGTERM)
+        await process.proc.wait()

@@ -4,24 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser, local_bot_api
+from tests.e2e import BotProcess, E2EUser
 from tests.helpers import app_code, decode_qr, parse_key_uri
 from tests.test_e2e_enrolment import contains, has_photo
 
 API_TOKEN = "e2e-api-token-0123456789abcdef-0123456789"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[BotApiServer]:
-    async with local_bot_api() as running:
-        yield running
 
 
 async def test_login_system_mints_a_link_and_verifies_codes(

@@ -6,37 +6,17 @@ killed with SIGKILL (no goodbye, as in a crash) and started again on the same da
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from tests.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser, eventually, local_bot_api
+from tests.e2e import BotProcess, E2EUser, eventually
 from tests.helpers import app_code
 from tests.test_e2e_enrolment import contains, scan
 
 USER = 5101
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[BotApiServer]:
-    async with local_bot_api() as running:
-        yield running
-
-
-@pytest.fixture
-async def bot(server: BotApiServer, tmp_path: Path) -> AsyncIterator[BotProcess]:
-    process = BotProcess(server, tmp_path)
-    await process.start()
-    yield process
-    if process.proc is not None and process.proc.returncode is None:
-        process.proc.send_signal(signal.SIGTERM)
-        await process.proc.wait()
 
 
 def query(workdir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:

@@ -2,33 +2,14 @@
 
 from __future__ import annotations
 
-import signal
 import sqlite3
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
-
 from tests.botapi import BotApiServer, SimMessage
-from tests.e2e import TOKEN, BotProcess, E2EUser, eventually, local_bot_api
+from tests.e2e import TOKEN, BotProcess, E2EUser, eventually
 from tests.helpers import app_code, decode_qr, parse_key_uri
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[BotApiServer]:
-    async with local_bot_api() as running:
-        yield running
-
-
-@pytest.fixture
-async def bot(server: BotApiServer, tmp_path: Path) -> AsyncIterator[BotProcess]:
-    process = BotProcess(server, tmp_path)
-    await process.start()
-    yield process
-    if process.proc is not None and process.proc.returncode is None:
-        process.proc.send_signal(signal.SIGTERM)
-        await process.proc.wait()
 
 
 def has_photo(message: SimMessage) -> bool:

@@ -4,38 +4,15 @@ enrolment reads German, the QR code decoded as an authenticator app would."""
 
 from __future__ import annotations
 
-import signal
-from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import aiohttp
-import pytest
 
-from tests.botapi import BotApiServer, SimMessage
-from tests.e2e import BotProcess, E2EUser, eventually, local_bot_api
+from tests.botapi import BotApiServer
+from tests.e2e import BotProcess, E2EUser, eventually
 from tests.helpers import app_code, decode_qr, parse_key_uri
+from tests.test_e2e_enrolment import contains
 from tests.test_handlers_language import MONTHS
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[BotApiServer]:
-    async with local_bot_api() as running:
-        yield running
-
-
-@pytest.fixture
-async def bot(server: BotApiServer, tmp_path: Path) -> AsyncIterator[BotProcess]:
-    process = BotProcess(server, tmp_path)
-    await process.start()
-    yield process
-    if process.proc is not None and process.proc.returncode is None:
-        process.proc.send_signal(signal.SIGTERM)
-        await process.proc.wait()
-
-
-def contains(text: str) -> Callable[[SimMessage], bool]:
-    return lambda message: text in message.content
 
 
 def german_day(moment: datetime) -> str:

@@ -5,25 +5,17 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-import pytest
 
 from tests.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser, local_bot_api
+from tests.e2e import BotProcess, E2EUser
 from tests.helpers import app_code, decode_qr, parse_key_uri
 from tests.test_e2e_enrolment import contains, has_photo
 
 API_TOKEN = "e2e-recovery-token-0123456789-0123456789"
 CODE = re.compile(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}")
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[BotApiServer]:
-    async with local_bot_api() as running:
-        yield running
 
 
 async def enrol(user: E2EUser, name: str, start: str = "/enroll") -> str:

@@ -6,24 +6,17 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser, local_bot_api
+from tests.e2e import BotProcess, E2EUser
 from tests.test_e2e_enrolment import contains
 
 API_TOKEN = "e2e-roles-token-0123456789abcdef-0123456789"
 WEBHOOK_SECRET = "e2e-webhook-secret_0123456789"
-
-
-@pytest.fixture
-async def server() -> AsyncIterator[BotApiServer]:
-    async with local_bot_api() as running:
-        yield running
 
 
 def error_lines(process: BotProcess) -> list[str]:
