@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import conversation, grants, totp
+from bot import conversation, grants
 from bot.accounts import TelegramIdentity, account_for
 from bot.clock import Clock
 from bot.conversation import Flow, Step
 from bot.free_text import device_name_problem
 from bot.grants import Grant
 from bot.recovery import RecoveryHasher, announce_recovery_change, looks_like_recovery_code
-from bot.verification import Result, Verdict, VerificationService
+from bot.verification import NOT_A_CODE, Result, Verdict, VerificationService
 from storage.db import Database
 from storage.records import Device
 from storage.repositories import Transaction
@@ -54,9 +54,6 @@ class Renaming:
     unauthorised: bool = False  # no live grant (it ran out): a new code is needed
 
 
-_NO_CODE = Verdict(Result.REJECTED, tries_left=0)
-
-
 class DeviceService:
     def __init__(
         self, db: Database, clock: Clock, verification: VerificationService, hasher: RecoveryHasher
@@ -80,21 +77,6 @@ class DeviceService:
         now = self._clock.now()
         return await self._db.run(lambda tx: _own_device(tx, who, device_id, now))
 
-    def _check(
-        self, tx: Transaction, who: TelegramIdentity, account_id: str, text: str, flow: Flow
-    ) -> Verdict:
-        """A code (or a recovery code) checked as a login would: it counts toward the lock.
-        A lock ends the flow's wait: no code can be given for a while."""
-        parsed = totp.parse_code(text)
-        code = parsed.code or (text.strip() if looks_like_recovery_code(text.strip()) else "")
-        if not code:
-            return _NO_CODE
-        now = self._clock.now()
-        verdict = self._verification.check_in(tx, account_id, code, who.actor, who.user_id, now)
-        if verdict.result is Result.LOCKED:
-            conversation.release(tx, who.user_id, flow)
-        return verdict
-
     async def prove_for_rename(
         self, who: TelegramIdentity, device_id: str, text: str
     ) -> Proof | None:
@@ -107,7 +89,9 @@ class DeviceService:
             if device is None:
                 conversation.release(tx, who.user_id, Flow.RENAME)
                 return None
-            verdict = self._check(tx, who, device.account_id, text, Flow.RENAME)
+            verdict = self._verification.check_proof_in(
+                tx, who, device.account_id, text, Flow.RENAME, now
+            )
             if verdict.result is Result.ACCEPTED:
                 grants.give(tx, device.account_id, who.user_id, Grant.RENAME, now, device_id)
                 conversation.move(tx, who.user_id, Flow.RENAME, Step.NAME)
@@ -171,7 +155,9 @@ class DeviceService:
                 ):
                     return Removal(None, active, unauthorised=True)
             elif proof_code is not None:
-                verdict = self._check(tx, who, account_id, proof_code, Flow.REMOVE)
+                verdict = self._verification.check_proof_in(
+                    tx, who, account_id, proof_code, Flow.REMOVE, now
+                )
                 if verdict.result is not Result.ACCEPTED:
                     return Removal(None, active, refused=verdict)
             elif grants.use(tx, account_id, who.user_id, Grant.REMOVE_LOST, now):
@@ -201,7 +187,9 @@ class DeviceService:
 
         def work(tx: Transaction) -> tuple[Proof, list[str]]:
             account_id = account_for(tx, who, now)
-            verdict = self._check(tx, who, account_id, proof_code, Flow.NEW_CODES)
+            verdict = self._verification.check_proof_in(
+                tx, who, account_id, proof_code, Flow.NEW_CODES, now
+            )
             if verdict.result is not Result.ACCEPTED:
                 return Proof(verdict, account_id), []
             conversation.release(tx, who.user_id, Flow.NEW_CODES)
@@ -232,8 +220,10 @@ class DeviceService:
         def work(tx: Transaction) -> Proof:
             account_id = account_for(tx, who, now)
             if not looks_like_recovery_code(text.strip()):
-                return Proof(_NO_CODE, account_id)
-            verdict = self._check(tx, who, account_id, text, Flow.RECOVER)
+                return Proof(NOT_A_CODE, account_id)
+            verdict = self._verification.check_proof_in(
+                tx, who, account_id, text, Flow.RECOVER, now
+            )
             if verdict.result is Result.ACCEPTED:
                 conversation.release(tx, who.user_id, Flow.RECOVER)
                 grants.give(tx, account_id, who.user_id, Grant.ADD_DEVICE, now)

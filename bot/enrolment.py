@@ -170,11 +170,9 @@ class EnrolmentService:
                 announce_recovery_change(tx, account_id, who, "enrolment_after_recovery", now)
                 return None
             return ProofNeeded(account_id)
-        verdict = self._verifier.check_in(tx, account_id, proof_code, who.actor, who.user_id, now)
+        verdict = self._verifier.check_proof_in(tx, who, account_id, proof_code, Flow.ENROL, now)
         if verdict.result is Result.ACCEPTED:
             return None
-        if verdict.result is Result.LOCKED:
-            conversation.release(tx, who.user_id, Flow.ENROL)  # no code can be given for now
         return ProofNeeded(account_id, verdict)
 
     def _step(

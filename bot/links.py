@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot import conversation, totp
+from bot import conversation
 from bot.accounts import TelegramIdentity, account_for, default_account_id
 from bot.clock import Clock
 from bot.conversation import Busy, Flow, Step
-from bot.recovery import looks_like_recovery_code
 from bot.verification import Result, Verdict, VerificationService
 from storage.db import Database
 from storage.records import Conversation, EnrollmentLink, TelegramUserLink
@@ -88,15 +87,6 @@ def looks_like_token(text: str) -> bool:
     return 16 <= len(text) <= 64 and all(
         ch.isascii() and (ch.isalnum() or ch in "-_") for ch in text
     )
-
-
-def _proof_code(text: str) -> str:
-    """A 6-digit code or a recovery code as typed; "" for anything else."""
-    text = text.strip()
-    return totp.parse_code(text).code or (text if looks_like_recovery_code(text) else "")
-
-
-_NO_CODE = Verdict(Result.REJECTED, tries_left=0)
 
 
 class EnrolmentLinks:
@@ -196,7 +186,9 @@ class EnrolmentLinks:
             assert link is not None
             proved = bool(tx.devices.active_for(link.account_id))
             if proved:
-                verdict = self._check(tx, who, link.account_id, text, Flow.LINK, now)
+                verdict = self._verification.check_proof_in(
+                    tx, who, link.account_id, text, Flow.LINK, now
+                )
                 if verdict.result is not Result.ACCEPTED:
                     return LinkOpening(LinkOutcome.REFUSED, link, verdict=verdict)
             conversation.release(tx, who.user_id, Flow.LINK)
@@ -284,7 +276,9 @@ class EnrolmentLinks:
                 conversation.release(tx, who.user_id, Flow.UNLINK)
                 return ManagerRemoval(RemovalOutcome.UNKNOWN, account_id=account_id)
             if tx.devices.active_for(account_id):
-                verdict = self._check(tx, who, account_id, text, Flow.UNLINK, now)
+                verdict = self._verification.check_proof_in(
+                    tx, who, account_id, text, Flow.UNLINK, now
+                )
                 if verdict.result is not Result.ACCEPTED:
                     return ManagerRemoval(
                         RemovalOutcome.REFUSED, person, account_id, verdict=verdict
@@ -316,25 +310,6 @@ class EnrolmentLinks:
         if isinstance(slot, Busy):
             return LinkOpening(LinkOutcome.BUSY, link, waiting=slot.waiting)
         return LinkOpening(LinkOutcome.PROOF, link)
-
-    def _check(
-        self,
-        tx: Transaction,
-        who: TelegramIdentity,
-        account_id: str,
-        text: str,
-        flow: Flow,
-        now: datetime,
-    ) -> Verdict:
-        """A code checked as a login would: it counts toward the lock, and a lock ends the
-        flow's wait (no code can be given for a while)."""
-        code = _proof_code(text)
-        if not code:
-            return _NO_CODE
-        verdict = self._verification.check_in(tx, account_id, code, who.actor, who.user_id, now)
-        if verdict.result is Result.LOCKED:
-            conversation.release(tx, who.user_id, flow)
-        return verdict
 
     @staticmethod
     def _bind(

@@ -13,10 +13,11 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot import recovery, totp
+from bot import conversation, recovery, totp
 from bot.accounts import TelegramIdentity, account_for
 from bot.alerts import note_failure
 from bot.clock import Clock
+from bot.conversation import Flow
 from bot.crypto import SecretBox
 from bot.metrics import Metrics
 from bot.recovery import RecoveryHasher
@@ -61,6 +62,17 @@ class Verdict:
 def is_code_shaped(code: str) -> bool:
     """What a login may send as a code: six digits, or a recovery code."""
     return bool(_SIX_DIGITS.fullmatch(code)) or recovery.normalize(code) is not None
+
+
+def proof_code(text: str) -> str | None:
+    """A proof before a change as typed: a 6-digit code (without its separators) or a
+    recovery code; None for anything else."""
+    text = text.strip()
+    return totp.parse_code(text).code or (text if recovery.normalize(text) is not None else None)
+
+
+# The verdict on a proof that is not a code at all: refused, and not counted.
+NOT_A_CODE = Verdict(Result.REJECTED, tries_left=0)
 
 
 def lock_duration(lock_number: int) -> timedelta:
@@ -129,6 +141,26 @@ class VerificationService:
         )
         if verdict.result is Result.REJECTED:
             note_failure(tx, telegram_user_id, now)
+        return verdict
+
+    def check_proof_in(
+        self,
+        tx: Transaction,
+        who: TelegramIdentity,
+        account_id: str,
+        text: str,
+        flow: Flow,
+        now: datetime,
+    ) -> Verdict:
+        """A proof before a change (``proof_code``), checked as a login would: it counts
+        toward the lock, and a lock ends the flow's wait (no code can be given for a
+        while). Text that is no code is refused without a check."""
+        code = proof_code(text)
+        if code is None:
+            return NOT_A_CODE
+        verdict = self.check_in(tx, account_id, code, who.actor, who.user_id, now)
+        if verdict.result is Result.LOCKED:
+            conversation.release(tx, who.user_id, flow)
         return verdict
 
     def _decide(self, tx: Transaction, account_id: str, code: str, now: datetime) -> Verdict:

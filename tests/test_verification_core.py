@@ -13,7 +13,7 @@ from bot.clock import FakeClock
 from bot.crypto import SecretBox
 from bot.enrolment import EnrolmentService
 from bot.enrolment_results import EnrolmentStarted
-from bot.verification import Result, VerificationService, lock_duration
+from bot.verification import Result, VerificationService, lock_duration, proof_code
 from storage.db import Database
 from storage.records import AccountSecurity
 
@@ -45,6 +45,15 @@ def code(secret: str, clock: FakeClock, steps: int = 0) -> str:
 def wrong(secret: str, clock: FakeClock) -> str:
     valid = {code(secret, clock, s) for s in (-1, 0, 1)}
     return next(c for c in ("000000", "111111", "222222", "333333") if c not in valid)
+
+
+def test_a_proof_is_a_code_or_a_recovery_code_as_typed() -> None:
+    assert proof_code(" 123 456 ") == "123456"
+    assert proof_code("123-456") == "123456"
+    assert proof_code(" abcd-ef01-2345-6789 ") == "abcd-ef01-2345-6789"
+    assert proof_code("12345") is None
+    assert proof_code("my phone") is None
+    assert proof_code("") is None
 
 
 async def test_unknown_account_is_not_enrolled(verifier: VerificationService) -> None:
