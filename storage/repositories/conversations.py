@@ -54,17 +54,10 @@ class ConversationRepository(Repository):
 
     def delete(self, user_id: int, flow: str | None = None) -> bool:
         """Empty the slot (only if it holds ``flow``, when given)."""
+        statement = "DELETE FROM conversations WHERE telegram_user_id = ?"
         if flow is None:
-            return (
-                self._run("DELETE FROM conversations WHERE telegram_user_id = ?", (user_id,)) == 1
-            )
-        return (
-            self._run(
-                "DELETE FROM conversations WHERE telegram_user_id = ? AND flow = ?",
-                (user_id, flow),
-            )
-            == 1
-        )
+            return self._run(statement, (user_id,)) == 1
+        return self._run(statement + " AND flow = ?", (user_id, flow)) == 1
 
     def expired(self, now: datetime, limit: int = 100) -> list[Conversation]:
         rows = self._all(
@@ -73,6 +66,13 @@ class ConversationRepository(Repository):
             (to_ts(now), limit),
         )
         return [_conversation(row) for row in rows]
+
+
+# A grant of (user, account, kind, subject) not used yet and not expired at a moment.
+_LIVE = (
+    "telegram_user_id = ? AND account_id = ? AND kind = ? AND subject = ?"
+    " AND used_at IS NULL AND expires_at > ?"
+)
 
 
 class GrantRepository(Repository):
@@ -97,24 +97,17 @@ class GrantRepository(Repository):
         """Use one live grant (a conditional update: two uses at once cannot both win)."""
         return (
             self._run(
-                "UPDATE grants SET used_at = ? WHERE id = (SELECT id FROM grants"
-                " WHERE telegram_user_id = ? AND account_id = ? AND kind = ? AND subject = ?"
-                " AND used_at IS NULL AND expires_at > ? ORDER BY id LIMIT 1)"
-                " AND used_at IS NULL",
+                f"UPDATE grants SET used_at = ? WHERE id = (SELECT id FROM grants WHERE {_LIVE}"
+                " ORDER BY id LIMIT 1) AND used_at IS NULL",
                 (to_ts(now), user_id, account_id, kind, subject, to_ts(now)),
             )
             == 1
         )
 
     def holds(self, account_id: str, user_id: int, kind: str, subject: str, now: datetime) -> bool:
-        return (
-            self._one(
-                "SELECT 1 FROM grants WHERE telegram_user_id = ? AND account_id = ? AND kind = ?"
-                " AND subject = ? AND used_at IS NULL AND expires_at > ?",
-                (user_id, account_id, kind, subject, to_ts(now)),
-            )
-            is not None
-        )
+        """Whether a live grant is there (``consume`` would use one)."""
+        live = (user_id, account_id, kind, subject, to_ts(now))
+        return self._one(f"SELECT 1 FROM grants WHERE {_LIVE}", live) is not None
 
     def prune(self, before: datetime) -> int:
         return self._run("DELETE FROM grants WHERE expires_at <= ?", (to_ts(before),))
