@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from telegram import InlineKeyboardMarkup, Update
+from collections import OrderedDict
+
+from telegram import InlineKeyboardMarkup, Update, User
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -21,6 +23,37 @@ from handlers.texts import user as texts
 LANGUAGE_GROUP = -100  # before every other handler of the update
 NAMES = {"en": "English", "de": "Deutsch"}
 
+# The language of the users seen lately, and the Telegram code it was worked out with:
+# while their app reports that same code, their language is what the database said
+# (only this process writes it: the one bot process that takes updates, and /language
+# below), so an update asks the database only when the code changed, or for a user not
+# seen lately. Kept per application (a new one, a restart, starts empty).
+KNOWN_KEY = "languages_known"
+KNOWN_MAX = 10_000
+Known = OrderedDict[int, tuple[str | None, str]]
+
+
+def _known(context: ContextTypes.DEFAULT_TYPE) -> Known:
+    return context.application.bot_data.setdefault(KNOWN_KEY, OrderedDict())
+
+
+def _remember(context: ContextTypes.DEFAULT_TYPE, user: User, language: str) -> None:
+    known = _known(context)
+    known[user.id] = (user.language_code, language)
+    known.move_to_end(user.id)
+    if len(known) > KNOWN_MAX:
+        known.popitem(last=False)
+
+
+async def _language_of(context: ContextTypes.DEFAULT_TYPE, user: User) -> str:
+    seen = _known(context).get(user.id)
+    if seen is not None and seen[0] == user.language_code:
+        _known(context).move_to_end(user.id)
+        return seen[1]
+    language = await services(context).languages.for_update(user.id, user.language_code)
+    _remember(context, user, language)
+    return language
+
 
 async def choose_for_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """The support and ops chats speak their own language; a user theirs."""
@@ -32,7 +65,7 @@ async def choose_for_update(update: Update, context: ContextTypes.DEFAULT_TYPE) 
     elif chat is not None and chat.id == settings.ops_chat_id:
         set_language(settings.ops_language)
     elif user is not None and not user.is_bot:
-        set_language(await svc.languages.for_update(user.id, user.language_code))
+        set_language(await _language_of(context, user))
 
 
 async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -57,6 +90,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await query.answer(tr(texts.STALE_BUTTON))
         return
     set_language(data.ref)
+    _remember(context, user, data.ref)
     await query.answer()
     await edit_or_send(message_of(query), update, tr(texts.LANGUAGE_SET))
     # A flow that waits goes on: say again, in the new language, what it waits for.

@@ -378,6 +378,40 @@ async def test_a_picked_language_wins_over_the_telegram_app_mid_check(bot: Harne
     assert WORDS["en"]["active"] in status.shown_text
 
 
+async def test_the_language_is_read_once_while_the_app_reports_the_same(
+    bot: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    services = bot.app.bot_data["services"]
+    asked: list[tuple[int, str | None]] = []
+    for_update = services.languages.for_update
+
+    async def counted(user_id: int, telegram_code: str | None) -> str:
+        asked.append((user_id, telegram_code))
+        return await for_update(user_id, telegram_code)
+
+    monkeypatch.setattr(services.languages, "for_update", counted)
+    user = bot.user(1001, language_code="en")
+    for _ in range(3):
+        (greeting,) = await user.send("/start")
+        assert WORDS["en"]["greeting"] in greeting.shown_text
+    assert asked == [(1001, "en")]
+
+    # The app switched to German: asked again, and kept for the notices sent later.
+    bot.user(1001, language_code="de")
+    (greeting,) = await user.send("/start")
+    assert WORDS["de"]["greeting"] in greeting.shown_text
+    assert asked == [(1001, "en"), (1001, "de")]
+    assert await services.languages.of([1001]) == {1001: "de"}
+
+    # A pick with /language wins at once, without asking again.
+    (which,) = await user.send("/language")
+    await user.press(which, "English")
+    (greeting,) = await user.send("/start")
+    assert WORDS["en"]["greeting"] in greeting.shown_text
+    assert asked == [(1001, "en"), (1001, "de")]
+    assert await services.languages.of([1001]) == {1001: "en"}
+
+
 async def test_a_notice_is_in_the_language_of_whoever_reads_it(bot: Harness) -> None:
     services = bot.app.bot_data["services"]
     ann = bot.user(1001, "Ann", "ann", language_code="en")
