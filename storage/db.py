@@ -20,7 +20,7 @@ So a work function may run more than once and must have no effect outside the da
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from importlib import resources
 from pathlib import Path
 from typing import Literal, TypeVar
@@ -98,6 +98,15 @@ def migration_scripts(backend: Backend = "sqlite") -> list[tuple[int, str, str]]
         if name.endswith(".sql") and name[:4].isdigit():
             scripts.append((int(name[:4]), name, entry.read_text(encoding="utf-8")))
     return sorted(scripts)
+
+
+def pending_migrations(
+    backend: Backend, applied: Iterable[tuple[int]]
+) -> list[tuple[int, str, str]]:
+    """Those of ``migration_scripts(backend)`` whose version is not among ``applied``
+    (the rows of ``SELECT version FROM schema_migrations``), in order."""
+    done = {row[0] for row in applied}
+    return [script for script in migration_scripts(backend) if script[0] not in done]
 
 
 class Database(ABC):

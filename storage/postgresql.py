@@ -51,7 +51,7 @@ from storage.db import (
     Database,
     DatabaseClosedError,
     DatabaseUnavailableError,
-    migration_scripts,
+    pending_migrations,
     redact_url,
 )
 from storage.dialect import to_postgresql
@@ -408,11 +408,9 @@ def migrate(conn: psycopg.Connection[Any]) -> list[str]:
             "CREATE TABLE IF NOT EXISTS schema_migrations ("
             " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at BIGINT NOT NULL)"
         )
-        done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
         applied = []
-        for version, name, script in migration_scripts("postgresql"):
-            if version in done:
-                continue
+        done = conn.execute("SELECT version FROM schema_migrations")
+        for version, name, script in pending_migrations("postgresql", done):
             with conn.transaction():
                 conn.execute(script.encode())  # several statements: no parameters
                 conn.execute(

@@ -28,7 +28,7 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import Literal, TypeVar
 
-from storage.db import Database, DatabaseClosedError, migration_scripts, sqlite_path
+from storage.db import Database, DatabaseClosedError, pending_migrations, sqlite_path
 from storage.repositories import Transaction
 from storage.workqueue import STOP, Outcome, Work, WorkQueue, deliver, next_batch
 
@@ -176,11 +176,9 @@ def _migrate(conn: sqlite3.Connection) -> list[str]:
         "CREATE TABLE IF NOT EXISTS schema_migrations ("
         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)"
     )
-    done = {row[0] for row in conn.execute("SELECT version FROM schema_migrations")}
     applied = []
-    for version, name, script in migration_scripts("sqlite"):
-        if version in done:
-            continue
+    done = conn.execute("SELECT version FROM schema_migrations")
+    for version, name, script in pending_migrations("sqlite", done):
         conn.execute("BEGIN IMMEDIATE")
         try:
             for statement in split_statements(script):
@@ -310,14 +308,14 @@ class SqliteDatabase(Database):
         only affects its own piece (failures are rare; savepoints around every piece
         would cost two statements each time)."""
         if len(batch) > 1:
-            outcomes = self._transaction(conn, batch, stop_at_failure=True)
+            outcomes = self._transaction(conn, batch)
             if all(ok for ok, _ in outcomes):
                 return outcomes
-        return [self._transaction(conn, [item], stop_at_failure=True)[0] for item in batch]
+        return [self._transaction(conn, [item])[0] for item in batch]
 
-    def _transaction(
-        self, conn: sqlite3.Connection, items: list[Work], *, stop_at_failure: bool
-    ) -> list[Outcome]:
+    def _transaction(self, conn: sqlite3.Connection, items: list[Work]) -> list[Outcome]:
+        """The items in one transaction; at the first failure it is rolled back, and that
+        failure is the outcome of the items after it too."""
         tx = Transaction(conn)
         outcomes: list[Outcome] = []
         try:
@@ -327,9 +325,8 @@ class SqliteDatabase(Database):
                     outcomes.append((True, item.fn(tx)))
                 except Exception as exc:
                     outcomes.append((False, exc))
-                    if stop_at_failure:
-                        conn.execute("ROLLBACK")
-                        return outcomes + [(False, exc)] * (len(items) - len(outcomes))
+                    conn.execute("ROLLBACK")
+                    return outcomes + [(False, exc)] * (len(items) - len(outcomes))
             conn.execute("COMMIT")
             self.commits += 1
         except sqlite3.Error as exc:
