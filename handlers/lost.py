@@ -46,23 +46,27 @@ async def lost(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         return
     svc = services(context)
     who = identity(user)
-    _, open_request = await svc.deactivation.open_request(who)
-    _, devices, codes_left = await svc.devices.overview(who)
-    if open_request is None and devices and codes_left:
+    account, devices, codes_left = await svc.devices.overview(who)
+    # The choice only for one who has a recovery code to use and no request open.
+    if devices and codes_left and (await svc.deactivation.open_request(who))[1] is None:
         rows = [[button(tr(texts.BUTTON_USE_RECOVERY), Action.LOST_USE_RECOVERY)]]
         if svc.deactivation.support_enabled:
             rows.append([button(tr(texts.BUTTON_ASK_SUPPORT), Action.LOST_ASK_SUPPORT)])
         await reply(update, tr(texts.LOST_CHOICE), reply_markup=InlineKeyboardMarkup(rows))
         return
-    await ask_support(update, context)
+    await ask_support(update, context, account)
 
 
-async def ask_support(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Explain what support can do and ask for the reason."""
+async def ask_support(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, account: str | None = None
+) -> None:
+    """Explain what support can do and ask for the reason (``account``: the user's, when
+    the caller has just read it)."""
     assert update.effective_user is not None
     svc = services(context)
     who = identity(update.effective_user)
-    account, _ = await svc.deactivation.open_request(who)
+    if account is None:
+        account, _ = await svc.deactivation.open_request(who)
     check = await svc.deactivation.can_file(who)
     if check.outcome is not FileOutcome.FILED:
         await _refusal(update, check, account)
