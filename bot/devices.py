@@ -139,8 +139,9 @@ class DeviceService:
         now = self._clock.now()
 
         def work(tx: Transaction) -> Removal:
-            device = _own_device(tx, who, device_id, now)
-            active = len(tx.devices.active_for(account_for(tx, who, now)))
+            devices = tx.devices.active_for(account_for(tx, who, now))
+            device = next((d for d in devices if d.id == device_id), None)
+            active = len(devices)
             if device is None:
                 conversation.release(tx, who.user_id, Flow.REMOVE)
                 return Removal(None, active)
