@@ -46,9 +46,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from storage.sqlite import BUSY_TIMEOUT_MS, PRIVATE_FILE, data_tables, row_count
+
 PAGES_PER_STEP = 1024  # 4 MB with SQLite's default page size
-PRIVATE_FILE = 0o600
-BUSY_TIMEOUT_MS = 5000
 CHECK_TICK = 1_000_000  # SQLite VM instructions between two signs of life of the check
 
 
@@ -223,17 +223,7 @@ def _mark_and_check(
 
 
 def _row_counts(conn: sqlite3.Connection) -> dict[str, int]:
-    tables = [
-        row[0]
-        for row in conn.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'"
-            " AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY name"
-        )
-    ]
-    return {
-        table: int(conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
-        for table in tables
-    }
+    return {table: row_count(conn, table) for table in data_tables(conn)}
 
 
 def _put_in_place(partial: Path, target: Path, replace: bool) -> None:

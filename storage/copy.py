@@ -28,7 +28,7 @@ from psycopg import sql
 
 from storage import postgresql
 from storage.db import backend_of, redact_url, sqlite_path
-from storage.sqlite import migrate_file
+from storage.sqlite import data_tables, migrate_file, row_count
 
 BATCH_ROWS = 5000
 
@@ -84,7 +84,7 @@ def copy_sqlite_to_postgresql(
             tables = _tables(source)
             _check_same_schema(source, target, tables, target_url)
             _refuse_non_empty(target, tables, target_url)
-            counts = {table: _count(source, table) for table in tables}
+            counts = {table: row_count(source, table) for table in tables}
             with target.transaction():
                 done = 0
                 for table in tables:
@@ -98,13 +98,7 @@ def copy_sqlite_to_postgresql(
 
 def _tables(source: sqlite3.Connection) -> list[str]:
     """Every table of the schema, each after the tables it refers to."""
-    names = [
-        row[0]
-        for row in source.execute(
-            "SELECT name FROM sqlite_master WHERE type = 'table'"
-            " AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY name"
-        )
-    ]
+    names = data_tables(source)
     refers = {
         name: {row[2] for row in source.execute(f'PRAGMA foreign_key_list("{name}")')} - {name}
         for name in names
@@ -160,11 +154,6 @@ def _refuse_non_empty(target: psycopg.Connection[Any], tables: list[str], url: s
             f"{redact_url(url)} already holds data ({', '.join(holding)} rows): "
             "copy into an empty database (create a new one, or drop and recreate this one)"
         )
-
-
-def _count(source: sqlite3.Connection, table: str) -> int:
-    count: int = source.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0]
-    return count
 
 
 def _copy_table(

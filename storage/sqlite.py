@@ -207,6 +207,19 @@ def migrate_file(path: Path) -> list[str]:
         conn.close()
 
 
+def data_tables(conn: sqlite3.Connection) -> list[str]:
+    """The schema's tables in the file, by name (not SQLite's own, not schema_migrations)."""
+    rows = conn.execute(
+        "SELECT name FROM sqlite_master WHERE type = 'table'"
+        " AND name NOT LIKE 'sqlite_%' AND name != 'schema_migrations' ORDER BY name"
+    )
+    return [row[0] for row in rows]
+
+
+def row_count(conn: sqlite3.Connection, table: str) -> int:
+    return int(conn.execute(f'SELECT count(*) FROM "{table}"').fetchone()[0])
+
+
 def _sqlite_connection(tx: Transaction) -> sqlite3.Connection:
     assert isinstance(tx.connection, sqlite3.Connection)
     return tx.connection

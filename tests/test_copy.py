@@ -137,9 +137,9 @@ async def test_counts_that_do_not_add_up_leave_nothing_behind(
     db_path: Path, target: str, box: SecretBox, clock: FakeClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await enrolled_sqlite(db_path, box, clock)
-    real_count = copying._count
+    real_count = copying.row_count
     monkeypatch.setattr(
-        copying, "_count", lambda source, table: real_count(source, table) + (table == "devices")
+        copying, "row_count", lambda source, table: real_count(source, table) + (table == "devices")
     )
 
     with pytest.raises(CopyError, match="devices: 2 in SQLite, 1 copied"):
