@@ -116,11 +116,16 @@ async def parse_press(
     if query is None or user is None:
         return None
     data = CallbackData.parse(query.data)
-    message = query.message if isinstance(query.message, Message) else None
+    message = message_of(query)
     if data is None or message is None or not _pressed_where_sent(query, message, user, place):
         await query.answer(stale_text)
         return None
     return query, user, data
+
+
+def message_of(query: CallbackQuery) -> Message | None:
+    """The message under the pressed button (None: too old for Telegram to send it)."""
+    return query.message if isinstance(query.message, Message) else None
 
 
 def _pressed_where_sent(query: CallbackQuery, message: Message, user: User, place: Place) -> bool:

@@ -13,7 +13,7 @@ from bot.conversation import Flow, Step
 from bot.devices import Removal
 from bot.free_text import MAX_DEVICE_NAME
 from handlers import conversation
-from handlers.callback_data import Action, Place, button, parse_press, pattern
+from handlers.callback_data import Action, Place, button, message_of, parse_press, pattern
 from handlers.common import (
     edit_or_send,
     identity,
@@ -23,7 +23,7 @@ from handlers.common import (
     reply,
     services,
 )
-from handlers.enrolment import message_of, refuse_name, send_recovery_codes
+from handlers.enrolment import refuse_name, send_recovery_codes
 from handlers.texts import format as fmt
 from handlers.texts import tr, trn
 from handlers.texts import user as texts

@@ -6,7 +6,7 @@ import logging
 from html import escape
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Message, Update
+from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
 from telegram.error import TelegramError
 from telegram.ext import (
@@ -22,7 +22,7 @@ from bot.conversation import Busy, Flow, Step
 from bot.enrolment_results import Outcome, ProofNeeded, StepResult
 from bot.free_text import MAX_DEVICE_NAME
 from handlers import cleanup, conversation
-from handlers.callback_data import Action, Place, button, parse_press, pattern
+from handlers.callback_data import Action, Place, button, message_of, parse_press, pattern
 from handlers.common import (
     edit_or_send,
     forget,
@@ -359,11 +359,6 @@ async def send_recovery_codes(
 
 def _chat_id(update: Update) -> int | None:
     return update.effective_chat.id if update.effective_chat is not None else None
-
-
-def message_of(query: object) -> Message | None:
-    message = getattr(query, "message", None)
-    return message if isinstance(message, Message) else None
 
 
 async def expire_job(context: ContextTypes.DEFAULT_TYPE) -> None:

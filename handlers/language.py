@@ -13,10 +13,9 @@ from telegram.ext import (
     TypeHandler,
 )
 
-from handlers.callback_data import Action, Place, button, parse_press, pattern
+from handlers.callback_data import Action, Place, button, message_of, parse_press, pattern
 from handlers.common import edit_or_send, private_user, reply, services
 from handlers.conversation import pending
-from handlers.enrolment import message_of
 from handlers.texts import set_language, tr
 from handlers.texts import user as texts
 

@@ -13,7 +13,15 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 from bot.conversation import Flow, Step
 from bot.links import LinkOpening, LinkOutcome, ManagerRemoval, RemovalOutcome
 from handlers import cleanup, conversation, enrolment
-from handlers.callback_data import Action, Place, button, parse_press, pattern, ref_number
+from handlers.callback_data import (
+    Action,
+    Place,
+    button,
+    message_of,
+    parse_press,
+    pattern,
+    ref_number,
+)
 from handlers.common import (
     edit_or_send,
     forget,
@@ -116,9 +124,7 @@ async def on_button(update: Update, context: Context) -> None:
             return
         await query.answer()
         current = escape(kept.current_account)
-        await edit_or_send(
-            enrolment.message_of(query), update, tr(texts.LINK_KEPT).format(current=current)
-        )
+        await edit_or_send(message_of(query), update, tr(texts.LINK_KEPT).format(current=current))
     elif data.action is Action.SWITCH_ACCOUNT:
         opening = await svc.links.proceed(data.ref, who, _chat_id(update))
         if opening.outcome is LinkOutcome.UNKNOWN:

@@ -19,7 +19,15 @@ from bot.conversation import Flow, Step
 from bot.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
 from bot.recovery import looks_like_recovery_code
 from handlers import conversation, support_sync
-from handlers.callback_data import Action, Place, button, parse_press, pattern, ref_number
+from handlers.callback_data import (
+    Action,
+    Place,
+    button,
+    message_of,
+    parse_press,
+    pattern,
+    ref_number,
+)
 from handlers.common import (
     edit_or_send,
     forget,
@@ -30,7 +38,6 @@ from handlers.common import (
     services,
 )
 from handlers.devices import show_removal
-from handlers.enrolment import message_of
 from handlers.texts import format as fmt
 from handlers.texts import tr
 from handlers.texts import user as texts
