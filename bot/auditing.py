@@ -28,7 +28,6 @@ from typing import IO
 from bot.audit_chain import AuditChain, Break
 from bot.clock import SystemClock
 from bot.config import ConfigError, Settings, is_postgresql_url
-from bot.crypto import SecretBox
 from storage.db import open_database, sqlite_path
 
 _POSTED = re.compile(r"^(\d+):([0-9a-fA-F]{64})$")
@@ -172,8 +171,7 @@ async def _chain(settings: Settings) -> AsyncIterator[AuditChain]:
             raise ConfigError(f"DATABASE_URL: there is no SQLite database at {path}")
     db = await open_database(settings.database_url)
     try:
-        box = SecretBox(settings.secrets_key, previous=settings.secrets_keys_previous)
-        yield AuditChain(db, SystemClock(), box)
+        yield AuditChain(db, SystemClock(), settings.keyring())
     finally:
         await db.close()
 

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.crypto import SecretsKeyError, decode_key
+from bot.crypto import SecretBox, SecretsKeyError, decode_key
 from bot.languages import LANGUAGES
 from storage.db import POSTGRESQL_PREFIXES, DatabaseUrlError, sqlite_path
 
@@ -86,6 +86,10 @@ class Settings:
     @property
     def uses_postgresql(self) -> bool:
         return is_postgresql_url(self.database_url)
+
+    def keyring(self) -> SecretBox:
+        """SECRETS_KEY to seal and open, SECRETS_KEYS_PREVIOUS to open only."""
+        return SecretBox(self.secrets_key, previous=self.secrets_keys_previous)
 
     @property
     def webhook_path(self) -> str:

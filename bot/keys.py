@@ -375,10 +375,6 @@ def _page(tx: Transaction, *, table: str, after: str, limit: int) -> list[Sealed
 # ------------------------------------------------------------- the operator's commands
 
 
-def _keyring(settings: Settings) -> SecretBox:
-    return SecretBox(settings.secrets_key, previous=settings.secrets_keys_previous)
-
-
 def _role(kid: str | None, box: SecretBox, places: dict[str, int]) -> str:
     """What a key id in a report is, for the operator."""
     if kid is None or kid == LEGACY_KEY_ID:
@@ -505,7 +501,7 @@ def _print_check(report: CheckReport, box: SecretBox, places: dict[str, int]) ->
 
 def rotate_key_command(settings: Settings, *, batch_rows: int = BATCH_ROWS) -> int:
     """``python -m bot rotate-key``: 0 when every sealed value is under SECRETS_KEY."""
-    box = _keyring(settings)
+    box = settings.keyring()
     places = _previous_entries(settings.secrets_keys_previous)
 
     async def run() -> RotationReport:
@@ -537,7 +533,7 @@ def rotate_key_command(settings: Settings, *, batch_rows: int = BATCH_ROWS) -> i
 
 def check_key_command(settings: Settings) -> int:
     """``python -m bot check-key``: 0 only when every sealed value opens."""
-    box = _keyring(settings)
+    box = settings.keyring()
     places = _previous_entries(settings.secrets_keys_previous)
 
     async def run() -> CheckReport:

@@ -11,7 +11,6 @@ from bot.cleanup import ChatCleanup
 from bot.clock import Clock
 from bot.config import Settings
 from bot.conversation import Conversations
-from bot.crypto import SecretBox
 from bot.deactivation import DeactivationService
 from bot.devices import DeviceService
 from bot.enrolment import EnrolmentService
@@ -54,7 +53,7 @@ class Services:
     ) -> Services:
         metrics = metrics or Metrics()
         db = await open_database(settings.database_url)
-        box = SecretBox(settings.secrets_key, previous=settings.secrets_keys_previous)
+        box = settings.keyring()
         try:
             # Before anything serves: a value under a key that is not configured stops the
             # start (one line); values under a previous key are a warning.
