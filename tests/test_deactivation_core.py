@@ -218,6 +218,8 @@ async def test_a_secret_is_never_kept_as_a_reason(
     assert (await desk.withdraw(ANN, request.id)) is not None  # still open: nothing decided
     filing = await desk.file(ANN, 1001, "JBSW Y3DP EHPK 3PXP JBSW Y3DP EHPK 3PXP")
     assert filing.request is None
+    assert filing.outcome is FileOutcome.INVALID_REASON
+    assert (await desk.file(ANN, 1001, "lost")).outcome is FileOutcome.FILED
 
 
 @pytest.mark.parametrize("hours", [0, -1])
