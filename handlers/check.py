@@ -12,10 +12,8 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot import totp
 from bot.conversation import Flow, Step
-from bot.recovery import looks_like_recovery_code
-from bot.verification import Result, Verdict
+from bot.verification import Result, Verdict, proof_code
 from handlers import conversation
 from handlers.common import forget, identity, is_private, reply, services
 from handlers.texts import format as fmt
@@ -69,8 +67,7 @@ async def _check(
     update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, message: Message
 ) -> None:
     assert update.effective_user is not None and update.effective_chat is not None
-    parsed = totp.parse_code(text)
-    code = parsed.code or (text.strip() if looks_like_recovery_code(text.strip()) else None)
+    code = proof_code(text)
     if code is None:
         await reply(update, tr(texts.CHECK_EXPECTED))
         return

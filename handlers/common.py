@@ -11,11 +11,9 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, MessageHandler, filters
 
-from bot import totp
 from bot.accounts import TelegramIdentity
-from bot.recovery import looks_like_recovery_code
 from bot.services import Services
-from bot.verification import Result, Verdict
+from bot.verification import Result, Verdict, proof_code
 from handlers.texts import format as fmt
 from handlers.texts import tr
 from handlers.texts import user as texts
@@ -116,8 +114,7 @@ async def proof_in(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | 
     (spent or wrong, it is of no use there). None: not a code; the user was told."""
     message = update.effective_message
     assert message is not None
-    text = (message.text or "").strip()
-    code = totp.parse_code(text).code or (text if looks_like_recovery_code(text) else None)
+    code = proof_code(message.text or "")
     if code is None:
         await reply(update, tr(texts.CODE_FOR_CHANGE_EXPECTED))
         return None
