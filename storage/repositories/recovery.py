@@ -58,8 +58,9 @@ class RecoveryCodeRepository(Repository):
         )
         return {row[0]: int(row[1]) for row in rows}
 
-    def void_all(self, account_id: str, now: datetime) -> None:
-        self._run(
+    def void_all(self, account_id: str, now: datetime) -> int:
+        """Void the account's unused recovery codes; how many."""
+        return self._run(
             "UPDATE recovery_codes SET voided_at = ? WHERE account_id = ?"
             " AND used_at IS NULL AND voided_at IS NULL",
             (to_ts(now), account_id),

@@ -11,6 +11,7 @@ from datetime import datetime
 
 from storage.records import from_ts, to_ts
 from storage.repositories.base import Repository
+from storage.repositories.recovery import RecoveryCodeRepository
 
 
 class RestoreRepository(Repository):
@@ -81,11 +82,7 @@ class RestoreRepository(Repository):
 
     def void_recovery_codes(self, account_id: str, now: datetime) -> int:
         """Void the account's unused recovery codes; how many."""
-        return self._run(
-            "UPDATE recovery_codes SET voided_at = ? WHERE account_id = ?"
-            " AND used_at IS NULL AND voided_at IS NULL",
-            (to_ts(now), account_id),
-        )
+        return RecoveryCodeRepository(self._conn).void_all(account_id, now)
 
     def notice_waiting(self, account_id: str, kind: str) -> bool:
         """A notice of ``kind`` waits for delivery to the account's people."""
