@@ -7,13 +7,21 @@ from datetime import timedelta
 
 import pytest
 
-from bot import totp
+from bot import conversation, totp
 from bot.accounts import TelegramIdentity
 from bot.clock import FakeClock
+from bot.conversation import Flow, Step
 from bot.crypto import SecretBox
 from bot.enrolment import EnrolmentService
 from bot.enrolment_results import EnrolmentStarted
-from bot.verification import Result, VerificationService, lock_duration, proof_code
+from bot.verification import (
+    NOT_A_CODE,
+    Result,
+    Verdict,
+    VerificationService,
+    lock_duration,
+    proof_code,
+)
 from storage.db import Database
 from storage.records import AccountSecurity
 
@@ -54,6 +62,28 @@ def test_a_proof_is_a_code_or_a_recovery_code_as_typed() -> None:
     assert proof_code("12345") is None
     assert proof_code("my phone") is None
     assert proof_code("") is None
+
+
+async def test_a_proof_counts_toward_the_lock_and_a_lock_ends_the_flows_wait(
+    enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock, db: Database
+) -> None:
+    secret = await enrol(enrolment, clock)
+    now = clock.now()
+
+    async def prove(text: str) -> Verdict:
+        return await db.run(
+            lambda tx: verifier.check_proof_in(tx, ANN, ACCOUNT, text, Flow.RENAME, now)
+        )
+
+    await db.run(lambda tx: conversation.claim(tx, ANN.user_id, 1, Flow.RENAME, Step.PROOF, now))
+    assert await prove("my phone") == NOT_A_CODE
+    state = await db.run(lambda tx: tx.security.get(ACCOUNT))
+    assert state.consecutive_failures == 0  # no code: not counted
+    for _ in range(4):
+        assert (await prove(wrong(secret, clock))).result is Result.REJECTED
+    assert await db.run(lambda tx: tx.conversations.get(ANN.user_id)) is not None
+    assert (await prove(wrong(secret, clock))).result is Result.LOCKED
+    assert await db.run(lambda tx: tx.conversations.get(ANN.user_id)) is None
 
 
 async def test_unknown_account_is_not_enrolled(verifier: VerificationService) -> None:
