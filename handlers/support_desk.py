@@ -24,13 +24,20 @@ from handlers.texts import tr
 logger = logging.getLogger(__name__)
 
 
+async def _agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
+    """Whether an agent sent the command; anyone else is told it is for agents."""
+    user = update.effective_user
+    if user is None or not await services(context).support_desk.is_agent(user.id):
+        await reply(update, tr(texts.ONLY_AGENTS))
+        return False
+    return True
+
+
 async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/queue in the support chat: open requests, oldest first, with their age."""
-    user = update.effective_user
-    svc = services(context)
-    if user is None or not await svc.support_desk.is_agent(user.id):
-        await reply(update, tr(texts.ONLY_AGENTS))
+    if not await _agent(update, context):
         return
+    svc = services(context)
     now = svc.clock.now()
     open_requests = await svc.support_desk.queue()
     if not open_requests:
@@ -43,14 +50,6 @@ async def queue(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         for r in open_requests
     ]
     await reply(update, "\n".join([tr(texts.QUEUE_HEADER), *lines]))
-
-
-async def _agent(update: Update, context: ContextTypes.DEFAULT_TYPE) -> bool:
-    user = update.effective_user
-    if user is None or not await services(context).support_desk.is_agent(user.id):
-        await reply(update, tr(texts.ONLY_AGENTS))
-        return False
-    return True
 
 
 async def lookup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
