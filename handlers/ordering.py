@@ -44,7 +44,6 @@ class PerUserUpdateProcessor(BaseUpdateProcessor):
         if running_updates < 1:
             raise ValueError("running_updates must be a positive integer")
         super().__init__(UPDATES_IN_FLIGHT)
-        self.running_updates = running_updates
         self._slots = asyncio.BoundedSemaphore(running_updates)
         self._latency = latency
         self._locks: dict[int | None, asyncio.Lock] = {}
