@@ -22,13 +22,16 @@ async def deliver(bot: Bot, svc: Services) -> int:
     """Send what is due, one run at a time; a Telegram failure is retried later."""
     sent = 0
     async with svc.notices.send_lock:
-        for notice, recipients in await svc.notices.pending():
+        due = await svc.notices.pending()
+        # Everyone's language in one read, not one per notice.
+        readers = {user.user_id for _, recipients in due for user in recipients}
+        languages = await svc.languages.of(sorted(readers))
+        for notice, recipients in due:
             template = texts.NOTICES.get(notice.kind)
             if template is None:
                 await svc.notices.delivered(notice)
                 continue
             values = {k: escape(str(v)) for k, v in notice.detail.items()}
-            languages = await svc.languages.of([user.user_id for user in recipients])
             try:
                 for user in recipients:
                     with using(languages[user.user_id]):  # each reads it in their own
