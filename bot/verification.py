@@ -108,12 +108,17 @@ class VerificationService:
         return self._count(verdict, "api" if telegram_user_id is None else "chat")
 
     async def verify_for(self, who: TelegramIdentity, code: str) -> tuple[str, Verdict]:
-        """/check: the code against the account this Telegram user manages; (account, verdict)."""
+        """/check: the code against the account this Telegram user manages; (account,
+        verdict). A wrong code leaves /check waiting for another; any other verdict ends
+        its wait, in the same transaction."""
         now = self._clock.now()
 
         def work(tx: Transaction) -> tuple[str, Verdict]:
             account_id = account_for(tx, who, now)
-            return account_id, self.check_in(tx, account_id, code, who.actor, who.user_id, now)
+            verdict = self.check_in(tx, account_id, code, who.actor, who.user_id, now)
+            if verdict.result is not Result.REJECTED:
+                conversation.release(tx, who.user_id, Flow.CHECK)
+            return account_id, verdict
 
         account_id, verdict = await self._db.run(work)
         return account_id, self._count(verdict, "chat")

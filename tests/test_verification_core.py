@@ -86,6 +86,20 @@ async def test_a_proof_counts_toward_the_lock_and_a_lock_ends_the_flows_wait(
     assert await db.run(lambda tx: tx.conversations.get(ANN.user_id)) is None
 
 
+async def test_check_waits_after_a_wrong_code_and_ends_with_a_right_one(
+    enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock, db: Database
+) -> None:
+    secret = await enrol(enrolment, clock)
+    now = clock.now()
+    await db.run(lambda tx: conversation.claim(tx, ANN.user_id, 1, Flow.CHECK, Step.CODE, now))
+    account, refused = await verifier.verify_for(ANN, wrong(secret, clock))
+    assert account == ACCOUNT and refused.result is Result.REJECTED
+    assert await db.run(lambda tx: tx.conversations.get(ANN.user_id)) is not None
+    _, accepted = await verifier.verify_for(ANN, code(secret, clock))
+    assert accepted.result is Result.ACCEPTED
+    assert await db.run(lambda tx: tx.conversations.get(ANN.user_id)) is None
+
+
 async def test_unknown_account_is_not_enrolled(verifier: VerificationService) -> None:
     verdict = await verifier.verify("nobody@example.com", "123456", actor="api")
     assert verdict.result is Result.NOT_ENROLLED
