@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from storage.records import (
     AccountSecurity,
@@ -23,6 +24,14 @@ _SECURITY_WITH_DEVICES = (
 )
 
 
+def _security(account_id: str, row: tuple[Any, ...] | None) -> AccountSecurity:
+    """The state from (consecutive_failures, locked_until, hard_locked_at,
+    deactivated_until, ...); no row (or a NULL count: no row joined) is a clean state."""
+    if row is None or row[0] is None:
+        return AccountSecurity(account_id)
+    return AccountSecurity(account_id, row[0], from_ts(row[1]), from_ts(row[2]), from_ts(row[3]))
+
+
 class SecurityRepository(Repository):
     def get(self, account_id: str) -> AccountSecurity:
         row = self._one(
@@ -30,24 +39,13 @@ class SecurityRepository(Repository):
             " FROM account_security WHERE account_id = ?",
             (account_id,),
         )
-        if row is None:
-            return AccountSecurity(account_id)
-        return AccountSecurity(
-            account_id, row[0], from_ts(row[1]), from_ts(row[2]), from_ts(row[3])
-        )
+        return _security(account_id, row)
 
     def with_devices(self, account_id: str) -> tuple[AccountSecurity, list[Device]]:
         """The account's lock state and active devices in one statement (the hot path of
         every verification)."""
         rows = self._all(_SECURITY_WITH_DEVICES, (account_id,))
-        first = rows[0]
-        state = (
-            AccountSecurity(account_id)
-            if first[0] is None
-            else AccountSecurity(
-                account_id, first[0], from_ts(first[1]), from_ts(first[2]), from_ts(first[3])
-            )
-        )
+        state = _security(account_id, rows[0])
         return state, [device_from_row(row[4:]) for row in rows if row[4] is not None]
 
     def ensure(self, account_id: str, now: datetime) -> None:
