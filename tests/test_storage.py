@@ -257,7 +257,7 @@ async def test_existing_files_open_to_others_are_warned_about_and_left_alone(
     await db.close()
     left_open(db_path, 0o644)
     left_open(db_path.parent, 0o755)
-    with caplog.at_level(logging.WARNING, logger="storage.db"):
+    with caplog.at_level(logging.WARNING, logger="storage.sqlite"):
         db = await Database.open(f"sqlite:///{db_path}")
         await db.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -272,7 +272,7 @@ async def test_a_new_database_in_an_open_folder_is_private_and_the_folder_warned
     folder = tmp_path / "shared"
     os.mkdir(folder)
     left_open(folder, 0o755)
-    with caplog.at_level(logging.WARNING, logger="storage.db"):
+    with caplog.at_level(logging.WARNING, logger="storage.sqlite"):
         db = await Database.open(f"sqlite:///{folder / 'twofa.sqlite3'}")
         await db.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
@@ -285,7 +285,7 @@ async def test_a_private_database_opens_without_warning(
 ) -> None:
     db = await Database.open(f"sqlite:///{db_path}")
     await db.close()
-    with caplog.at_level(logging.WARNING, logger="storage.db"):
+    with caplog.at_level(logging.WARNING, logger="storage.sqlite"):
         db = await Database.open(f"sqlite:///{db_path}")
         await db.close()
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
