@@ -12,6 +12,7 @@ import pytest
 from bot.alerts import AlertService
 from bot.clock import FakeClock
 from bot.config import Settings
+from bot.notices import NoticeService
 from storage.db import Database
 from tests.harness import Harness, running_bot
 from tests.test_handlers_check import enrolled
@@ -73,6 +74,26 @@ async def test_pruning_deletes_in_bounded_batches(db: Database, clock: FakeClock
     assert await db.run(lambda tx: tx.alerts.prune(before, 3)) == 3  # one transaction
     assert await alerts.prune(RETENTION, batch=3) == 4
     assert await count(db, "alert_events") == 0
+
+
+async def test_delivered_notices_go_in_batches_and_waiting_ones_stay(
+    db: Database, clock: FakeClock
+) -> None:
+    notices = NoticeService(db, clock)
+    now = clock.now()
+    await db.run(lambda tx: tx.accounts.ensure("tg:1001", now))
+    for _ in range(5):
+        await db.run(lambda tx: tx.notices.add("tg:1001", "device_added", now, name="Phone"))
+    due = await notices.pending()
+    for notice, _ in due[:4]:
+        await notices.delivered(notice)
+    clock.advance(RETENTION - timedelta(minutes=1))
+    assert await notices.prune(RETENTION) == 0
+    clock.advance(minutes=2)
+    assert await notices.prune(RETENTION, batch=3) == 4
+    assert await count(db, "user_notices") == 1  # the undelivered one waits still
+    clock.advance(days=365)
+    assert await notices.prune(RETENTION) == 0
 
 
 @pytest.fixture
