@@ -58,6 +58,21 @@ async def test_check_with_the_code_inline(bot: Harness) -> None:
     assert "not right" in replay.shown_text and "already used" in replay.shown_text
 
 
+async def test_the_code_inline_ends_a_check_that_waited_for_it(bot: Harness) -> None:
+    user = bot.user()
+    secret = await enrolled(bot, user)
+    await user.send("/check")
+    bad = wrong(bot, secret)
+    (refused,) = await user.send(f"/check {bad}")
+    assert "not right" in refused.shown_text
+    (still,) = await user.send("what?")  # a wrong code: the check still waits
+    assert "6-digit code" in still.shown_text
+    (answer,) = await user.send(f"/check {code_for(bot, secret)}")
+    assert "Code accepted" in answer.shown_text
+    (after,) = await user.send("what?")
+    assert "not sure what you mean" in after.shown_text
+
+
 async def test_wrong_code_says_tries_left_then_locks(bot: Harness) -> None:
     user = bot.user()
     secret = await enrolled(bot, user)
