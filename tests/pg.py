@@ -100,6 +100,7 @@ class PostgresServer:
         self._background = ThreadPoolExecutor(1, thread_name_prefix="pg-databases")
         self._background_admin: psycopg.Connection[Any] | None = None
         self._next_database: Future[str] | None = None
+        self._template: str | None = None  # once the migrated template is made
         self._run_as = self._server_user()
 
     @staticmethod
@@ -184,11 +185,8 @@ class PostgresServer:
             if connection is not None:
                 with contextlib.suppress(psycopg.Error):
                     connection.close()
-        self._background_admin = None
-        if self._admin is not None:
-            with contextlib.suppress(psycopg.Error):
-                self._admin.close()
-            self._admin = None
+        self._admin = self._background_admin = None
+        self._template = None
         folder, self._folder = self._folder, None
         if folder is None:
             return
@@ -246,15 +244,11 @@ class PostgresServer:
 
     def migrated_template(self) -> str:
         """A database with every migration applied, to copy from (created once)."""
-        assert self._admin is not None
-        exists = self._admin.execute(
-            "SELECT 1 FROM pg_database WHERE datname = %s", (TEMPLATE,)
-        ).fetchone()
-        if exists is None:
-            url = self.create_database(TEMPLATE)
-            with psycopg.connect(url, autocommit=True) as conn:
+        if self._template is None:
+            with psycopg.connect(self.create_database(TEMPLATE), autocommit=True) as conn:
                 migrate(conn)
-        return TEMPLATE
+            self._template = TEMPLATE
+        return self._template
 
     def new_database(self) -> str:
         """A fresh migrated database; its URL. (The next one is made meanwhile.)"""
