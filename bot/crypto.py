@@ -89,7 +89,6 @@ class SecretBox:
     def __init__(self, key: bytes, previous: Iterable[bytes] = ()) -> None:
         if len(key) != KEY_BYTES:
             raise SecretsKeyError(f"key must be {KEY_BYTES} bytes")
-        self._current = key
         self.current_id = key_id(key)
         self._keys: dict[str, bytes] = {self.current_id: key}
         for old in previous:
@@ -102,10 +101,6 @@ class SecretBox:
     def key_ids(self) -> list[str]:
         """The current key's id first, then the previous keys'."""
         return list(self._keys)
-
-    def derive(self, purpose: bytes) -> bytes:
-        """A separate 32-byte key for another use of the current key (HKDF-SHA256)."""
-        return _derive(self._current, purpose)
 
     def derived(self, purpose: bytes) -> dict[str, bytes]:
         """The derived key for ``purpose`` under every configured key, by key id."""
