@@ -77,7 +77,7 @@ class BotProcess:
 
         A bot that exits instead fails the test at once, with the end of its log.
         """
-        commands_before = len([c for c in self.server.state.calls if c[0] == "setMyCommands"])
+        commands_before = self._calls("setMyCommands")
         await self.spawn()
         assert self.proc is not None
         state = self.server.state
@@ -119,9 +119,6 @@ class BotProcess:
 
     def _calls(self, method: str) -> int:
         return len([c for c in self.server.state.calls if c[0] == method])
-
-    def _polls(self) -> int:
-        return self._calls("getUpdates")
 
     async def kill(self) -> None:
         """SIGKILL: no chance to flush or say goodbye, as in a crash."""
