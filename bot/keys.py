@@ -82,9 +82,6 @@ class KeyUsage:
     def sealed_not_under(self, kid: str) -> int:
         return sum(count for key, count in self.sealed.items() if key != kid)
 
-    def codes_not_under(self, kid: str) -> int:
-        return sum(count for key, count in self.recovery_codes.items() if key != kid)
-
 
 def _usage(tx: Transaction) -> KeyUsage:
     sealed: Counter[str] = Counter()
