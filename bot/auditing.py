@@ -27,8 +27,8 @@ from typing import IO
 
 from bot.audit_chain import AuditChain, Break
 from bot.clock import SystemClock
-from bot.config import ConfigError, Settings, is_postgresql_url
-from storage.db import open_database, sqlite_path
+from bot.config import ConfigError, Settings, existing_sqlite_path, is_postgresql_url
+from storage.db import open_database
 
 _POSTED = re.compile(r"^(\d+):([0-9a-fA-F]{64})$")
 PRIVATE_FILE = 0o600  # an export names accounts and Telegram users
@@ -166,9 +166,7 @@ def export_command(
 async def _chain(settings: Settings) -> AsyncIterator[AuditChain]:
     """The audit chain of DATABASE_URL under the configured keyring, open for a while."""
     if not is_postgresql_url(settings.database_url):
-        path = sqlite_path(settings.database_url)
-        if not path.is_file():  # opening would create an empty one, which "verifies"
-            raise ConfigError(f"DATABASE_URL: there is no SQLite database at {path}")
+        existing_sqlite_path(settings.database_url)  # an empty one would "verify"
     db = await open_database(settings.database_url)
     try:
         yield AuditChain(db, SystemClock(), settings.keyring())

@@ -17,6 +17,7 @@ import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.crypto import SecretBox, SecretsKeyError, decode_key
@@ -250,6 +251,15 @@ def database_url(env: Mapping[str, str]) -> str:
             f"DATABASE_URL: {exc}, or postgresql://user:password@host/database"
         ) from None
     return value
+
+
+def existing_sqlite_path(url: str, doing: str = "") -> Path:
+    """The SQLite file an sqlite:/// DATABASE_URL names; a ConfigError when it is not
+    there (opening it would create an empty one). ``doing``: what it was wanted for."""
+    path = sqlite_path(url)
+    if not path.is_file():
+        raise ConfigError(f"DATABASE_URL: there is no SQLite database at {path}{doing}")
+    return path
 
 
 def database_password(url: str) -> str | None:

@@ -13,10 +13,10 @@ from collections.abc import Mapping
 
 from tqdm import tqdm
 
-from bot.config import ConfigError, database_url, is_postgresql_url
+from bot.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
 from bot.leader import AlreadyRunning, SqliteGuard
 from storage.copy import CopyError, CopyProgress, CopyReport, copy_sqlite_to_postgresql
-from storage.db import redact_url, sqlite_path
+from storage.db import redact_url
 
 
 def copy_database(env: Mapping[str, str], target: str) -> int:
@@ -32,9 +32,7 @@ def copy_database(env: Mapping[str, str], target: str) -> int:
             f"--to must be a PostgreSQL URL (postgresql://user:password@host:5432/database), "
             f"got {redact_url(target)!r}"
         )
-    path = sqlite_path(source)
-    if not path.is_file():
-        raise ConfigError(f"DATABASE_URL: there is no SQLite database at {path} to copy")
+    path = existing_sqlite_path(source, " to copy")
     guard = SqliteGuard(path)
     try:
         guard.acquire()

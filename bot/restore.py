@@ -35,7 +35,7 @@ from pathlib import Path
 
 from bot import totp
 from bot.clock import Clock, SystemClock
-from bot.config import ConfigError, database_url, is_postgresql_url
+from bot.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
 from bot.leader import LOCK_KEYS, AlreadyRunning, SqliteGuard
 from storage import postgresql
 from storage.backup import backup_mark, clear_backup_mark
@@ -213,9 +213,7 @@ def after_restore_command(env: Mapping[str, str], clock: Clock | None = None) ->
         with _no_active_bot(url):
             report = asyncio.run(_run(url, clock))
     else:
-        path = sqlite_path(url)
-        if not path.is_file():  # opening would create an empty one
-            raise ConfigError(f"DATABASE_URL: there is no SQLite database at {path}")
+        path = existing_sqlite_path(url)
         guard = SqliteGuard(path)
         try:
             guard.acquire()
