@@ -3,14 +3,13 @@ approves, and the login system's API then answers ``deactivated``."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
 import pytest
 
 from tests.botapi import BotApiServer, SimMessage
-from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser, local_bot_api
+from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser
 from tests.helpers import app_code, decode_qr, parse_key_uri
 from tests.test_e2e_enrolment import contains, has_photo
 
@@ -20,10 +19,10 @@ AGENT, BYSTANDER = 9101, 9102
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[BotApiServer]:
-    async with local_bot_api() as running:
-        running.state.group(SUPPORT, "Support")
-        yield running
+def server(server: BotApiServer) -> BotApiServer:
+    """The shared test server (tests/conftest.py), with the support group in it."""
+    server.state.group(SUPPORT, "Support")
+    return server
 
 
 async def press_in_support(

@@ -4,22 +4,21 @@ fails (5xx, then 429) and recovers; the stop alert goes out on SIGTERM; JSON log
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from tests.botapi import BotApiServer
-from tests.e2e import BotProcess, local_bot_api
+from tests.e2e import BotProcess
 
 OPS = -100800
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[BotApiServer]:
-    async with local_bot_api() as running:
-        running.state.group(OPS, "Ops")
-        yield running
+def server(server: BotApiServer) -> BotApiServer:
+    """The shared test server (tests/conftest.py), with the ops group in it."""
+    server.state.group(OPS, "Ops")
+    return server
 
 
 async def test_alerts_survive_a_failing_bot_api(server: BotApiServer, tmp_path: Path) -> None:

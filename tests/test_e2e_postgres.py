@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,6 @@ from tests.e2e import (
     E2EUser,
     eventually,
     eventually_async,
-    local_bot_api,
 )
 from tests.helpers import app_code
 from tests.pg import PostgresServer
@@ -43,10 +42,10 @@ TAKEOVER_S = 10.0  # the standby's promise
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[BotApiServer]:
-    async with local_bot_api() as running:
-        running.state.group(OPS, "Ops")
-        yield running
+def server(server: BotApiServer) -> BotApiServer:
+    """The shared test server (tests/conftest.py), with the ops group in it."""
+    server.state.group(OPS, "Ops")
+    return server
 
 
 @pytest.fixture
