@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import sqlite3
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
 from contextlib import asynccontextmanager
@@ -21,6 +22,20 @@ ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:E2E-TEST-TOKEN-abcdefghijklmnopqrstuv"
 BOT_USERNAME = "twofa_desk_bot"
 REPLY_TIMEOUT = 20.0
+
+
+def database_path(workdir: Path) -> Path:
+    """The SQLite database of a ``BotProcess`` started in ``workdir``."""
+    return workdir / "data" / "twofa.sqlite3"
+
+
+def query(workdir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
+    """Rows of ``sql`` from that database, on a connection of its own."""
+    conn = sqlite3.connect(database_path(workdir))
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
 
 
 class BotProcess:
@@ -49,7 +64,7 @@ class BotProcess:
             "TELEGRAM_BASE_URL": server.base_url,
             "TELEGRAM_BASE_FILE_URL": server.base_file_url,
             "SECRETS_KEY": generate_key(),
-            "DATABASE_URL": f"sqlite:///{workdir / 'data' / 'twofa.sqlite3'}",
+            "DATABASE_URL": f"sqlite:///{database_path(workdir)}",
             "LOG_LEVEL": "INFO",
             **extra_env,
         }

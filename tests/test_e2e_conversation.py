@@ -6,25 +6,16 @@ killed with SIGKILL (no goodbye, as in a crash) and started again on the same da
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from pathlib import Path
 from typing import Any
 
 from tests.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser, eventually
+from tests.e2e import BotProcess, E2EUser, eventually, query
 from tests.helpers import app_code
 from tests.test_e2e_enrolment import contains, scan
 
 USER = 5101
-
-
-def query(workdir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
-    conn = sqlite3.connect(workdir / "data" / "twofa.sqlite3")
-    try:
-        return conn.execute(sql, params).fetchall()
-    finally:
-        conn.close()
 
 
 def slot(workdir: Path) -> list[tuple[Any, ...]]:

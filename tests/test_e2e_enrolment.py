@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.botapi import BotApiServer, SimMessage
-from tests.e2e import TOKEN, BotProcess, E2EUser, eventually
+from tests.e2e import TOKEN, BotProcess, E2EUser, eventually, query
 from tests.helpers import app_code, decode_qr, parse_key_uri
 
 
@@ -21,14 +20,10 @@ def contains(text: str) -> Callable[[SimMessage], bool]:
 
 
 def qr_recorded(workdir: Path, user_id: int, message_id: int) -> bool:
-    conn = sqlite3.connect(workdir / "data" / "twofa.sqlite3")
-    try:
-        row = conn.execute(
-            "SELECT qr_message_id FROM pending_enrolments WHERE telegram_user_id = ?", (user_id,)
-        ).fetchone()
-    finally:
-        conn.close()
-    return row is not None and row[0] == message_id
+    rows = query(
+        workdir, "SELECT qr_message_id FROM pending_enrolments WHERE telegram_user_id = ?", user_id
+    )
+    return rows[:1] == [(message_id,)]
 
 
 async def scan(user: E2EUser) -> tuple[SimMessage, str]:
@@ -107,11 +102,7 @@ async def test_killing_the_bot_mid_enrolment_loses_nothing(
     db_files = list((tmp_path / "data").iterdir())
     blob = b"".join(path.read_bytes() for path in db_files)
     assert first_secret.encode() not in blob and secret.encode() not in blob
-    conn = sqlite3.connect(tmp_path / "data" / "twofa.sqlite3")
-    try:
-        actions = [row[0] for row in conn.execute("SELECT action FROM audit_log ORDER BY id")]
-    finally:
-        conn.close()
+    actions = [row[0] for row in query(tmp_path, "SELECT action FROM audit_log ORDER BY id")]
     assert actions.count("device_activated") == 2
 
 
