@@ -140,27 +140,14 @@ def _base_url(env: Mapping[str, str], name: str, default: str, suffix: str) -> s
     return value
 
 
-def _hours(env: Mapping[str, str], name: str, default: int) -> timedelta:
+def _duration(env: Mapping[str, str], name: str, default: int, unit: str, most: int) -> timedelta:
+    """A whole number of ``unit`` ("hours", "days", "minutes") from 1 to ``most``."""
     value = env.get(name, "").strip() or str(default)
-    if not value.isdigit() or not 1 <= int(value) <= 24 * 30:
-        raise ConfigError(f"{name} must be a whole number of hours from 1 to 720, got {value!r}")
-    return timedelta(hours=int(value))
-
-
-def _days(env: Mapping[str, str], name: str, default: int) -> timedelta:
-    value = env.get(name, "").strip() or str(default)
-    if not value.isdigit() or not 1 <= int(value) <= 3650:
-        raise ConfigError(f"{name} must be a whole number of days from 1 to 3650, got {value!r}")
-    return timedelta(days=int(value))
-
-
-def _minutes(env: Mapping[str, str], name: str, default: int) -> timedelta:
-    value = env.get(name, "").strip() or str(default)
-    if not value.isdigit() or not 1 <= int(value) <= 24 * 60 * 7:
+    if not value.isdigit() or not 1 <= int(value) <= most:
         raise ConfigError(
-            f"{name} must be a whole number of minutes from 1 to 10080, got {value!r}"
+            f"{name} must be a whole number of {unit} from 1 to {most}, got {value!r}"
         )
-    return timedelta(minutes=int(value))
+    return timedelta(**{unit: int(value)})
 
 
 def _api_token(env: Mapping[str, str]) -> str | None:
@@ -378,8 +365,8 @@ def load_settings(env: Mapping[str, str]) -> Settings:
             "give the webhook a port of its own"
         )
 
-    deactivation_default = _hours(env, "DEACTIVATION_HOURS", 24)
-    deactivation_max = _hours(env, "DEACTIVATION_MAX_HOURS", 72)
+    deactivation_default = _duration(env, "DEACTIVATION_HOURS", 24, "hours", 24 * 30)
+    deactivation_max = _duration(env, "DEACTIVATION_MAX_HOURS", 72, "hours", 24 * 30)
     if deactivation_default > deactivation_max:
         raise ConfigError("DEACTIVATION_HOURS must not exceed DEACTIVATION_MAX_HOURS")
 
@@ -404,10 +391,10 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         qr_render_processes=1 if (os.cpu_count() or 1) > 1 else 0,
         deactivation_default=deactivation_default,
         deactivation_max=deactivation_max,
-        request_ttl=_hours(env, "REQUEST_EXPIRY_HOURS", 48),
-        request_sla=_minutes(env, "REQUEST_SLA_MINUTES", 30),
-        enrollment_link_ttl=_minutes(env, "ENROLLMENT_LINK_MINUTES", 60),
-        retention=_days(env, "RETENTION_DAYS", 90),
+        request_ttl=_duration(env, "REQUEST_EXPIRY_HOURS", 48, "hours", 24 * 30),
+        request_sla=_duration(env, "REQUEST_SLA_MINUTES", 30, "minutes", 24 * 60 * 7),
+        enrollment_link_ttl=_duration(env, "ENROLLMENT_LINK_MINUTES", 60, "minutes", 24 * 60 * 7),
+        retention=_duration(env, "RETENTION_DAYS", 90, "days", 3650),
         timezone=_timezone(env),
         support_language=_language(env, "SUPPORT_LANGUAGE"),
         ops_language=_language(env, "OPS_LANGUAGE"),
