@@ -66,10 +66,10 @@ class AuditRepository(Repository):
 
     def entries(self, account_id: str | None = None) -> list[AuditEntry]:
         if account_id is None:
-            rows = self._all("SELECT * FROM audit_log ORDER BY id")
+            rows = self._all(f"SELECT {_ENTRY} FROM audit_log ORDER BY id")
         else:
             rows = self._all(
-                "SELECT * FROM audit_log WHERE account_id = ? ORDER BY id", (account_id,)
+                f"SELECT {_ENTRY} FROM audit_log WHERE account_id = ? ORDER BY id", (account_id,)
             )
         return [_entry(row) for row in rows]
 
