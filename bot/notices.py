@@ -27,16 +27,17 @@ class NoticeService:
         now = self._clock.now()
 
         def work(tx: Transaction) -> list[tuple[UserNotice, list[TelegramUserLink]]]:
+            due = tx.notices.due(now)
+            # Each account's people read once, however many of its notices are due.
+            people = {
+                account: tx.accounts.users_of(account) for account in {n.account_id for n in due}
+            }
             return [
                 (
                     notice,
-                    [
-                        user
-                        for user in tx.accounts.users_of(notice.account_id)
-                        if user.user_id != notice.skip_user_id
-                    ],
+                    [u for u in people[notice.account_id] if u.user_id != notice.skip_user_id],
                 )
-                for notice in tx.notices.due(now)
+                for notice in due
             ]
 
         return await self._db.run(work)
