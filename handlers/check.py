@@ -41,7 +41,7 @@ async def check_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
             await forget(update, context, message)
             await conversation.claim(update, context, Flow.CHECK, Step.CODE)  # says what waits
             return
-        await _check(update, context, " ".join(context.args), message, slot)
+        await _check(update, context, " ".join(context.args), message)
         return
     await start(update, context, {})
 
@@ -55,7 +55,7 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conv
     """A private message while the bot waits for a /check code."""
     message = update.effective_message
     assert message is not None
-    await _check(update, context, message.text or "", message, slot)
+    await _check(update, context, message.text or "", message)
 
 
 FLOW = conversation.flow(
@@ -64,13 +64,9 @@ FLOW = conversation.flow(
 
 
 async def _check(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    text: str,
-    message: Message,
-    slot: Conversation | None,
+    update: Update, context: ContextTypes.DEFAULT_TYPE, text: str, message: Message
 ) -> None:
-    """Check the code; a /check that waited for it (``slot``) ends unless it was wrong."""
+    """Check the code (the core ends a waiting /check unless the code was wrong)."""
     assert update.effective_user is not None and update.effective_chat is not None
     code = proof_code(text)
     if code is None:
@@ -79,8 +75,6 @@ async def _check(
     svc = services(context)
     who = identity(update.effective_user)
     account, verdict = await svc.verification.verify_for(who, code)
-    if verdict.result is not Result.REJECTED and slot is not None and slot.flow == Flow.CHECK:
-        await svc.conversations.release(who.user_id, Flow.CHECK)
     await reply(update, _answer(account, verdict))
     await forget(update, context, message)
 
