@@ -92,7 +92,7 @@ _TUPLES_OK = pq.ExecStatus.TUPLES_OK
 _COMMAND_OK = pq.ExecStatus.COMMAND_OK
 _PIPELINE_SYNC = pq.ExecStatus.PIPELINE_SYNC
 _PIPELINE_ABORTED = pq.ExecStatus.PIPELINE_ABORTED
-_AUTO = [PyFormat.AUTO] * 100  # psycopg picks each parameter's format
+_AUTO = PyFormat.AUTO  # psycopg picks each parameter's format
 
 T = TypeVar("T")
 
@@ -220,9 +220,7 @@ class PostgresConnection:
             pgconn.send_query_params(_BEGIN, None)
             self._pending.append(None)
         transformer = self._transformer
-        count = len(parameters)
-        formats = _AUTO[:count] if count <= len(_AUTO) else [PyFormat.AUTO] * count
-        values = transformer.dump_sequence(parameters, formats)
+        values = transformer.dump_sequence(parameters, [_AUTO] * len(parameters))
         types = transformer.types
         key = (sql, types)
         name = self.raw.statements.get(key)
