@@ -142,13 +142,15 @@ def _check_same_schema(
             raise CopyError(f"table {table} has other columns in {redact_url(url)}")
 
 
+def _count_postgresql(target: psycopg.Connection[Any], table: str) -> int:
+    query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
+    row = target.execute(query).fetchone()
+    return 0 if row is None else int(row[0])
+
+
 def _refuse_non_empty(target: psycopg.Connection[Any], tables: list[str], url: str) -> None:
-    holding = []
-    for table in tables:
-        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-        row = target.execute(query).fetchone()
-        if row is not None and row[0]:
-            holding.append(f"{table}: {row[0]}")
+    counts = {table: _count_postgresql(target, table) for table in tables}
+    holding = [f"{table}: {count}" for table, count in counts.items() if count]
     if holding:
         raise CopyError(
             f"{redact_url(url)} already holds data ({', '.join(holding)} rows): "
@@ -209,9 +211,7 @@ def _advance_identities(target: psycopg.Connection[Any]) -> None:
 def _check_counts(target: psycopg.Connection[Any], counts: dict[str, int]) -> None:
     wrong = []
     for table, expected in counts.items():
-        query = sql.SQL("SELECT count(*) FROM {}").format(sql.Identifier(table))
-        row = target.execute(query).fetchone()
-        copied = 0 if row is None else row[0]
+        copied = _count_postgresql(target, table)
         if copied != expected:
             wrong.append(f"{table}: {expected} in SQLite, {copied} copied")
     if wrong:
