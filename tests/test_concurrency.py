@@ -236,7 +236,11 @@ async def test_a_grant_consumed_at_once_is_used_once(
     def give(tx: Transaction) -> None:
         grants.give(tx, account_for(tx, ANN, now), ANN.user_id, grants.Grant.RENAME, now, "dev")
 
+    def held(tx: Transaction) -> bool:
+        return grants.holds(tx, ACCOUNT, ANN.user_id, grants.Grant.RENAME, now, "dev")
+
     await first.db.run(give)
+    assert await first.db.run(held)
 
     used = await race(
         two,
@@ -247,6 +251,7 @@ async def test_a_grant_consumed_at_once_is_used_once(
     )
 
     assert sorted(used) == [False] * 15 + [True]
+    assert not await first.db.run(held)
 
 
 async def test_the_conversation_slot_goes_to_one_flow(
