@@ -62,7 +62,7 @@ class RequestRepository(Repository):
         row = self._one(
             "INSERT INTO deactivation_requests (account_id, telegram_user_id, chat_id, username,"
             " display_name, reason, status, created_at, expires_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?) RETURNING id",
+            f" VALUES (?, ?, ?, ?, ?, ?, 'open', ?, ?) RETURNING {_REQUEST_COLUMNS}",
             (
                 account_id,
                 telegram_user_id,
@@ -75,9 +75,7 @@ class RequestRepository(Repository):
             ),
         )
         assert row is not None
-        created = self.get(row[0])
-        assert created is not None
-        return created
+        return _request(row)
 
     def get(self, request_id: int) -> DeactivationRequest | None:
         row = self._one(
