@@ -32,6 +32,7 @@ class UnlockOutcome(StrEnum):
     CLEARED = "cleared"
     NOT_LOCKED = "not_locked"
     OWN_ACCOUNT = "own_account"
+    NOT_AGENT = "not_agent"
 
 
 @dataclass(frozen=True)
@@ -90,7 +91,9 @@ class SupportDesk:
     # ----------------------------------------------------------------- agents
 
     async def is_agent(self, user_id: int) -> bool:
-        return await self._db.run(lambda tx: counts_as_agent(tx, self._configured_agents, user_id))
+        if user_id in self._configured_agents:  # no database round trip for these
+            return True
+        return await self._db.run(lambda tx: tx.agents.contains(user_id))
 
     async def agents(self) -> tuple[frozenset[int], list[int]]:
         """(agents from configuration, agents added by admins)."""
@@ -175,10 +178,12 @@ class SupportDesk:
 
     async def clear_lock(self, account_id: str, agent: TelegramIdentity) -> UnlockOutcome:
         """Support steps in: the lock (also after 100 failures) and the count are cleared;
-        never by an agent on their own account."""
+        only by an agent, never on their own account."""
         now = self._clock.now()
 
         def work(tx: Transaction) -> UnlockOutcome:
+            if not counts_as_agent(tx, self._configured_agents, agent.user_id):
+                return UnlockOutcome.NOT_AGENT
             if manages(tx, agent.user_id, account_id):
                 return UnlockOutcome.OWN_ACCOUNT
             state = tx.security.get(account_id)

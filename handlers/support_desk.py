@@ -105,11 +105,11 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
 
 
 async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """/unlock <account>: support clears a lock, also the one after 100 failures."""
-    if not await _agent(update, context):
-        return
+    """/unlock <account>: support clears a lock, also the one after 100 failures. Who may
+    is the core's rule (clear_lock); the agent check here only orders the usage answer."""
     if not context.args or len(context.args) != 1:
-        await reply(update, tr(texts.UNLOCK_USAGE))
+        if await _agent(update, context):
+            await reply(update, tr(texts.UNLOCK_USAGE))
         return
     account = context.args[0][:256]
     assert update.effective_user is not None
@@ -122,6 +122,7 @@ _UNLOCK_ANSWERS = {
     UnlockOutcome.CLEARED: texts.UNLOCKED,
     UnlockOutcome.NOT_LOCKED: texts.NOT_LOCKED,
     UnlockOutcome.OWN_ACCOUNT: texts.UNLOCK_OWN_ACCOUNT,
+    UnlockOutcome.NOT_AGENT: texts.ONLY_AGENTS,
 }
 
 

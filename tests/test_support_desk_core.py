@@ -76,8 +76,11 @@ async def test_unlock_clears_a_lock_but_never_the_agents_own(
     db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
 ) -> None:
     await lock(db, box, clock, await enrol(enrolment, clock))
-    support = desk(db, clock)
-    as_ann = TelegramIdentity(ANN.user_id, "ann", "Ann")  # Ann, were she an agent
+    # Ann is an agent too here: an agent may still not clear their own account's lock.
+    support = SupportDesk(db, clock, configured_agents=frozenset({AGENT.user_id, ANN.user_id}))
+    as_ann = TelegramIdentity(ANN.user_id, "ann", "Ann")
+    bystander = TelegramIdentity(8000, "by", "Bystander")
+    assert await support.clear_lock("tg:1001", bystander) is UnlockOutcome.NOT_AGENT
     assert await support.clear_lock("tg:1001", as_ann) is UnlockOutcome.OWN_ACCOUNT
     assert (await db.run(lambda tx: tx.security.get("tg:1001"))).locked_until is not None
     assert await support.clear_lock("tg:1001", AGENT) is UnlockOutcome.CLEARED
