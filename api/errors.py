@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from bot.alerts import AlertService
+from core.alerts import AlertService
 
 logger = logging.getLogger(__name__)
 

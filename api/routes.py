@@ -11,11 +11,11 @@ from typing import Any
 from aiohttp import web
 
 from api.errors import ApiError, bad_request
-from bot.identifiers import InvalidIdentifier, normalise_account_id
-from bot.leader import Role
-from bot.metrics import CONTENT_TYPE
-from bot.services import Services
-from bot.verification import Result, Verdict, is_code_shaped
+from api.health import Role
+from core.identifiers import InvalidIdentifier, normalise_account_id
+from core.metrics import CONTENT_TYPE
+from core.services import Services
+from core.verification import Result, Verdict, is_code_shaped
 
 
 @dataclass

@@ -12,9 +12,9 @@ from aiohttp.web_protocol import RequestHandler
 
 from api.auth import bearer_auth
 from api.errors import ALERTS, MALFORMED_REQUEST, json_errors
+from api.health import Role
 from api.routes import BOT_USERNAME, ROLE, SERVICES, BotUsername, routes
-from bot.leader import Role
-from bot.services import Services
+from core.services import Services
 
 logger = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bot.qr import render_qr_png  # noqa: E402
+from core.qr import render_qr_png  # noqa: E402
 from tests.botapi import BotApiServer, SimMessage  # noqa: E402
 from tests.e2e import BotProcess, local_bot_api  # noqa: E402
 from tests.helpers import app_code, decode_qr, parse_key_uri  # noqa: E402

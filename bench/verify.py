@@ -51,10 +51,10 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import psycopg  # noqa: E402
 
-from bot import totp  # noqa: E402
-from bot.clock import SystemClock  # noqa: E402
-from bot.crypto import SecretBox, decode_key, generate_key  # noqa: E402
-from bot.verification import VerificationService  # noqa: E402
+from core import totp  # noqa: E402
+from core.clock import SystemClock  # noqa: E402
+from core.crypto import SecretBox, decode_key, generate_key  # noqa: E402
+from core.verification import VerificationService  # noqa: E402
 from storage.copy import copy_sqlite_to_postgresql  # noqa: E402
 from storage.db import POSTGRESQL_PREFIXES, Database  # noqa: E402
 from storage.postgresql import DEFAULT_POOL_SIZE, PostgresDatabase  # noqa: E402

@@ -29,10 +29,10 @@ import psycopg
 from dotenv import load_dotenv
 from telegram.error import InvalidToken, NetworkError
 
-from bot.auditing import day, posted_head
-from bot.config import ConfigError, Settings, database_password, load_settings
-from bot.crypto import generate_key
-from bot.keys import BATCH_ROWS
+from bot.commands.auditing import day, posted_head
+from core.config import ConfigError, Settings, database_password, load_settings
+from core.crypto import generate_key
+from core.keys import BATCH_ROWS
 from storage.db import DatabaseUnavailableError, redact_url
 
 MAX_WORKERS = 64
@@ -185,17 +185,17 @@ def main(argv: list[str] | None = None) -> int:
     # python-telegram-bot 22: durations such as RetryAfter.retry_after as timedelta.
     os.environ.setdefault("PTB_TIMEDELTA", "1")
     if args.command == "copy-database":
-        from bot.copying import copy_database
+        from bot.commands.copying import copy_database
 
         return _reporting_errors(lambda: copy_database(os.environ, args.to), None)
     if args.command == "backup":
-        from bot.backup import backup_command
+        from bot.commands.backup import backup_command
 
         return _reporting_errors(
             lambda: backup_command(os.environ, args.file, force=args.force), None
         )
     if args.command == "after-restore":
-        from bot.restore import after_restore_command
+        from bot.commands.restore import after_restore_command
 
         return _reporting_errors(lambda: after_restore_command(os.environ), None)
 
@@ -217,17 +217,17 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )
     if args.command == "rotate-key":
-        from bot.keys import rotate_key_command
+        from core.keys import rotate_key_command
 
         return _reporting_errors(
             lambda: rotate_key_command(settings, batch_rows=args.batch), settings
         )
     if args.command == "check-key":
-        from bot.keys import check_key_command
+        from core.keys import check_key_command
 
         return _reporting_errors(lambda: check_key_command(settings), settings)
     if args.command == "audit":
-        from bot.auditing import export_command, verify_command
+        from bot.commands.auditing import export_command, verify_command
 
         if args.audit_command == "verify":
             return _reporting_errors(lambda: verify_command(settings, args.head), settings)
@@ -236,7 +236,7 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.command == "api":
         if args.workers > 1:
-            from api.workers import run_workers
+            from bot.workers import run_workers
 
             return _reporting_errors(lambda: run_workers(settings, args.workers), settings)
         from bot.roles import run_api

@@ -20,14 +20,14 @@ from telegram.request import BaseRequest
 import handlers
 from api.routes import BotUsername
 from api.server import ApiServer, build_api
-from bot.clock import Clock, SystemClock
-from bot.config import ConfigError, Settings
-from bot.languages import DEFAULT as DEFAULT_LANGUAGE
-from bot.languages import LANGUAGES
 from bot.leader import LeaderLock
-from bot.metrics import Metrics
-from bot.services import Services
 from bot.telegram_transport import AiohttpRequest
+from core.clock import Clock, SystemClock
+from core.config import ConfigError, Settings
+from core.languages import DEFAULT as DEFAULT_LANGUAGE
+from core.languages import LANGUAGES
+from core.metrics import Metrics
+from core.services import Services
 from handlers.alerts import deliver as deliver_alerts
 from handlers.alerts import deliver_job as alert_job
 from handlers.alerts import retention_job

@@ -26,7 +26,6 @@ import fcntl
 import logging
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -58,20 +57,6 @@ _HOLDS = (
     "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
     " AND pid = pg_backend_pid() AND classid = %s AND objid = %s AND objsubid = 2)"
 )
-
-
-@dataclass
-class Role:
-    """What ``GET /healthz`` says about the process that answers."""
-
-    name: str  # "bot" or "api"
-    state: str | None = None  # for the bot: "standby" until it is "active"
-
-    def describe(self) -> dict[str, str]:
-        described = {"role": self.name}
-        if self.state is not None:
-            described["state"] = self.state
-        return described
 
 
 class AlreadyRunning(Exception):

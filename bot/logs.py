@@ -8,7 +8,7 @@ import logging
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from bot.redaction import redact
+from core.redaction import redact
 
 # httpx logs every request URL at INFO, and a Bot API URL holds the bot token;
 # python-telegram-bot logs whole API calls and answers at DEBUG, and those hold the

@@ -8,7 +8,7 @@ loop, with the same services.
 
 ``run_api``: the HTTP API alone, on PostgreSQL only: no Telegram polling, no jobs, no
 state of its own; as many as wanted behind a load balancer (``--workers N``: see
-api/workers.py).
+bot/workers.py).
 """
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ from telegram import Bot, Update
 from telegram.error import InvalidToken, TelegramError
 from telegram.ext import Application
 
+from api.health import Role
 from api.routes import BotUsername
 from api.server import build_api
 from bot.app import LEADERSHIP_LOST_KEY, ProcessScope, build_application, start_api
-from bot.clock import SystemClock
-from bot.config import ConfigError, Settings
-from bot.leader import TAKEOVER_GRACE_S, AlreadyRunning, LeaderLock, Role, SqliteGuard
-from bot.restore import refuse_unrestored_backup
-from bot.services import Services
+from bot.commands.restore import refuse_unrestored_backup
+from bot.leader import TAKEOVER_GRACE_S, AlreadyRunning, LeaderLock, SqliteGuard
 from bot.telegram_transport import AiohttpRequest
+from core.clock import SystemClock
+from core.config import ConfigError, Settings
+from core.services import Services
 from storage.db import sqlite_path
 
 logger = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from bot.support_desk import telegram_user_id
+from core.support_desk import telegram_user_id
 from handlers.common import identity, reply, services
 from handlers.texts import support as texts
 from handlers.texts import tr

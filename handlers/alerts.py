@@ -12,9 +12,9 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.alerts import FOLD_AFTER, FOLD_WINDOW, STRUCTURED_DETAILS, TRACE_LIMIT, AlertMessage, tail
-from bot.redaction import redact
-from bot.services import Services
+from core.alerts import FOLD_AFTER, FOLD_WINDOW, STRUCTURED_DETAILS, TRACE_LIMIT, AlertMessage, tail
+from core.redaction import redact
+from core.services import Services
 from handlers.common import services
 from handlers.texts import format as fmt
 from handlers.texts import ops as texts

@@ -1,4 +1,4 @@
-"""The audit chain's jobs on the active bot (bot/audit_chain.py): new audit rows are
+"""The audit chain's jobs on the active bot (core/audit_chain.py): new audit rows are
 chained every few seconds, and once a day (and at start) the head of the chain goes to
 the ops chat as an ``audit_head`` alert, so the ops chat keeps a record of it."""
 

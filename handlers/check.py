@@ -12,14 +12,14 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot.conversation import Flow, Step
-from bot.verification import Result, Verdict, proof_code
+from core.conversation import Flow, Step
+from core.records import Conversation
+from core.verification import Result, Verdict, proof_code
 from handlers import conversation
 from handlers.common import forget, identity, is_private, reply, services
 from handlers.texts import format as fmt
 from handlers.texts import tr
 from handlers.texts import user as texts
-from storage.records import Conversation
 
 
 async def check_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

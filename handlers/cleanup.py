@@ -10,12 +10,12 @@ from telegram import Bot, Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.cleanup import ChatCleanup
+from core.cleanup import ChatCleanup
+from core.records import CleanupItem
 from handlers.callback_data import Action, Place, parse_press, pattern
 from handlers.common import services
 from handlers.texts import tr
 from handlers.texts import user as texts
-from storage.records import CleanupItem
 
 logger = logging.getLogger(__name__)
 

@@ -11,9 +11,9 @@ from telegram.constants import ChatType, ParseMode
 from telegram.error import BadRequest
 from telegram.ext import ContextTypes, MessageHandler, filters
 
-from bot.accounts import TelegramIdentity
-from bot.services import Services
-from bot.verification import Result, Verdict, proof_code
+from core.accounts import TelegramIdentity
+from core.services import Services
+from core.verification import Result, Verdict, proof_code
 from handlers.texts import format as fmt
 from handlers.texts import tr
 from handlers.texts import user as texts

@@ -5,7 +5,7 @@ python-telegram-bot's ``ConversationHandler(states={...})`` does::
 
     FLOW = FlowSpec(Flow.RENAME, states={Step.PROOF: on_code, Step.NAME: on_name}, start=...)
 
-The user's slot (``bot.conversation``, in the database) says which flow waits and at
+The user's slot (``core.conversation``, in the database) says which flow waits and at
 which step; ``on_message`` reads it once and hands the message to that step, and to no
 other. A flow started while another waits is not started: the user is told what is
 pending and offered to continue it, or to drop it and start the new one.
@@ -29,12 +29,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.conversation import LONG, SHORT, Busy, Flow, Step
+from core.conversation import LONG, SHORT, Busy, Flow, Step
+from core.records import Conversation
 from handlers.callback_data import Action, Place, button, parse_press, pattern
 from handlers.common import is_private, private_messages, reply, services
 from handlers.texts import tr
 from handlers.texts import user as texts
-from storage.records import Conversation
 
 Context = ContextTypes.DEFAULT_TYPE
 StepHandler = Callable[[Update, Context, Conversation], Awaitable[None]]

@@ -9,9 +9,10 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
-from bot.conversation import Flow, Step
-from bot.devices import Removal
-from bot.free_text import MAX_DEVICE_NAME
+from core.conversation import Flow, Step
+from core.devices import Removal
+from core.free_text import MAX_DEVICE_NAME
+from core.records import Conversation, Device
 from handlers import conversation
 from handlers.callback_data import Action, Place, button, message_of, parse_press, pattern
 from handlers.common import (
@@ -27,7 +28,6 @@ from handlers.enrolment import refuse_name, send_recovery_codes
 from handlers.texts import format as fmt
 from handlers.texts import tr, trn
 from handlers.texts import user as texts
-from storage.records import Conversation, Device
 
 Context = ContextTypes.DEFAULT_TYPE
 

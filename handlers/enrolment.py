@@ -16,11 +16,12 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot import totp
-from bot.cleanup import RECOVERY_CODES_SHOWN
-from bot.conversation import Busy, Flow, Step
-from bot.enrolment_results import Outcome, ProofNeeded, StepResult
-from bot.free_text import MAX_DEVICE_NAME
+from core import totp
+from core.cleanup import RECOVERY_CODES_SHOWN
+from core.conversation import Busy, Flow, Step
+from core.enrolment_results import Outcome, ProofNeeded, StepResult
+from core.free_text import MAX_DEVICE_NAME
+from core.records import Conversation, EnrolmentStage, PendingEnrolment
 from handlers import cleanup, conversation
 from handlers.callback_data import Action, Place, button, message_of, parse_press, pattern
 from handlers.common import (
@@ -35,7 +36,6 @@ from handlers.common import (
 )
 from handlers.texts import tr, using
 from handlers.texts import user as texts
-from storage.records import Conversation, EnrolmentStage, PendingEnrolment
 
 logger = logging.getLogger(__name__)
 

@@ -10,8 +10,8 @@ from telegram import Update
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
-from bot.alerts import tail
-from bot.redaction import redact
+from core.alerts import tail
+from core.redaction import redact
 from handlers import alerts
 from handlers.common import SERVICES_KEY, is_private, reply
 from handlers.texts import tr

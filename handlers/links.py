@@ -10,8 +10,9 @@ from typing import Any
 from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import Application, CallbackQueryHandler, ContextTypes
 
-from bot.conversation import Flow, Step
-from bot.links import LinkOpening, LinkOutcome, ManagerRemoval, RemovalOutcome
+from core.conversation import Flow, Step
+from core.links import LinkOpening, LinkOutcome, ManagerRemoval, RemovalOutcome
+from core.records import Conversation
 from handlers import cleanup, conversation, enrolment
 from handlers.callback_data import (
     Action,
@@ -34,7 +35,6 @@ from handlers.common import (
 from handlers.texts import format as fmt
 from handlers.texts import tr
 from handlers.texts import user as texts
-from storage.records import Conversation
 
 Context = ContextTypes.DEFAULT_TYPE
 

@@ -14,10 +14,11 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot import totp
-from bot.conversation import Flow, Step
-from bot.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
-from bot.recovery import looks_like_recovery_code
+from core import totp
+from core.conversation import Flow, Step
+from core.deactivation import MAX_REASON, FileOutcome, FileResult, reason_problem
+from core.records import Conversation
+from core.recovery import looks_like_recovery_code
 from handlers import conversation, support_sync
 from handlers.callback_data import (
     Action,
@@ -41,7 +42,6 @@ from handlers.devices import show_removal
 from handlers.texts import format as fmt
 from handlers.texts import tr
 from handlers.texts import user as texts
-from storage.records import Conversation
 
 Context = ContextTypes.DEFAULT_TYPE
 

@@ -10,7 +10,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ContextTypes
 
-from bot.services import Services
+from core.services import Services
 from handlers.common import services
 from handlers.texts import tr, using
 from handlers.texts import user as texts

@@ -7,7 +7,7 @@ from datetime import datetime
 from telegram import Update
 from telegram.ext import Application, CommandHandler, ContextTypes
 
-from bot.alerts import Outbox
+from core.alerts import Outbox
 from handlers.common import reply, services
 from handlers.texts import format as fmt
 from handlers.texts import ops as texts

@@ -14,13 +14,13 @@ from telegram.ext import (
     filters,
 )
 
+from core.records import TelegramUserLink
 from handlers import links
 from handlers.callback_data import Action, button
 from handlers.common import identity, is_private, private_user, reply, services
 from handlers.texts import format as fmt
 from handlers.texts import tr
 from handlers.texts import user as texts
-from storage.records import TelegramUserLink
 
 FALLBACK_GROUP = 90  # after every flow's step handler
 MAX_NAME_SHOWN = 40

@@ -18,11 +18,12 @@ from telegram.ext import (
     filters,
 )
 
-from bot.conversation import Flow, Step
-from bot.deactivation import DecisionOutcome
-from bot.free_text import secret_problem
-from bot.services import Services
-from bot.support_desk import AgentView
+from core.conversation import Flow, Step
+from core.deactivation import DecisionOutcome
+from core.free_text import secret_problem
+from core.records import Conversation, DeactivationRequest, RequestStatus
+from core.services import Services
+from core.support_desk import AgentView
 from handlers import conversation, support_desk
 from handlers.callback_data import Action, Place, button, parse_press, pattern, ref_number
 from handlers.common import forget, identity, reply, services
@@ -31,7 +32,6 @@ from handlers.texts import format as fmt
 from handlers.texts import support as support_texts
 from handlers.texts import tr
 from handlers.texts import user as user_texts
-from storage.records import Conversation, DeactivationRequest, RequestStatus
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from bot.support_desk import AccountLookup, UnlockOutcome, lookup_problem
+from core.support_desk import AccountLookup, UnlockOutcome, lookup_problem
 from handlers.common import identity, reply, services
 from handlers.support_sync import MAX_NAME_SHOWN, agent_devices, request_list
 from handlers.texts import format as fmt

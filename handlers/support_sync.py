@@ -19,15 +19,15 @@ from telegram.ext import (
     ContextTypes,
 )
 
-from bot.services import Services
-from bot.support_desk import AgentView
+from core.records import DeactivationRequest, Device, RequestStatus
+from core.services import Services
+from core.support_desk import AgentView
 from handlers.callback_data import Action, button
 from handlers.common import services
 from handlers.texts import format as fmt
 from handlers.texts import support as support_texts
 from handlers.texts import tr, using
 from handlers.texts import user as user_texts
-from storage.records import DeactivationRequest, Device, RequestStatus
 
 logger = logging.getLogger(__name__)
 

@@ -96,7 +96,7 @@ class AuditEntry:
 
 @dataclass(frozen=True)
 class ChainedEntry:
-    """An audit row with its link in the chain (bot/audit_chain.py)."""
+    """An audit row with its link in the chain (core/audit_chain.py)."""
 
     entry: AuditEntry
     seq: int

@@ -20,10 +20,10 @@ import psycopg
 import pytest
 from psycopg import sql
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.crypto import SecretBox, decode_key, generate_key
-from bot.enrolment import EnrolmentService
+from core.clock import FakeClock
+from core.config import Settings
+from core.crypto import SecretBox, decode_key, generate_key
+from core.enrolment import EnrolmentService
 from storage.db import Backend, Database, open_database
 from tests.botapi import BotApiServer
 from tests.e2e import BotProcess, local_bot_api

@@ -14,7 +14,7 @@ from typing import Any
 
 import aiohttp
 
-from bot.crypto import generate_key
+from core.crypto import generate_key
 from tests.botapi import BotApiServer, BotApiState, SimMessage
 
 Predicate = Callable[[SimMessage], bool]

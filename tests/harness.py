@@ -15,8 +15,8 @@ from telegram import Update
 from telegram.ext import Application
 
 from bot.app import build_application
-from bot.clock import FakeClock
-from bot.config import Settings
+from core.clock import FakeClock
+from core.config import Settings
 from tests.botapi import BotApiState, FakeBotApiRequest, SimMessage
 
 BOT_ID = 123456

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.alerts import AlertMessage, AlertService, tail
-from bot.clock import FakeClock
+from core.alerts import AlertMessage, AlertService, tail
+from core.clock import FakeClock
 from storage.db import Database
 
 

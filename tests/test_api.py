@@ -12,8 +12,8 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.clock import FakeClock
-from bot.config import Settings
+from core.clock import FakeClock
+from core.config import Settings
 from storage.records import AccountSecurity
 from tests.harness import Harness, running_bot
 from tests.helpers import decode_qr, parse_key_uri

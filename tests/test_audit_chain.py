@@ -28,7 +28,7 @@ import psycopg
 import pytest
 
 from bot.__main__ import main
-from bot.audit_chain import (
+from core.audit_chain import (
     AuditChain,
     Batch,
     Break,
@@ -36,10 +36,10 @@ from bot.audit_chain import (
     from_record,
     verify_records,
 )
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.crypto import SecretBox, decode_key, generate_key, key_id
-from bot.services import Services
+from core.clock import FakeClock
+from core.config import Settings
+from core.crypto import SecretBox, decode_key, generate_key, key_id
+from core.services import Services
 from handlers.common import SERVICES_KEY
 from storage.db import Backend, Database, open_database, sqlite_path
 from storage.records import ChainedEntry

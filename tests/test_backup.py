@@ -13,20 +13,20 @@ from pathlib import Path
 
 import pytest
 
-from bot import grants, totp
 from bot.__main__ import main
-from bot.accounts import TelegramIdentity
-from bot.audit_chain import AuditChain
-from bot.clock import FakeClock
-from bot.config import ConfigError
-from bot.conversation import Conversations, Flow, Step
-from bot.crypto import SecretBox
-from bot.enrolment import EnrolmentService
-from bot.enrolment_results import EnrolmentStarted
+from bot.commands.restore import after_restore_command, refuse_unrestored_backup
 from bot.leader import LeaderLock, SqliteGuard
-from bot.links import EnrolmentLinks, LinkOutcome
-from bot.restore import after_restore_command, refuse_unrestored_backup
-from bot.verification import Result, VerificationService
+from core import grants, totp
+from core.accounts import TelegramIdentity
+from core.audit_chain import AuditChain
+from core.clock import FakeClock
+from core.config import ConfigError
+from core.conversation import Conversations, Flow, Step
+from core.crypto import SecretBox
+from core.enrolment import EnrolmentService
+from core.enrolment_results import EnrolmentStarted
+from core.links import EnrolmentLinks, LinkOutcome
+from core.verification import Result, VerificationService
 from storage import backup as storage_backup
 from storage.backup import backup_mark
 from storage.db import Database, open_database

@@ -18,16 +18,16 @@ from typing import TypeVar
 
 import pytest
 
-from bot import grants, totp
-from bot.accounts import TelegramIdentity, account_for
-from bot.clock import FakeClock
-from bot.conversation import Busy, Conversations, Flow, Step
-from bot.crypto import SecretBox
-from bot.deactivation import DeactivationService, DecisionOutcome, FileOutcome
-from bot.enrolment import EnrolmentService
-from bot.enrolment_results import EnrolmentStarted
-from bot.links import EnrolmentLinks, LinkOutcome
-from bot.verification import Result, VerificationService
+from core import grants, totp
+from core.accounts import TelegramIdentity, account_for
+from core.clock import FakeClock
+from core.conversation import Busy, Conversations, Flow, Step
+from core.crypto import SecretBox
+from core.deactivation import DeactivationService, DecisionOutcome, FileOutcome
+from core.enrolment import EnrolmentService
+from core.enrolment_results import EnrolmentStarted
+from core.links import EnrolmentLinks, LinkOutcome
+from core.verification import Result, VerificationService
 from storage.postgresql import PostgresDatabase
 from storage.records import RequestStatus
 from storage.repositories import Transaction

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
-from bot.crypto import decode_key, generate_key
+from core.config import ConfigError, load_settings
+from core.crypto import decode_key, generate_key
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.config import ConfigError, load_settings
+from core.config import ConfigError, load_settings
 from tests.test_config import API_TOKEN, env, run_bot
 
 LOCAL = "http://127.0.0.1:8081/bot"

@@ -10,14 +10,14 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot import totp
-from bot.accounts import TelegramIdentity
-from bot.clock import FakeClock
-from bot.crypto import SecretBox
-from bot.deactivation import DeactivationService
-from bot.enrolment import EnrolmentService
-from bot.enrolment_results import EnrolmentStarted
-from bot.verification import Result, VerificationService
+from core import totp
+from core.accounts import TelegramIdentity
+from core.clock import FakeClock
+from core.crypto import SecretBox
+from core.deactivation import DeactivationService
+from core.enrolment import EnrolmentService
+from core.enrolment_results import EnrolmentStarted
+from core.verification import Result, VerificationService
 from storage import copy as copying
 from storage.copy import CopyError, CopyProgress, copy_sqlite_to_postgresql
 from storage.db import Database, open_database

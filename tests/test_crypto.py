@@ -7,7 +7,7 @@ import os
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bot.crypto import (
+from core.crypto import (
     SealError,
     SecretBox,
     SecretsKeyError,

@@ -8,20 +8,20 @@ from datetime import timedelta
 
 import pytest
 
-from bot import totp
-from bot.accounts import TelegramIdentity
-from bot.clock import FakeClock
-from bot.crypto import SecretBox
-from bot.deactivation import (
+from core import totp
+from core.accounts import TelegramIdentity
+from core.clock import FakeClock
+from core.crypto import SecretBox
+from core.deactivation import (
     DeactivationService,
     DecisionOutcome,
     FileOutcome,
     duration_choices,
     reason_problem,
 )
-from bot.enrolment import EnrolmentService
-from bot.enrolment_results import EnrolmentStarted
-from bot.verification import Result, VerificationService
+from core.enrolment import EnrolmentService
+from core.enrolment_results import EnrolmentStarted
+from core.verification import Result, VerificationService
 from storage.db import Database, open_database
 from storage.records import DeactivationRequest, RequestStatus
 

@@ -5,11 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot import totp
-from bot.accounts import TelegramIdentity
-from bot.clock import FakeClock
-from bot.enrolment import EnrolmentService
-from bot.enrolment_results import EnrolmentStarted, Outcome, ProofNeeded
+from core import totp
+from core.accounts import TelegramIdentity
+from core.clock import FakeClock
+from core.enrolment import EnrolmentService
+from core.enrolment_results import EnrolmentStarted, Outcome, ProofNeeded
 from storage.db import Database
 from storage.records import EnrolmentStage
 

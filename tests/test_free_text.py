@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from bot.free_text import SecretShape, device_name_problem, secret_shape
+from core.free_text import SecretShape, device_name_problem, secret_shape
 
 
 @pytest.mark.parametrize(

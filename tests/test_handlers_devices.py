@@ -7,8 +7,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.config import Settings
+from core.clock import FakeClock
+from core.config import Settings
 from tests.botapi import SimMessage
 from tests.harness import ChatUser, Harness, running_bot
 from tests.helpers import decode_qr, parse_key_uri

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.enrolment_results import Outcome
+from core.clock import FakeClock
+from core.config import Settings
+from core.enrolment_results import Outcome
 from handlers.texts import user as texts
 from tests.botapi import SimMessage
 from tests.harness import BOT_USERNAME, ChatUser, Harness, running_bot

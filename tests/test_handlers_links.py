@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from bot.clock import FakeClock
-from bot.config import Settings
+from core.clock import FakeClock
+from core.config import Settings
 from tests.harness import ChatUser, Harness, running_bot
 from tests.test_handlers_check import enrolled, wrong
 from tests.test_handlers_devices import enrol

@@ -9,9 +9,9 @@ from datetime import timedelta
 
 import pytest
 
-from bot.accounts import TelegramIdentity
-from bot.clock import FakeClock
-from bot.config import Settings
+from core.accounts import TelegramIdentity
+from core.clock import FakeClock
+from core.config import Settings
 from handlers import support_sync
 from tests.botapi import SimMessage
 from tests.harness import ChatUser, Harness, running_bot

@@ -11,8 +11,8 @@ import aiohttp
 import pytest
 from telegram.ext import CommandHandler, MessageHandler, filters
 
-from bot.clock import FakeClock
-from bot.config import Settings
+from core.clock import FakeClock
+from core.config import Settings
 from tests.botapi import SimMessage
 from tests.harness import ChatUser, Harness, running_bot
 from tests.helpers import decode_qr, parse_key_uri

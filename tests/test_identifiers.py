@@ -6,7 +6,7 @@ import unicodedata
 
 import pytest
 
-from bot.identifiers import (
+from core.identifiers import (
     MAX_ACCOUNT_ID_LENGTH,
     InvalidIdentifier,
     normalise_account_id,

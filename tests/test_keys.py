@@ -22,19 +22,19 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-from bot import totp
 from bot.__main__ import main
-from bot.accounts import TelegramIdentity
-from bot.clock import FakeClock
-from bot.config import ConfigError, Settings
-from bot.crypto import SecretBox, decode_key, generate_key, key_id
-from bot.devices import DeviceService
-from bot.enrolment import EnrolmentService
-from bot.enrolment_results import EnrolmentStarted
-from bot.keys import check, key_usage, rotate
-from bot.recovery import RecoveryHasher
-from bot.services import Services
-from bot.verification import Result, VerificationService
+from core import totp
+from core.accounts import TelegramIdentity
+from core.clock import FakeClock
+from core.config import ConfigError, Settings
+from core.crypto import SecretBox, decode_key, generate_key, key_id
+from core.devices import DeviceService
+from core.enrolment import EnrolmentService
+from core.enrolment_results import EnrolmentStarted
+from core.keys import check, key_usage, rotate
+from core.recovery import RecoveryHasher
+from core.services import Services
+from core.verification import Result, VerificationService
 from storage.db import Backend, Database, open_database
 from tests.conftest import BACKENDS, TEST_TOKEN
 
@@ -320,7 +320,7 @@ async def test_a_value_under_a_key_that_is_not_configured_stops_the_start(
     assert line.endswith("add the key to SECRETS_KEYS_PREVIOUS or restore it")
 
     # The key back among the previous ones: the start goes on, and warns.
-    caplog.set_level(logging.WARNING, logger="bot.keys")
+    caplog.set_level(logging.WARNING, logger="core.keys")
     services = await Services.open(settings_for(database_url, new_key, secrets_key), clock)
     await services.close()
     warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]

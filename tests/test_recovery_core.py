@@ -5,15 +5,15 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 
-from bot import totp
-from bot.accounts import TelegramIdentity
-from bot.clock import FakeClock
-from bot.crypto import SecretBox, decode_key, generate_key
-from bot.devices import DeviceService
-from bot.enrolment import EnrolmentService
-from bot.enrolment_results import EnrolmentStarted
-from bot.recovery import RecoveryHasher, generate_code, normalize
-from bot.verification import Result, VerificationService
+from core import totp
+from core.accounts import TelegramIdentity
+from core.clock import FakeClock
+from core.crypto import SecretBox, decode_key, generate_key
+from core.devices import DeviceService
+from core.enrolment import EnrolmentService
+from core.enrolment_results import EnrolmentStarted
+from core.recovery import RecoveryHasher, generate_code, normalize
+from core.verification import Result, VerificationService
 from storage.db import Database
 
 ANN = TelegramIdentity(1001, "ann", "Ann")

@@ -7,9 +7,9 @@ import logging
 
 import pytest
 
-from bot.crypto import generate_key
 from bot.logs import RedactingFormatter
-from bot.redaction import redact
+from core.crypto import generate_key
+from core.redaction import redact
 
 BOT_TOKEN = "7312345678:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
@@ -38,7 +38,7 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
         ("the code was 123456.", "123456"),
         ("123456: not accepted", "123456"),
         ("typed '654321' at 09:14", "654321"),
-        # every separator parse_code accepts (bot/totp.py)
+        # every separator parse_code accepts (core/totp.py)
         ("user typed 123\u2013456", "123\u2013456"),
         ("user typed 1 2 3 4 5 6 there", "1 2 3 4 5 6"),
         ("user typed 12 34 56", "12 34 56"),

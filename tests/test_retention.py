@@ -9,10 +9,10 @@ from datetime import timedelta
 
 import pytest
 
-from bot.alerts import AlertService
-from bot.clock import FakeClock
-from bot.config import Settings
-from bot.notices import NoticeService
+from core.alerts import AlertService
+from core.clock import FakeClock
+from core.config import Settings
+from core.notices import NoticeService
 from storage.db import Database
 from tests.harness import Harness, running_bot
 from tests.test_handlers_check import enrolled

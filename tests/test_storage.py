@@ -15,7 +15,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from bot.clock import FakeClock
+from core.clock import FakeClock
 from storage import postgresql
 from storage.db import (
     Backend,

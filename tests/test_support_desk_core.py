@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from bot import totp
-from bot.accounts import TelegramIdentity
-from bot.clock import FakeClock
-from bot.crypto import SecretBox
-from bot.enrolment import EnrolmentService
-from bot.support_desk import SupportDesk, UnlockOutcome, lookup_problem, telegram_user_id
-from bot.verification import VerificationService
+from core import totp
+from core.accounts import TelegramIdentity
+from core.clock import FakeClock
+from core.crypto import SecretBox
+from core.enrolment import EnrolmentService
+from core.support_desk import SupportDesk, UnlockOutcome, lookup_problem, telegram_user_id
+from core.verification import VerificationService
 from storage.db import Database
 from tests.test_deactivation_core import AGENT, ANN, enrol
 

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot import totp
+from core import totp
 
 # RFC 6238 appendix B, SHA1 column; the secret is the ASCII "12345678901234567890".
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
@@ -25,7 +25,7 @@ RFC_VECTORS = [
 
 
 def independent_totp(secret_b32: str, unix_time: float) -> str:
-    """RFC 4226/6238 written out with hmac alone, to check pyotp's use in ``bot.totp``."""
+    """RFC 4226/6238 written out with hmac alone, to check pyotp's use in ``core.totp``."""
     key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
     counter = struct.pack(">Q", int(unix_time) // 30)
     digest = hmac.new(key, counter, hashlib.sha1).digest()

@@ -7,14 +7,14 @@ from datetime import timedelta
 
 import pytest
 
-from bot import conversation, totp
-from bot.accounts import TelegramIdentity
-from bot.clock import FakeClock
-from bot.conversation import Flow, Step
-from bot.crypto import SecretBox
-from bot.enrolment import EnrolmentService
-from bot.enrolment_results import EnrolmentStarted
-from bot.verification import (
+from core import conversation, totp
+from core.accounts import TelegramIdentity
+from core.clock import FakeClock
+from core.conversation import Flow, Step
+from core.crypto import SecretBox
+from core.enrolment import EnrolmentService
+from core.enrolment_results import EnrolmentStarted
+from core.verification import (
     NOT_A_CODE,
     Result,
     Verdict,

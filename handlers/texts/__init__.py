@@ -23,8 +23,8 @@ from pathlib import Path
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 
-from bot.languages import DEFAULT as DEFAULT_LANGUAGE
-from bot.languages import LANGUAGES
+from core.languages import DEFAULT as DEFAULT_LANGUAGE
+from core.languages import LANGUAGES
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 DOMAIN = "messages"

@@ -9,9 +9,9 @@ from zoneinfo import ZoneInfo
 
 from babel.dates import format_datetime, format_timedelta
 
-from bot.clock import Clock, SystemClock
+from core.clock import Clock, SystemClock
+from core.records import Device
 from handlers.texts import N_, NP_, current, tr, trn
-from storage.records import Device
 
 DEVICE_LINE = N_("• <b>{name}</b>, added {added}")
 DEVICE_LINE_USED = N_("• <b>{name}</b>, added {added}, last used {used}")

@@ -1,4 +1,4 @@
-"""The append-only audit log, and its chain (bot/audit_chain.py).
+"""The append-only audit log, and its chain (core/audit_chain.py).
 
 Writers only append rows without a link. The chain job reads the rows not chained yet and
 gives each its link, once (the UPDATE is conditional on a row having none; the schema's

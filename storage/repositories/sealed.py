@@ -1,7 +1,7 @@
 """Sealed values, wherever they are kept: what key rotation counts, reads and re-seals.
 
 ``SEALED_COLUMNS`` names every column that holds a value sealed with the keyring
-(bot/crypto.py), each in a table whose rows have an ``id`` and an ``account_id``: the
+(core/crypto.py), each in a table whose rows have an ``id`` and an ``account_id``: the
 two the sealed value's associated data binds it to. A new sealed column is added here,
 and ``python -m bot rotate-key``, ``check-key`` and the start check cover it.
 

@@ -1,5 +1,5 @@
 """``python -m bot audit verify`` and ``python -m bot audit export``: the operator's side
-of the tamper-evident audit log (bot/audit_chain.py).
+of the tamper-evident audit log (core/audit_chain.py).
 
 ``verify`` walks the chain in bounded batches and names the first row where it breaks
 (exit 1), or says how many rows are chained and how many wait for the bot (exit 0);
@@ -7,7 +7,7 @@ with ``--head SEQ:MAC`` (from an ``audit_head`` post in the ops chat) it also ch
 that the row at SEQ still carries that link, which a rewrite of the whole chain would
 have changed. ``export`` writes the chained rows as JSON lines for a SIEM, each with its
 place, key id, link and the link before it, so each line can be verified on its own
-(``bot.audit_chain.verify_records``).
+(``core.audit_chain.verify_records``).
 """
 
 from __future__ import annotations
@@ -25,9 +25,9 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import IO
 
-from bot.audit_chain import AuditChain, Break
-from bot.clock import SystemClock
-from bot.config import ConfigError, Settings, existing_sqlite_path, is_postgresql_url
+from core.audit_chain import AuditChain, Break
+from core.clock import SystemClock
+from core.config import ConfigError, Settings, existing_sqlite_path, is_postgresql_url
 from storage.db import open_database
 
 _POSTED = re.compile(r"^(\d+):([0-9a-fA-F]{64})$")

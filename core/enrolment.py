@@ -12,14 +12,14 @@ import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from bot import conversation, grants, totp
-from bot.accounts import TelegramIdentity, account_for
-from bot.activation import activate, audit_enrolment
-from bot.alerts import note_failure
-from bot.clock import Clock
-from bot.conversation import Busy, Flow, Step
-from bot.crypto import SecretBox
-from bot.enrolment_results import (
+from core import conversation, grants, totp
+from core.accounts import TelegramIdentity, account_for
+from core.activation import activate, audit_enrolment
+from core.alerts import note_failure
+from core.clock import Clock
+from core.conversation import Busy, Flow, Step
+from core.crypto import SecretBox
+from core.enrolment_results import (
     AccountStatus,
     Activation,
     EnrolmentStarted,
@@ -27,10 +27,10 @@ from bot.enrolment_results import (
     ProofNeeded,
     StepResult,
 )
-from bot.free_text import device_name_problem
-from bot.metrics import Metrics
-from bot.recovery import RecoveryHasher, announce_recovery_change
-from bot.verification import Result, VerificationService
+from core.free_text import device_name_problem
+from core.metrics import Metrics
+from core.recovery import RecoveryHasher, announce_recovery_change
+from core.verification import Result, VerificationService
 from storage.db import Database
 from storage.records import EnrolmentStage, PendingEnrolment
 from storage.repositories import Transaction

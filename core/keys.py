@@ -1,7 +1,7 @@
 """Keys in use: what each key still holds, re-sealing under the current key, and a check
 that every sealed value opens.
 
-The keyring (bot/crypto.py) seals with SECRETS_KEY and opens with it or with a key in
+The keyring (core/crypto.py) seals with SECRETS_KEY and opens with it or with a key in
 SECRETS_KEYS_PREVIOUS; every sealed value names its key (a key id in its first bytes).
 
 - ``key_usage`` counts, per key id, the sealed values (grouped by the blobs' prefix in
@@ -36,9 +36,9 @@ from functools import partial
 
 from tqdm import tqdm
 
-from bot.clock import Clock, SystemClock
-from bot.config import ConfigError, Settings
-from bot.crypto import (
+from core.clock import Clock, SystemClock
+from core.config import ConfigError, Settings
+from core.crypto import (
     FORMAT_V2,
     KEY_ID_BYTES,
     LEGACY_KEY_ID,
@@ -66,7 +66,7 @@ Progress = Callable[[int], object]
 
 
 def _prefix(kid: str) -> bytes:
-    """How a value sealed under the key ``kid`` begins (bot/crypto.py's format v2)."""
+    """How a value sealed under the key ``kid`` begins (core/crypto.py's format v2)."""
     return FORMAT_V2 + bytes.fromhex(kid)
 
 

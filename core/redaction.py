@@ -32,7 +32,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\b[A-Z2-7]{16,}\b"), "[secret]"),
 ]
 
-# Digits joined by the separators bot/totp.py's parse_code removes (whitespace and the
+# Digits joined by the separators core/totp.py's parse_code removes (whitespace and the
 # dashes U+002D, U+2010 to U+2015): "123456", "123 456", "123–456", "1 2 3 4 5 6". Not
 # the digits after a decimal point (the microseconds of a time: "09:14:05.123456").
 _DIGIT_RUN = re.compile(r"(?<!\d)(?<!\d\.)\d(?:[\s\-\u2010-\u2015]*\d)*")

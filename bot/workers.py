@@ -31,8 +31,8 @@ from collections.abc import Mapping
 from types import FrameType
 
 from api.routes import BotUsername
-from bot.config import Settings
 from bot.roles import ask_bot_username, check_api_role
+from core.config import Settings
 
 logger = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot.clock import Clock
+from core.clock import Clock
 from storage.db import Database
 from storage.records import Device
 from storage.repositories import Transaction

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
-from bot.verification import Verdict
+from core.verification import Verdict
 from storage.records import Device, PendingEnrolment
 
 

@@ -4,7 +4,7 @@ not be enough to turn 2FA off), or a recovery code when the authenticator is los
 
 A proof is checked in the transaction of the change it allows; where the change comes
 one message later (a new name, the second yes), the proof leaves a grant that the change
-consumes (``bot.grants``). The user's conversation slot moves on in the same
+consumes (``core.grants``). The user's conversation slot moves on in the same
 transaction.
 """
 
@@ -13,14 +13,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from bot import conversation, grants
-from bot.accounts import TelegramIdentity, account_for
-from bot.clock import Clock
-from bot.conversation import Flow, Step
-from bot.free_text import device_name_problem
-from bot.grants import Grant
-from bot.recovery import RecoveryHasher, announce_recovery_change, looks_like_recovery_code
-from bot.verification import NOT_A_CODE, Result, Verdict, VerificationService
+from core import conversation, grants
+from core.accounts import TelegramIdentity, account_for
+from core.clock import Clock
+from core.conversation import Flow, Step
+from core.free_text import device_name_problem
+from core.grants import Grant
+from core.recovery import RecoveryHasher, announce_recovery_change, looks_like_recovery_code
+from core.verification import NOT_A_CODE, Result, Verdict, VerificationService
 from storage.db import Database
 from storage.records import Device
 from storage.repositories import Transaction

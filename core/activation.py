@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from bot.recovery import RecoveryHasher
+from core.recovery import RecoveryHasher
 from storage.records import Device, PendingEnrolment
 from storage.repositories import Transaction
 

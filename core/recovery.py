@@ -16,8 +16,8 @@ import re
 import secrets
 from datetime import datetime
 
-from bot.accounts import TelegramIdentity
-from bot.crypto import SecretBox
+from core.accounts import TelegramIdentity
+from core.crypto import SecretBox
 from storage.repositories import Transaction
 
 CODES_PER_SET = 10

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.accounts import AccountDirectory
-from bot.alerts import AlertService
-from bot.audit_chain import AuditChain
-from bot.cleanup import ChatCleanup
-from bot.clock import Clock
-from bot.config import Settings
-from bot.conversation import Conversations
-from bot.deactivation import DeactivationService
-from bot.devices import DeviceService
-from bot.enrolment import EnrolmentService
-from bot.keys import check_keys_at_start
-from bot.languages import LanguagePreferences
-from bot.links import EnrolmentLinks
-from bot.metrics import Metrics
-from bot.notices import NoticeService
-from bot.qr import QrRenderer
-from bot.recovery import RecoveryHasher
-from bot.support_desk import SupportDesk
-from bot.verification import VerificationService
+from core.accounts import AccountDirectory
+from core.alerts import AlertService
+from core.audit_chain import AuditChain
+from core.cleanup import ChatCleanup
+from core.clock import Clock
+from core.config import Settings
+from core.conversation import Conversations
+from core.deactivation import DeactivationService
+from core.devices import DeviceService
+from core.enrolment import EnrolmentService
+from core.keys import check_keys_at_start
+from core.languages import LanguagePreferences
+from core.links import EnrolmentLinks
+from core.metrics import Metrics
+from core.notices import NoticeService
+from core.qr import QrRenderer
+from core.recovery import RecoveryHasher
+from core.support_desk import SupportDesk
+from core.verification import VerificationService
 from storage.db import Database, open_database
 
 

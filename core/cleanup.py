@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from bot.backoff import retry_delay
-from bot.clock import Clock
+from core.backoff import retry_delay
+from core.clock import Clock
 from storage.db import Database
 from storage.records import CleanupItem
 from storage.repositories import Transaction

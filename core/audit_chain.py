@@ -38,8 +38,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bot.clock import Clock
-from bot.crypto import SecretBox
+from core.clock import Clock
+from core.crypto import SecretBox
 from storage.db import Database
 from storage.records import AuditEntry, ChainedEntry, from_ts_required, to_ts
 from storage.repositories import Transaction

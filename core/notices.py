@@ -7,8 +7,8 @@ from __future__ import annotations
 import asyncio
 from datetime import timedelta
 
-from bot.backoff import retry_delay
-from bot.clock import Clock
+from core.backoff import retry_delay
+from core.clock import Clock
 from storage.db import Database
 from storage.records import TelegramUserLink, UserNotice
 from storage.repositories import Transaction

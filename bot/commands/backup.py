@@ -18,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tqdm import tqdm
 
-from bot.config import ConfigError, database_url, is_postgresql_url
+from core.config import ConfigError, database_url, is_postgresql_url
 from storage.backup import (
     BackupError,
     BackupProgress,

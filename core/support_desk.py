@@ -2,7 +2,7 @@
 SUPPORT_AGENT_IDS, or added by an admin with /agents), the queue of open requests, the
 view of a request an agent decides on, /lookup of an account and /unlock of its lock.
 
-The decisions themselves (approve, deny) are in ``bot.deactivation``; the rules both
+The decisions themselves (approve, deny) are in ``core.deactivation``; the rules both
 share, who counts as an agent and that no agent acts on their own account, are here.
 """
 
@@ -13,8 +13,8 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 
-from bot.accounts import TelegramIdentity
-from bot.clock import Clock
+from core.accounts import TelegramIdentity
+from core.clock import Clock
 from storage.db import Database
 from storage.records import (
     AccountSecurity,

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from bot.clock import Clock
+from core.clock import Clock
 from storage.db import Database
 from storage.records import Conversation
 from storage.repositories import Transaction

@@ -3,7 +3,7 @@ their Telegram app uses (German for ``de``, ``de-AT``, ``de-CH``; English otherw
 
 from __future__ import annotations
 
-from bot.clock import Clock
+from core.clock import Clock
 from storage.db import Database
 from storage.repositories import Transaction
 

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from bot import totp
-from bot.identifiers import text_problem
+from core import totp
+from core.identifiers import text_problem
 
 MAX_DEVICE_NAME = 40
 

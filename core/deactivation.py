@@ -5,7 +5,7 @@ decisions are atomic (the first agent wins), approval sets a deactivation window
 revokes the lost devices, undecided requests expire. Every deadline is a column in
 the database, so a restart forgets none; the periodic jobs apply what fell due while
 the bot was down. Who counts as an agent, and what agents do besides deciding, is the
-support desk's (``bot.support_desk``).
+support desk's (``core.support_desk``).
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot.accounts import TelegramIdentity, account_for
-from bot.clock import Clock
-from bot.free_text import secret_problem
-from bot.support_desk import counts_as_agent, manages
+from core.accounts import TelegramIdentity, account_for
+from core.clock import Clock
+from core.free_text import secret_problem
+from core.support_desk import counts_as_agent, manages
 from storage.db import Database
 from storage.records import DeactivationRequest, Device, RequestStatus
 from storage.repositories import Transaction

@@ -33,10 +33,10 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from bot import totp
-from bot.clock import Clock, SystemClock
-from bot.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
 from bot.leader import LOCK_KEYS, AlreadyRunning, SqliteGuard
+from core import totp
+from core.clock import Clock, SystemClock
+from core.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
 from storage import postgresql
 from storage.backup import backup_mark, clear_backup_mark
 from storage.db import Database, open_database, redact_url, sqlite_path

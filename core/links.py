@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot import conversation
-from bot.accounts import TelegramIdentity, account_for, default_account_id
-from bot.clock import Clock
-from bot.conversation import Busy, Flow, Step
-from bot.verification import Result, Verdict, VerificationService
+from core import conversation
+from core.accounts import TelegramIdentity, account_for, default_account_id
+from core.clock import Clock
+from core.conversation import Busy, Flow, Step
+from core.verification import Result, Verdict, VerificationService
 from storage.db import Database
 from storage.records import Conversation, EnrollmentLink, TelegramUserLink
 from storage.repositories import Transaction

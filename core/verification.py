@@ -13,14 +13,14 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from bot import conversation, recovery, totp
-from bot.accounts import TelegramIdentity, account_for
-from bot.alerts import note_failure
-from bot.clock import Clock
-from bot.conversation import Flow
-from bot.crypto import SecretBox
-from bot.metrics import Metrics
-from bot.recovery import RecoveryHasher
+from core import conversation, recovery, totp
+from core.accounts import TelegramIdentity, account_for
+from core.alerts import note_failure
+from core.clock import Clock
+from core.conversation import Flow
+from core.crypto import SecretBox
+from core.metrics import Metrics
+from core.recovery import RecoveryHasher
 from storage.db import Database
 from storage.records import AccountSecurity, Device
 from storage.repositories import Transaction

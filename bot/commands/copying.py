@@ -13,8 +13,8 @@ from collections.abc import Mapping
 
 from tqdm import tqdm
 
-from bot.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
 from bot.leader import AlreadyRunning, SqliteGuard
+from core.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
 from storage.copy import CopyError, CopyProgress, CopyReport, copy_sqlite_to_postgresql
 from storage.db import redact_url
 

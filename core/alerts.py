@@ -12,8 +12,8 @@ import asyncio
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from bot.backoff import retry_delay
-from bot.clock import Clock
+from core.backoff import retry_delay
+from core.clock import Clock
 from storage.db import Database
 from storage.records import AlertEvent
 from storage.repositories import Transaction

@@ -20,8 +20,8 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from bot.crypto import SecretBox, SecretsKeyError, decode_key
-from bot.languages import LANGUAGES
+from core.crypto import SecretBox, SecretsKeyError, decode_key
+from core.languages import LANGUAGES
 from storage.db import POSTGRESQL_PREFIXES, DatabaseUrlError, sqlite_path
 
 DEFAULT_DATABASE_URL = "sqlite:///data/twofa.sqlite3"
@@ -47,7 +47,7 @@ class ConfigError(Exception):
 class Settings:
     telegram_bot_token: str = field(repr=False)
     secrets_key: bytes = field(repr=False)
-    # Older keys that open what they sealed, never seal (key rotation: bot/keys.py).
+    # Older keys that open what they sealed, never seal (key rotation: core/keys.py).
     secrets_keys_previous: tuple[bytes, ...] = field(default=(), repr=False)
     telegram_base_url: str = DEFAULT_BASE_URL
     telegram_base_file_url: str = DEFAULT_BASE_FILE_URL

@@ -1,0 +1,1 @@
+"""Operator commands: each parses its arguments and prints; the core does the work."""
