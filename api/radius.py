@@ -80,13 +80,14 @@ async def check(services: Services, user: bytes, password: bytes) -> RadiusAnswe
     except (UnicodeDecodeError, InvalidIdentifier):
         return INVALID_ACCOUNT
     try:
-        code = password.decode("utf-8").strip()
+        code = password.decode("utf-8")
     except UnicodeDecodeError:
         return NOT_A_CODE
-    if code.lower() in APPROVAL_WORDS:
+    if code.strip().lower() in APPROVAL_WORDS:
         return await approval_in_chat(services, account)
     if not is_code_shaped(code):
         # Refused without a check, as POST /v1/verify refuses it (400): not counted.
+        # The same shapes as there: six digits or a recovery code, nothing around them.
         return NOT_A_CODE
     verdict = await services.verification.verify(account, code, actor="radius")
     return answer_for(verdict, services.clock.now())
