@@ -51,6 +51,8 @@ MISSING = [
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
+    # One process runs the whole module, so its programs start once (Makefile).
+    pytest.mark.xdist_group("pam"),
     pytest.mark.skipif(
         bool(MISSING),
         reason=f"PAM test programs are not installed ({', '.join(MISSING)}): "

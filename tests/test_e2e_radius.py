@@ -35,6 +35,8 @@ from tests.test_e2e_recovery import CODE, enrol
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),
+    # One process runs the whole module, so its programs start once (Makefile).
+    pytest.mark.xdist_group("radius"),
     pytest.mark.skipif(
         bool(missing_programs()),
         reason=f"FreeRADIUS is not installed ({', '.join(missing_programs())}): "
