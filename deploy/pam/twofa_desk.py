@@ -156,7 +156,9 @@ def verify(options: dict[str, str], account: str, code: str) -> dict[str, Any]:
         },
         method="POST",
     )
-    context = ssl.create_default_context(cafile=options.get("ca_file") or None)
+    context = None
+    if options["url"].startswith("https://"):
+        context = ssl.create_default_context(cafile=options.get("ca_file") or None)
     try:
         with urllib.request.urlopen(request, timeout=timeout, context=context) as response:  # noqa: S310
             body = json.loads(response.read(65536))
