@@ -15,13 +15,15 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	@$(PY) -m bot
 
-# pytest runs one process per core (pytest-xdist): the end-to-end tests mostly wait.
+# pytest runs one process per core (pytest-xdist): the end-to-end tests mostly wait. A
+# module marked xdist_group runs on one process, so that the programs it starts once
+# (FreeRADIUS, the bot) are started once.
 test: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
 	$(VENV)/bin/lint-imports
-	$(PY) -m pytest -n auto
+	$(PY) -m pytest -n auto --dist loadgroup
 
 lint: $(STAMP)
 	$(PY) -m ruff check .

@@ -13,6 +13,7 @@ from aiohttp.web_protocol import RequestHandler
 from api.auth import bearer_auth
 from api.errors import ALERTS, MALFORMED_REQUEST, json_errors
 from api.health import Role
+from api.radius import routes as radius_routes
 from api.routes import BOT_USERNAME, ROLE, SERVICES, BotUsername, routes
 from core.services import Services
 
@@ -39,6 +40,7 @@ def build_api(
     )
     app[ROLE] = role or Role("bot", "active")
     app.add_routes(routes)
+    app.add_routes(radius_routes)
     return app
 
 

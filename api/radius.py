@@ -1,0 +1,150 @@
+"""``POST /v1/radius/check``: a code check in the words FreeRADIUS's rlm_rest reads.
+
+rlm_rest takes any 2xx for a success, so ``POST /v1/verify``'s ``200 {"result":
+"rejected"}`` would let a login in. Here the HTTP status carries the decision (the
+mapping table is in the README, "RADIUS"): 200 only when the login may go on (a code was
+accepted, or support deactivated 2FA), 401 for every refusal, with a ``Reply-Message``
+in rlm_rest's JSON attribute format (rlm_rest decodes the body of a 2xx and of a 401,
+not of a 403 or 404), 400 for a request that FreeRADIUS should never send (a
+configuration mistake: rlm_rest then answers "invalid", a Reject). Every answer that is
+not 200 is a Reject, and so is a timeout or a 5xx: FreeRADIUS fails closed.
+
+The body is ``application/x-www-form-urlencoded``, ``user=...&pass=...``, each value
+percent-encoded by FreeRADIUS (``%{urlquote:...}``), so any bytes a RADIUS client puts
+into User-Name or User-Password arrive intact; what is not UTF-8, or not a valid
+account id, is refused here with a Reject, never an error. The check itself is the one
+``POST /v1/verify`` makes (``services.verification``).
+"""
+
+from __future__ import annotations
+
+import urllib.parse
+from dataclasses import dataclass
+from datetime import datetime
+
+from aiohttp import web
+
+from api.errors import bad_request
+from api.routes import SERVICES, iso
+from core.identifiers import InvalidIdentifier, normalise_account_id
+from core.services import Services
+from core.verification import Result, Verdict, is_code_shaped
+
+routes = web.RouteTableDef()
+
+FORM = "application/x-www-form-urlencoded"
+# What a RADIUS user types to ask for approval in the chat (besides nothing at all).
+APPROVAL_WORDS = frozenset({"", "push"})
+# User-Name and User-Password are at most 253 bytes each; percent-encoded, three times
+# that. Anything longer did not come from the shipped configuration.
+MAX_FIELD_CHARS = 3 * 253
+
+
+@dataclass(frozen=True)
+class RadiusAnswer:
+    """What FreeRADIUS is told: ``accept`` (HTTP 200) or not (401), and the
+    Reply-Message the VPN may show."""
+
+    accept: bool
+    message: str
+
+    def response(self) -> web.Response:
+        # The long form of an attribute, so that the text is taken as it is: rlm_rest
+        # expands "%{...}" in response values unless told not to (do_xlat).
+        reply = {"op": ":=", "value": self.message, "do_xlat": False}
+        return web.json_response({"reply:Reply-Message": reply}, status=200 if self.accept else 401)
+
+
+def reject(message: str) -> RadiusAnswer:
+    return RadiusAnswer(False, message)
+
+
+INVALID_ACCOUNT = reject("2FA: the user name is not a valid account")
+NOT_A_CODE = reject("2FA: enter the 6-digit code from your authenticator app or a recovery code")
+APPROVAL_NOT_AVAILABLE = reject(
+    "2FA: approval in the chat is not available yet: enter the 6-digit code from your app"
+)
+
+
+@routes.post("/v1/radius/check")
+async def radius_check(request: web.Request) -> web.Response:
+    user, password = await _form(request)
+    services = request.app[SERVICES]
+    return (await check(services, user, password)).response()
+
+
+async def check(services: Services, user: bytes, password: bytes) -> RadiusAnswer:
+    """The answer for a User-Name and User-Password as FreeRADIUS received them."""
+    try:
+        account = normalise_account_id(user.decode("utf-8"))
+    except (UnicodeDecodeError, InvalidIdentifier):
+        return INVALID_ACCOUNT
+    try:
+        code = password.decode("utf-8")
+    except UnicodeDecodeError:
+        return NOT_A_CODE
+    if code.strip().lower() in APPROVAL_WORDS:
+        return await approval_in_chat(services, account)
+    if not is_code_shaped(code):
+        # Refused without a check, as POST /v1/verify refuses it (400): not counted.
+        # The same shapes as there: six digits or a recovery code, nothing around them.
+        return NOT_A_CODE
+    verdict = await services.verification.verify(account, code, actor="radius")
+    return answer_for(verdict, services.clock.now())
+
+
+async def approval_in_chat(services: Services, account: str) -> RadiusAnswer:
+    """An empty User-Password or ``push``: the login waits for approval in the chat.
+    Challenges do not exist yet; this is the one place that will ask for one."""
+    return APPROVAL_NOT_AVAILABLE
+
+
+def answer_for(verdict: Verdict, now: datetime) -> RadiusAnswer:
+    """Accept only what lets a login go on; everything else, and any result this
+    module does not know, is a Reject."""
+    result = verdict.result
+    if result is Result.ACCEPTED:
+        if verdict.method == "recovery_code":
+            left = verdict.recovery_codes_left
+            return RadiusAnswer(True, f"2FA: recovery code accepted ({left} left)")
+        return RadiusAnswer(True, "2FA: code accepted")
+    if result is Result.DEACTIVATED:
+        until = iso(verdict.deactivated_until)
+        return RadiusAnswer(
+            True,
+            f"2FA is deactivated by support until {until}: login with the password alone",
+        )
+    if result is Result.LOCKED:
+        if verdict.hard_locked or verdict.locked_until is None:
+            return reject("2FA: locked after too many wrong codes: contact support")
+        return reject(f"2FA: locked after too many wrong codes until {iso(verdict.locked_until)}")
+    if result is Result.REJECTED:
+        return reject(
+            f"2FA: wrong or already used code ({verdict.tries_left} tries left before a lock)"
+        )
+    if result is Result.NOT_ENROLLED:
+        return reject("2FA is not set up for this account: set it up in Telegram first")
+    if result.value == "enrollment_required":
+        return reject("2FA: no device can answer: set up a new device in Telegram first")
+    return reject("2FA: the code was not accepted")
+
+
+async def _form(request: web.Request) -> tuple[bytes, bytes]:
+    """``user`` and ``pass`` as bytes, percent-decoded, or a 400."""
+    if request.content_type != FORM:
+        raise bad_request("invalid_content_type", f"send {FORM} (user=...&pass=...)")
+    try:
+        text = (await request.read()).decode("ascii")
+    except UnicodeDecodeError:
+        raise bad_request("invalid_form", "percent-encode every value (urlquote)") from None
+    fields: dict[str, bytes] = {}
+    for pair in text.split("&"):
+        name, separator, value = pair.partition("=")
+        if not separator or name not in ("user", "pass") or name in fields:
+            raise bad_request("invalid_form", "send user=...&pass=..., each once")
+        if len(value) > MAX_FIELD_CHARS:
+            raise bad_request("invalid_form", f"{name} is longer than RADIUS allows")
+        fields[name] = urllib.parse.unquote_to_bytes(value)
+    if len(fields) != 2:
+        raise bad_request("missing_field", "user and pass are required")
+    return fields["user"], fields["pass"]
