@@ -34,6 +34,7 @@ class FileOutcome(StrEnum):
     FILED = "filed"
     ALREADY_OPEN = "already_open"
     NOT_ENROLLED = "not_enrolled"  # nothing to deactivate
+    NEEDS_NEW_DEVICE = "needs_new_device"  # 2FA is on, no device left: /enroll, not support
     NO_SUPPORT = "no_support"  # SUPPORT_CHAT_ID is not configured
     INVALID_REASON = "invalid_reason"
 
@@ -168,6 +169,8 @@ class DeactivationService:
         if existing is not None:
             return FileResult(FileOutcome.ALREADY_OPEN, existing)
         if not tx.devices.active_for(account_id):
+            if tx.security.get(account_id).two_factor_required:
+                return FileResult(FileOutcome.NEEDS_NEW_DEVICE)
             return FileResult(FileOutcome.NOT_ENROLLED)
         return None
 

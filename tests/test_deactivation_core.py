@@ -302,6 +302,8 @@ async def test_after_the_window_every_login_is_refused_until_a_new_device(
     assert (await accounts.describe("tg:1001")).required
     failures = await db.run(lambda tx: tx.security.get("tg:1001").consecutive_failures)
     assert failures == 0  # refused, but not counted toward a lock: no code could pass
+    again = await service(db, clock).file(ANN, 1001, "lost")
+    assert again.outcome is FileOutcome.NEEDS_NEW_DEVICE  # nothing for support: /enroll
 
 
 async def test_the_window_end_is_required_even_before_the_sweep_runs(
