@@ -119,6 +119,7 @@ async def account_state(request: web.Request) -> web.Response:
         {
             "account": state.account_id,
             "enrolled": state.enrolled,
+            "required": state.required,
             "devices": [
                 {
                     "name": device.name,

@@ -54,11 +54,23 @@ class AccountState:
     consecutive_failures: int
     locked_until: datetime | None
     hard_locked: bool
-    deactivated_until: datetime | None
+    deactivated_until: datetime | None  # a deactivation window still running
+    two_factor_on: bool = False  # from the first activation until a proven turn-off
 
     @property
     def enrolled(self) -> bool:
         return bool(self.devices)
+
+    @property
+    def required(self) -> bool:
+        """Whether a login needs a second factor now: 2FA is on and no deactivation
+        window runs (with no device, every login is refused: ``needs_new_device``)."""
+        return (self.two_factor_on or self.enrolled) and self.deactivated_until is None
+
+    @property
+    def needs_new_device(self) -> bool:
+        """2FA is on but no device can answer (e.g. after a deactivation window)."""
+        return self.two_factor_on and not self.devices
 
 
 class AccountDirectory:
@@ -83,6 +95,7 @@ class AccountDirectory:
                 deactivated_until=deactivated
                 if deactivated is not None and deactivated > now
                 else None,
+                two_factor_on=security.two_factor_required,
             )
 
         return await self._db.run(work)

@@ -41,10 +41,17 @@ def activate(
     # SERIALIZABLE that aborts some of them for nothing.)
     tx.security.ensure(enrolment.account_id, now)
     state = tx.security.get(enrolment.account_id)
+    # 2FA is required from now on, until a proven turn-off (core.devices): a deactivation
+    # that revokes the devices never makes logins password-only for good.
+    turned_on = replace(state, two_factor_required=True)
     if state.deactivated_until is not None and state.deactivated_until > now:
         # A new device ends a temporary deactivation early: 2FA is back on.
-        tx.security.save(replace(state, deactivated_until=None), now)
+        turned_on = replace(turned_on, deactivated_until=None)
         audit_enrolment(tx, enrolment, now, "deactivation_ended_early")
+    if turned_on != state:
+        tx.security.save(turned_on, now)
+    if not state.two_factor_required:
+        audit_enrolment(tx, enrolment, now, "two_factor_turned_on")
     count = len(tx.devices.active_for(enrolment.account_id))
     tx.notices.add(
         enrolment.account_id, "device_added", now, skip_user_id=user_id, name=device.name

@@ -2,7 +2,9 @@
 
 The rules live here, shared by the chat and the API: one open request per account,
 decisions are atomic (the first agent wins), approval sets a deactivation window and
-revokes the lost devices, undecided requests expire. Every deadline is a column in
+revokes the lost devices, undecided requests expire. 2FA stays required through it all:
+when the window ends, logins are refused (``enrollment_required``) until a new device is
+set up, and everyone on the account is told. Every deadline is a column in
 the database, so a restart forgets none; the periodic jobs apply what fell due while
 the bot was down. Who counts as an agent, and what agents do besides deciding, is the
 support desk's (``core.support_desk``).
@@ -32,6 +34,7 @@ class FileOutcome(StrEnum):
     FILED = "filed"
     ALREADY_OPEN = "already_open"
     NOT_ENROLLED = "not_enrolled"  # nothing to deactivate
+    NEEDS_NEW_DEVICE = "needs_new_device"  # 2FA is on, no device left: /enroll, not support
     NO_SUPPORT = "no_support"  # SUPPORT_CHAT_ID is not configured
     INVALID_REASON = "invalid_reason"
 
@@ -166,6 +169,8 @@ class DeactivationService:
         if existing is not None:
             return FileResult(FileOutcome.ALREADY_OPEN, existing)
         if not tx.devices.active_for(account_id):
+            if tx.security.get(account_id).two_factor_required:
+                return FileResult(FileOutcome.NEEDS_NEW_DEVICE)
             return FileResult(FileOutcome.NOT_ENROLLED)
         return None
 
@@ -280,7 +285,9 @@ class DeactivationService:
         agent: TelegramIdentity,
         now: datetime,
     ) -> list[Device]:
-        """2FA off until ``until``; the lost devices revoked; locks cleared (support stepped in)."""
+        """2FA off until ``until``; the lost devices revoked; locks cleared (support stepped
+        in). 2FA stays required: the window ends in ``enrollment_required``, not in logins
+        with the password alone."""
         state = tx.security.get(request.account_id)
         tx.security.save(
             replace(
@@ -289,6 +296,9 @@ class DeactivationService:
                 consecutive_failures=0,
                 locked_until=None,
                 hard_locked_at=None,
+                # It had devices, so 2FA was on (and stays required): when the window
+                # ends, logins are refused until a new device is set up.
+                two_factor_required=True,
             ),
             now,
         )

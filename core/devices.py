@@ -10,7 +10,7 @@ transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from core import conversation, grants
@@ -249,6 +249,10 @@ def _revoke(tx: Transaction, who: TelegramIdentity, device: Device, now: datetim
     tx.audit.record(now, who.actor, "device_removed", account_id=account_id, device_id=device.id)
     tx.notices.add(account_id, "device_removed", now, skip_user_id=who.user_id, name=device.name)
     if remaining == 0:
+        # The proven turn-off (a code, or a recovery code, and the second yes): the only
+        # way an account that had 2FA lets logins in with the password alone again.
+        state = tx.security.get(account_id)
+        tx.security.save(replace(state, two_factor_required=False), now)
         tx.recovery.void_all(account_id, now)
         tx.audit.record(now, who.actor, "two_factor_turned_off", account_id=account_id)
         tx.alerts.raise_event(

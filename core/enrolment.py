@@ -385,12 +385,14 @@ class EnrolmentService:
         def work(tx: Transaction) -> AccountStatus:
             account_id = account_for(tx, who, now)
             enrolment, _ = self._live(tx, who.user_id, now)
-            until = tx.security.get(account_id).deactivated_until
+            security = tx.security.get(account_id)
+            until = security.deactivated_until
             return AccountStatus(
                 account_id,
                 tx.devices.active_for(account_id),
                 enrolment,
                 until if until is not None and until > now else None,
+                security.two_factor_required,
             )
 
         return await self._db.run(work)

@@ -64,3 +64,10 @@ class AccountStatus:
     devices: list[Device]
     pending: PendingEnrolment | None
     deactivated_until: datetime | None = None  # an approved deactivation still running
+    two_factor_on: bool = False  # from the first activation until a proven turn-off
+
+    @property
+    def needs_new_device(self) -> bool:
+        """2FA is on but no device can answer: logins are refused (once a deactivation
+        window ends) until a new device is set up."""
+        return self.two_factor_on and not self.devices

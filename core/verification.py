@@ -37,8 +37,11 @@ class Result(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     LOCKED = "locked"
-    NOT_ENROLLED = "not_enrolled"
+    NOT_ENROLLED = "not_enrolled"  # 2FA never turned on, or turned off with proof
     DEACTIVATED = "deactivated"
+    # 2FA is on but no device can answer (the lost ones were revoked by an approved
+    # deactivation whose window has ended): the login is refused, whatever the code.
+    ENROLLMENT_REQUIRED = "enrollment_required"
 
 
 @dataclass(frozen=True)
@@ -173,6 +176,10 @@ class VerificationService:
         if state.deactivated_until is not None and state.deactivated_until > now:
             return Verdict(Result.DEACTIVATED, deactivated_until=state.deactivated_until)
         if not devices:
+            # Not counted as a failure: no code could pass. A recovery code neither: the
+            # set was voided with the devices, and a new device brings a new one.
+            if state.two_factor_required:
+                return Verdict(Result.ENROLLMENT_REQUIRED)
             return Verdict(Result.NOT_ENROLLED)
         if state.hard_locked_at is not None:
             return Verdict(Result.LOCKED, hard_locked=True)
@@ -261,6 +268,7 @@ class VerificationService:
                 state.locked_until,
                 state.hard_locked_at,
                 state.deactivated_until,
+                state.two_factor_required,
             ),
             now,
         )

@@ -96,6 +96,8 @@ def _answer(account: str, verdict: Verdict) -> str:
         return tr(texts.CHECK_DEACTIVATED).format(
             account=escape(account), until=fmt.when(verdict.deactivated_until)
         )
+    if verdict.result is Result.ENROLLMENT_REQUIRED:
+        return tr(texts.CHECK_ENROLLMENT_REQUIRED).format(account=escape(account))
     return tr(texts.CHECK_NOT_ENROLLED).format(account=escape(account))
 
 

@@ -6,11 +6,12 @@ from __future__ import annotations
 from html import escape
 from typing import Any
 
-from telegram import InlineKeyboardMarkup, Update
+from telegram import InlineKeyboardMarkup, Update, User
 from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
 
 from core.conversation import Flow, Step
 from core.devices import Removal
+from core.enrolment_results import AccountStatus
 from core.free_text import MAX_DEVICE_NAME
 from core.records import Conversation, Device
 from handlers import conversation
@@ -38,7 +39,7 @@ async def devices_command(update: Update, context: Context) -> None:
         return
     account, devices, _ = await services(context).devices.overview(identity(user))
     if not devices:
-        await reply(update, tr(texts.DEVICES_NONE).format(account=escape(account)))
+        await reply(update, await _without_devices(context, user, texts.DEVICES_NONE, account))
         return
     rows = [
         [
@@ -56,13 +57,32 @@ async def devices_command(update: Update, context: Context) -> None:
     )
 
 
+def no_device_text(state: AccountStatus) -> str:
+    """An account without devices: 2FA required with no device (every login refused, or
+    will be once a deactivation window ends), or not set up at all."""
+    account = escape(state.account_id)
+    if state.needs_new_device and state.deactivated_until is not None:
+        return tr(texts.STATUS_NEW_DEVICE_NEEDED).format(account=account)
+    if state.needs_new_device:
+        return tr(texts.STATUS_ENROLLMENT_REQUIRED).format(account=account)
+    return tr(texts.STATUS_INACTIVE).format(account=account)
+
+
+async def _without_devices(context: Context, user: User, not_set_up: str, account: str) -> str:
+    """/devices or /recovery with no device: "2FA required, no device" where that is so."""
+    state = await services(context).enrolment.status(identity(user))
+    if state.needs_new_device:
+        return no_device_text(state)
+    return tr(not_set_up).format(account=escape(account))
+
+
 async def recovery_command(update: Update, context: Context) -> None:
     user = await private_user(update)
     if user is None:
         return
     account, devices, left = await services(context).devices.overview(identity(user))
     if not devices:
-        await reply(update, tr(texts.RECOVERY_NONE).format(account=escape(account)))
+        await reply(update, await _without_devices(context, user, texts.RECOVERY_NONE, account))
         return
     await reply(
         update,

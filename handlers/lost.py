@@ -92,6 +92,8 @@ async def _refusal(update: Update, result: FileResult, account: str) -> None:
         )
     elif result.outcome is FileOutcome.NOT_ENROLLED:
         await reply(update, tr(texts.LOST_NOT_ENROLLED).format(account=escape(account)))
+    elif result.outcome is FileOutcome.NEEDS_NEW_DEVICE:
+        await reply(update, tr(texts.LOST_NEEDS_NEW_DEVICE).format(account=escape(account)))
     else:
         await reply(update, tr(texts.LOST_NO_SUPPORT))
 

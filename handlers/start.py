@@ -18,6 +18,7 @@ from core.records import TelegramUserLink
 from handlers import links
 from handlers.callback_data import Action, button
 from handlers.common import identity, is_private, private_user, reply, services
+from handlers.devices import no_device_text
 from handlers.texts import format as fmt
 from handlers.texts import tr
 from handlers.texts import user as texts
@@ -65,7 +66,7 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
             account=account, devices=fmt.device_lines(state.devices)
         )
     else:
-        text = tr(texts.STATUS_INACTIVE).format(account=account)
+        text = no_device_text(state)
     if state.deactivated_until is not None:
         text += tr(texts.STATUS_DEACTIVATED).format(until=fmt.when(state.deactivated_until))
     if state.pending is not None:
@@ -75,6 +76,8 @@ async def status(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         )
     text += tr(texts.STATUS_PEOPLE).format(people=_people(people, user.id))
     buttons = [[button(tr(texts.BUTTON_LOST), Action.LOST)]] if state.devices else []
+    if state.needs_new_device:
+        buttons = [[button(tr(texts.BUTTON_ENROLL), Action.ENROLL)]]
     buttons += [
         [
             button(

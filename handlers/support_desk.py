@@ -91,14 +91,20 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
     )
     devices = agent_devices(found.devices)
     requests = request_list(found.requests)
+    if deactivated and state.deactivated_until is not None:
+        two_factor = tr(texts.DEACTIVATED_UNTIL).format(until=fmt.when(state.deactivated_until))
+    elif found.devices:
+        two_factor = tr(texts.TWO_FA_ON)
+    elif state.two_factor_required:  # after a deactivation window: logins are refused
+        two_factor = tr(texts.TWO_FA_NO_DEVICE)
+    else:
+        two_factor = tr(texts.TWO_FA_OFF)
     return tr(texts.LOOKUP).format(
         account=account,
         users=users or "none",
         devices=devices,
         lock=lock,
-        deactivation=tr(texts.DEACTIVATED_UNTIL).format(until=fmt.when(state.deactivated_until))
-        if deactivated and state.deactivated_until is not None
-        else tr(texts.TWO_FA_ON),
+        deactivation=two_factor,
         failed=found.failed_checks_24h,
         requests=requests or tr(texts.SUPPORT_NO_EARLIER),
     )

@@ -111,6 +111,9 @@ class AccountSecurity:
     locked_until: datetime | None = None
     hard_locked_at: datetime | None = None
     deactivated_until: datetime | None = None
+    # From the first activation until a proven turn-off: a login needs a second factor
+    # (when no device can answer, it is refused), unless a deactivation window runs.
+    two_factor_required: bool = False
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,10 @@ from typing import Any
 import aiohttp
 import pytest
 
+from core.accounts import TelegramIdentity
 from core.clock import FakeClock
 from core.config import Settings
+from core.deactivation import DeactivationService
 from storage.records import AccountSecurity
 from tests.harness import Harness, running_bot
 from tests.helpers import decode_qr, parse_key_uri
@@ -239,3 +241,35 @@ async def test_a_recovery_code_over_http(api: Api) -> None:
         "recovery_codes_left": 9,
     }
     assert (await api.verify("tg:1001", codes[0]))["result"] == "rejected"
+
+
+async def test_after_a_deactivation_window_the_login_must_be_refused(api: Api) -> None:
+    harness = api.harness
+    secret = await enrolled(harness, harness.user())
+    desk = DeactivationService(
+        harness.app.bot_data["services"].db,
+        harness.clock,
+        support_enabled=True,
+        configured_agents=frozenset({9001}),
+        default_duration=timedelta(hours=24),
+        longest_duration=timedelta(hours=72),
+        request_ttl=timedelta(hours=48),
+    )
+    request = (await desk.file(TelegramIdentity(1001, "ann", "Ann"), 1001, "lost")).request
+    assert request is not None
+    agent = TelegramIdentity(9001, None, "Agnes")
+    decision = await desk.decide(request.id, agent, approve=True, duration=timedelta(hours=4))
+    assert decision.revoked
+    status, during, _ = await api.call("GET", "/v1/accounts/tg:1001")
+    assert during["required"] is False and during["deactivated_until"] is not None
+    assert (await api.verify("tg:1001", "123456"))["result"] == "deactivated"
+    harness.clock.advance(hours=4, seconds=1)
+    for code in (code_for(harness, secret), "123456", "0000-0000-0000-0000"):
+        assert await api.verify("tg:1001", code) == {"result": "enrollment_required"}
+    harness.clock.advance(days=30)
+    assert await api.verify("tg:1001", "123456") == {"result": "enrollment_required"}
+    status, state, _ = await api.call("GET", "/v1/accounts/tg:1001")
+    assert status == 200 and state["required"] is True and state["enrolled"] is False
+    assert state["devices"] == [] and state["deactivated_until"] is None
+    status, never, _ = await api.call("GET", "/v1/accounts/nobody@example.com")
+    assert never["required"] is False and never["enrolled"] is False

@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from core import totp
-from core.accounts import TelegramIdentity
+from core.accounts import AccountDirectory, TelegramIdentity
 from core.clock import FakeClock
 from core.crypto import SecretBox
 from core.deactivation import (
@@ -19,8 +19,10 @@ from core.deactivation import (
     duration_choices,
     reason_problem,
 )
+from core.devices import DeviceService
 from core.enrolment import EnrolmentService
 from core.enrolment_results import EnrolmentStarted
+from core.recovery import RecoveryHasher
 from core.verification import Result, VerificationService
 from storage.db import Database, open_database
 from storage.records import DeactivationRequest, RequestStatus
@@ -98,7 +100,8 @@ async def test_approval_opens_a_window_and_revokes_devices(
     assert verdict.result is Result.DEACTIVATED and verdict.deactivated_until == until
     clock.advance(hours=24)
     after = await verifier.verify("tg:1001", now_code(secret, clock), actor="api")
-    assert after.result is Result.NOT_ENROLLED  # 2FA required again; the lost device is gone
+    # 2FA is required again, and the lost device is gone: the login is refused.
+    assert after.result is Result.ENROLLMENT_REQUIRED
 
 
 async def test_two_agents_at_once_give_exactly_one_decision(
@@ -261,3 +264,99 @@ async def test_approval_voids_the_recovery_codes_and_a_new_device_brings_new_one
     assert (await verifier.verify("tg:1001", old, actor="api")).result is Result.REJECTED
     remaining = await db.run(lambda tx: tx.recovery.remaining("tg:1001"))
     assert remaining == 10  # the new device came with a new set
+
+
+async def approved_and_ended(
+    db: Database, clock: FakeClock, enrolment: EnrolmentService
+) -> tuple[str, tuple[str, ...]]:
+    """Ann enrolled, support approved a 4 h deactivation and the window ran out (the
+    sweep ran): (the lost device's secret, the recovery codes of the first activation)."""
+    started = await enrolment.start(ANN, ANN.user_id)
+    assert isinstance(started, EnrolmentStarted)
+    await enrolment.submit(ANN.user_id, now_code(started.secret, clock))
+    await enrolment.submit(ANN.user_id, "Phone")
+    first = await enrolment.complete(ANN.user_id, started.enrolment.id)
+    clock.advance(seconds=90)
+    desk = service(db, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
+    clock.advance(hours=4, seconds=1)
+    assert [r.id for r in await desk.end_windows()] == [request.id]
+    return started.secret, first.recovery_codes
+
+
+async def test_after_the_window_every_login_is_refused_until_a_new_device(
+    db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
+) -> None:
+    secret, recovery_codes = await approved_and_ended(db, clock, enrolment)
+    verifier, accounts = VerificationService(db, box, clock), AccountDirectory(db, clock)
+    for code in (now_code(secret, clock), "123456", recovery_codes[0]):
+        verdict = await verifier.verify("tg:1001", code, actor="api")
+        assert verdict.result is Result.ENROLLMENT_REQUIRED
+    state = await accounts.describe("tg:1001")
+    assert state.required and not state.enrolled and state.deactivated_until is None
+    clock.advance(days=30)  # never turns into password-only logins
+    later = await verifier.verify("tg:1001", "123456", actor="api")
+    assert later.result is Result.ENROLLMENT_REQUIRED
+    assert (await accounts.describe("tg:1001")).required
+    failures = await db.run(lambda tx: tx.security.get("tg:1001").consecutive_failures)
+    assert failures == 0  # refused, but not counted toward a lock: no code could pass
+    again = await service(db, clock).file(ANN, 1001, "lost")
+    assert again.outcome is FileOutcome.NEEDS_NEW_DEVICE  # nothing for support: /enroll
+
+
+async def test_the_window_end_is_required_even_before_the_sweep_runs(
+    db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
+) -> None:
+    secret = await enrol(enrolment, clock)
+    desk, verifier = service(db, clock), VerificationService(db, box, clock)
+    request = (await desk.file(ANN, 1001, "lost")).request
+    assert request is not None
+    await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
+    during = await AccountDirectory(db, clock).describe("tg:1001")
+    assert not during.required and during.deactivated_until is not None  # password alone
+    clock.advance(hours=4)
+    verdict = await verifier.verify("tg:1001", now_code(secret, clock), actor="api")
+    assert verdict.result is Result.ENROLLMENT_REQUIRED
+
+
+async def test_a_new_device_after_the_window_accepts_codes_again(
+    db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
+) -> None:
+    await approved_and_ended(db, clock, enrolment)
+    new_secret = await enrol(enrolment, clock)
+    verifier = VerificationService(db, box, clock)
+    verdict = await verifier.verify("tg:1001", now_code(new_secret, clock), actor="api")
+    assert verdict.result is Result.ACCEPTED
+    assert (await verifier.verify("tg:1001", "123456", actor="api")).result is Result.REJECTED
+    state = await AccountDirectory(db, clock).describe("tg:1001")
+    assert state.required and state.enrolled
+
+
+async def test_only_a_proven_turn_off_makes_an_account_not_enrolled(
+    db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
+) -> None:
+    await approved_and_ended(db, clock, enrolment)
+    secret = await enrol(enrolment, clock)  # a new device after the window
+    verifier = VerificationService(db, box, clock)
+    devices = DeviceService(db, clock, verifier, RecoveryHasher(box))
+    _, (device,), _ = await devices.overview(ANN)
+    first = await devices.remove(ANN, device.id, proof_code=now_code(secret, clock))
+    assert first.needs_confirmation  # a current code, then the second yes
+    removed = await devices.remove(ANN, device.id, confirm_last=True)
+    assert removed.removed is not None and removed.remaining == 0
+    verdict = await verifier.verify("tg:1001", "123456", actor="api")
+    assert verdict.result is Result.NOT_ENROLLED
+    state = await AccountDirectory(db, clock).describe("tg:1001")
+    assert not state.required and not state.enrolled
+    actions = [e.action for e in await db.run(lambda tx: tx.audit.entries("tg:1001"))]
+    assert actions.count("two_factor_turned_off") == 1
+
+
+async def test_a_never_enrolled_account_is_not_required(
+    db: Database, clock: FakeClock, box: SecretBox
+) -> None:
+    verdict = await VerificationService(db, box, clock).verify("nobody", "123456", actor="api")
+    assert verdict.result is Result.NOT_ENROLLED
+    assert not (await AccountDirectory(db, clock).describe("nobody")).required

@@ -67,6 +67,7 @@ async def test_full_enrolment_activates_a_device(
         "enrolment_started",
         "enrolment_code_confirmed",
         "device_activated",
+        "two_factor_turned_on",
         "recovery_codes_issued",
     ]
     assert [item.message_id for item in due] == [77]  # the code message leaves the chat

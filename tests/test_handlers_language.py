@@ -91,7 +91,7 @@ WORDS: dict[str, dict[str, str]] = {
         "approved": "Support approved request #1",
         "password_alone": "password alone",
         "set_up_new": "Set up a new device",
-        "not_set_up": "not set up",
+        "no_device": "No device is set up",
         "your_devices": "Your devices",
         "last_used": "last used",
         "rename": "Rename Phone",
@@ -140,7 +140,7 @@ WORDS: dict[str, dict[str, str]] = {
         "approved": "Der Support hat Antrag #1 genehmigt",
         "password_alone": "genügt für die Anmeldung Ihr Passwort",
         "set_up_new": "Neues Gerät einrichten",
-        "not_set_up": "nicht eingerichtet",
+        "no_device": "ist kein Gerät eingerichtet",
         "your_devices": "Ihre Geräte",
         "last_used": "zuletzt verwendet:",
         "rename": "Phone umbenennen",
@@ -292,7 +292,7 @@ async def test_lost_with_approval_in_the_users_language(bot: Harness, language: 
     assert words["password_alone"] in told.shown_text
     assert labels(told) == [words["set_up_new"]]
     (status,) = await user.send("/status")
-    assert words["not_set_up"] in status.shown_text
+    assert words["no_device"] in status.shown_text  # 2FA is required again after the window
 
 
 @pytest.mark.parametrize("language", BOTH)

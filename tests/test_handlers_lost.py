@@ -112,7 +112,9 @@ async def test_approval_turns_2fa_off_and_tells_everyone(bot: Harness) -> None:
     (check,) = await user.send(f"/check {code_for(bot, secret)}")
     assert "temporarily off" in check.shown_text
     (status,) = await user.send("/status")
-    assert "not set up" in status.shown_text  # the lost device is revoked
+    # The lost device is revoked: 2FA is required again when the window ends.
+    assert "No device" in status.shown_text and "required again" in status.shown_text
+    assert "temporarily off" in status.shown_text
 
 
 async def test_non_agent_press_changes_nothing(bot: Harness) -> None:
@@ -362,3 +364,37 @@ async def test_the_end_of_the_window_is_told_and_the_decision_keeps_its_devices(
         e.action for e in await bot.app.bot_data["services"].db.run(lambda tx: tx.audit.entries())
     ]
     assert "deactivation_ended" in actions
+
+
+async def test_after_the_window_everyone_is_told_a_new_device_is_needed(bot: Harness) -> None:
+    ann = bot.user()
+    bo = bot.user(2002, "Bo", "bo", language_code="de")
+    await bo.send("/language")  # Bo's Telegram app speaks German
+    await file_request(bot, ann)
+    svc = bot.app.bot_data["services"]
+    now = bot.clock.now()
+    await svc.db.run(lambda tx: tx.accounts.save_link(2002, "tg:1001", "bo", "Bo", now))
+    await approve(bot, "4 h")
+    bot.clock.advance(hours=4, seconds=1)
+    await bot.run_job("support-sync")
+    await bot.run_job("notices")
+    told = ann.last().shown_text
+    assert "has ended" in told and "2FA is required again" in told
+    assert "every login is refused" in told and "/enroll" in told
+    gesagt = bo.last().shown_text
+    assert "2FA ist wieder erforderlich" in gesagt and "/enroll" in gesagt
+    (checked,) = await ann.send("/check 123456")
+    assert "no device" in checked.shown_text and "refused" in checked.shown_text
+    assert "/enroll" in checked.shown_text
+    (status,) = await ann.send("/status")
+    assert "2FA is required" in status.shown_text and "not set up" not in status.shown_text
+    for command in ("/devices", "/recovery"):
+        (answer,) = await ann.send(command)
+        assert "no device" in answer.shown_text and "not set up" not in answer.shown_text
+    (lost,) = await ann.send("/lost")
+    assert "no device left" in lost.shown_text and "/enroll" in lost.shown_text
+    (looked_up,) = await in_support(bot, AGENT).send("/lookup tg:1001")
+    assert "2FA: required, no device: every login is refused" in looked_up.shown_text
+    bot.clock.advance(days=30)
+    (later,) = await ann.send("/check 123456")
+    assert later.shown_text == checked.shown_text

@@ -84,6 +84,12 @@ DEACTIVATED_UNTIL = N_("off until {until} (approved deactivation)")
 
 TWO_FA_ON = N_("required")
 
+TWO_FA_NO_DEVICE = N_(
+    "required, <b>no device</b>: every login is refused until the user sets up a new one (/enroll)"
+)
+
+TWO_FA_OFF = N_("not set up (a login needs the password alone)")
+
 UNLOCK_USAGE = N_("Usage: /unlock &lt;account&gt;")
 
 UNLOCKED = N_("The lock on <code>{account}</code> is cleared; its codes work again.")

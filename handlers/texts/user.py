@@ -458,8 +458,9 @@ NOTICES = {
         "deactivation request)."
     ),
     "deactivation_ended": N_(
-        "⏰ The temporary deactivation of 2FA for <code>{account}</code> has ended: logins "
-        "need a code again. /enroll sets up a device if you have none."
+        "⏰ The temporary deactivation of 2FA for <code>{account}</code> has ended: 2FA is "
+        "required again. The lost devices no longer work, so every login is refused until "
+        "you set up a new device: send /enroll."
     ),
     "recovery_code_used": N_(
         "🔑 A recovery code was used for <code>{account}</code> ({left} left). If this was "
@@ -598,3 +599,23 @@ MANAGER_REMOVED = N_(
 
 LANGUAGE_ASK = N_("Which language should I use?")
 LANGUAGE_SET = N_("From now on I write to you in English.")
+
+# 2FA required, no device (after a deactivation window): logins are refused.
+CHECK_ENROLLMENT_REQUIRED = N_(
+    "🔒 <b>2FA is on</b> for <code>{account}</code>, but <b>no device</b> is set up (the "
+    "lost ones were revoked): a login is refused, whatever the code. Send /enroll to set "
+    "up a new device."
+)
+STATUS_ENROLLMENT_REQUIRED = N_(
+    "🔒 <b>2FA is required</b> for <code>{account}</code>, but <b>no device</b> is set up: "
+    "every login is refused until you set up a new one. Send /enroll."
+)
+STATUS_NEW_DEVICE_NEEDED = N_(
+    "<b>No device</b> is set up for <code>{account}</code>. When the deactivation ends, 2FA "
+    "is required again and every login is refused until you set up a new device: send "
+    "/enroll."
+)
+LOST_NEEDS_NEW_DEVICE = N_(
+    "<code>{account}</code> has no device left to turn off, and 2FA stays required. Send "
+    "/enroll to set up a new device."
+)
