@@ -124,7 +124,7 @@ def answer_for(verdict: Verdict, now: datetime) -> RadiusAnswer:
         )
     if result is Result.NOT_ENROLLED:
         return reject("2FA is not set up for this account: set it up in Telegram first")
-    if result.value == "enrollment_required":
+    if result is Result.ENROLLMENT_REQUIRED:
         return reject("2FA: no device can answer: set up a new device in Telegram first")
     return reject("2FA: the code was not accepted")
 
