@@ -12,6 +12,8 @@ import sqlite3
 import unicodedata
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -30,6 +32,7 @@ from core.links import EnrolmentLinks, LinkOutcome
 from core.services import Services
 from core.verification import Result, VerificationService
 from storage.db import Database
+from storage.repositories import Transaction
 from storage.repositories.account_ids import ACCOUNT_ID_COLUMNS
 from tests.conftest import TEST_TOKEN
 
@@ -112,6 +115,10 @@ async def test_an_id_stored_decomposed_is_found_in_either_spelling_after_a_start
     await again.close()
 
 
+def ensure(tx: Transaction, account: str, now: datetime) -> None:
+    tx.accounts.ensure(account, now)
+
+
 def stored_account_ids(tx: object) -> set[str]:
     """Every account id in every table that holds one (the audit log's rows keep theirs:
     they are chained as written)."""
@@ -136,6 +143,20 @@ async def test_two_ids_that_are_one_in_nfc_stop_the_start_naming_both(
     assert len(line.splitlines()) == 1
     assert r"'jose\u0301@example.com'" in line and r"'jos\xe9@example.com'" in line
     assert "one account in Unicode NFC" in line
+
+
+async def test_two_ids_neither_in_nfc_that_are_one_in_nfc_stop_the_start_too(
+    db: Database, settings: Settings, clock: FakeClock
+) -> None:
+    first, second = "\u1e0b\u0323 desk", "d\u0307\u0323 desk"  # both NFC "\u1e0d\u0307 desk"
+    for account in (first, second, "jose\u0301 alone"):
+        await db.run(partial(ensure, account=account, now=clock.now()))
+    await db.close()
+
+    with pytest.raises(ConfigError, match="one account in Unicode NFC") as refused:
+        await Services.open(settings, clock)
+    assert ascii(first) in str(refused.value) and ascii(second) in str(refused.value)
+    assert "alone" not in str(refused.value)
 
 
 @pytest.fixture
