@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from core.account_ids import account_ids_at_start
 from core.accounts import AccountDirectory
 from core.alerts import AlertService
 from core.audit_chain import AuditChain
@@ -58,6 +59,9 @@ class Services:
             # Before anything serves: a value under a key that is not configured stops the
             # start (one line); values under a previous key are a warning.
             await check_keys_at_start(db, box, settings.secrets_keys_previous)
+            # Account ids stored before the API normalised them get their one spelling;
+            # two that are one account in NFC stop the start (one line).
+            await account_ids_at_start(db, box, clock)
         except BaseException:
             await db.close()
             raise

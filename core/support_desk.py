@@ -9,12 +9,14 @@ share, who counts as an agent and that no agent acts on their own account, are h
 from __future__ import annotations
 
 import re
+import unicodedata
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 
 from core.accounts import TelegramIdentity
 from core.clock import Clock
+from core.identifiers import InvalidIdentifier, normalise_account_id
 from storage.db import Database
 from storage.records import (
     AccountSecurity,
@@ -33,6 +35,7 @@ class UnlockOutcome(StrEnum):
     NOT_LOCKED = "not_locked"
     OWN_ACCOUNT = "own_account"
     NOT_AGENT = "not_agent"
+    NOT_AN_ACCOUNT = "not_an_account"  # no account can have this id (control characters...)
 
 
 @dataclass(frozen=True)
@@ -64,11 +67,25 @@ def telegram_user_id(text: str) -> int | None:
 
 
 def lookup_problem(query: str) -> str:
-    """Why /lookup cannot look ``query`` up, or "": a number must be a Telegram user id
-    (anything else is taken as an account id)."""
+    """Why /lookup cannot look ``query`` up, or "": a number must be a Telegram user id,
+    anything else an account id as the API takes it (core/identifiers.py)."""
     if query.isdigit() and telegram_user_id(query) is None:
         return "a number that is not a Telegram user id"
+    if telegram_user_id(query) is None:
+        try:
+            normalise_account_id(query)
+        except InvalidIdentifier as exc:
+            return exc.message
     return ""
+
+
+def _account_id(text: str) -> str | None:
+    """What an agent typed as the account id the API stores (NFC), or None if no account
+    can have it."""
+    try:
+        return normalise_account_id(text)
+    except InvalidIdentifier:
+        return None
 
 
 def counts_as_agent(tx: Transaction, configured: frozenset[int], user_id: int) -> bool:
@@ -157,7 +174,7 @@ class SupportDesk:
         user_id = telegram_user_id(query)
 
         def work(tx: Transaction) -> AccountLookup | None:
-            account_id = query
+            account_id = unicodedata.normalize("NFC", query)  # as the API stores it
             if user_id is not None and (link := tx.accounts.link_for(user_id)) is not None:
                 account_id = link.account_id
             users = tx.accounts.users_of(account_id)
@@ -176,14 +193,18 @@ class SupportDesk:
 
         return await self._db.run(work)
 
-    async def clear_lock(self, account_id: str, agent: TelegramIdentity) -> UnlockOutcome:
+    async def clear_lock(self, typed: str, agent: TelegramIdentity) -> UnlockOutcome:
         """Support steps in: the lock (also after 100 failures) and the count are cleared;
-        only by an agent, never on their own account."""
+        only by an agent, never on their own account. ``typed`` is taken as the API takes
+        an account id (NFC)."""
         now = self._clock.now()
+        account_id = _account_id(typed)
 
         def work(tx: Transaction) -> UnlockOutcome:
             if not counts_as_agent(tx, self._configured_agents, agent.user_id):
                 return UnlockOutcome.NOT_AGENT
+            if account_id is None:
+                return UnlockOutcome.NOT_AN_ACCOUNT
             if manages(tx, agent.user_id, account_id):
                 return UnlockOutcome.OWN_ACCOUNT
             state = tx.security.get(account_id)

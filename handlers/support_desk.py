@@ -14,6 +14,7 @@ from telegram.ext import (
     filters,
 )
 
+from core.identifiers import MAX_ACCOUNT_ID_LENGTH
 from core.support_desk import AccountLookup, UnlockOutcome, lookup_problem
 from handlers.common import identity, reply, services
 from handlers.support_sync import MAX_NAME_SHOWN, agent_devices, request_list
@@ -56,17 +57,17 @@ async def lookup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/lookup <account or Telegram user id>: what support knows about an account."""
     if not await _agent(update, context):
         return
-    if not context.args or len(context.args) != 1:
+    query = _rest_of_line(update)
+    if not query:
         await reply(update, tr(texts.LOOKUP_USAGE))
         return
-    query = context.args[0][:256]
     if lookup_problem(query):
-        await reply(update, tr(texts.LOOKUP_BAD_QUERY).format(query=escape(query)))
+        await reply(update, tr(texts.LOOKUP_BAD_QUERY).format(query=_shown(query)))
         return
     svc = services(context)
     found = await svc.support_desk.lookup(query)
     if found is None:
-        await reply(update, tr(texts.LOOKUP_NONE).format(query=escape(query)))
+        await reply(update, tr(texts.LOOKUP_NONE).format(query=_shown(query)))
         return
     await reply(update, render_lookup(found, svc.clock.now()))
 
@@ -113,15 +114,15 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
 async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     """/unlock <account>: support clears a lock, also the one after 100 failures. Who may
     is the core's rule (clear_lock); the agent check here only orders the usage answer."""
-    if not context.args or len(context.args) != 1:
+    account = _rest_of_line(update)
+    if not account:
         if await _agent(update, context):
             await reply(update, tr(texts.UNLOCK_USAGE))
         return
-    account = context.args[0][:256]
     assert update.effective_user is not None
     svc = services(context)
     outcome = await svc.support_desk.clear_lock(account, identity(update.effective_user))
-    await reply(update, tr(_UNLOCK_ANSWERS[outcome]).format(account=escape(account)))
+    await reply(update, tr(_UNLOCK_ANSWERS[outcome]).format(account=_shown(account)))
 
 
 _UNLOCK_ANSWERS = {
@@ -129,7 +130,25 @@ _UNLOCK_ANSWERS = {
     UnlockOutcome.NOT_LOCKED: texts.NOT_LOCKED,
     UnlockOutcome.OWN_ACCOUNT: texts.UNLOCK_OWN_ACCOUNT,
     UnlockOutcome.NOT_AGENT: texts.ONLY_AGENTS,
+    UnlockOutcome.NOT_AN_ACCOUNT: texts.UNLOCK_NOT_AN_ACCOUNT,
 }
+
+
+def _shown(typed: str) -> str:
+    """What the agent typed, as an answer quotes it: escaped, and cut where no account id
+    reaches (the command itself may be thousands of characters long)."""
+    if len(typed) > MAX_ACCOUNT_ID_LENGTH:
+        typed = typed[:MAX_ACCOUNT_ID_LENGTH] + "…"
+    return escape(typed)
+
+
+def _rest_of_line(update: Update) -> str:
+    """Everything after the command, without the spaces around it: an account id may hold
+    spaces (``/lookup Jane Doe``)."""
+    message = update.effective_message
+    text = message.text if message is not None and message.text else ""
+    parts = text.split(maxsplit=1)
+    return parts[1].strip() if len(parts) == 2 else ""
 
 
 def register(app: Application, support_chat: filters.BaseFilter) -> None:

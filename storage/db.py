@@ -49,6 +49,12 @@ class DatabaseUnavailableError(ConnectionError):
     database). The message names the server without the password."""
 
 
+class CommitOutcomeUnknownError(ConnectionError):
+    """The connection to the database was lost during COMMIT: the transaction may have
+    landed or not. It is not run again (it could then act twice: a code accepted twice);
+    the caller gets this error instead."""
+
+
 def backend_of(url: str) -> Backend:
     if url.startswith(POSTGRESQL_PREFIXES):
         return "postgresql"

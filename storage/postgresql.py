@@ -21,7 +21,10 @@ Work queued while the threads are busy is committed together, as on SQLite (grou
 commit, ``storage/workqueue.py``): one BEGIN and one COMMIT (one WAL flush) for the lot.
 If the group fails (a piece raised, or PostgreSQL aborted it), it is rolled back and
 each piece runs again alone, with the retries above: a failure only affects its own
-piece. Within a transaction the statements go out in libpq's pipeline mode, each
+piece. Not so when the connection is lost during COMMIT: whether the group landed is
+unknown, and running it again could act twice (a code accepted twice), so every caller
+of the group gets ``CommitOutcomeUnknownError`` and nothing runs again (likewise for a
+piece run alone). Within a transaction the statements go out in libpq's pipeline mode, each
 answer read when asked for (``PostgresConnection``): fewer round trips, the same
 outcome.
 
@@ -48,6 +51,7 @@ from psycopg.adapt import PyFormat, Transformer
 from psycopg_pool import ConnectionPool
 
 from storage.db import (
+    CommitOutcomeUnknownError,
     Database,
     DatabaseClosedError,
     DatabaseUnavailableError,
@@ -95,6 +99,11 @@ _PIPELINE_ABORTED = pq.ExecStatus.PIPELINE_ABORTED
 _AUTO = PyFormat.AUTO  # psycopg picks each parameter's format
 
 T = TypeVar("T")
+
+COMMIT_LOST = (
+    "the connection to PostgreSQL was lost during COMMIT: the transaction may or may not "
+    "have landed, so it is not run again"
+)
 
 # libpq parameters of every connection: a dead peer is noticed in seconds, not hours.
 _CONNECTION_OPTIONS: dict[str, Any] = {
@@ -262,10 +271,19 @@ class PostgresConnection:
 
     def commit(self) -> None:
         """COMMIT, after the answers of every statement sent (an error among them fails
-        the commit, and nothing lands)."""
+        the commit, and nothing lands).
+
+        Once COMMIT is on its way, a lost connection leaves the outcome unknown: the
+        server may have committed and died before we read its answer, or never seen it.
+        That is ``CommitOutcomeUnknownError``, never a plain OperationalError, so nobody
+        runs the work again (it could act twice). A connection known lost before COMMIT
+        is sent is an OperationalError: nothing landed."""
         pgconn = self._pgconn
         if not pgconn.pipeline_status:
             return  # no statement ran: nothing to commit
+        if pgconn.status == _BAD:
+            self.abandon()
+            raise self._lost()
         try:
             pgconn.send_query_params(b"COMMIT", None)
             self._pending.append(None)
@@ -276,8 +294,10 @@ class PostgresConnection:
                 self._read_next()
             self._read_sync()
             pgconn.exit_pipeline_mode()
-        except BaseException:
+        except BaseException as exc:
             self.abandon()
+            if isinstance(exc, psycopg.Error) and pgconn.status == _BAD:
+                raise CommitOutcomeUnknownError(COMMIT_LOST) from exc
             raise
 
     def abandon(self) -> None:
@@ -546,7 +566,9 @@ class PostgresDatabase(Database):
 
     def _together(self, batch: list[Work]) -> list[Outcome] | None:
         """One transaction for the lot: their results, or None when anything failed
-        (nothing landed)."""
+        before COMMIT (nothing landed: each runs again alone). A connection lost during
+        COMMIT is an unknown outcome, for every piece: each caller gets
+        ``CommitOutcomeUnknownError`` and nothing runs again."""
         try:
             with self._pool.connection() as raw:
                 conn = PostgresConnection(raw)
@@ -559,6 +581,9 @@ class PostgresDatabase(Database):
                     if not raw.broken:
                         raw.rollback()
                     raise
+        except CommitOutcomeUnknownError as exc:
+            logger.warning("%s (a group of %d)", exc, len(batch))
+            return [(False, CommitOutcomeUnknownError(COMMIT_LOST)) for _ in batch]
         except Exception:
             return None
         self._count(commits=1)
@@ -569,11 +594,9 @@ class PostgresDatabase(Database):
         while True:
             with self._pool.connection(timeout=wait) as raw:
                 conn = PostgresConnection(raw)
-                committing = False
                 try:
                     try:
                         result = work(Transaction(conn))
-                        committing = True
                         conn.commit()
                     except BaseException:
                         conn.abandon()
@@ -586,8 +609,9 @@ class PostgresDatabase(Database):
                 except psycopg.OperationalError:
                     # The connection died before COMMIT (the server restarted, a failover):
                     # nothing landed. The pool replaces it; check the others too. A death
-                    # during COMMIT leaves the outcome unknown: that one is not run again.
-                    if not raw.broken or committing or attempt >= MAX_ATTEMPTS:
+                    # during COMMIT leaves the outcome unknown: that is
+                    # CommitOutcomeUnknownError (below), which is not run again.
+                    if not raw.broken or attempt >= MAX_ATTEMPTS:
                         raise
                     self._pool.check()
                 except BaseException:

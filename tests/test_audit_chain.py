@@ -412,6 +412,39 @@ def test_the_export_round_trips_and_verifies_on_its_own(
     assert capsys.readouterr().out == ""  # nothing written since that day
 
 
+def test_an_export_replaces_an_existing_file_with_a_new_private_one(
+    command_env: pytest.MonkeyPatch,
+    database_url: str,
+    tmp_path: Path,
+    box: SecretBox,
+    clock: FakeClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An existing file does not lend its mode to the export, and a symlink is replaced,
+    not followed: the export is a new 0600 file, renamed into place."""
+    chained_log(database_url, box, clock, rows=3)
+    folder = tmp_path / "exports"
+    folder.mkdir()
+    existing = folder / "audit.jsonl"
+    existing.write_text("yesterday's export\n", encoding="utf-8")
+    existing.chmod(0o644)
+    elsewhere = tmp_path / "elsewhere.txt"
+    elsewhere.write_text("not the export's to change\n", encoding="utf-8")
+    elsewhere.chmod(0o644)
+    link = folder / "linked.jsonl"
+    link.symlink_to(elsewhere)
+
+    for output in (existing, link):
+        assert main(["audit", "export", "--since", "2026-03-01", "--output", str(output)]) == 0
+        assert "exported 3 chained rows" in capsys.readouterr().err
+        assert not output.is_symlink()
+        assert output.stat().st_mode & 0o777 == 0o600
+        assert len(output.read_text(encoding="utf-8").splitlines()) == 3
+    assert elsewhere.read_text(encoding="utf-8") == "not the export's to change\n"
+    assert elsewhere.stat().st_mode & 0o777 == 0o644
+    assert sorted(p.name for p in folder.iterdir()) == ["audit.jsonl", "linked.jsonl"]
+
+
 # ---------------------------------------------------------------------- concurrency
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
@@ -10,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bot.__main__ import main
 from core import totp
 from core.accounts import TelegramIdentity
 from core.clock import FakeClock
@@ -154,3 +156,34 @@ def test_only_sqlite_to_postgresql(tmp_path: Path) -> None:
         copy_sqlite_to_postgresql("postgresql://a:secret@h/db", f"sqlite:///{tmp_path}/x")
     with pytest.raises(CopyError, match="no SQLite database"):
         copy_sqlite_to_postgresql(f"sqlite:///{tmp_path}/missing.sqlite3", "postgresql://h/db")
+
+
+async def test_a_backup_not_made_safe_is_refused_in_one_line(
+    db_path: Path,
+    target: str,
+    box: SecretBox,
+    clock: FakeClock,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Copied as it is, a backup's spent codes and recovery codes would work again on
+    PostgreSQL, where nothing marks it: the copy refuses it, as the bot does."""
+    await enrolled_sqlite(db_path, box, clock)
+    backup = tmp_path / "backup.sqlite3"
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{db_path}")
+    assert await asyncio.to_thread(main, ["backup", str(backup)]) == 0
+    capsys.readouterr()
+
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{backup}")
+    assert await asyncio.to_thread(main, ["copy-database", "--to", target]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"error: {backup} is a backup taken at ") and len(err.splitlines()) == 1
+    assert "run python -m bot after-restore first" in err
+    with psycopg.connect(target) as conn:  # nothing was written, not even the schema
+        tables = "SELECT count(*) FROM information_schema.tables WHERE table_schema = 'public'"
+        assert conn.execute(tables).fetchone() == (0,)
+
+    assert await asyncio.to_thread(main, ["after-restore"]) == 0
+    assert await asyncio.to_thread(main, ["copy-database", "--to", target]) == 0
+    assert "every count equal" in capsys.readouterr().out

@@ -11,6 +11,7 @@ import pytest
 
 from core.clock import FakeClock
 from core.config import Settings
+from storage.records import AccountSecurity
 from tests.harness import Harness, running_bot
 from tests.test_handlers_check import enrolled, wrong
 from tests.test_handlers_enrolment import code_for
@@ -144,3 +145,59 @@ async def test_an_agent_cannot_unlock_their_own_account(bot: Harness) -> None:
     assert "Lock: locked until" in found.shown_text  # nothing changed
     (done,) = await in_support(bot, OTHER_AGENT).send(f"/unlock tg:{AGENT}")
     assert "cleared" in done.shown_text  # another agent can
+
+
+async def bind_by_link(bot: Harness, account: str, user_id: int) -> None:
+    """``user_id`` manages ``account`` (minted through the core as the API would)."""
+    minted = await bot.app.bot_data["services"].links.mint(account)
+    await bot.user(user_id, "Jane").send(f"/start {minted.token}")
+
+
+async def test_lookup_takes_the_rest_of_the_line_as_the_account(bot: Harness) -> None:
+    await bind_by_link(bot, "Jane Doe", 1005)
+    agent = in_support(bot, AGENT)
+    (found,) = await agent.send("/lookup   Jane Doe  ")
+    assert found.shown_text.startswith("Jane Doe\n") and "(1005)" in found.shown_text
+    (none,) = await agent.send("/lookup Jane  Doe")  # ids are opaque: no spaces folded
+    assert "Nothing known about Jane  Doe" in none.shown_text
+    (usage,) = await agent.send("/lookup")
+    assert "Usage: /lookup" in usage.shown_text
+    (long,) = await agent.send("/lookup " + "x" * 3000)  # no account id is that long
+    assert "neither an account id" in long.shown_text and len(long.shown_text) < 400
+
+
+async def test_lookup_and_unlock_normalise_what_the_agent_types(bot: Harness) -> None:
+    """An agent who types a decomposed é finds the account the API stores (NFC)."""
+    await bind_by_link(bot, "jos\u00e9@example.com", 1006)
+    services = bot.app.bot_data["services"]
+    await services.db.run(
+        lambda tx: tx.security.save(
+            AccountSecurity("jos\u00e9@example.com", consecutive_failures=5), bot.clock.now()
+        )
+    )
+    agent = in_support(bot, AGENT)
+    (found,) = await agent.send("/lookup jose\u0301@example.com")
+    assert found.shown_text.startswith("jos\u00e9@example.com\n")
+    (done,) = await agent.send("/unlock jose\u0301@example.com")
+    assert "cleared" in done.shown_text
+    state = await services.db.run(lambda tx: tx.security.get("jos\u00e9@example.com"))
+    assert state.consecutive_failures == 0
+
+
+async def test_unlock_takes_the_rest_of_the_line_and_refuses_what_is_no_account_id(
+    bot: Harness,
+) -> None:
+    await bind_by_link(bot, "Jane Doe", 1005)
+    services = bot.app.bot_data["services"]
+    await services.db.run(
+        lambda tx: tx.security.save(
+            AccountSecurity("Jane Doe", consecutive_failures=5), bot.clock.now()
+        )
+    )
+    agent = in_support(bot, AGENT)
+    (done,) = await agent.send("/unlock Jane Doe")
+    assert done.shown_text == "The lock on Jane Doe is cleared; its codes work again."
+    (bad,) = await agent.send("/unlock Jane\u200bDoe")  # a zero-width space: never an id
+    assert "is not an account id" in bad.shown_text
+    (refused,) = await in_support(bot, BYSTANDER).send("/unlock Jane Doe")
+    assert "Only support agents" in refused.shown_text

@@ -9,6 +9,7 @@ import logging
 import os
 import sqlite3
 import stat
+import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from core.clock import FakeClock
 from storage import postgresql
 from storage.db import (
     Backend,
+    CommitOutcomeUnknownError,
     Database,
     DatabaseClosedError,
     DatabaseUnavailableError,
@@ -513,6 +515,130 @@ async def test_connections_that_died_are_replaced_without_failing_work(
     results = await asyncio.gather(*(pg_db.run(add(i)) for i in range(8)))
     assert results == [None] * 8
     assert len(await pg_db.run(account_ids)) == 8
+
+
+@pytest.fixture
+async def pg_one_thread(postgres_server: PostgresServer) -> AsyncIterator[PostgresDatabase]:
+    """One connection, one database thread: work queued while it is busy is one group."""
+    with postgres_server.database() as url:
+        db = await PostgresDatabase.open(url, pool_size=1)
+        yield db
+        await db.close()
+
+
+def lose_the_connection_at_commit(
+    monkeypatch: pytest.MonkeyPatch, postgres_server: PostgresServer
+) -> list[int]:
+    """The next COMMIT goes to a server session that has just been terminated (as in a
+    failover at that moment); the pids terminated."""
+    real_commit = postgresql.PostgresConnection.commit
+    terminated: list[int] = []
+
+    def commit(self: postgresql.PostgresConnection) -> None:
+        if not terminated and self.raw.pgconn.pipeline_status:
+            pid = self.raw.info.backend_pid
+            with psycopg.connect(postgres_server.url("postgres"), autocommit=True) as admin:
+                admin.execute("SELECT pg_terminate_backend(%s, 5000)", (pid,))  # and waits
+            terminated.append(pid)
+        real_commit(self)
+
+    monkeypatch.setattr(postgresql.PostgresConnection, "commit", commit)
+    return terminated
+
+
+async def hold_the_thread(db: PostgresDatabase) -> tuple[asyncio.Future[None], threading.Event]:
+    """Keep the one database thread busy until the event is set (so that what is queued
+    meanwhile goes as one group)."""
+    started, release = threading.Event(), threading.Event()
+
+    def busy(tx: Transaction) -> None:
+        started.set()
+        release.wait(10)
+
+    holding = asyncio.ensure_future(db.run(busy))
+    await asyncio.to_thread(started.wait, 10)
+    return holding, release
+
+
+async def test_a_group_whose_commit_was_cut_off_is_not_run_again(
+    pg_one_thread: PostgresDatabase,
+    postgres_server: PostgresServer,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Whether a COMMIT whose connection died landed is unknown: running the work again
+    could act twice (a code accepted twice). Each caller hears so; nothing runs again."""
+    db = pg_one_thread
+    holding, release = await hold_the_thread(db)
+    terminated = lose_the_connection_at_commit(monkeypatch, postgres_server)
+    runs: list[str] = []
+
+    def add(name: str) -> Callable[[Transaction], None]:
+        def work(tx: Transaction) -> None:
+            runs.append(name)  # counting runs is what this test is about
+            tx.accounts.ensure(name, clock.now())
+
+        return work
+
+    group = [asyncio.ensure_future(db.run(add(name))) for name in ("a1", "a2", "a3")]
+    await asyncio.sleep(0.05)  # all three queued behind the busy thread
+    release.set()
+    await holding
+    outcomes = await asyncio.gather(*group, return_exceptions=True)
+
+    assert len(terminated) == 1 and sorted(runs) == ["a1", "a2", "a3"]  # each ran once
+    for outcome in outcomes:
+        assert isinstance(outcome, CommitOutcomeUnknownError), outcome
+        assert "lost during COMMIT" in str(outcome) and "not run again" in str(outcome)
+    assert await db.run(lambda tx: tx.ping())  # the pool replaced the connection
+
+
+async def test_a_lone_work_whose_commit_was_cut_off_is_not_run_again(
+    pg_one_thread: PostgresDatabase,
+    postgres_server: PostgresServer,
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    terminated = lose_the_connection_at_commit(monkeypatch, postgres_server)
+    runs: list[int] = []
+
+    def work(tx: Transaction) -> None:
+        runs.append(1)
+        tx.accounts.ensure("alone", clock.now())
+
+    with pytest.raises(CommitOutcomeUnknownError):
+        await pg_one_thread.run(work)
+    assert len(terminated) == 1 and runs == [1]
+
+
+async def test_a_group_whose_connection_died_before_commit_runs_again_alone(
+    pg_one_thread: PostgresDatabase, postgres_server: PostgresServer, clock: FakeClock
+) -> None:
+    """Before COMMIT nothing can have landed: the group is rolled back and each piece
+    runs again alone, on a fresh connection."""
+    db = pg_one_thread
+    holding, release = await hold_the_thread(db)
+    runs: list[str] = []
+
+    def dies_midway(tx: Transaction) -> None:
+        runs.append("dies")
+        tx.accounts.ensure("b1", clock.now())
+        if runs.count("dies") == 1:
+            pid = tx.connection.execute("SELECT pg_backend_pid()").fetchone()[0]
+            postgres_server.admin("SELECT pg_terminate_backend(%s, 5000)", (pid,))
+        tx.accounts.ensure("b1-again", clock.now())  # its answer never comes the first time
+
+    def fine(tx: Transaction) -> None:
+        runs.append("fine")
+        tx.accounts.ensure("b2", clock.now())
+
+    group = [asyncio.ensure_future(db.run(fine)), asyncio.ensure_future(db.run(dies_midway))]
+    await asyncio.sleep(0.05)
+    release.set()
+    await holding
+    assert await asyncio.gather(*group) == [None, None]
+    assert runs == ["fine", "dies", "fine", "dies"]  # the group, then each alone
+    assert await db.run(account_ids) == ["b1", "b1-again", "b2"]
 
 
 async def test_a_refused_login_is_one_clear_error_without_the_password(

@@ -18,6 +18,7 @@ import json
 import os
 import re
 import sys
+import tempfile
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from dataclasses import dataclass
@@ -176,13 +177,41 @@ async def _chain(settings: Settings) -> AsyncIterator[AuditChain]:
 
 @contextmanager
 def _opened(output: Path | None) -> Iterator[IO[str]]:
+    """Standard output, or a new file (0600) under a temporary name beside ``output`` that
+    takes its name once the export is complete. A file already there is replaced, never
+    written through: it keeps neither its mode (it may be readable by others) nor, for a
+    symlink, its target; a failed export leaves it as it was."""
     if output is None:
         yield sys.stdout
         sys.stdout.flush()
         return
+    if output.is_dir():
+        raise ConfigError(f"--output: {output} is a folder; name a file")
     try:
-        fd = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, PRIVATE_FILE)
+        fd, name = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".partial", dir=output.parent)
     except OSError as exc:
         raise ConfigError(f"--output: cannot write {output}: {exc.strerror or exc}") from None
-    with os.fdopen(fd, "w", encoding="utf-8") as out:
-        yield out
+    partial = Path(name)
+    try:
+        os.fchmod(fd, PRIVATE_FILE)  # mkstemp's mode already; said here, not assumed
+        with os.fdopen(fd, "w", encoding="utf-8") as out:
+            yield out
+            out.flush()
+            os.fsync(out.fileno())
+        try:
+            os.replace(partial, output)  # a symlink at ``output`` is replaced, not followed
+        except OSError as exc:
+            raise ConfigError(f"--output: cannot write {output}: {exc.strerror or exc}") from None
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    _sync_folder(output.parent)
+
+
+def _sync_folder(folder: Path) -> None:
+    """The new name is on disk (a crash right after the export keeps it)."""
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)

@@ -3,7 +3,10 @@
 The copy itself is storage's (``storage.copy``: one snapshot of the SQLite file, one
 PostgreSQL transaction, the row counts of every table compared before it commits).
 Here: which database to copy (DATABASE_URL, from the environment or ``.env``), a
-refusal while the bot runs on it, a progress bar, and the count check printed.
+refusal while the bot runs on it or while it is a backup nobody has made safe (as the
+bot refuses to start on one: PostgreSQL has no mark, so the copy would start as if it
+were live, and codes and recovery codes spent since the backup would work again), a
+progress bar, and the count check printed.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from collections.abc import Mapping
 
 from tqdm import tqdm
 
+from bot.commands.restore import refuse_unrestored_backup
 from bot.leader import AlreadyRunning, SqliteGuard
 from core.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
 from storage.copy import CopyError, CopyProgress, CopyReport, copy_sqlite_to_postgresql
@@ -33,6 +37,7 @@ def copy_database(env: Mapping[str, str], target: str) -> int:
             f"got {redact_url(target)!r}"
         )
     path = existing_sqlite_path(source, " to copy")
+    refuse_unrestored_backup(path)
     guard = SqliteGuard(path)
     try:
         guard.acquire()

@@ -129,3 +129,7 @@ SUPPORT_LINKED_SINCE = N_("Linked to this account since: {since}\n")
 SUPPORT_LINK_GONE = N_("No longer linked to this account (switched, or removed by someone on it)\n")
 
 SUPPORT_LINKED_UNKNOWN = N_("unknown")
+
+UNLOCK_NOT_AN_ACCOUNT = N_(
+    "<code>{account}</code> is not an account id.\nUsage: /unlock &lt;account&gt;"
+)
