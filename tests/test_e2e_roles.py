@@ -16,7 +16,7 @@ from tests.e2e import BotProcess, E2EUser
 from tests.test_e2e_enrolment import contains
 
 API_TOKEN = "e2e-roles-token-0123456789abcdef-0123456789"
-WEBHOOK_SECRET = "e2e-webhook-secret_0123456789"
+WEBHOOK_SECRET = "e2e-webhook-secret_0123456789abcdef"
 
 
 def error_lines(process: BotProcess) -> list[str]:
