@@ -20,6 +20,7 @@ from telegram.request import BaseRequest
 import handlers
 from api.routes import BotUsername
 from api.server import ApiServer, build_api
+from bot.inbox import InboxQueue, InboxUpdateProcessor
 from bot.leader import LeaderLock
 from bot.telegram_transport import AiohttpRequest
 from core.clock import Clock, SystemClock
@@ -142,6 +143,8 @@ def build_application(
                     scope.leader.watch(lambda: _leadership_lost(app)), name="leader-watch"
                 )
         app.bot_data[STARTED_AT_KEY] = the_clock.now()
+        if inbox_queue is not None:  # before the webhook listens: the earlier ones first
+            await inbox_queue.open(svc.inbox, app.bot)
         await set_commands(app)
         if app.job_queue is not None:
             # first=0: deadlines that passed while the bot was down apply at once.
@@ -209,12 +212,19 @@ def build_application(
                 await svc.close()
         logger.info("2FA Desk stopped" if scope is None else "the bot stopped polling")
 
+    # Webhook mode: each update stored before Telegram hears 200, and handled once.
+    inbox_queue = InboxQueue() if settings.webhook_url else None
+    processor = (
+        PerUserUpdateProcessor(CONCURRENT_UPDATES, metrics.update_latency)
+        if inbox_queue is None
+        else InboxUpdateProcessor(inbox_queue, CONCURRENT_UPDATES, metrics.update_latency)
+    )
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
         .base_url(settings.telegram_base_url)
         .base_file_url(settings.telegram_base_file_url)
-        .concurrent_updates(PerUserUpdateProcessor(CONCURRENT_UPDATES, metrics.update_latency))
+        .concurrent_updates(processor)
         # Telegram's flood control: a 429 is waited out (retry_after) and the call retried.
         # No overall cap of our own: Telegram's answer is the limit.
         .rate_limiter(AIORateLimiter(overall_max_rate=0, max_retries=3))
@@ -228,6 +238,8 @@ def build_application(
         get_updates_request = AiohttpRequest(connection_pool_size=1)
         transports.extend([request, get_updates_request])
     builder = builder.request(request).get_updates_request(get_updates_request or request)
+    if inbox_queue is not None:
+        builder = builder.update_queue(inbox_queue)
     app = builder.build()
     handlers.register_all(app, settings.support_chat_id)
     app.add_error_handler(on_error)

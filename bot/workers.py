@@ -12,7 +12,10 @@ connections among them. The parent serves nothing itself. It:
   stops the others and exits 1, for systemd to see; a child that exits with 2 (a
   configuration problem, said in one line) stops them all at once with 2, since a
   restart would fail the same way;
-- on Linux, has the kernel send each child SIGTERM should the parent itself die.
+- on Linux, has the kernel send each child SIGTERM should the parent itself die;
+- gives the children a fresh private folder for their metrics (PROMETHEUS_MULTIPROC_DIR,
+  core/metrics.py), so that /metrics from any of them counts what all of them did; a
+  child that ends is marked dead there, and the folder goes when the parent exits.
 """
 
 from __future__ import annotations
@@ -22,17 +25,22 @@ import contextlib
 import ctypes
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Mapping
 from types import FrameType
 
+from prometheus_client.multiprocess import mark_process_dead
+
 from api.routes import BotUsername
 from bot.roles import ask_bot_username, check_api_role
 from core.config import Settings
+from core.metrics import MULTIPROCESS_DIR_ENV
 
 logger = logging.getLogger(__name__)
 
@@ -75,6 +83,7 @@ class Supervisor:
                 continue
             code = os.waitstatus_to_exitcode(wait_status)
             child.returncode = code  # reaped here: Popen must not wait for it again
+            self._metrics_of_dead(pid)
             if self.stopping:
                 continue
             status = self._died(pid, code)
@@ -82,6 +91,12 @@ class Supervisor:
                 self._stop_all(signal.SIGTERM)
         logger.info("API workers stopped")
         return status
+
+    def _metrics_of_dead(self, pid: int) -> None:
+        """Its counts stay in the totals; its live gauges (if any) go."""
+        folder = self.env.get(MULTIPROCESS_DIR_ENV)
+        if folder:
+            mark_process_dead(pid, folder)
 
     def _spawn(self) -> None:
         child = subprocess.Popen(
@@ -134,4 +149,10 @@ def run_workers(settings: Settings, workers: int) -> int:
         username = BotUsername()
         if asyncio.run(ask_bot_username(settings, username)) and username.value:
             env["TELEGRAM_BOT_USERNAME"] = username.value
-    return Supervisor(workers, env).run()
+    # Private (0700) and empty: a folder left by an earlier run would add its counts.
+    metrics_dir = tempfile.mkdtemp(prefix="twofa-desk-metrics-")
+    env[MULTIPROCESS_DIR_ENV] = metrics_dir
+    try:
+        return Supervisor(workers, env).run()
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)

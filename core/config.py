@@ -31,8 +31,10 @@ _TOKEN_SHAPE = re.compile(r"^\d+:[A-Za-z0-9_-]{20,}$")
 MIN_API_TOKEN_LENGTH = 32
 # Telegram's rules: 5 to 32 characters, letters, digits and underscores, ending in "bot".
 _BOT_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,29}[Bb][Oo][Tt]$")
-# Telegram's rule for setWebhook's secret_token.
+# Telegram's rule for setWebhook's secret_token; ours: as long as API_TOKEN, since the
+# secret is all that tells Telegram's posts from anyone's.
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
+MIN_WEBHOOK_SECRET_LENGTH = MIN_API_TOKEN_LENGTH
 DEFAULT_WEBHOOK_PORT = 8443
 # A key as `python -m bot genkey` prints it: 32 bytes in URL-safe base64 (the padding
 # optional).
@@ -295,9 +297,15 @@ def _webhook_secret(env: Mapping[str, str], token: str) -> str:
     if not _WEBHOOK_SECRET.match(value):
         # Never the value itself: it is a secret.
         raise ConfigError(
-            "TELEGRAM_WEBHOOK_SECRET must be 1 to 256 characters of A-Z, a-z, 0-9, _ and -"
-            " (Telegram's rule); generate one with `openssl rand -hex 32`, or leave it unset"
-            " to derive one from the bot token"
+            f"TELEGRAM_WEBHOOK_SECRET must be {MIN_WEBHOOK_SECRET_LENGTH} to 256 characters of"
+            " A-Z, a-z, 0-9, _ and - (Telegram's rule); generate one with `openssl rand -hex"
+            " 32`, or leave it unset to derive one from the bot token"
+        )
+    if len(value) < MIN_WEBHOOK_SECRET_LENGTH:
+        raise ConfigError(
+            f"TELEGRAM_WEBHOOK_SECRET must be at least {MIN_WEBHOOK_SECRET_LENGTH} characters"
+            f" (it has {len(value)}); generate one with `openssl rand -hex 32`, or leave it"
+            " unset to derive one from the bot token"
         )
     return value
 

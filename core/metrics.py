@@ -1,11 +1,23 @@
-"""Prometheus metrics: one registry per running bot (tests build as many as they like)."""
+"""Prometheus metrics: one registry per running bot (tests build as many as they like).
+
+``python -m bot api --workers N`` runs N processes behind one port, and a scrape reaches
+one of them: there the parent sets ``PROMETHEUS_MULTIPROC_DIR`` (bot/workers.py), each
+worker's prometheus_client keeps its values in files in that folder, and ``render``
+reads every worker's files: counters summed, the gauges (read from the shared database
+at each scrape) as most recently set.
+"""
 
 from __future__ import annotations
 
+import os
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
+from prometheus_client.multiprocess import MultiProcessCollector
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
+# Read by prometheus_client itself when it is imported: set before the process starts.
+MULTIPROCESS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Metrics:
@@ -28,10 +40,14 @@ class Metrics:
         self.open_requests = Gauge(
             "twofa_open_deactivation_requests",
             "Deactivation requests waiting for a decision.",
+            multiprocess_mode="mostrecent",
             registry=self.registry,
         )
         self.alert_outbox = Gauge(
-            "twofa_alert_outbox_depth", "Alerts not delivered yet.", registry=self.registry
+            "twofa_alert_outbox_depth",
+            "Alerts not delivered yet.",
+            multiprocess_mode="mostrecent",
+            registry=self.registry,
         )
         self.alert_delivery_failures = Counter(
             "twofa_alert_delivery_failures",
@@ -51,4 +67,10 @@ class Metrics:
         )
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        """This process's metrics; with several processes, all of theirs together."""
+        folder = os.environ.get(MULTIPROCESS_DIR_ENV)
+        if not folder:
+            return generate_latest(self.registry)
+        every_process = CollectorRegistry()
+        MultiProcessCollector(every_process, path=folder)
+        return generate_latest(every_process)

@@ -15,6 +15,7 @@ from core.conversation import Conversations
 from core.deactivation import DeactivationService
 from core.devices import DeviceService
 from core.enrolment import EnrolmentService
+from core.inbox import UpdateInbox
 from core.keys import check_keys_at_start
 from core.languages import LanguagePreferences
 from core.links import EnrolmentLinks
@@ -47,6 +48,7 @@ class Services:
     devices: DeviceService
     notices: NoticeService
     audit_chain: AuditChain
+    inbox: UpdateInbox
 
     @classmethod
     async def open(
@@ -103,6 +105,7 @@ class Services:
             devices=DeviceService(db, clock, verification, RecoveryHasher(box)),
             notices=NoticeService(db, clock),
             audit_chain=AuditChain(db, clock, box),
+            inbox=UpdateInbox(db, clock),
         )
 
     async def close(self) -> None:

@@ -49,8 +49,8 @@ def test_webhook_mode_has_a_secret_derived_from_the_token_unless_one_is_set() ->
         8443,
         "/telegram/hook",
     )
-    chosen = load_settings(env(TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET="A-b_9" * 4))
-    assert chosen.webhook_secret == "A-b_9" * 4
+    chosen = load_settings(env(TELEGRAM_WEBHOOK_URL=url, TELEGRAM_WEBHOOK_SECRET="A-b_9" * 7))
+    assert chosen.webhook_secret == "A-b_9" * 7
     assert "A-b_9" not in repr(chosen)
 
 
@@ -71,6 +71,17 @@ def test_webhook_mode_has_a_secret_derived_from_the_token_unless_one_is_set() ->
             },
             "TELEGRAM_WEBHOOK_SECRET",
         ),
+        (
+            {"TELEGRAM_WEBHOOK_URL": "https://b.example.org/", "TELEGRAM_WEBHOOK_SECRET": "x"},
+            "TELEGRAM_WEBHOOK_SECRET",
+        ),
+        (
+            {
+                "TELEGRAM_WEBHOOK_URL": "https://b.example.org/",
+                "TELEGRAM_WEBHOOK_SECRET": "y" * 31,  # guessable: shorter than API_TOKEN's 32
+            },
+            "TELEGRAM_WEBHOOK_SECRET",
+        ),
         ({"TELEGRAM_WEBHOOK_URL": "https://b.example.org/", "WEBHOOK_PORT": "0"}, "WEBHOOK_PORT"),
         (
             {
@@ -88,7 +99,8 @@ def test_bad_webhook_settings_name_the_variable(overrides: dict[str, str], named
         load_settings(env(**overrides))
     message = str(caught.value)
     assert message.startswith(named) and "\n" not in message
-    assert "a b" not in message and "x" * 257 not in message  # a secret is never quoted
+    for secret in ("a b", "x" * 257, "y" * 31):
+        assert secret not in message  # a secret is never quoted
 
 
 def test_a_local_bot_api_server_may_post_to_a_plain_http_webhook() -> None:

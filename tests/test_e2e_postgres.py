@@ -321,6 +321,42 @@ async def test_api_workers_replace_a_dead_one_and_answer_503_without_a_database(
     assert "starting another" in workers.log()
 
 
+def api_checks(metrics: str) -> float:
+    """The code checks of the API that a /metrics answer counts, all results together."""
+    return sum(
+        float(line.rsplit(" ", 1)[1])
+        for line in metrics.splitlines()
+        if line.startswith("twofa_verifications_total{") and 'channel="api"' in line
+    )
+
+
+async def test_metrics_of_api_workers_count_the_requests_of_every_worker(
+    server: BotApiServer, tmp_path: Path, database_url: str, unused_tcp_port: int
+) -> None:
+    workers = Deployment(server, tmp_path, database_url).process(
+        "workers", unused_tcp_port, "api", "--workers", "2"
+    )
+    await workers.spawn()
+    try:
+        await workers.until_ready(
+            eventually(lambda: workers.log().count("2FA Desk API started") == 2, timeout=30)
+        )
+        checks = 24
+        for _ in range(checks):  # a connection each: the kernel spreads them over both
+            async with aiohttp.ClientSession() as http:
+                assert await verify(http, unused_tcp_port, "nobody", "123456") == "not_enrolled"
+        seen = []
+        for _ in range(8):  # either worker answers, and counts the other's checks too
+            async with aiohttp.ClientSession() as http:
+                url = f"http://127.0.0.1:{unused_tcp_port}/metrics"
+                async with http.get(url, headers=AUTH) as response:
+                    assert response.status == 200
+                    seen.append(api_checks(await response.text()))
+        assert seen == [checks] * len(seen)
+    finally:
+        assert await workers.terminate() == 0
+
+
 async def run_copy(workdir: Path, env: dict[str, str], target: str) -> tuple[int, str, str]:
     process = await asyncio.create_subprocess_exec(
         sys.executable,

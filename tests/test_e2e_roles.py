@@ -12,11 +12,11 @@ import aiohttp
 import pytest
 
 from tests.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser
+from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser
 from tests.test_e2e_enrolment import contains
 
 API_TOKEN = "e2e-roles-token-0123456789abcdef-0123456789"
-WEBHOOK_SECRET = "e2e-webhook-secret_0123456789"
+WEBHOOK_SECRET = "e2e-webhook-secret_0123456789abcdef"
 
 
 def error_lines(process: BotProcess) -> list[str]:
@@ -105,6 +105,64 @@ async def test_webhook_mode_takes_updates_with_the_secret_only(
     async with aiohttp.ClientSession() as http:
         with pytest.raises(aiohttp.ClientConnectionError):
             await http.post(url, json={})
+
+
+def webhook_bot(server: BotApiServer, tmp_path: Path, port: int) -> BotProcess:
+    return BotProcess(
+        server,
+        tmp_path,
+        TELEGRAM_WEBHOOK_URL=f"http://127.0.0.1:{port}/telegram/webhook",
+        TELEGRAM_WEBHOOK_SECRET=WEBHOOK_SECRET,
+        WEBHOOK_PORT=str(port),
+    )
+
+
+async def test_a_webhook_update_posted_again_is_answered_once(
+    server: BotApiServer, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    bot = webhook_bot(server, tmp_path, unused_tcp_port)
+    await bot.start()
+    state = server.state
+    user = E2EUser(server, 7302, "Xena")
+    try:
+        await user.send("/language", contains("Which language"))  # the webhook listens
+        # The same update posted twice (Telegram retrying a delivery whose answer it
+        # missed, the proxy trying the other host, a replay) is answered once.
+        state.queue_updates = False
+        update = state.send_text(7302, "/help")
+        state.queue_updates = True
+        assert await server.post_to_webhook(update, WEBHOOK_SECRET) == 200
+        await state.wait_for_message(7302, contains("/enroll"), timeout=REPLY_TIMEOUT)
+        assert await server.post_to_webhook(update, WEBHOOK_SECRET) == 200
+        await user.send("/language", contains("Which language"))  # after the repeat's turn
+        answers = [m.content[:20] for m in state.messages(7302)]
+        assert len(answers) == 3, answers
+    finally:
+        assert await bot.terminate() == 0
+
+
+async def test_a_webhook_update_acknowledged_before_a_crash_is_answered_after_it(
+    server: BotApiServer, tmp_path: Path, unused_tcp_port: int
+) -> None:
+    bot = webhook_bot(server, tmp_path, unused_tcp_port)
+    await bot.start()
+    state = server.state
+    user = E2EUser(server, 7303, "Yuri")
+    try:
+        await user.send("/language", contains("Which language"))
+        # Telegram hears 200 for an update, and the bot dies while answering it (Telegram
+        # holds the answer back for a minute): the next start answers it.
+        state.fail_next("sendMessage", 429, retry_after=60)
+        sent_before = len([c for c in state.calls if c[0] == "sendMessage"])
+        state.send_text(7303, "/help")
+        await state.wait_for_calls("sendMessage", sent_before + 1, timeout=REPLY_TIMEOUT)
+        assert not state.pending_updates()  # acknowledged: Telegram will not send it again
+        await bot.kill()
+        await bot.start()
+        await state.wait_for_message(7303, contains("/enroll"), timeout=REPLY_TIMEOUT)
+        assert len(state.messages(7303)) == 2
+    finally:
+        assert await bot.terminate() == 0
 
 
 async def test_a_webhook_port_in_use_stops_the_start_with_one_line(

@@ -526,20 +526,31 @@ async def test_alerts_in_the_ops_chats_language(settings: Settings, clock: FakeC
 
 
 async def test_times_in_the_configured_time_zone(settings: Settings, clock: FakeClock) -> None:
+    """Each reader sees the zone as they name it: MEZ/MESZ in German, CET/CEST in English
+    (not the "+0100" Babel falls back to where English has no name of its own)."""
     berlin = dataclasses.replace(settings, timezone="Europe/Berlin")
     async with running_bot(berlin, clock) as bot:
         german = bot.user(1001, language_code="de")
+        english = bot.user(1002, language_code="en")
         secret = await enrol(german, "de")
+        english_secret = await enrol(english, "en")
         (status,) = await german.send("/status")
         # 09:00 UTC on 1 March is 10:00 in Berlin, winter time.
         assert "hinzugefügt am 1. März 2026, 10:00 MEZ" in status.shown_text
+        (status,) = await english.send("/status")
+        assert re.search(r"added 1 March 2026, 10:0\d CET\n", status.shown_text)
         bot.clock.advance(days=130)  # July: summer time, two hours ahead of UTC
         await german.send(f"/check {code_for(bot, secret)}")
+        await english.send(f"/check {code_for(bot, english_secret)}")
         (listing,) = await german.send("/devices")
         berlin_now = bot.clock.now() + timedelta(hours=2)
         assert (
             f"zuletzt verwendet: {berlin_now.day}. Juli 2026, {berlin_now:%H:%M} MESZ"
             in listing.shown_text
+        )
+        (listing,) = await english.send("/devices")
+        assert (
+            f"last used {berlin_now.day} July 2026, {berlin_now:%H:%M} CEST" in listing.shown_text
         )
 
 

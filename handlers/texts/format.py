@@ -3,6 +3,7 @@ current language (``handlers.texts``) and the configured time zone (``TIMEZONE``
 
 from __future__ import annotations
 
+import re
 from datetime import datetime, timedelta
 from html import escape
 from zoneinfo import ZoneInfo
@@ -21,8 +22,11 @@ NO_DEVICES = N_("• none")
 HOURS_SHORT = NP_("{count} h", "{count} h")
 DAYS_SHORT = NP_("{count} d", "{count} d")
 
-# "2 December 2026, 14:30 UTC" / "2. Dezember 2026, 14:30 MEZ"
-_WHEN = {"en": "d MMMM y, HH:mm zzz", "de": "d. MMMM y, HH:mm zzz"}
+# "2 December 2026, 14:30 UTC" / "2. Dezember 2026, 14:30 MEZ"; the zone is added by
+# ``zone_name``.
+_WHEN = {"en": "d MMMM y, HH:mm", "de": "d. MMMM y, HH:mm"}
+# What Babel writes for a zone its locale has no short name for: "+0100", "GMT+01:00".
+_OFFSET = re.compile(r"^(GMT|UTC)?[+-]\d")
 _zone = ZoneInfo("UTC")
 _clock: Clock = SystemClock()
 
@@ -42,7 +46,19 @@ def set_clock(clock: Clock) -> None:
 def when(moment: datetime) -> str:
     """A moment, to the minute, as people read it where they live."""
     language = current()
-    return format_datetime(moment, _WHEN.get(language, _WHEN["en"]), tzinfo=_zone, locale=language)
+    shown = format_datetime(moment, _WHEN.get(language, _WHEN["en"]), tzinfo=_zone, locale=language)
+    return f"{shown} {zone_name(moment, language)}"
+
+
+def zone_name(moment: datetime, language: str) -> str:
+    """The zone as the reader names it at that moment: the language's own short name
+    (German "MEZ"/"MESZ", English "EST"), else the zone's own abbreviation (English has
+    none of its own for Berlin: "CET"/"CEST", not "+0100"), else the offset ("+0300")."""
+    babel_name = format_datetime(moment, "zzz", tzinfo=_zone, locale=language)
+    if not _OFFSET.match(babel_name):
+        return babel_name
+    abbreviation = moment.astimezone(_zone).tzname() or ""
+    return abbreviation if abbreviation.isalpha() else babel_name
 
 
 def in_words(delta: timedelta) -> str:

@@ -15,6 +15,7 @@ from storage.repositories.cleanup import CleanupRepository
 from storage.repositories.conversations import ConversationRepository, GrantRepository
 from storage.repositories.devices import DeviceRepository
 from storage.repositories.enrolments import EnrolmentRepository
+from storage.repositories.inbox import InboxRepository
 from storage.repositories.languages import LanguageRepository
 from storage.repositories.links import LinkRepository
 from storage.repositories.notices import NoticeRepository
@@ -45,6 +46,7 @@ class Transaction:
         self.recovery = RecoveryCodeRepository(conn)
         self.notices = NoticeRepository(conn)
         self.sealed = SealedRepository(conn)
+        self.inbox = InboxRepository(conn)
 
     def ping(self) -> bool:
         return self.connection.execute("SELECT 1").fetchone() == (1,)
