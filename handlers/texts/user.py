@@ -491,6 +491,20 @@ NOTICES = {
         "may be lost. Your recovery codes no longer work: get a new set with /recovery. If "
         "you added or removed a device recently, check /devices."
     ),
+    "deactivation_requested": N_(
+        "🆘 {name} asked support to turn 2FA off for <code>{account}</code> for a while "
+        "(request #{id}), as the authenticator is lost. Their reason: <i>{reason}</i>. If "
+        "that is wrong, withdraw the request below (or with /lost) before an agent decides."
+    ),
+    "deactivation_withdrawn": N_(
+        "↩️ {by} withdrew request #{id} to turn 2FA off for <code>{account}</code>. 2FA "
+        "stays as it is."
+    ),
+    "recovery_codes_renewed": N_(
+        "🔑 {by} got a new set of recovery codes for <code>{account}</code>: the earlier "
+        "codes no longer work, also any you saved. If this was not agreed, contact "
+        "support; /recovery gives you a new set (which voids theirs)."
+    ),
 }
 
 COMMANDS = [
