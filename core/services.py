@@ -21,6 +21,7 @@ from core.metrics import Metrics
 from core.notices import NoticeService
 from core.qr import QrRenderer
 from core.recovery import RecoveryHasher
+from core.stray_secrets import StraySecrets
 from core.support_desk import SupportDesk
 from core.verification import VerificationService
 from storage.db import Database, open_database
@@ -46,6 +47,7 @@ class Services:
     devices: DeviceService
     notices: NoticeService
     audit_chain: AuditChain
+    stray_secrets: StraySecrets
 
     @classmethod
     async def open(
@@ -99,6 +101,7 @@ class Services:
             devices=DeviceService(db, clock, verification, RecoveryHasher(box)),
             notices=NoticeService(db, clock),
             audit_chain=AuditChain(db, clock, box),
+            stray_secrets=StraySecrets(db, box, clock, RecoveryHasher(box)),
         )
 
     async def close(self) -> None:

@@ -26,13 +26,13 @@ from handlers import cleanup, conversation
 from handlers.callback_data import Action, Place, button, message_of, parse_press, pattern
 from handlers.common import (
     edit_or_send,
-    forget,
     identity,
     is_private,
     proof_in,
     refuse_proof,
     reply,
     services,
+    stray_secret,
 )
 from handlers.texts import tr, using
 from handlers.texts import user as texts
@@ -152,6 +152,7 @@ async def on_step(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conv
     if result.outcome is Outcome.NO_ENROLMENT:  # the slot outlived its enrolment
         await svc.conversations.release(user.id, Flow.ENROL)
         await reply(update, tr(texts.UNKNOWN_INPUT))
+        await stray_secret(update, context)
         return
     issuer = escape(svc.settings.totp_issuer)
     if result.outcome is Outcome.ACCEPTED and result.enrolment is not None:
@@ -177,15 +178,24 @@ async def on_step(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conv
         await refuse_name(update, context, result.problem)
     else:
         await _answer_other(update, context, result)
+    if result.outcome in _NOT_TAKEN:
+        await stray_secret(update, context)
+
+
+# What a step answers without taking the message (a name refused says so in refuse_name).
+_NOT_TAKEN = {
+    Outcome.EXPIRED,
+    Outcome.NOT_A_CODE,
+    Outcome.NOT_TEXT,
+    Outcome.LOOKS_LIKE_CODE,
+}
 
 
 async def refuse_name(update: Update, context: ContextTypes.DEFAULT_TYPE, problem: str) -> None:
-    """A name that cannot be kept: say why; a secret typed by mistake leaves the chat."""
-    if problem in ("looks_like_recovery_code", "looks_like_key"):
-        message = update.effective_message
-        assert message is not None
-        await forget(update, context, message)
+    """A name that cannot be kept: say why; a secret typed by mistake leaves the chat (and
+    a recovery code is voided: it was not given as a proof)."""
     await reply(update, tr(texts.NAME_PROBLEMS[problem]).format(max=MAX_DEVICE_NAME))
+    await stray_secret(update, context)
 
 
 async def on_expired(
@@ -195,6 +205,7 @@ async def on_expired(
     if slot.step == Step.PROOF:
         await services(context).conversations.release(slot.user_id, Flow.ENROL)
         await reply(update, tr(texts.TIMED_OUT).format(doing=conversation.doing(slot)))
+        await stray_secret(update, context)  # a proof too late is no proof
         return
     await on_step(update, context, slot)
 

@@ -124,3 +124,156 @@ async def test_saved_still_sends_the_codes_off_at_once(bot: Harness) -> None:
     (codes,) = [m for m in answer if CODE.search(m.content)]
     await user.press(codes, "I have saved them")
     assert gone(bot, user, codes)
+
+
+# ------------------------------------------- a secret where no prompt takes it (item 4)
+
+VOIDED = {
+    "en": (
+        "🔑 A recovery code of tg:1001 was posted in a chat and has been voided ({left} "
+        "left). /recovery gives you a new set."
+    ),
+    "de": (
+        "🔑 Ein Wiederherstellungscode von tg:1001 wurde in einem Chat gesendet und ist "
+        "jetzt ungültig (noch {left}). /recovery gibt Ihnen einen neuen Satz."
+    ),
+}
+GROUP = -100900
+
+
+def typed(bot: Harness, chat_id: int, text: str) -> SimMessage:
+    (message,) = [m for m in bot.state.user_messages(chat_id) if m.text == text]
+    return message
+
+
+async def recovery_code_is_spent(bot: Harness, user: ChatUser, code: str) -> bool:
+    (check,) = await user.send(f"/check {code}")
+    return "not right" in check.shown_text or "nicht richtig" in check.shown_text
+
+
+@pytest.mark.parametrize("language", ["en", "de"])
+async def test_a_recovery_code_after_its_prompt_ran_out_is_removed_and_voided(
+    bot: Harness, language: str
+) -> None:
+    user = bot.user()
+    _, codes = await enrol(bot, user, "Phone")
+    bot.state.users[user.user_id].language_code = language  # from now on, in their app
+    (status,) = await user.send("/recovery")
+    await user.press(status, status.buttons[0][0])  # New recovery codes
+    bot.clock.advance(minutes=6)  # the proof prompt runs out
+    answer = await user.send(codes[0])
+    assert typed(bot, user.chat_id, codes[0]).deleted
+    assert answer[-1].shown_text == VOIDED[language].format(left=9)
+    assert await recovery_code_is_spent(bot, user, codes[0])
+
+
+async def test_a_recovery_code_with_nothing_waiting_is_removed_voided_and_everyone_told(
+    bot: Harness,
+) -> None:
+    ann = bot.user(1001, "Ann")
+    secret, codes = await enrol(bot, ann, "Phone")
+    link = await bot.app.bot_data["services"].links.mint("tg:1001")
+    bo = bot.user(2002, "Bo", language_code="de")
+    await bo.send(f"/start {link.token}")
+    await bo.send(code_for(bot, secret))
+    await bot.run_job("notices")
+    text = f"here it is {codes[1].upper()}"
+    answer = await ann.send(text)
+    assert "not sure what you mean" in answer[0].shown_text
+    assert typed(bot, ann.chat_id, text).deleted
+    assert ann.last().shown_text == VOIDED["en"].format(left=9)
+    assert bo.last().shown_text == VOIDED["de"].format(left=9)
+    await ann.send(codes[2])  # a second one: 8 left
+    assert ann.last().shown_text == VOIDED["en"].format(left=8)
+    assert await recovery_code_is_spent(bot, ann, codes[1])
+
+
+async def test_an_unknown_recovery_code_or_a_key_with_nothing_waiting_is_removed(
+    bot: Harness,
+) -> None:
+    user = bot.user()
+    secret, _ = await enrol(bot, user, "Phone")
+    before = len(user.messages())
+    for text in ("0000-1111-2222-3333", "JBSW Y3DP EHPK 3PXP", code_for(bot, secret)):
+        (answer,) = await user.send(text)
+        assert "not sure what you mean" in answer.shown_text
+        assert typed(bot, user.chat_id, text).deleted
+    assert not any("voided" in m.content for m in user.messages()[before:])
+    await user.send("hello there")
+    assert not typed(bot, user.chat_id, "hello there").deleted
+    # A code in the private chat is only removed: nobody else read it before it ran out.
+    (check,) = await user.send(f"/check {code_for(bot, secret)}")
+    assert "Code accepted" in check.shown_text
+
+
+async def test_a_recovery_code_typed_as_a_reason_or_a_name_is_voided(bot: Harness) -> None:
+    user = bot.user()
+    _, codes = await enrol(bot, user, "Phone")
+    (choice,) = await user.send("/lost")
+    await user.press(choice, "Ask support")
+    (refused, told) = await user.send(f"my code {codes[0]} does not work")
+    assert "looks like a recovery code" in refused.shown_text
+    assert told.shown_text == VOIDED["en"].format(left=9)
+    await user.send("/cancel")
+    (listing,) = await user.send("/devices")
+    await user.press(listing, "Rename Phone")
+    await user.send("/cancel")
+    assert await recovery_code_is_spent(bot, user, codes[0])
+
+
+async def test_a_recovery_code_given_as_proof_is_used_not_reported_as_voided(
+    bot: Harness,
+) -> None:
+    user = bot.user()
+    _, codes = await enrol(bot, user, "Phone")
+    (first,) = await user.send(f"/check {codes[0]}")
+    assert "Recovery code accepted" in first.shown_text and "9 left" in first.shown_text
+    assert not any("voided" in m.content for m in user.messages())
+
+
+async def test_a_recovery_code_posted_in_a_group_is_removed_voided_and_told(
+    bot: Harness,
+) -> None:
+    ann = bot.user(1001, "Ann")
+    _, codes = await enrol(bot, ann, "Phone")
+    member = ChatUser(bot, 1001, GROUP)
+    bot.state.group(GROUP, "Friends")
+    (note,) = await member.send(f"my backup code: {codes[3]}")
+    assert typed(bot, GROUP, f"my backup code: {codes[3]}").deleted
+    assert "removed" in note.shown_text and "private chat" in note.shown_text
+    assert codes[3] not in note.shown_text
+    assert ann.last().shown_text == VOIDED["en"].format(left=9)
+    assert await recovery_code_is_spent(bot, ann, codes[3])
+
+
+async def test_a_code_posted_in_a_group_cannot_be_replayed(bot: Harness) -> None:
+    ann = bot.user(1001, "Ann")
+    secret, _ = await enrol(bot, ann, "Phone")
+    member = ChatUser(bot, 1001, GROUP)
+    bot.state.group(GROUP, "Friends")
+    code = code_for(bot, secret)
+    await member.send(f"what is {code[:3]} {code[3:]} for?")
+    assert typed(bot, GROUP, f"what is {code[:3]} {code[3:]} for?").deleted
+    (check,) = await ann.send(f"/check {code}")
+    assert "not right" in check.shown_text
+    bot.clock.advance(seconds=30)
+    (check,) = await ann.send(f"/check {code_for(bot, secret)}")
+    assert "Code accepted" in check.shown_text
+
+
+async def test_a_code_with_check_in_a_group_cannot_be_replayed(bot: Harness) -> None:
+    ann = bot.user(1001, "Ann")
+    secret, _ = await enrol(bot, ann, "Phone")
+    member = ChatUser(bot, 1001, GROUP)
+    bot.state.group(GROUP, "Friends")
+    code = code_for(bot, secret)
+    (answer,) = await member.send(f"/check {code}")
+    assert "private chat" in answer.shown_text
+    (check,) = await ann.send(f"/check {code}")
+    assert "not right" in check.shown_text
+
+
+async def test_a_group_message_without_a_secret_stays_and_gets_no_answer(bot: Harness) -> None:
+    member = bot.group_member(2002, GROUP)
+    assert await member.send("see you at 10:30 tomorrow") == []
+    assert not typed(bot, GROUP, "see you at 10:30 tomorrow").deleted

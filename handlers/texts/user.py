@@ -505,6 +505,10 @@ NOTICES = {
         "codes no longer work, also any you saved. If this was not agreed, contact "
         "support; /recovery gives you a new set (which voids theirs)."
     ),
+    "recovery_code_voided": N_(
+        "🔑 A recovery code of <code>{account}</code> was posted in a chat and has been "
+        "voided ({left} left). /recovery gives you a new set."
+    ),
 }
 
 COMMANDS = [
@@ -600,6 +604,11 @@ LINK_IN_GROUP = N_(
 CODE_IN_GROUP = N_(
     "Please never send codes in a group: anyone here can read them. I removed your "
     "message where I could. Use /check in a private chat with @{bot_username}."
+)
+SECRET_IN_GROUP = N_(
+    "🔒 That message looked like a code, a recovery code or a key, which anyone here can "
+    "read: I removed it where I could, and a code of yours in it no longer works. Secrets "
+    "belong in a private chat with @{bot_username}."
 )
 STATUS_PEOPLE = N_("\n\n<b>Managed from Telegram by</b>\n{people}")
 PERSON_LINE = N_("• {name}{username}, since {since}{you}")
