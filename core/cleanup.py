@@ -1,9 +1,12 @@
 """Chat messages that must leave the chat (QR codes, keys, typed codes, recovery codes).
 
-The rows are written in the transaction that made the messages obsolete (or, for a
-message that may stay a while, right after it was sent, with the time it must go); a
-sender (the Telegram adapter) works through them and reports back here. The rows are
-the only record: a restart deletes what is due as if nothing happened.
+The rows are written in the transaction that made the messages obsolete; a message that
+shows a secret and may stay a while (the recovery codes) gets its row *before* it is
+sent, under the id it will most likely get, and the row follows its real id once the
+send returns (``correct``): a process killed in between, or an answer lost on the way
+back, still leaves a row that deletes it. A sender (the Telegram adapter) works through
+the rows and reports back here. The rows are the only record: a restart deletes what is
+due as if nothing happened.
 """
 
 from __future__ import annotations
@@ -32,6 +35,25 @@ class ChatCleanup:
         while (the recovery codes, which the user needs time to copy)."""
         due_at = self._clock.now() + after
         await self._db.run(lambda tx: tx.cleanup.schedule(chat_id, message_ids, due_at))
+
+    async def correct(
+        self, chat_id: int, guessed: int, actual: int, after: timedelta = timedelta(0)
+    ) -> None:
+        """A message scheduled under a guess of its id (before it was sent) came back with
+        its real id: the row follows it (due ``after`` from now)."""
+        if guessed == actual:
+            return
+        due_at = self._clock.now() + after
+
+        def work(tx: Transaction) -> None:
+            tx.cleanup.cancel(chat_id, guessed)
+            tx.cleanup.schedule(chat_id, [actual], due_at)
+
+        await self._db.run(work)
+
+    async def withdraw(self, chat_id: int, guessed: int) -> None:
+        """Telegram refused the send: the guess of its id must delete nothing."""
+        await self._db.run(lambda tx: tx.cleanup.cancel(chat_id, guessed))
 
     async def hasten(self, chat_id: int, message_id: int) -> bool:
         """A message scheduled for later goes now ("I have saved them"). False: it is not

@@ -196,12 +196,24 @@ class DeactivationService:
                 now + self._request_ttl,
             )
             record_event(tx, now, who.actor, "deactivation_requested", "info", request)
+            # Whoever else manages the account hears of it, and may withdraw it.
+            tx.notices.add(
+                account_id,
+                "deactivation_requested",
+                now,
+                skip_user_id=who.user_id,
+                id=request.id,
+                name=who.display_name,
+                reason=request.reason,
+            )
             return FileResult(FileOutcome.FILED, request)
 
         return await self._db.run(work)
 
     async def withdraw(self, who: TelegramIdentity, request_id: int) -> DeactivationRequest | None:
-        """The user takes back their open request; None if it is not theirs or not open."""
+        """Someone who manages the account (the requester or another person on it) takes
+        back its open request; the others are told. None if the request is not their
+        account's or not open."""
         now = self._clock.now()
 
         def work(tx: Transaction) -> DeactivationRequest | None:
@@ -211,6 +223,14 @@ class DeactivationService:
             if not tx.requests.decide(request_id, RequestStatus.WITHDRAWN, now):
                 return None
             record_event(tx, now, who.actor, "deactivation_withdrawn", "info", request)
+            tx.notices.add(
+                request.account_id,
+                "deactivation_withdrawn",
+                now,
+                skip_user_id=who.user_id,
+                id=request.id,
+                by=who.display_name,
+            )
             return tx.requests.get(request_id)
 
         return await self._db.run(work)

@@ -182,7 +182,8 @@ class DeviceService:
     async def new_recovery_codes(
         self, who: TelegramIdentity, proof_code: str
     ) -> tuple[Proof, list[str]]:
-        """A new set, after a code, in one transaction; the old set stops working."""
+        """A new set, after a code, in one transaction; the old set stops working, and
+        everyone else on the account is told."""
         now = self._clock.now()
         codes, hashes = self._hasher.new_set()
 
@@ -208,6 +209,14 @@ class DeviceService:
                 "info",
                 account_id=account_id,
                 telegram_user_id=who.user_id,
+            )
+            # The others on the account may have saved codes of the old set: void now.
+            tx.notices.add(
+                account_id,
+                "recovery_codes_renewed",
+                now,
+                skip_user_id=who.user_id,
+                by=who.display_name,
             )
             return Proof(verdict, account_id), codes
 

@@ -326,13 +326,29 @@ class EnrolmentService:
             lambda tx: self._record_message(tx, enrolment_id, chat_id, kind, message_id)
         )
 
-    async def manual_key(self, user_id: int, enrolment_id: str) -> str | None:
-        """The secret for typing by hand, if this button belongs to the live enrolment."""
-        result = await self.pending(user_id)
-        enrolment = result.enrolment
-        if enrolment is None or enrolment.id != enrolment_id:
-            return None
-        return self._open(enrolment)
+    async def manual_key(
+        self, user_id: int, enrolment_id: str, *, expected_message_id: int | None = None
+    ) -> str | None:
+        """The secret for typing by hand, if this button belongs to the live enrolment.
+
+        ``expected_message_id``: the id the message that will show it most likely gets,
+        kept before it is sent, so the end of the enrolment deletes that message even if
+        its real id never comes back (``record_message``). A key sent before whose id never
+        came back is deleted now: the user is shown a new one."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> str | None:
+            enrolment, _ = self._live(tx, user_id, now)
+            if enrolment is None or enrolment.id != enrolment_id:
+                return None
+            if expected_message_id is not None:
+                earlier = enrolment.key_expected_message_id
+                if earlier is not None:
+                    tx.cleanup.schedule(enrolment.chat_id, [earlier], now)
+                tx.enrolments.update(enrolment.id, key_expected_message_id=expected_message_id)
+            return self._open(enrolment)
+
+        return await self._db.run(work)
 
     async def submit(
         self, user_id: int, text: str | None, message_id: int | None = None

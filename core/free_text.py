@@ -57,6 +57,18 @@ def secret_shape(text: str) -> SecretShape | None:
     return None
 
 
+def recovery_codes_in(text: str) -> list[str]:
+    """What in ``text`` is shaped like a recovery code, as typed."""
+    return [match.group() for match in _RECOVERY.finditer(text)]
+
+
+def codes_in(text: str) -> list[str]:
+    """The 6-digit codes in ``text`` (alone, or among words), without their separators."""
+    whole = totp.parse_code(text).code
+    found = [re.sub(r"[^0-9]", "", match.group()) for match in _SIX_DIGITS.finditer(text)]
+    return list(dict.fromkeys(([whole] if whole else []) + found))
+
+
 def device_name_problem(name: str) -> str:
     """Why ``name`` cannot name a device, or "" when it can."""
     if not name:

@@ -23,6 +23,7 @@ from core.metrics import Metrics
 from core.notices import NoticeService
 from core.qr import QrRenderer
 from core.recovery import RecoveryHasher
+from core.stray_secrets import StraySecrets
 from core.support_desk import SupportDesk
 from core.verification import VerificationService
 from storage.db import Database, open_database
@@ -49,6 +50,7 @@ class Services:
     notices: NoticeService
     audit_chain: AuditChain
     inbox: UpdateInbox
+    stray_secrets: StraySecrets
 
     @classmethod
     async def open(
@@ -106,6 +108,7 @@ class Services:
             notices=NoticeService(db, clock),
             audit_chain=AuditChain(db, clock, box),
             inbox=UpdateInbox(db, clock),
+            stray_secrets=StraySecrets(db, box, clock, RecoveryHasher(box)),
         )
 
     async def close(self) -> None:

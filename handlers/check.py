@@ -16,7 +16,7 @@ from core.conversation import Flow, Step
 from core.records import Conversation
 from core.verification import Result, Verdict, proof_code
 from handlers import conversation
-from handlers.common import forget, identity, is_private, reply, services
+from handlers.common import forget, identity, is_private, reply, services, stray_secret
 from handlers.texts import format as fmt
 from handlers.texts import tr
 from handlers.texts import user as texts
@@ -28,8 +28,9 @@ async def check_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
     if user is None or message is None:
         return
     if not is_private(update):
-        if context.args:  # a code where everyone can read it: out of the group
-            await forget(update, context, message)
+        if context.args:  # a code where everyone can read it: out of the group, spent
+            if not await stray_secret(update, context, message):
+                await forget(update, context, message)
             await reply(update, tr(texts.CODE_IN_GROUP).format(bot_username=context.bot.username))
             return
         await reply(update, tr(texts.PRIVATE_ONLY))
@@ -38,7 +39,8 @@ async def check_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -> N
         svc = services(context)
         slot = await svc.conversations.current(user.id)
         if slot is not None and slot.flow != Flow.CHECK and not svc.conversations.expired(slot):
-            await forget(update, context, message)
+            if not await stray_secret(update, context, message):
+                await forget(update, context, message)
             await conversation.claim(update, context, Flow.CHECK, Step.CODE)  # says what waits
             return
         await _check(update, context, " ".join(context.args), message)
@@ -71,6 +73,7 @@ async def _check(
     code = proof_code(text)
     if code is None:
         await reply(update, tr(texts.CHECK_EXPECTED))
+        await stray_secret(update, context, message)  # a code among words
         return
     svc = services(context)
     who = identity(update.effective_user)

@@ -13,6 +13,7 @@ from telegram.ext import ContextTypes, MessageHandler, filters
 
 from core.accounts import TelegramIdentity
 from core.services import Services
+from core.stray_secrets import Place
 from core.verification import Result, Verdict, proof_code
 from handlers.texts import format as fmt
 from handlers.texts import tr
@@ -109,6 +110,31 @@ async def forget(update: Update, context: ContextTypes.DEFAULT_TYPE, message: Me
     await cleanup.flush(svc.cleanup, context.bot, update.effective_chat.id)
 
 
+async def stray_secret(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, message: Message | None = None
+) -> bool:
+    """A message no prompt takes as a proof (the update's, unless given): if it looks like
+    a code, a recovery code or a key it leaves the chat, and what it gave away stops
+    working (``core.stray_secrets``); whoever manages the account is told at once of a
+    voided recovery code. True: it looked like a secret."""
+    from handlers import notices  # notices' sender needs this module's ``services``
+
+    message = message or update.effective_message
+    user = update.effective_user
+    if message is None or user is None:
+        return False
+    text = message.text or message.caption or ""
+    svc = services(context)
+    place = Place.PRIVATE if is_private(update) else Place.GROUP
+    sighting = await svc.stray_secrets.seen(identity(user), text, place)
+    if not sighting.remove:
+        return False
+    await forget(update, context, message)
+    if sighting.voided:
+        await notices.deliver(context.bot, svc)
+    return True
+
+
 async def proof_in(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | None:
     """The code (or recovery code) a user sent as proof before a change; it leaves the chat
     (spent or wrong, it is of no use there). None: not a code; the user was told."""
@@ -117,6 +143,7 @@ async def proof_in(update: Update, context: ContextTypes.DEFAULT_TYPE) -> str | 
     code = proof_code(message.text or "")
     if code is None:
         await reply(update, tr(texts.CODE_FOR_CHANGE_EXPECTED))
+        await stray_secret(update, context, message)  # "it is 123 456, I think"
         return None
     await forget(update, context, message)
     return code

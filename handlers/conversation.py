@@ -32,7 +32,7 @@ from telegram.ext import (
 from core.conversation import LONG, SHORT, Busy, Flow, Step
 from core.records import Conversation
 from handlers.callback_data import Action, Place, button, parse_press, pattern
-from handlers.common import is_private, private_messages, reply, services
+from handlers.common import is_private, private_messages, reply, services, stray_secret
 from handlers.texts import tr
 from handlers.texts import user as texts
 
@@ -52,7 +52,8 @@ class FlowSpec:
     # Ends what the flow keeps besides the slot (an enrolment's secret, its QR message);
     # returns what to tell the user. None: the slot is all there is.
     end: Callable[[Update, Context, Conversation], Awaitable[str]] | None = None
-    # Answers a message that comes after the flow ran out. None: "that took too long".
+    # Answers a message that comes after the flow ran out (and routes a secret in it to
+    # ``stray_secret``). None: "that took too long".
     expired: StepHandler | None = None
 
 
@@ -132,8 +133,10 @@ async def on_message(update: Update, context: Context) -> None:
         else:
             await svc.conversations.release(user.id, spec.flow)
             await reply(update, tr(texts.TIMED_OUT).format(doing=doing(slot)))
+            await stray_secret(update, context)  # its prompt ran out: nothing takes it now
     elif slot.chat_id != chat.id:
         await reply(update, tr(texts.WAITING_ELSEWHERE).format(doing=doing(slot)))
+        await stray_secret(update, context)
     else:
         await step(update, context, slot)
     raise ApplicationHandlerStop

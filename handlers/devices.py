@@ -24,6 +24,7 @@ from handlers.common import (
     refuse_proof,
     reply,
     services,
+    stray_secret,
 )
 from handlers.enrolment import refuse_name, send_recovery_codes
 from handlers.texts import format as fmt
@@ -212,6 +213,7 @@ async def on_new_codes_code(update: Update, context: Context, slot: Conversation
 async def on_confirm_text(update: Update, context: Context, slot: Conversation) -> None:
     """Text while the second yes for the last device is pending: the buttons decide."""
     await reply(update, conversation.pending(slot))
+    await stray_secret(update, context)
 
 
 async def show_removal(update: Update, context: Context, removal: Removal, device_id: str) -> None:

@@ -8,7 +8,7 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import TelegramError
+from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import (
     Application,
     CallbackQueryHandler,
@@ -26,13 +26,13 @@ from handlers import cleanup, conversation
 from handlers.callback_data import Action, Place, button, message_of, parse_press, pattern
 from handlers.common import (
     edit_or_send,
-    forget,
     identity,
     is_private,
     proof_in,
     refuse_proof,
     reply,
     services,
+    stray_secret,
 )
 from handlers.texts import tr, using
 from handlers.texts import user as texts
@@ -152,6 +152,7 @@ async def on_step(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conv
     if result.outcome is Outcome.NO_ENROLMENT:  # the slot outlived its enrolment
         await svc.conversations.release(user.id, Flow.ENROL)
         await reply(update, tr(texts.UNKNOWN_INPUT))
+        await stray_secret(update, context)
         return
     issuer = escape(svc.settings.totp_issuer)
     if result.outcome is Outcome.ACCEPTED and result.enrolment is not None:
@@ -177,15 +178,24 @@ async def on_step(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conv
         await refuse_name(update, context, result.problem)
     else:
         await _answer_other(update, context, result)
+    if result.outcome in _NOT_TAKEN:
+        await stray_secret(update, context)
+
+
+# What a step answers without taking the message (a name refused says so in refuse_name).
+_NOT_TAKEN = {
+    Outcome.EXPIRED,
+    Outcome.NOT_A_CODE,
+    Outcome.NOT_TEXT,
+    Outcome.LOOKS_LIKE_CODE,
+}
 
 
 async def refuse_name(update: Update, context: ContextTypes.DEFAULT_TYPE, problem: str) -> None:
-    """A name that cannot be kept: say why; a secret typed by mistake leaves the chat."""
-    if problem in ("looks_like_recovery_code", "looks_like_key"):
-        message = update.effective_message
-        assert message is not None
-        await forget(update, context, message)
+    """A name that cannot be kept: say why; a secret typed by mistake leaves the chat (and
+    a recovery code is voided: it was not given as a proof)."""
     await reply(update, tr(texts.NAME_PROBLEMS[problem]).format(max=MAX_DEVICE_NAME))
+    await stray_secret(update, context)
 
 
 async def on_expired(
@@ -195,6 +205,7 @@ async def on_expired(
     if slot.step == Step.PROOF:
         await services(context).conversations.release(slot.user_id, Flow.ENROL)
         await reply(update, tr(texts.TIMED_OUT).format(doing=conversation.doing(slot)))
+        await stray_secret(update, context)  # a proof too late is no proof
         return
     await on_step(update, context, slot)
 
@@ -275,11 +286,16 @@ async def _show_key(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
     if enrolment.key_message_id is not None:
         await query.answer(tr(texts.KEY_ALREADY_SHOWN))
         return
-    secret = await svc.enrolment.manual_key(user.id, ref)
+    # The key's message will most likely follow the pressed one: that id is kept before
+    # the send, so the message leaves the chat even if its real id never comes back.
+    pressed = message_of(query)
+    expected = pressed.message_id + 1 if pressed is not None else None
+    secret = await svc.enrolment.manual_key(user.id, ref, expected_message_id=expected)
     if secret is None:
         await query.answer(tr(texts.STALE_BUTTON))
         return
     await query.answer()
+    await cleanup.flush(svc.cleanup, context.bot, chat.id)  # a key shown before, unrecorded
     sent = await chat.send_message(
         tr(texts.MANUAL_KEY).format(
             key=totp.grouped_key(secret), account=escape(enrolment.account_id)
@@ -344,17 +360,29 @@ async def send_recovery_codes(
     codes are saved, or after ``RECOVERY_CODES_SHOWN`` (a durable cleanup row, so a restart
     does not keep it). Not content-protected: the user has to copy them somewhere safe."""
     svc = services(context)
+    chat, asking = update.effective_chat, update.effective_message
+    assert chat is not None and asking is not None
     listing = "\n".join(f"<code>{code}</code>" for code in codes)
     minutes = int(RECOVERY_CODES_SHOWN.total_seconds() // 60)
-    sent = await reply(
-        update,
-        tr(texts.RECOVERY_CODES).format(account=escape(account), codes=listing, minutes=minutes),
-        reply_markup=InlineKeyboardMarkup(
-            [[button(tr(texts.BUTTON_CODES_SAVED), Action.RECOVERY_SAVED)]]
-        ),
-    )
-    if sent is not None:
-        await svc.cleanup.schedule(sent.chat_id, [sent.message_id], after=RECOVERY_CODES_SHOWN)
+    # The row comes first, under the id the message will most likely get (the one that
+    # asked for it, plus one): a kill or a lost answer after Telegram took the message
+    # still leaves a row that deletes it.
+    expected = asking.message_id + 1
+    await svc.cleanup.schedule(chat.id, [expected], after=RECOVERY_CODES_SHOWN)
+    try:
+        sent = await chat.send_message(
+            tr(texts.RECOVERY_CODES).format(
+                account=escape(account), codes=listing, minutes=minutes
+            ),
+            parse_mode=ParseMode.HTML,
+            reply_markup=InlineKeyboardMarkup(
+                [[button(tr(texts.BUTTON_CODES_SAVED), Action.RECOVERY_SAVED)]]
+            ),
+        )
+    except (BadRequest, Forbidden):
+        await svc.cleanup.withdraw(chat.id, expected)  # refused: nothing was shown
+        raise
+    await svc.cleanup.correct(chat.id, expected, sent.message_id, after=RECOVERY_CODES_SHOWN)
 
 
 def _chat_id(update: Update) -> int | None:

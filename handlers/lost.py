@@ -37,6 +37,7 @@ from handlers.common import (
     refuse_proof,
     reply,
     services,
+    stray_secret,
 )
 from handlers.devices import show_removal
 from handlers.texts import format as fmt
@@ -114,9 +115,8 @@ async def on_reason(update: Update, context: Context, slot: Conversation) -> Non
         return
     problem = reason_problem(message.text)
     if problem:
-        if problem in ("looks_like_recovery_code", "looks_like_key"):
-            await forget(update, context, message)
         await reply(update, tr(texts.LOST_REASON_PROBLEMS[problem]).format(max=MAX_REASON))
+        await stray_secret(update, context, message)  # a secret leaves the chat, spent
         return
     reason = message.text.strip()
     await svc.conversations.move(user.id, Flow.LOST, Step.CONFIRM, data={"reason": reason})
@@ -149,6 +149,7 @@ async def on_recovery_code(update: Update, context: Context, slot: Conversation)
     six_digits = totp.parse_code(text).code
     if six_digits is None and not looks_like_recovery_code(text):
         await reply(update, tr(texts.ASK_RECOVERY_CODE))
+        await stray_secret(update, context, message)  # a code among words, a key
         return
     await forget(update, context, message)  # spent or wrong, it need not stay in the chat
     if six_digits is not None:

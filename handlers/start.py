@@ -17,7 +17,7 @@ from telegram.ext import (
 from core.records import TelegramUserLink
 from handlers import links
 from handlers.callback_data import Action, button
-from handlers.common import identity, is_private, private_user, reply, services
+from handlers.common import identity, is_private, private_user, reply, services, stray_secret
 from handlers.devices import no_device_text
 from handlers.texts import format as fmt
 from handlers.texts import tr
@@ -106,7 +106,16 @@ def _people(people: list[TelegramUserLink], you: int) -> str:
 
 
 async def unknown_input(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Nothing waits for this message: it is answered, and a secret in it leaves the chat."""
     await reply(update, tr(texts.UNKNOWN_INPUT))
+    await stray_secret(update, context)
+
+
+async def group_message(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    """Anything posted in a group: a secret in it leaves the group (where the bot may delete
+    it) and stops working; the group is told why it went."""
+    if await stray_secret(update, context):
+        await reply(update, tr(texts.SECRET_IN_GROUP).format(bot_username=context.bot.username))
 
 
 async def stale_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -129,3 +138,7 @@ def register_fallbacks(app: Application) -> None:
     app.add_handler(
         MessageHandler(private_message & ~filters.COMMAND, unknown_input), group=FALLBACK_GROUP
     )
+    # In a group of its own: the support chat's reply handler (group 0) must not hide a
+    # secret from it.
+    group_text = filters.ChatType.GROUPS & (filters.TEXT | filters.CAPTION) & ~filters.COMMAND
+    app.add_handler(MessageHandler(group_text, group_message), group=FALLBACK_GROUP)

@@ -12,6 +12,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest
 from telegram.ext import (
     Application,
+    ApplicationHandlerStop,
     CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
@@ -26,7 +27,7 @@ from core.services import Services
 from core.support_desk import AgentView
 from handlers import conversation, support_desk
 from handlers.callback_data import Action, Place, button, parse_press, pattern, ref_number
-from handlers.common import forget, identity, reply, services
+from handlers.common import identity, reply, services, stray_secret
 from handlers.support_sync import decide_markup, render, sync
 from handlers.texts import format as fmt
 from handlers.texts import support as support_texts
@@ -189,9 +190,9 @@ async def on_deny_reason(update: Update, context: ContextTypes.DEFAULT_TYPE) -> 
     problem = secret_problem(message.text)
     if problem:
         await reply(update, tr(support_texts.DENY_REASON_UNSAFE))
-        if problem != "looks_like_code":
-            await forget(update, context, message)
-        return
+        await stray_secret(update, context, message)  # out of the group, and spent
+        raise ApplicationHandlerStop  # dealt with: the group's catch-all must not again
+
     await svc.conversations.release(user.id, Flow.DENY)
     await _decide(update, context, view.request.id, approve=False, reason=message.text)
 

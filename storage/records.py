@@ -63,6 +63,7 @@ class PendingEnrolment:
     key_message_id: int | None
     code_message_id: int | None
     qr_expected_message_id: int | None = None  # a QR sent but not recorded yet (a guess)
+    key_expected_message_id: int | None = None  # a key sent but not recorded yet (a guess)
 
     def chat_messages(self) -> list[int]:
         """Messages that must leave the chat when this enrolment ends."""
@@ -71,6 +72,7 @@ class PendingEnrolment:
             self.key_message_id,
             self.code_message_id,
             self.qr_expected_message_id,
+            self.key_expected_message_id,
         )
         return sorted({i for i in ids if i is not None})
 

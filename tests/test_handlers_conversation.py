@@ -157,8 +157,9 @@ async def test_a_recovery_code_never_becomes_a_device_name(bot: Harness) -> None
     assert await waiting(bot, user) == ("enrol", "name")
     (busy,) = await press_on(user, "/lost", "Use a recovery code")
     assert busy.text == "You are setting up a new device: send a name for the device, or /cancel."
-    (refused,) = await user.send(codes[0])
+    (refused, voided) = await user.send(codes[0])
     assert "looks like a recovery code" in refused.shown_text
+    assert "posted in a chat and has been voided (9 left)" in voided.shown_text  # not a proof
     typed = [m for m in bot.state.user_messages(user.chat_id) if m.text == codes[0]]
     assert typed and typed[0].deleted
     db = bot.app.bot_data["services"].db

@@ -492,6 +492,24 @@ NOTICES = {
         "may be lost. Your recovery codes no longer work: get a new set with /recovery. If "
         "you added or removed a device recently, check /devices."
     ),
+    "deactivation_requested": N_(
+        "🆘 {name} asked support to turn 2FA off for <code>{account}</code> for a while "
+        "(request #{id}), as the authenticator is lost. Their reason: <i>{reason}</i>. If "
+        "that is wrong, withdraw the request below (or with /lost) before an agent decides."
+    ),
+    "deactivation_withdrawn": N_(
+        "↩️ {by} withdrew request #{id} to turn 2FA off for <code>{account}</code>. 2FA "
+        "stays as it is."
+    ),
+    "recovery_codes_renewed": N_(
+        "🔑 {by} got a new set of recovery codes for <code>{account}</code>: the earlier "
+        "codes no longer work, also any you saved. If this was not agreed, contact "
+        "support; /recovery gives you a new set (which voids theirs)."
+    ),
+    "recovery_code_voided": N_(
+        "🔑 A recovery code of <code>{account}</code> was posted in a chat and has been "
+        "voided ({left} left). /recovery gives you a new set."
+    ),
 }
 
 COMMANDS = [
@@ -587,6 +605,11 @@ LINK_IN_GROUP = N_(
 CODE_IN_GROUP = N_(
     "Please never send codes in a group: anyone here can read them. I removed your "
     "message where I could. Use /check in a private chat with @{bot_username}."
+)
+SECRET_IN_GROUP = N_(
+    "🔒 That message looked like a code, a recovery code or a key, which anyone here can "
+    "read: I removed it where I could, and a code of yours in it no longer works. Secrets "
+    "belong in a private chat with @{bot_username}."
 )
 STATUS_PEOPLE = N_("\n\n<b>Managed from Telegram by</b>\n{people}")
 PERSON_LINE = N_("• {name}{username}, since {since}{you}")

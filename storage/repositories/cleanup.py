@@ -31,6 +31,17 @@ class CleanupRepository(Repository):
             == 1
         )
 
+    def cancel(self, chat_id: int, message_id: int) -> bool:
+        """The message is not to be deleted after all (a guess of an id that proved wrong).
+        False: no row for it."""
+        return (
+            self._run(
+                "DELETE FROM chat_cleanup WHERE chat_id = ? AND message_id = ?",
+                (chat_id, message_id),
+            )
+            == 1
+        )
+
     def due(self, now: datetime, limit: int = 50, chat_id: int | None = None) -> list[CleanupItem]:
         chat_filter = "" if chat_id is None else " AND chat_id = ?"
         rows = self._all(

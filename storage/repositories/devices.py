@@ -60,6 +60,18 @@ class DeviceRepository(Repository):
         row = self._one(f"SELECT {DEVICE_COLUMNS} FROM devices WHERE id = ?", (device_id,))
         return None if row is None else device_from_row(row)
 
+    def spend_step(self, device_id: str, step: int) -> bool:
+        """Count a time step as used without a login (its code was seen where others can
+        read it): only a later step than the last used one moves it; False if none did."""
+        return (
+            self._run(
+                "UPDATE devices SET last_used_step = ?"
+                " WHERE id = ? AND (last_used_step IS NULL OR last_used_step < ?)",
+                (step, device_id, step),
+            )
+            == 1
+        )
+
     def mark_used(self, device_id: str, step: int, now: datetime) -> None:
         """Spend a time step: only a later step than the last accepted one moves it.
 

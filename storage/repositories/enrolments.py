@@ -16,7 +16,7 @@ from storage.repositories.base import Repository
 _ENROLMENT_COLUMNS = (
     "id, telegram_user_id, chat_id, account_id, secret_sealed, stage, attempts_left,"
     " accepted_step, device_name, created_at, expires_at, qr_message_id, key_message_id,"
-    " code_message_id, qr_expected_message_id"
+    " code_message_id, qr_expected_message_id, key_expected_message_id"
 )
 
 
@@ -37,6 +37,7 @@ def _enrolment(row: tuple[Any, ...]) -> PendingEnrolment:
         key_message_id=row[12],
         code_message_id=row[13],
         qr_expected_message_id=row[14],
+        key_expected_message_id=row[15],
     )
 
 
@@ -45,7 +46,7 @@ class EnrolmentRepository(Repository):
         e = enrolment
         self._run(
             f"INSERT INTO pending_enrolments ({_ENROLMENT_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 e.id,
                 e.telegram_user_id,
@@ -62,6 +63,7 @@ class EnrolmentRepository(Repository):
                 e.key_message_id,
                 e.code_message_id,
                 e.qr_expected_message_id,
+                e.key_expected_message_id,
             ),
         )
 
@@ -97,6 +99,7 @@ class EnrolmentRepository(Repository):
             "key_message_id",
             "code_message_id",
             "qr_expected_message_id",
+            "key_expected_message_id",
         }
         unknown = set(fields) - allowed
         if unknown:
@@ -110,11 +113,11 @@ class EnrolmentRepository(Repository):
 
     def record_message(self, enrolment_id: str, kind: str, message_id: int) -> None:
         """Remember the chat message ("qr", "key" or "code") of an enrolment; a recorded QR
-        replaces the guess of its id."""
+        or key replaces the guess of its id."""
         if kind == "qr":
             self.update(enrolment_id, qr_message_id=message_id, qr_expected_message_id=None)
         elif kind == "key":
-            self.update(enrolment_id, key_message_id=message_id)
+            self.update(enrolment_id, key_message_id=message_id, key_expected_message_id=None)
         elif kind == "code":
             self.update(enrolment_id, code_message_id=message_id)
         else:

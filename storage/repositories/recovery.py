@@ -41,6 +41,19 @@ class RecoveryCodeRepository(Repository):
             == 1
         )
 
+    def void(self, account_id: str, code_hashes: list[bytes], now: datetime) -> bool:
+        """Void one unused code of the account (``code_hashes``: its hash under each
+        configured key): False when it is unknown, used, voided or another account's."""
+        marks = ", ".join("?" for _ in code_hashes)
+        return (
+            self._run(
+                "UPDATE recovery_codes SET voided_at = ? WHERE account_id = ?"
+                f" AND code_hash IN ({marks}) AND used_at IS NULL AND voided_at IS NULL",
+                (to_ts(now), account_id, *code_hashes),
+            )
+            == 1
+        )
+
     def remaining(self, account_id: str) -> int:
         row = self._one(
             "SELECT COUNT(*) FROM recovery_codes WHERE account_id = ?"
