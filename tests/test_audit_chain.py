@@ -486,6 +486,40 @@ def test_a_row_before_the_anchor_changed_later_is_refused(
         assert "not_as_anchored" in out
 
 
+@both
+async def test_two_rotations_verify_with_the_last_key_alone(
+    db: Database, secrets_key: bytes, clock: FakeClock
+) -> None:
+    """k1 -> k2 -> k3: the second anchor covers the first (under k2, gone by then too)."""
+    k1, k2, k3 = secrets_key, decode_key(generate_key()), decode_key(generate_key())
+    await add(db, clock, range(3))
+    await AuditChain(db, clock, SecretBox(k1)).chain_pending()
+    assert (await AuditChain(db, clock, SecretBox(k2, [k1])).anchor()).seq == 4
+    await add(db, clock, range(3, 5))
+    await AuditChain(db, clock, SecretBox(k2)).chain_pending()  # k1 removed
+    again = await AuditChain(db, clock, SecretBox(k3, [k2])).anchor()
+    assert (again.seq, again.verified, again.broken) == (7, 6, None)
+    nothing = await AuditChain(db, clock, SecretBox(k3, [k2])).anchor()
+    assert (nothing.seq, nothing.broken) == (None, None)  # nothing more to anchor
+    walk = await AuditChain(db, clock, SecretBox(k3)).walk()
+    assert (walk.chained, walk.broken, walk.needs) == (7, None, frozenset())
+    assert (walk.vouched, walk.vouched_keys) == (6, {key_id(k1), key_id(k2)})
+    # A row forged with k1 after the second anchor is refused.
+    head = await db.run(lambda tx: tx.audit.chain_head())
+    assert head is not None
+    entry = AuditEntry(50, clock.now(), "tg:7", None, None, "lock_cleared", "{}")
+    forged = link(ChainKeys(SecretBox(k1)).current, head.mac, entry, 8)
+    await db.run(
+        lambda tx: tx.connection.execute(
+            "INSERT INTO audit_log (id, at, actor, action, detail, chain_seq, chain_key_id,"
+            " chain_mac) VALUES (50, ?, 'tg:7', 'lock_cleared', '{}', 8, ?, ?)",
+            (int(clock.now().timestamp()), key_id(k1), forged),
+        )
+    )
+    broken = (await AuditChain(db, clock, SecretBox(k3, [k1])).walk()).broken
+    assert broken == Break(8, 50, "retired_key", key_id(k1), 7)  # (k2 gone: the 2nd says so)
+
+
 async def test_a_process_with_a_retired_key_does_not_chain(
     db: Database, secrets_key: bytes, clock: FakeClock
 ) -> None:
