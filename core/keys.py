@@ -636,7 +636,8 @@ def rotate_key_command(settings: Settings, *, batch_rows: int = BATCH_ROWS) -> i
             todo = (await key_usage(db)).sealed_not_under(box.current_id)
             print(
                 f"re-sealing {todo:,} values under SECRETS_KEY (key {box.current_id}), "
-                f"{batch_rows:,} per transaction; the bot and the API keep serving",
+                f"{batch_rows:,} per transaction; the bot and the API keep serving; then "
+                "the audit log is verified and anchored under it",
                 flush=True,
             )
             with tqdm(total=todo, unit=" values", file=sys.stderr, dynamic_ncols=True) as bar:
