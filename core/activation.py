@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
-from core.recovery import RecoveryHasher
+from core.recovery import RecoverySet
 from storage.records import Device, PendingEnrolment
 from storage.repositories import Transaction
 
@@ -20,10 +20,11 @@ def activate(
     enrolment: PendingEnrolment,
     user_id: int,
     now: datetime,
-    hasher: RecoveryHasher,
+    fresh: RecoverySet,
 ) -> tuple[Device, int, tuple[str, ...]]:
     """(the new device, active devices now, recovery codes handed out: the first device
-    brings a set, shown once)."""
+    brings a set, shown once: ``fresh``, made before the transaction, since hashing takes
+    a while)."""
     assert enrolment.device_name is not None
     device = tx.devices.add(
         enrolment.id,
@@ -65,12 +66,12 @@ def activate(
             telegram_user_id=user_id,
             devices=count,
         )
-    codes: list[str] = []
+    codes: tuple[str, ...] = ()
     if count == 1 and tx.recovery.remaining(enrolment.account_id) == 0:
-        codes, hashes = hasher.new_set()
-        tx.recovery.replace_set(enrolment.account_id, hashes, now, key_id=hasher.key_id)
+        codes = fresh.codes
+        tx.recovery.replace_set(enrolment.account_id, fresh.hashes, now, salt=fresh.salt)
         audit_enrolment(tx, enrolment, now, "recovery_codes_issued", count=len(codes))
-    return device, count, tuple(codes)
+    return device, count, codes
 
 
 def audit_enrolment(

@@ -21,8 +21,22 @@ chain: a batch reads the head and writes its links in one transaction, ``chain_s
 unique and a link is only written on a row that has none, so one of the two fails and
 nothing of it lands.
 
-Keys: a row is chained under the keyring's current key and keeps that key's id, so after
-a rotation the older rows verify while the old key is in SECRETS_KEYS_PREVIOUS.
+Keys, and retiring one: a row is chained under the keyring's current key and keeps that
+key's id. ``python -m bot rotate-key`` then re-anchors the chain (``AuditChain.anchor``):
+it verifies the whole chain with every configured key, and chains one more row, the
+anchor, under the new key. The anchor holds a keyless digest (SHA-256, folded row by row)
+of every row before it, its link and its key id, and names the keys it retires (every
+other key seen in the chain or configured). From then on:
+- a row before the anchor whose key is no longer configured is checked against the digest,
+  which the new key vouches for: its own link cannot be checked any more, but a changed,
+  added or removed row changes the digest;
+- a row after the anchor chained under a retired key is refused (``retired_key``), even
+  with that key configured: whoever still holds the old key (a leak) cannot add a row
+  that verifies, nor rewrite one before the anchor;
+- a process still running with a retired SECRETS_KEY does not chain (its rows would be
+  refused): it leaves them to a process with the new key, and says so in its log.
+So after rotate-key the old key can go: ``audit verify`` holds over the whole log with the
+new key alone.
 """
 
 from __future__ import annotations
@@ -34,8 +48,9 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any
 
 from core.clock import Clock
@@ -43,6 +58,7 @@ from core.crypto import SecretBox
 from storage.db import Database
 from storage.records import AuditEntry, ChainedEntry, from_ts_required, to_ts
 from storage.repositories import Transaction
+from storage.repositories.audit import ANCHOR_ACTION
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +68,10 @@ CHAIN_BATCH = 500  # rows chained per transaction
 PASS_SECONDS = 3.0  # a pass chains for this long at most (the job's next run goes on)
 WALK_BATCH = 1000  # rows read per transaction by verify and export
 LATE_AFTER = timedelta(minutes=1)  # a row chained later than this after its time: alert
+DIGEST_PURPOSE = b"2fa-desk/audit-digest/v1"
+ANCHOR_ACTOR = "operator"
+CATCH_UP = 1000  # rows chained meanwhile that the anchor's transaction verifies itself
+ANCHOR_ATTEMPTS = 10
 
 
 def canonical(entry: AuditEntry, seq: int) -> bytes:
@@ -82,10 +102,12 @@ class Break:
 
     seq: int
     entry_id: int | None  # the row there; for "missing", the row the chain goes on with
-    # "changed", "missing", "inserted", "unknown_key", "not_as_posted", or "stray" (a row
-    # with part of a link only, outside the chain; ``seq`` 0)
+    # "changed", "missing", "inserted", "unknown_key", "retired_key", "not_as_anchored",
+    # "not_as_posted", or "stray" (a row with part of a link only, outside the chain;
+    # ``seq`` 0)
     reason: str
-    key_id: str | None = None  # for "unknown_key": the key the row names
+    key_id: str | None = None  # for "unknown_key" and "retired_key": the key the row names
+    anchor: int | None = None  # for "retired_key": the anchor that retired it
 
 
 class ChainKeys:
@@ -94,6 +116,7 @@ class ChainKeys:
     def __init__(self, box: SecretBox) -> None:
         self.current_id = box.current_id
         self._keys = box.derived(PURPOSE)
+        self.ids = frozenset(self._keys)
 
     @property
     def current(self) -> bytes:
@@ -112,32 +135,131 @@ def _holds(keys: ChainKeys, previous: bytes, item: ChainedEntry, seq: int) -> bo
     return hmac.compare_digest(link(key, previous, item.entry, seq), item.mac)
 
 
-def verify(
-    links: Sequence[ChainedEntry], keys: ChainKeys, previous: bytes = GENESIS, start: int = 1
-) -> Break | None:
-    """Walk chained rows in order (``seq`` from ``start``, ``previous`` the link before):
-    the first break, or None when every row holds.
+def fold(digest: bytes, item: ChainedEntry) -> bytes:
+    """The keyless digest of the chain up to ``item``, from the digest before it."""
+    return hashlib.sha256(
+        DIGEST_PURPOSE
+        + digest
+        + canonical(item.entry, item.seq)
+        + b"\x00"
+        + item.key_id.encode("ascii", "replace")
+        + b"\x00"
+        + item.mac
+    ).digest()
 
-    A row whose link is wrong is "inserted" when the row after it links to the one before
-    it, as if it were not there (it was put in and the later places renumbered), else
-    "changed" (its content or its link was edited, or it was added with a forged link)."""
-    expected = start
-    for index, item in enumerate(links):
+
+@dataclass(frozen=True)
+class Anchor:
+    """What an anchor row says: the place of the row before it, the digest of the chain up
+    to there, and the keys it retires."""
+
+    covers: int
+    digest: bytes
+    retires: frozenset[str]
+
+
+def anchor_of(entry: AuditEntry) -> Anchor | None:
+    """The anchor an audit row is, if it is one."""
+    if entry.action != ANCHOR_ACTION:
+        return None
+    try:
+        detail = json.loads(entry.detail)
+        return Anchor(
+            int(detail["covers"]), bytes.fromhex(detail["digest"]), frozenset(detail["retires"])
+        )
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
+@dataclass
+class Walker:
+    """The state of a walk along the chain, fed rows in order (``feed``); a copy goes on
+    from where it is (``copy``), so the anchor's transaction can catch up with what was
+    chained meanwhile without changing the walk it started from."""
+
+    keys: ChainKeys
+    seq: int = 0  # the last place walked
+    previous: bytes = GENESIS  # its link
+    digest: bytes = GENESIS  # the keyless digest up to it
+    retired: dict[str, int] = field(default_factory=dict)  # key id -> the anchor's place
+    seen: set[str] = field(default_factory=set)  # the keys of every row walked
+    since_anchor: set[str] = field(default_factory=set)  # ... since the last anchor
+    uncovered: Break | None = None  # the first row under a key not configured, no anchor yet
+    unvouched: int = 0  # rows under a key not configured since the last anchor
+    vouched: int = 0  # rows under a key not configured that an anchor vouches for
+    vouched_keys: set[str] = field(default_factory=set)
+    last_anchor: int | None = None
+
+    def copy(self) -> Walker:
+        return replace(
+            self,
+            retired=dict(self.retired),
+            seen=set(self.seen),
+            since_anchor=set(self.since_anchor),
+            vouched_keys=set(self.vouched_keys),
+        )
+
+    @property
+    def needs(self) -> frozenset[str]:
+        """The keys other than the current one that the chain still needs: those of rows
+        after the last anchor (all rows, without one). Empty: nothing to anchor."""
+        return frozenset(self.since_anchor - {self.keys.current_id})
+
+    def feed(self, links: Sequence[ChainedEntry], following: ChainedEntry | None) -> Break | None:
+        """Walk ``links`` (``following``: the row after them, if any, to tell an inserted
+        row from a changed one): the first break, or None."""
+        for index, item in enumerate(links):
+            after = links[index + 1] if index + 1 < len(links) else following
+            broken = self._step(item, after)
+            if broken is not None:
+                return broken
+        return None
+
+    def finish(self) -> Break | None:
+        """At the end of the chain: a row under a key not configured, that no anchor
+        under a configured key vouches for, is a break."""
+        return self.uncovered
+
+    def _step(self, item: ChainedEntry, after: ChainedEntry | None) -> Break | None:
+        """A row whose link is wrong is "inserted" when the row after it links to the one
+        before it, as if it were not there (it was put in and the later places
+        renumbered), else "changed" (its content or its link was edited, or it was added
+        with a forged link)."""
+        expected = self.seq + 1
+        entry_id = item.entry.id
         if item.seq > expected:
-            return Break(expected, item.entry.id, "missing")
+            return Break(expected, entry_id, "missing")
         if item.seq < expected:  # a second row at a place already taken
-            return Break(item.seq, item.entry.id, "inserted")
-        holds = _holds(keys, previous, item, item.seq) if item.key_id and item.mac else False
-        if holds is None:
-            return Break(item.seq, item.entry.id, "unknown_key", item.key_id)
-        if not holds:
-            following = links[index + 1] if index + 1 < len(links) else None
-            if following is not None and _holds(keys, previous, following, item.seq):
-                return Break(item.seq, item.entry.id, "inserted")
-            return Break(item.seq, item.entry.id, "changed")
-        previous = item.mac
-        expected += 1
-    return None
+            return Break(item.seq, entry_id, "inserted")
+        kid = item.key_id
+        if kid in self.retired:
+            return Break(item.seq, entry_id, "retired_key", kid, self.retired[kid])
+        holds = _holds(self.keys, self.previous, item, item.seq) if kid and item.mac else False
+        if holds is False:
+            if after is not None and _holds(self.keys, self.previous, after, item.seq):
+                return Break(item.seq, entry_id, "inserted")
+            return Break(item.seq, entry_id, "changed")
+        if holds is None:  # under a key not configured: an anchor after it must vouch
+            if self.uncovered is None:
+                self.uncovered = Break(item.seq, entry_id, "unknown_key", kid)
+            self.unvouched += 1
+            self.vouched_keys.add(kid)
+        anchor = anchor_of(item.entry) if holds else None
+        if anchor is not None:
+            if anchor.covers != item.seq - 1 or anchor.digest != self.digest:
+                return Break(item.seq, entry_id, "not_as_anchored")
+            self.uncovered = None
+            self.vouched += self.unvouched
+            self.unvouched = 0
+            self.last_anchor = item.seq
+            for old in (self.seen | anchor.retires) - {kid}:
+                self.retired.setdefault(old, item.seq)
+            self.since_anchor = set()
+        self.digest = fold(self.digest, item)
+        self.seen.add(kid)
+        self.since_anchor.add(kid)
+        self.previous, self.seq = item.mac, item.seq
+        return None
 
 
 # ---------------------------------------------------------------------- export
@@ -216,13 +338,31 @@ def verify_records(
 class Batch:
     chained: int
     late: int
+    retired: bool = False  # an anchor retired this process's key: it chained nothing
+
+
+def retired_by(tx: Transaction, keys: ChainKeys) -> int | None:
+    """The place of the last anchor, if it retired this process's current key (it runs
+    with an old SECRETS_KEY: whatever it chained would be refused). Not checked against
+    its link, which this process may not be able to: a forged anchor only stops chaining
+    here, for a process with the new key to do."""
+    last = tx.audit.last_anchor()
+    if last is None:
+        return None
+    anchor = anchor_of(last.entry)
+    if anchor is not None and keys.current_id in anchor.retires:
+        return last.seq
+    return None
 
 
 def chain_batch(
     tx: Transaction, keys: ChainKeys, now: datetime, limit: int, *, alert_late: bool
 ) -> Batch:
     """Chain up to ``limit`` rows, oldest id first, after the head: one transaction. Rows
-    older than LATE_AFTER raise one ``audit_row_late`` alert (when ``alert_late``)."""
+    older than LATE_AFTER raise one ``audit_row_late`` alert (when ``alert_late``). None
+    when an anchor retired this process's current key (``retired_by``)."""
+    if retired_by(tx, keys) is not None:
+        return Batch(0, 0, retired=True)
     head = tx.audit.chain_head()
     previous, seq = (GENESIS, 0) if head is None else (head.mac, head.seq)
     rows = tx.audit.unchained(limit)
@@ -254,12 +394,30 @@ class ChainConflictError(RuntimeError):
 
 @dataclass(frozen=True)
 class Walk:
-    """What ``verify`` found: rows checked, rows not chained yet, the head, a break."""
+    """What ``verify`` found: rows checked, rows not chained yet, the head, a break; the
+    keys other than the current one that the chain still needs (``Walker.needs``: while
+    there are any, rotate-key anchors), and the rows under keys not configured that an
+    anchor vouches for (how many, their keys, the last anchor)."""
 
     chained: int
     unchained: int
     head: ChainedEntry | None
     broken: Break | None
+    needs: frozenset[str] = frozenset()
+    vouched: int = 0
+    vouched_keys: frozenset[str] = frozenset()
+    last_anchor: int | None = None
+
+
+@dataclass(frozen=True)
+class Anchored:
+    """What ``anchor`` did: the anchor's place (None: none was needed, or the chain does
+    not hold: ``broken``), and how many rows it verified first."""
+
+    seq: int | None
+    verified: int
+    broken: Break | None = None
+    needs: frozenset[str] = frozenset()
 
 
 class AuditChain:
@@ -280,6 +438,13 @@ class AuditChain:
             deadline = time.monotonic() + PASS_SECONDS
             while time.monotonic() < deadline:
                 batch = await self._chain_batch(alert_late=late == 0)
+                if batch.retired:
+                    logger.warning(
+                        "audit log: not chained here: this process's SECRETS_KEY (key %s) "
+                        "was retired by rotate-key; restart it with the new SECRETS_KEY",
+                        self.keys.current_id,
+                    )
+                    break
                 chained += batch.chained
                 late += batch.late
                 if batch.chained < CHAIN_BATCH:
@@ -317,27 +482,86 @@ class AuditChain:
     async def walk(self, batch: int = WALK_BATCH) -> Walk:
         """Verify the whole chain, ``batch`` rows per transaction: the first break, or the
         count and the head when it holds."""
-        previous, start, count = GENESIS, 1, 0
-        head: ChainedEntry | None = None
-        while True:
-            # One row more than the batch: the next batch's first row, to look ahead at.
-            links = await self._chained(start - 1, batch + 1)
-            more = len(links) > batch
-            checked = links[:batch]
-            broken = verify(links, self.keys, previous, start)
-            if broken is not None and not (more and broken.seq > checked[-1].seq):
-                return Walk(count + broken.seq - start, 0, head, broken)
-            if not checked:
-                break
-            count += len(checked)
-            head = checked[-1]
-            previous, start = head.mac, head.seq + 1
-            if not more:
-                break
+        walker, broken = await self._walk_on(Walker(self.keys), batch)
+        broken = broken or walker.finish()
+        head = (
+            await self._db.run(lambda tx: tx.audit.chained_at(walker.seq)) if walker.seq else None
+        )
+        if broken is not None:
+            return Walk(max(broken.seq - 1, 0), 0, head, broken, walker.needs)
         stray = await self._db.run(lambda tx: tx.audit.first_half_chained())
         if stray is not None:
-            return Walk(count, 0, head, Break(0, stray, "stray"))
-        return Walk(count, await self.unchained(), head, None)
+            return Walk(walker.seq, 0, head, Break(0, stray, "stray"), walker.needs)
+        return Walk(
+            walker.seq,
+            await self.unchained(),
+            head,
+            None,
+            walker.needs,
+            walker.vouched,
+            frozenset(walker.vouched_keys),
+            walker.last_anchor,
+        )
+
+    async def _walk_on(
+        self, walker: Walker, batch: int = WALK_BATCH
+    ) -> tuple[Walker, Break | None]:
+        """Walk on from where ``walker`` is to the end of the chain (changing it): the
+        first break, if any."""
+        while True:
+            # One row more than the batch: the next batch's first row, to look ahead at.
+            links = await self._chained(walker.seq, batch + 1)
+            following = links[batch] if len(links) > batch else None
+            broken = walker.feed(links[:batch], following)
+            if broken is not None or following is None:
+                return walker, broken
+
+    async def anchor(self) -> Anchored:
+        """Re-anchor the chain under the current key (rotate-key): verify it all with the
+        configured keys, then chain an anchor over it under the current key, retiring
+        every other key. Nothing when the chain needs no other key, or does not hold."""
+        async with self._lock:
+            walker = Walker(self.keys)
+            for _ in range(ANCHOR_ATTEMPTS):
+                walker, broken = await self._walk_on(walker)
+                broken = broken or walker.finish()
+                if broken is not None:
+                    return Anchored(None, walker.seq, broken, walker.needs)
+                if not walker.needs:
+                    return Anchored(None, walker.seq)
+                now = self._clock.now()
+                placed = await self._db.run(partial(self._anchor_in, walker=walker, now=now))
+                if isinstance(placed, Break):
+                    return Anchored(None, walker.seq, placed, walker.needs)
+                if placed is not None:
+                    return Anchored(placed, placed - 1)
+                # More was chained meanwhile than the transaction verifies: walk on.
+        raise ChainConflictError("the chain grew faster than it could be anchored; run again")
+
+    def _anchor_in(self, tx: Transaction, *, walker: Walker, now: datetime) -> int | Break | None:
+        """In one transaction: verify what was chained since the walk, then chain the
+        anchor after it; its place (None: too much to catch up with here)."""
+        walker = walker.copy()  # this work may run again: the walk it starts from stays
+        rest = tx.audit.chained(walker.seq, CATCH_UP + 1)
+        if len(rest) > CATCH_UP:
+            return None
+        broken = walker.feed(rest, None) or walker.finish()
+        if broken is not None:
+            return broken
+        retires = sorted((walker.seen | self.keys.ids) - {self.keys.current_id})
+        entry = tx.audit.append(
+            now,
+            ANCHOR_ACTOR,
+            ANCHOR_ACTION,
+            covers=walker.seq,
+            digest=walker.digest.hex(),
+            retires=retires,
+        )
+        seq = walker.seq + 1
+        mac = link(self.keys.current, walker.previous, entry, seq)
+        if not tx.audit.set_link(entry.id, seq, self.keys.current_id, mac):
+            raise ChainConflictError("the anchor row was chained by another chainer")
+        return seq
 
     async def check_posted(self, seq: int, mac: bytes) -> Break | None:
         """Whether the row at ``seq`` still carries the link an ``audit_head`` post named."""

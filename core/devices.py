@@ -10,6 +10,7 @@ transaction.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime
 
@@ -185,7 +186,7 @@ class DeviceService:
         """A new set, after a code, in one transaction; the old set stops working, and
         everyone else on the account is told."""
         now = self._clock.now()
-        codes, hashes = self._hasher.new_set()
+        fresh = await asyncio.to_thread(self._hasher.new_set)  # off the event loop
 
         def work(tx: Transaction) -> tuple[Proof, list[str]]:
             account_id = account_for(tx, who, now)
@@ -195,7 +196,7 @@ class DeviceService:
             if verdict.result is not Result.ACCEPTED:
                 return Proof(verdict, account_id), []
             conversation.release(tx, who.user_id, Flow.NEW_CODES)
-            tx.recovery.replace_set(account_id, hashes, now, key_id=self._hasher.key_id)
+            tx.recovery.replace_set(account_id, fresh.hashes, now, salt=fresh.salt)
             tx.audit.record(
                 now,
                 who.actor,
@@ -218,7 +219,7 @@ class DeviceService:
                 skip_user_id=who.user_id,
                 by=who.display_name,
             )
-            return Proof(verdict, account_id), codes
+            return Proof(verdict, account_id), list(fresh.codes)
 
         return await self._db.run(work)
 

@@ -8,6 +8,7 @@ functions run on the database thread (``Database.run``).
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import replace
 from datetime import datetime, timedelta
@@ -29,7 +30,7 @@ from core.enrolment_results import (
 )
 from core.free_text import device_name_problem
 from core.metrics import Metrics
-from core.recovery import RecoveryHasher, announce_recovery_change
+from core.recovery import RecoveryHasher, RecoverySet, announce_recovery_change
 from core.verification import Result, VerificationService
 from storage.db import Database
 from storage.records import EnrolmentStage, PendingEnrolment
@@ -249,7 +250,7 @@ class EnrolmentService:
         return StepResult(Outcome.ACCEPTED, moved)
 
     def _activate(
-        self, tx: Transaction, user_id: int, enrolment_id: str, now: datetime
+        self, tx: Transaction, user_id: int, enrolment_id: str, now: datetime, fresh: RecoverySet
     ) -> Activation:
         enrolment, expired = self._live(tx, user_id, now)
         if expired:
@@ -259,7 +260,7 @@ class EnrolmentService:
         if enrolment.stage is not EnrolmentStage.AWAITING_CONFIRMATION:
             return Activation(Outcome.WRONG_STEP, enrolment=enrolment)
         self._end(tx, enrolment, now, "device_activated", f"tg:{user_id}")
-        device, count, codes = activate(tx, enrolment, user_id, now, self._hasher)
+        device, count, codes = activate(tx, enrolment, user_id, now, fresh)
         return Activation(Outcome.ACCEPTED, device, count, enrolment, codes)
 
     def _record_message(
@@ -366,7 +367,12 @@ class EnrolmentService:
     async def complete(self, user_id: int, enrolment_id: str) -> Activation:
         """ "Complete activation": the device becomes active in one transaction."""
         now = self._clock.now()
-        activation = await self._db.run(lambda tx: self._activate(tx, user_id, enrolment_id, now))
+        # The first device brings recovery codes: hashed here, off the event loop and
+        # outside the transaction (the transaction decides whether they are handed out).
+        fresh = await asyncio.to_thread(self._hasher.new_set)
+        activation = await self._db.run(
+            lambda tx: self._activate(tx, user_id, enrolment_id, now, fresh)
+        )
         if self._metrics is not None and activation.outcome is Outcome.ACCEPTED:
             self._metrics.enrolments_completed.inc()
         return activation

@@ -36,6 +36,7 @@ from functools import partial
 
 from tqdm import tqdm
 
+from core.audit_chain import Anchored, AuditChain, Break, Walk
 from core.clock import Clock, SystemClock
 from core.config import ConfigError, Settings
 from core.crypto import (
@@ -48,6 +49,7 @@ from core.crypto import (
     key_id,
     sealed_key_id,
 )
+from core.recovery import keep_legacy_keys
 from storage.db import Database, open_database
 from storage.repositories import Transaction
 from storage.repositories.sealed import SEALED_COLUMNS, SealedColumn, SealedValue
@@ -73,14 +75,28 @@ def _prefix(kid: str) -> bytes:
 @dataclass(frozen=True)
 class KeyUsage:
     """What each key holds. ``sealed``: values by key id (``v1``: from before key ids,
-    their key not named); ``recovery_codes``: codes that still work by the key their
-    hash was made under (None: issued before key ids were recorded)."""
+    their key not named); ``recovery_codes``: unused codes stored as keyed hashes (from
+    before salted ones) by the key their hash was made under (None: issued before key ids
+    were recorded); ``recovery_codes_keyless``: unused codes stored as salted hashes,
+    which need no key; ``recovery_keys_kept``: the keys of keyed hashes that rotate-key
+    keeps sealed under the current key (core/recovery.py), so those codes do not need
+    their SECRETS_KEY any more."""
 
     sealed: dict[str, int]
     recovery_codes: dict[str | None, int]
+    recovery_codes_keyless: int = 0
+    recovery_keys_kept: frozenset[str] = frozenset()
 
     def sealed_not_under(self, kid: str) -> int:
         return sum(count for key, count in self.sealed.items() if key != kid)
+
+    def codes_needing(self, kid: str) -> int:
+        """Unused recovery codes that stop working without the SECRETS_KEY ``kid``:
+        those hashed under it (and those from before key ids, which may be), unless
+        rotate-key keeps their key."""
+        if kid in self.recovery_keys_kept:
+            return 0
+        return self.recovery_codes.get(kid, 0) + self.recovery_codes.get(None, 0)
 
 
 def _usage(tx: Transaction) -> KeyUsage:
@@ -90,7 +106,12 @@ def _usage(tx: Transaction) -> KeyUsage:
         for prefix, count in counts.items():
             kid = LEGACY_KEY_ID if prefix is None else prefix[1:].hex()
             sealed[kid] += count
-    return KeyUsage(dict(sealed), tx.recovery.live_by_key())
+    return KeyUsage(
+        dict(sealed),
+        tx.recovery.legacy_live_by_key(),
+        tx.recovery.salted_live(),
+        frozenset(tx.recovery.kept_keys()),
+    )
 
 
 async def key_usage(db: Database) -> KeyUsage:
@@ -153,13 +174,13 @@ async def check_keys_at_start(
                 f"{count:,}",
             )
     for code_kid, count in sorted(usage.recovery_codes.items(), key=lambda i: i[0] or ""):
-        if code_kid is None or code_kid == box.current_id:
+        if code_kid is None or code_kid == box.current_id or code_kid in usage.recovery_keys_kept:
             continue
         if code_kid in configured:
             logger.info(
                 "%s recovery codes are hashed under the previous key %s "
-                "(SECRETS_KEYS_PREVIOUS entry %d): they work while it stays there and move "
-                "to SECRETS_KEY with each account's next new set",
+                "(SECRETS_KEYS_PREVIOUS entry %d): python -m bot rotate-key keeps the key "
+                "they need, so that they outlive it",
                 f"{count:,}",
                 code_kid,
                 places.get(code_kid, 0),
@@ -188,6 +209,8 @@ class Unopened:
     reason: str
 
     def describe(self) -> str:
+        if not self.account_id:  # a kept recovery code key: bound to its key id alone
+            return f"{self.kind} {self.row_id}: {self.reason}"
         return f"{self.kind} {self.row_id} of account {self.account_id}: {self.reason}"
 
 
@@ -218,6 +241,7 @@ class RotationReport:
     raced: int = 0  # rows that changed between the read and the swap: read again
     unopened: list[Unopened] = field(default_factory=list)
     usage: KeyUsage = field(default_factory=lambda: KeyUsage({}, {}))
+    anchored: Anchored = field(default_factory=lambda: Anchored(None, 0))
 
     @property
     def complete(self) -> bool:
@@ -237,6 +261,10 @@ async def rotate(
     ``progress`` is called after each batch with how many values it settled (re-sealed,
     or found not to open)."""
     report = RotationReport(box.current_id)
+    now = (clock or SystemClock()).now()
+    # First the keys that recovery codes from before salted hashes need, sealed under the
+    # current key (and so not re-sealed below), before the old key may go.
+    await db.run(partial(keep_legacy_keys, box=box, now=now))
     unopened: dict[tuple[str, str], Unopened] = {}
     for _ in range(MAX_PASSES):
         raced = 0
@@ -248,7 +276,6 @@ async def rotate(
     report.unopened = list(unopened.values())
     report.usage = await key_usage(db)
     if report.resealed:
-        now = (clock or SystemClock()).now()
         await db.run(
             partial(
                 _audit_rotation,
@@ -258,6 +285,9 @@ async def rotate(
                 remaining=report.usage.sealed_not_under(box.current_id),
             )
         )
+    # Last the audit chain: verified with every configured key, then anchored under the
+    # current one, so that it verifies without the others.
+    report.anchored = await AuditChain(db, clock or SystemClock(), box).anchor()
     return report
 
 
@@ -330,11 +360,14 @@ def _audit_rotation(
 class CheckReport:
     opened: Counter[str] = field(default_factory=Counter)  # by key id
     unopened: list[Unopened] = field(default_factory=list)
-    recovery_codes: dict[str | None, int] = field(default_factory=dict)
+    usage: KeyUsage = field(default_factory=lambda: KeyUsage({}, {}))
+    chain: Walk = field(default_factory=lambda: Walk(0, 0, None, None))
 
     @property
     def ok(self) -> bool:
-        return not self.unopened
+        """Every sealed value opens, and the audit chain verifies, with the keys
+        configured."""
+        return not self.unopened and self.chain.broken is None
 
 
 async def check(
@@ -361,7 +394,8 @@ async def check(
                     report.opened[sealed_key_id(value.blob)] += 1
             if progress is not None:
                 progress(len(batch))
-    report.recovery_codes = await db.run(lambda tx: tx.recovery.live_by_key())
+    report.usage = await key_usage(db)
+    report.chain = await AuditChain(db, SystemClock(), box).walk()
     return report
 
 
@@ -404,24 +438,124 @@ def _key_table(
     return lines
 
 
-def _recovery_note(usage_codes: dict[str | None, int], box: SecretBox) -> list[str]:
-    others = sum(count for kid, count in usage_codes.items() if kid != box.current_id)
-    if not others:
-        return []
-    configured = set(box.key_ids)
-    dead = sum(
-        count for kid, count in usage_codes.items() if kid is not None and kid not in configured
+def _recovery_note(usage: KeyUsage, box: SecretBox) -> list[str]:
+    """What the recovery codes need: salted ones nothing; keyed ones (from before) their
+    key, which rotate-key keeps."""
+    lines = []
+    if usage.recovery_codes_keyless:
+        lines.append(
+            f"{usage.recovery_codes_keyless:,} recovery codes are salted hashes: they need no key."
+        )
+    keyed = sum(usage.recovery_codes.values())
+    if not keyed:
+        return lines
+    kept = ", ".join(sorted(usage.recovery_keys_kept)) or "none yet"
+    by_key = ", ".join(
+        f"{count:,} under {kid or 'a key from before key ids'}"
+        for kid, count in sorted(usage.recovery_codes.items(), key=lambda i: i[0] or "")
     )
-    lines = [
-        f"{others:,} recovery codes are not under SECRETS_KEY. They cannot be re-hashed (only "
-        "their hashes are stored): they move to SECRETS_KEY with each account's next new set, "
-        "and keep working while their key stays in SECRETS_KEYS_PREVIOUS."
-    ]
+    lines.append(
+        f"{keyed:,} recovery codes date from before salted hashes (keyed hashes: {by_key}). "
+        f"rotate-key keeps the key they need sealed under SECRETS_KEY (kept: {kept}), so "
+        "they work without their SECRETS_KEY; they become salted hashes with each "
+        "account's next new set."
+    )
+    usable = set(box.key_ids) | usage.recovery_keys_kept
+    dead = sum(
+        count
+        for kid, count in usage.recovery_codes.items()
+        if kid is not None and kid not in usable
+    )
     if dead:
         lines.append(
-            f"{dead:,} of them were hashed under a key that is not configured: they no longer "
-            "work (users get a new set with /recovery)."
+            f"{dead:,} of them were hashed under a key that is neither configured nor kept: "
+            "they no longer work (users get a new set with /recovery)."
         )
+    return lines
+
+
+def _chain_line(walk: Walk | None, anchored: Anchored | None, box: SecretBox) -> str:
+    """One line on what the audit chain needs (rotate-key: ``anchored``; check-key:
+    ``walk``)."""
+    broken: Break | None = anchored.broken if anchored is not None else None
+    if walk is not None:
+        broken = walk.broken
+    if broken is not None:
+        where = f"broken at seq {broken.seq}: {broken.reason}"
+        if broken.reason == "unknown_key":
+            return (
+                f"audit log: does not verify ({where}: chained under key {broken.key_id}, "
+                "which is not configured): add that key to SECRETS_KEYS_PREVIOUS and run "
+                "python -m bot rotate-key, which re-anchors the log under SECRETS_KEY."
+            )
+        return (
+            f"audit log: does not verify ({where}; python -m bot audit verify names the "
+            "row): it was not re-anchored, and the keys it was chained under stay needed "
+            "to verify it."
+        )
+    if anchored is not None and anchored.seq is not None:
+        return (
+            f"audit log: {anchored.verified:,} rows verified; re-anchored under SECRETS_KEY "
+            f"(key {box.current_id}) at seq {anchored.seq}: it verifies without the "
+            "previous keys, and refuses rows chained under them from now on."
+        )
+    needs = walk.needs if walk is not None else frozenset()
+    if needs:
+        return (
+            f"audit log: rows chained under {', '.join(sorted(needs))} are not re-anchored "
+            "under SECRETS_KEY yet: run python -m bot rotate-key."
+        )
+    return "audit log: needs no previous key."
+
+
+def _still_needed(
+    kid: str, usage: KeyUsage, chain_needs: frozenset[str] | None, unopened: int
+) -> list[str]:
+    """What still needs the previous key ``kid``, in words (empty: nothing)."""
+    reasons = []
+    sealed = usage.sealed.get(kid, 0) + usage.sealed.get(LEGACY_KEY_ID, 0)
+    if sealed:
+        reasons.append(f"{sealed:,} sealed values")
+    if unopened:
+        reasons.append(f"{unopened:,} sealed values that do not open (see above)")
+    codes = usage.codes_needing(kid)
+    if codes:
+        reasons.append(f"{codes:,} recovery codes")
+    if chain_needs is None:
+        reasons.append("the audit log, which does not verify")
+    elif kid in chain_needs:
+        reasons.append("the audit log (rows chained under it, not re-anchored yet)")
+    return reasons
+
+
+def _verdict_lines(
+    usage: KeyUsage,
+    chain_needs: frozenset[str] | None,
+    unopened: int,
+    box: SecretBox,
+    places: dict[str, int],
+) -> list[str]:
+    """Plainly, for each previous key: can it go now? ``chain_needs`` None: the audit
+    chain does not verify (whatever it was chained under may still be needed)."""
+    lines = []
+    previous = [(kid, place) for kid, place in places.items() if kid != box.current_id]
+    for kid, place in previous:
+        reasons = _still_needed(kid, usage, chain_needs, unopened)
+        name = f"Key {kid} (SECRETS_KEYS_PREVIOUS entry {place})"
+        if reasons:
+            lines.append(f"{name} is still needed by {', '.join(reasons)}: do not remove it yet.")
+        else:
+            lines.append(
+                f"{name} is needed by nothing any more (sealed values, recovery codes, audit "
+                "log): remove it from SECRETS_KEYS_PREVIOUS in every configuration, restart "
+                "the processes, and destroy it (README: after a key leak)."
+            )
+    if not previous and not unopened and chain_needs is not None:
+        left = usage.sealed_not_under(box.current_id) or any(
+            usage.codes_needing(kid) for kid in usage.recovery_codes if kid is not None
+        )
+        if not left and not chain_needs:
+            lines.append("SECRETS_KEY alone is enough: nothing needs a previous key.")
     return lines
 
 
@@ -451,25 +585,15 @@ def _print_rotation(report: RotationReport, box: SecretBox, places: dict[str, in
             f"{left:,} values were sealed under another key meanwhile: a process still runs "
             "with the old SECRETS_KEY? Restart it with the new one and run rotate-key again."
         )
-    for line in _recovery_note(usage.recovery_codes, box):
+    for line in _recovery_note(usage, box):
         print(line)
+    anchored = report.anchored
+    print(_chain_line(None, anchored, box))
     if report.complete:
-        holding = {kid for kid, n in usage.recovery_codes.items() if n and kid in places}
-        for kid, place in places.items():
-            if kid == box.current_id:
-                continue
-            if kid in holding:
-                print(
-                    f"Key {kid} (SECRETS_KEYS_PREVIOUS entry {place}) seals nothing now; "
-                    f"{usage.recovery_codes[kid]:,} recovery codes still need it: remove it "
-                    "when they are gone, or accept that they stop working."
-                )
-            else:
-                print(
-                    f"Key {kid} (SECRETS_KEYS_PREVIOUS entry {place}) holds nothing now: "
-                    "remove it from SECRETS_KEYS_PREVIOUS."
-                )
         print("every sealed value is under SECRETS_KEY.")
+    chain_needs: frozenset[str] | None = None if anchored.broken is not None else frozenset()
+    for line in _verdict_lines(usage, chain_needs, len(report.unopened), box, places):
+        print(line)
 
 
 def _print_check(report: CheckReport, box: SecretBox, places: dict[str, int]) -> None:
@@ -484,9 +608,10 @@ def _print_check(report: CheckReport, box: SecretBox, places: dict[str, int]) ->
         print("do not open:")
     for problem in report.unopened:
         print(f"  {problem.describe()}")
-    for line in _recovery_note(report.recovery_codes, box):
+    for line in _recovery_note(report.usage, box):
         print(line)
-    if report.ok:
+    print(_chain_line(report.chain, None, box))
+    if not report.unopened:
         print("every sealed value opens.")
     else:
         print(
@@ -494,10 +619,14 @@ def _print_check(report: CheckReport, box: SecretBox, places: dict[str, int]) ->
             "a code. A missing key: add it to SECRETS_KEYS_PREVIOUS (or restore it); a value "
             "that does not open under its own key: the device must be enrolled again."
         )
+    chain_needs = None if report.chain.broken is not None else report.chain.needs
+    for line in _verdict_lines(report.usage, chain_needs, len(report.unopened), box, places):
+        print(line)
 
 
 def rotate_key_command(settings: Settings, *, batch_rows: int = BATCH_ROWS) -> int:
-    """``python -m bot rotate-key``: 0 when every sealed value is under SECRETS_KEY."""
+    """``python -m bot rotate-key``: 0 when every sealed value is under SECRETS_KEY and the
+    audit log verifies (and is anchored under it)."""
     box = settings.keyring()
     places = _previous_entries(settings.secrets_keys_previous)
 
@@ -507,7 +636,8 @@ def rotate_key_command(settings: Settings, *, batch_rows: int = BATCH_ROWS) -> i
             todo = (await key_usage(db)).sealed_not_under(box.current_id)
             print(
                 f"re-sealing {todo:,} values under SECRETS_KEY (key {box.current_id}), "
-                f"{batch_rows:,} per transaction; the bot and the API keep serving",
+                f"{batch_rows:,} per transaction; the bot and the API keep serving; then "
+                "the audit log is verified and anchored under it",
                 flush=True,
             )
             with tqdm(total=todo, unit=" values", file=sys.stderr, dynamic_ncols=True) as bar:
@@ -525,11 +655,12 @@ def rotate_key_command(settings: Settings, *, batch_rows: int = BATCH_ROWS) -> i
         )
         return 130
     _print_rotation(report, box, places)
-    return 0 if report.complete else 1
+    return 0 if report.complete and report.anchored.broken is None else 1
 
 
 def check_key_command(settings: Settings) -> int:
-    """``python -m bot check-key``: 0 only when every sealed value opens."""
+    """``python -m bot check-key``: 0 only when every sealed value opens and the audit log
+    verifies, with the keys configured."""
     box = settings.keyring()
     places = _previous_entries(settings.secrets_keys_previous)
 

@@ -106,7 +106,7 @@ class StraySecrets:
         for typed in recovery_codes_in(text):
             canonical = recovery.normalize(typed)
             if canonical is not None and tx.recovery.void(
-                account_id, self._hasher.candidates(canonical), now
+                account_id, self._hasher.candidates(tx, account_id, canonical), now
             ):
                 voided += 1
         return voided

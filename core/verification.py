@@ -196,7 +196,7 @@ class VerificationService:
         else:
             canonical = recovery.normalize(code)
             if canonical is not None and tx.recovery.use(
-                account_id, self._hasher.candidates(canonical), now
+                account_id, self._hasher.candidates(tx, account_id, canonical), now
             ):
                 self._reset(tx, state, now)
                 left = tx.recovery.remaining(account_id)

@@ -19,7 +19,7 @@ import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TypeVar
@@ -34,6 +34,7 @@ from core.audit_chain import (
     Break,
     ChainKeys,
     from_record,
+    link,
     verify_records,
 )
 from core.clock import FakeClock
@@ -42,7 +43,7 @@ from core.crypto import SecretBox, decode_key, generate_key, key_id
 from core.services import Services
 from handlers.common import SERVICES_KEY
 from storage.db import Backend, Database, open_database, sqlite_path
-from storage.records import ChainedEntry
+from storage.records import AuditEntry, ChainedEntry
 from storage.repositories import Transaction
 from tests.conftest import BACKENDS, TEST_TOKEN
 from tests.harness import running_bot
@@ -348,6 +349,195 @@ def test_rows_keep_their_key_after_a_rotation(
         f"broken at seq 1, row id 1: unknown_key: chained under key {key_id(secrets_key)}, "
         "which is not configured"
     )
+
+
+def encode(key: bytes) -> str:
+    return base64.urlsafe_b64encode(key).decode()
+
+
+def rotated_log(
+    command_env: pytest.MonkeyPatch,
+    database_url: str,
+    old_key: bytes,
+    clock: FakeClock,
+    capsys: pytest.CaptureFixture[str],
+    *,
+    after_restart: int = 2,
+) -> tuple[bytes, str]:
+    """Four rows chained under the old key, ``after_restart`` under the new one (the bot
+    restarted with it first), then ``python -m bot rotate-key``: the new key, and what
+    rotate-key printed. The environment is left with the new key alone."""
+    chained_log(database_url, SecretBox(old_key), clock, rows=4)
+    new_key = decode_key(generate_key())
+    if after_restart:
+        chained_log(database_url, SecretBox(new_key, [old_key]), clock, rows=after_restart)
+    command_env.setenv("SECRETS_KEY", encode(new_key))
+    command_env.setenv("SECRETS_KEYS_PREVIOUS", encode(old_key))
+    assert main(["rotate-key"]) == 0
+    out = capsys.readouterr().out
+    command_env.delenv("SECRETS_KEYS_PREVIOUS")
+    return new_key, out
+
+
+@both
+def test_after_rotate_key_audit_verify_holds_with_the_new_key_alone(
+    command_env: pytest.MonkeyPatch,
+    database_url: str,
+    secrets_key: bytes,
+    clock: FakeClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    new_key, out = rotated_log(command_env, database_url, secrets_key, clock, capsys)
+    old = key_id(secrets_key)
+    new = key_id(new_key)
+    assert f"audit log: 6 rows verified; re-anchored under SECRETS_KEY (key {new}) at seq 7" in out
+    chained_log(database_url, SecretBox(new_key), clock, rows=2)  # and the log goes on
+
+    status, out = verify_says(capsys)  # SECRETS_KEY alone: the old key is gone
+    assert status == 0, out
+    assert out.startswith("ok: 9 rows chained, 0 not chained yet")
+    assert f"4 rows chained under keys that are not configured ({old}) hold through the " in out
+    assert "anchor at seq 7" in out
+    assert main(["rotate-key"]) == 0  # nothing more to anchor
+    assert "audit log: needs no previous key" in capsys.readouterr().out
+    head = on_db(database_url, lambda db: db.run(lambda tx: tx.audit.chain_head()))
+    assert head is not None and head.seq == 9
+
+
+def forge(database_url: str, key: bytes, seq: int, entry_id: int, previous: bytes) -> None:
+    """An attacker with ``key`` and the database: a row chained at ``seq`` after the link
+    ``previous``, its link right under ``key``."""
+    entry = AuditEntry(
+        entry_id,
+        datetime(2026, 3, 1, 9, 0, 10, tzinfo=UTC),
+        "tg:7",
+        None,
+        "acct-0",
+        "lock_cleared",
+        "{}",
+    )
+    mac = link(ChainKeys(SecretBox(key)).current, previous, entry, seq)
+    with tampering(database_url) as write:
+        write(
+            "INSERT INTO audit_log (id, at, actor, account_id, action, detail, chain_seq,"
+            " chain_key_id, chain_mac) VALUES (?, ?, 'tg:7', 'acct-0', 'lock_cleared', '{}',"
+            " ?, ?, ?)",
+            entry_id,
+            int(entry.at.timestamp()),
+            seq,
+            key_id(key),
+            mac,
+        )
+
+
+@both
+@pytest.mark.parametrize("old_key", ["removed", "still configured"])
+def test_a_row_chained_with_the_old_key_after_the_rotation_is_refused(
+    old_key: str,
+    command_env: pytest.MonkeyPatch,
+    database_url: str,
+    secrets_key: bytes,
+    clock: FakeClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    rotated_log(command_env, database_url, secrets_key, clock, capsys)
+    head = on_db(database_url, lambda db: db.run(lambda tx: tx.audit.chain_head()))
+    assert head is not None and head.seq == 7
+    forge(database_url, secrets_key, 8, 99, head.mac)
+    if old_key == "still configured":
+        command_env.setenv("SECRETS_KEYS_PREVIOUS", encode(secrets_key))
+    status, out = verify_says(capsys)
+    assert status == 1
+    assert out.startswith(
+        f"broken at seq 8, row id 99: retired_key: chained under key {key_id(secrets_key)}, "
+        "which the anchor at seq 7 retired"
+    ), out
+
+
+@both
+@pytest.mark.parametrize("how", ["content", "relinked with the old key"])
+def test_a_row_before_the_anchor_changed_later_is_refused(
+    how: str,
+    command_env: pytest.MonkeyPatch,
+    database_url: str,
+    secrets_key: bytes,
+    clock: FakeClock,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Rows under the old key are checked against the anchor with the new key alone: a row
+    changed (and its links made again with the old key) shows."""
+    rotated_log(command_env, database_url, secrets_key, clock, capsys, after_restart=0)
+    links = on_db(database_url, lambda db: db.run(lambda tx: tx.audit.chained(0, 100)))
+    assert [item.entry.action for item in links][-1] == "audit_chain_anchored"
+    with tampering(database_url) as write:
+        write("UPDATE audit_log SET detail = replace(detail, '1', '7') WHERE id = 2")
+        if how == "relinked with the old key":
+            old = ChainKeys(SecretBox(secrets_key)).current
+            previous = links[0].mac
+            for item in links[1:4]:
+                entry = item.entry
+                if entry.id == 2:
+                    entry = dataclasses.replace(entry, detail=entry.detail.replace("1", "7"))
+                previous = link(old, previous, entry, item.seq)
+                write("UPDATE audit_log SET chain_mac = ? WHERE id = ?", previous, entry.id)
+    status, out = verify_says(capsys)
+    assert status == 1 and out.startswith("broken at seq 5, row id 5: "), out
+    if how == "content":
+        assert "not_as_anchored" in out
+
+
+@both
+async def test_two_rotations_verify_with_the_last_key_alone(
+    db: Database, secrets_key: bytes, clock: FakeClock
+) -> None:
+    """k1 -> k2 -> k3: the second anchor covers the first (under k2, gone by then too)."""
+    k1, k2, k3 = secrets_key, decode_key(generate_key()), decode_key(generate_key())
+    await add(db, clock, range(3))
+    await AuditChain(db, clock, SecretBox(k1)).chain_pending()
+    assert (await AuditChain(db, clock, SecretBox(k2, [k1])).anchor()).seq == 4
+    await add(db, clock, range(3, 5))
+    await AuditChain(db, clock, SecretBox(k2)).chain_pending()  # k1 removed
+    again = await AuditChain(db, clock, SecretBox(k3, [k2])).anchor()
+    assert (again.seq, again.verified, again.broken) == (7, 6, None)
+    nothing = await AuditChain(db, clock, SecretBox(k3, [k2])).anchor()
+    assert (nothing.seq, nothing.broken) == (None, None)  # nothing more to anchor
+    walk = await AuditChain(db, clock, SecretBox(k3)).walk()
+    assert (walk.chained, walk.broken, walk.needs) == (7, None, frozenset())
+    assert (walk.vouched, walk.vouched_keys) == (6, {key_id(k1), key_id(k2)})
+    # A row forged with k1 after the second anchor is refused.
+    head = await db.run(lambda tx: tx.audit.chain_head())
+    assert head is not None
+    entry = AuditEntry(50, clock.now(), "tg:7", None, None, "lock_cleared", "{}")
+    forged = link(ChainKeys(SecretBox(k1)).current, head.mac, entry, 8)
+    await db.run(
+        lambda tx: tx.connection.execute(
+            "INSERT INTO audit_log (id, at, actor, action, detail, chain_seq, chain_key_id,"
+            " chain_mac) VALUES (50, ?, 'tg:7', 'lock_cleared', '{}', 8, ?, ?)",
+            (int(clock.now().timestamp()), key_id(k1), forged),
+        )
+    )
+    broken = (await AuditChain(db, clock, SecretBox(k3, [k1])).walk()).broken
+    assert broken == Break(8, 50, "retired_key", key_id(k1), 7)  # (k2 gone: the 2nd says so)
+
+
+async def test_a_process_with_a_retired_key_does_not_chain(
+    db: Database, secrets_key: bytes, clock: FakeClock
+) -> None:
+    """A process still on the old SECRETS_KEY after the rotation: what it would chain
+    could never verify; it leaves the rows to a process with the new key."""
+    new_key = decode_key(generate_key())
+    await add(db, clock, range(2))
+    await AuditChain(db, clock, SecretBox(secrets_key)).chain_pending()
+    rotated = SecretBox(new_key, [secrets_key])
+    assert (await AuditChain(db, clock, rotated).anchor()).seq == 3
+    await add(db, clock, range(2, 4))
+    stale = AuditChain(db, clock, SecretBox(secrets_key))
+    assert (await stale.chain_pending()).chained == 0
+    assert (await stale.unchained()) == 2
+    current = AuditChain(db, clock, SecretBox(new_key))
+    assert (await current.chain_pending()).chained == 2
+    walk = await current.walk()
+    assert (walk.chained, walk.broken) == (5, None)
 
 
 def test_the_commands_say_an_operators_mistake_in_one_line(

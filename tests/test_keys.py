@@ -10,14 +10,17 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
+import hmac
 import json
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -32,12 +35,14 @@ from core.devices import DeviceService
 from core.enrolment import EnrolmentService
 from core.enrolment_results import EnrolmentStarted
 from core.keys import check, key_usage, rotate
-from core.recovery import RecoveryHasher
+from core.recovery import RecoveryHasher, generate_code, normalize
 from core.services import Services
 from core.verification import Result, VerificationService
 from storage.db import Backend, Database, open_database
+from storage.repositories import Transaction
 from tests.conftest import BACKENDS, TEST_TOKEN
 
+T = TypeVar("T")
 API_TOKEN = "k" * 40
 QUIETED_LOGGERS = ("httpx", "httpcore", "apscheduler", "telegram", "aiohttp")  # bot/logs.py
 
@@ -231,32 +236,98 @@ async def test_a_changed_row_is_not_overwritten(
     assert after is not None and after.secret_sealed == device.secret_sealed
 
 
-async def test_recovery_codes_issued_before_a_rotation_keep_working(
-    db: Database, box: SecretBox, rotated: SecretBox, clock: FakeClock
+def legacy_hashes(key: bytes, codes: tuple[str, ...]) -> list[bytes]:
+    """The hashes recovery codes were stored under before they were salted: an HMAC under
+    a key derived from the SECRETS_KEY of the day."""
+    derived = SecretBox(key).derived(b"2fa-desk/recovery-codes/v1")[key_id(key)]
+    return [
+        hmac.new(derived, (normalize(code) or "").encode(), hashlib.sha256).digest()
+        for code in codes
+    ]
+
+
+async def with_legacy_codes(
+    db: Database, key: bytes, user: Enrolled, key_recorded: bool = True
+) -> Enrolled:
+    """``user`` with a new set of ten codes as this version's predecessors stored them
+    (their key id recorded, or NULL as before key ids were), the keyless set gone."""
+    codes = tuple(generate_code() for _ in range(10))
+    kid = key_id(key) if key_recorded else None
+
+    def store(tx: Transaction) -> None:
+        tx.connection.execute("DELETE FROM recovery_codes WHERE account_id = ?", (user.account,))
+        for code_hash in legacy_hashes(key, codes):
+            tx.connection.execute(
+                "INSERT INTO recovery_codes (account_id, code_hash, created_at, key_id)"
+                " VALUES (?, ?, 0, ?)",
+                (user.account, code_hash, kid),
+            )
+
+    await db.run(store)
+    return replace(user, recovery_codes=codes)
+
+
+async def test_recovery_codes_need_no_key(
+    db: Database, box: SecretBox, new_key: bytes, rotated: SecretBox, clock: FakeClock
 ) -> None:
     user = await enrol(db, box, clock, 4001)
     clock.advance(seconds=90)
+    usage = await key_usage(db)
+    assert (usage.recovery_codes, usage.recovery_codes_keyless) == ({}, 10)  # salted, no key
+    report = await rotate(db, rotated)
+    assert report.complete and report.usage.recovery_codes_keyless == 10
+    alone = VerificationService(db, SecretBox(new_key), clock)  # the old key removed
+    used = await alone.verify(user.account, user.recovery_codes[0], actor="api")
+    assert used.result is Result.ACCEPTED and used.method == "recovery_code"
+    assert (await key_usage(db)).recovery_codes_keyless == 9
+    again = await alone.verify(user.account, user.recovery_codes[0], actor="api")
+    assert again.result is Result.REJECTED  # once
+
+
+@pytest.mark.parametrize("key_recorded", [True, False], ids=["key id", "before key ids"])
+async def test_recovery_codes_issued_before_a_rotation_work_after_the_old_key_is_removed(
+    db: Database,
+    box: SecretBox,
+    secrets_key: bytes,
+    new_key: bytes,
+    rotated: SecretBox,
+    clock: FakeClock,
+    key_recorded: bool,
+) -> None:
+    """Codes hashed under the old key (as stored before codes were salted): rotate-key
+    keeps the key their hashes need (derived from the old key for that alone, sealed under
+    the new one), so they outlive the old key."""
+    fresh = await enrol(db, box, clock, 4101)
+    older = await with_legacy_codes(
+        db, secrets_key, await enrol(db, box, clock, 4102), key_recorded
+    )
+    clock.advance(seconds=90)
+    before = VerificationService(db, box, clock)  # still working under the old key
+    assert (await before.verify(older.account, older.recovery_codes[9], actor="api")).result is (
+        Result.ACCEPTED
+    )
+    usage = await key_usage(db)
+    assert usage.recovery_codes == {box.current_id if key_recorded else None: 9}
+    assert usage.recovery_codes_keyless == 10
+
     report = await rotate(db, rotated)
     assert report.complete
-    # The hashes cannot be made again: they stay under the old key, and say so.
-    assert report.usage.recovery_codes == {box.current_id: 10}
-    verifier = VerificationService(db, rotated, clock)
-    used = await verifier.verify(user.account, user.recovery_codes[0], actor="api")
-    assert used.result is Result.ACCEPTED and used.method == "recovery_code"
-    assert (await key_usage(db)).recovery_codes == {box.current_id: 9}
+    alone = SecretBox(new_key)
+    assert (await check(db, alone)).ok
+    verifier = VerificationService(db, alone, clock)
+    for user in (fresh, older):
+        used = await verifier.verify(user.account, user.recovery_codes[0], actor="api")
+        assert used.result is Result.ACCEPTED and used.method == "recovery_code", user
+    wrong = await verifier.verify(older.account, generate_code(), actor="api")
+    assert wrong.result is Result.REJECTED
 
-    # Codes from before key ids were recorded (the migration leaves NULL): counted as such.
-    await db.run(lambda tx: tx.connection.execute("UPDATE recovery_codes SET key_id = NULL"))
-    assert (await key_usage(db)).recovery_codes == {None: 9}
-    older = await verifier.verify(user.account, user.recovery_codes[1], actor="api")
-    assert older.result is Result.ACCEPTED
-
-    # The next new set is under the new key.
-    devices = DeviceService(db, clock, verifier, RecoveryHasher(rotated))
-    current = totp.code_at_step(user.secret, totp.time_step(clock.now()))
-    proof, fresh = await devices.new_recovery_codes(user.who, current)
-    assert proof.ok and len(fresh) == 10
-    assert (await key_usage(db)).recovery_codes == {rotated.current_id: 10}
+    # The next new set is salted and needs no key.
+    devices = DeviceService(db, clock, verifier, RecoveryHasher(alone))
+    current = totp.code_at_step(older.secret, totp.time_step(clock.now()))
+    proof, renewed = await devices.new_recovery_codes(older.who, current)
+    assert proof.ok and len(renewed) == 10
+    usage = await key_usage(db)
+    assert (usage.recovery_codes, usage.recovery_codes_keyless) == ({}, 19)
 
 
 async def test_check_opens_every_value_and_names_one_that_does_not(
@@ -362,6 +433,17 @@ def encode(key: bytes) -> str:
     return base64.urlsafe_b64encode(key).decode()
 
 
+def on_database(database_url: str, work: Callable[[Database], Awaitable[T]]) -> T:
+    async def run() -> T:
+        db = await open_database(database_url)
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
 def prepared(database_url: str, key: bytes, accounts: int) -> tuple[list[Enrolled], FakeClock]:
     """A database with ``accounts`` users and the rest (``populate``) under ``key``."""
     clock = FakeClock(datetime(2026, 3, 1, 9, 0, 10, tzinfo=UTC))
@@ -383,30 +465,64 @@ def test_rotate_key_then_check_key_from_the_command_line(
     new_key: bytes,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    users, _ = prepared(database_url, secrets_key, 4)
+    """One account still has a set stored as keyed hashes (before salted ones): rotate-key
+    keeps its key, and then says plainly that the old key can go; check-key with the new
+    key alone agrees, and the old code still works."""
+    users, clock = prepared(database_url, secrets_key, 4)
+    older = on_database(database_url, lambda db: with_legacy_codes(db, secrets_key, users[0]))
     command_env.setenv("SECRETS_KEY", encode(new_key))
     command_env.setenv("SECRETS_KEYS_PREVIOUS", encode(secrets_key))
+    old, new = key_id(secrets_key), key_id(new_key)
+
+    assert main(["check-key"]) == 0  # before the rotation: the old key is still needed
+    out, _ = capsys.readouterr()
+    assert (
+        f"Key {old} (SECRETS_KEYS_PREVIOUS entry 1) is still needed by "
+        f"{sealed_values(4)} sealed values, 10 recovery codes: do not remove it yet." in out
+    ), out
 
     assert main(["rotate-key", "--batch", "2"]) == 0
     out, err = capsys.readouterr()
-    old, new = key_id(secrets_key), key_id(new_key)
     assert f"re-sealed {sealed_values(4)} values under SECRETS_KEY (key {new})" in out
+    # The current key: every sealed value, and the key kept for the older codes.
     assert any(
-        line.split()[:3] == [new, str(sealed_values(4)), "0"] for line in out.splitlines()
-    ), out  # the current key: every sealed value, no recovery code yet
-    assert any(line.split()[:3] == [old, "0", "50"] for line in out.splitlines()), out
-    assert "move to SECRETS_KEY with each account's next new set" in out
-    assert "keep working while their key stays in SECRETS_KEYS_PREVIOUS" in out
-    assert f"Key {old} (SECRETS_KEYS_PREVIOUS entry 1) seals nothing now" in out
+        line.split()[:3] == [new, str(sealed_values(4) + 1), "0"] for line in out.splitlines()
+    ), out
+    assert any(line.split()[:3] == [old, "0", "10"] for line in out.splitlines()), out
+    assert "40 recovery codes are salted hashes: they need no key." in out
+    assert f"10 recovery codes date from before salted hashes (keyed hashes: 10 under {old})" in out
+    assert f"(kept: {old})" in out
     assert "every sealed value is under SECRETS_KEY." in out
+    assert (
+        f"Key {old} (SECRETS_KEYS_PREVIOUS entry 1) is needed by nothing any more (sealed "
+        "values, recovery codes, audit log): remove it from SECRETS_KEYS_PREVIOUS in every "
+        "configuration, restart the processes, and destroy it" in out
+    ), out
     assert "values" in err  # tqdm's progress bar, on standard error
     for user in users:
         assert user.secret not in out + err
 
     assert main(["check-key"]) == 0
     out, _ = capsys.readouterr()
-    assert any(line.split()[:3] == [new, str(sealed_values(4)), "0"] for line in out.splitlines())
+    assert any(
+        line.split()[:3] == [new, str(sealed_values(4) + 1), "0"] for line in out.splitlines()
+    )
     assert "every sealed value opens." in out
+    assert f"Key {old} (SECRETS_KEYS_PREVIOUS entry 1) is needed by nothing any more" in out
+
+    command_env.delenv("SECRETS_KEYS_PREVIOUS")  # the old key removed
+    assert main(["check-key"]) == 0
+    out, _ = capsys.readouterr()
+    assert "SECRETS_KEY alone is enough: nothing needs a previous key." in out, out
+
+    async def use_codes(db: Database) -> list[Result]:
+        verifier = VerificationService(db, SecretBox(new_key), clock)
+        return [
+            (await verifier.verify(user.account, user.recovery_codes[5], actor="api")).result
+            for user in (older, users[1])
+        ]
+
+    assert on_database(database_url, use_codes) == [Result.ACCEPTED] * 2
 
     # Run again: nothing left to do.
     assert main(["rotate-key"]) == 0

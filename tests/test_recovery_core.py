@@ -12,7 +12,7 @@ from core.crypto import SecretBox, decode_key, generate_key
 from core.devices import DeviceService
 from core.enrolment import EnrolmentService
 from core.enrolment_results import EnrolmentStarted
-from core.recovery import RecoveryHasher, generate_code, normalize
+from core.recovery import RecoveryHasher, generate_code, new_set, normalize, salted_hash
 from core.verification import Result, VerificationService
 from storage.db import Database
 
@@ -42,11 +42,13 @@ def test_codes_have_64_bits_and_read_in_groups() -> None:
         assert normalize(bad) is None
 
 
-def test_hash_depends_on_the_secrets_key() -> None:
-    one = RecoveryHasher(SecretBox(decode_key(generate_key())))
-    two = RecoveryHasher(SecretBox(decode_key(generate_key())))
-    assert one.hash("0123456789abcdef") != two.hash("0123456789abcdef")
-    assert one.hash("0123456789abcdef") == one.hash("0123456789abcdef")
+def test_a_set_is_hashed_under_a_salt_of_its_own_and_no_key() -> None:
+    one, two = new_set(), new_set()
+    assert one.salt != two.salt and len(one.salt) == 16
+    code = normalize(one.codes[0]) or ""
+    assert one.hashes[0] == salted_hash(code, one.salt)  # the salt alone: no key
+    assert salted_hash(code, two.salt) != one.hashes[0]
+    assert len(set(one.hashes)) == 10
 
 
 async def test_first_activation_issues_ten_codes_and_the_second_none(
@@ -136,7 +138,7 @@ async def test_the_last_device_goes_only_with_a_confirmation(
     assert left == [] and codes == 0  # 2FA off: the recovery codes are void too
 
 
-async def test_codes_issued_before_a_key_rotation_keep_working(
+async def test_codes_issued_before_a_key_rotation_work_without_that_key(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, secrets_key: bytes
 ) -> None:
     _, done = await activate(enrolment, clock)
@@ -145,7 +147,7 @@ async def test_codes_issued_before_a_key_rotation_keep_working(
     verdict = await verifier.verify("tg:1001", done.recovery_codes[0], actor="api")
     assert verdict.result is Result.ACCEPTED and verdict.method == "recovery_code"
     again = await verifier.verify("tg:1001", done.recovery_codes[0], actor="api")
-    assert again.result is Result.REJECTED  # once, whichever key hashed it
+    assert again.result is Result.REJECTED  # once, whatever the key
     forgotten = VerificationService(db, SecretBox(decode_key(generate_key())), clock)
-    lost = await forgotten.verify("tg:1001", done.recovery_codes[1], actor="api")
-    assert lost.result is Result.REJECTED  # its key is gone: the code no longer matches
+    kept = await forgotten.verify("tg:1001", done.recovery_codes[1], actor="api")
+    assert kept.result is Result.ACCEPTED  # the old key gone: a salted hash needs none

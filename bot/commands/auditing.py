@@ -71,6 +71,8 @@ _REASONS = {
     "changed": "the row does not match its link: edited since it was chained, or added "
     "with a forged link",
     "inserted": "the chain holds without this row: it was put in afterwards",
+    "not_as_anchored": "the rows before this anchor are not those rotate-key verified and "
+    "anchored: one of them was changed, added or removed since",
     "not_as_posted": "its link is not the one posted in the ops chat: the chain up to here "
     "was rewritten",
     "stray": "it has part of a link only (a place, a key id or a link without the rest), "
@@ -90,7 +92,14 @@ def describe(broken: Break) -> str:
     elif broken.reason == "unknown_key":
         why = (
             f"chained under key {broken.key_id}, which is not configured: add that key to "
-            "SECRETS_KEYS_PREVIOUS"
+            "SECRETS_KEYS_PREVIOUS (and run rotate-key, which re-anchors the log under "
+            "SECRETS_KEY, before removing it again)"
+        )
+    elif broken.reason == "retired_key":
+        why = (
+            f"chained under key {broken.key_id}, which the anchor at seq {broken.anchor} "
+            "retired: added or rewritten with an old key after the rotation (a leaked key), "
+            "or chained by a process that still runs with the old SECRETS_KEY"
         )
     else:
         why = _REASONS.get(broken.reason, broken.reason)
@@ -118,6 +127,12 @@ def verify_command(settings: Settings, head: PostedHead | None = None) -> int:
         print(f"ok: {walk.chained:,} rows chained, {walk.unchained:,} not chained yet")
         if walk.head is not None:
             print(f"head: seq {walk.head.seq}, key {walk.head.key_id}, mac {walk.head.mac.hex()}")
+        if walk.vouched:
+            print(
+                f"{walk.vouched:,} rows chained under keys that are not configured "
+                f"({', '.join(sorted(walk.vouched_keys))}) hold through the anchor at seq "
+                f"{walk.last_anchor}, made under a configured key over every row before it"
+            )
         if head is not None:
             print(f"the head posted for seq {head.seq} is in the chain as posted")
         return 0

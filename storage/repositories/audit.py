@@ -46,6 +46,16 @@ class AuditRepository(Repository):
             ),
         )
 
+    def append(self, at: datetime, actor: str, action: str, **detail: object) -> AuditEntry:
+        """``record``, and the row as written (to chain it in the same transaction)."""
+        row = self._one(
+            "INSERT INTO audit_log (at, actor, telegram_user_id, account_id, action, detail)"
+            f" VALUES (?, ?, NULL, NULL, ?, ?) RETURNING {_ENTRY}",
+            (to_ts(at), actor, action, json.dumps(detail, default=str)),
+        )
+        assert row is not None
+        return _entry(row)
+
     def failures_by_user_since(self, telegram_user_id: int, since: datetime) -> int:
         """Failed checks and rejected enrolment codes of one Telegram user since a time."""
         row = self._one(
@@ -125,6 +135,15 @@ class AuditRepository(Repository):
         )
         return None if row is None else _chained(row)
 
+    def last_anchor(self) -> ChainedEntry | None:
+        """The chain's last anchor (core/audit_chain.py), through its own index (migration
+        0019; the action is written out so that the index applies)."""
+        row = self._one(
+            f"SELECT {_CHAINED} FROM audit_log WHERE action = '{ANCHOR_ACTION}'"
+            " AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"
+        )
+        return None if row is None else _chained(row)
+
     def chained_at(self, seq: int) -> ChainedEntry | None:
         row = self._one(f"SELECT {_CHAINED} FROM audit_log WHERE chain_seq = ?", (seq,))
         return None if row is None else _chained(row)
@@ -156,6 +175,9 @@ class AuditRepository(Repository):
         return [(_chained(row), None if row[10] is None else bytes(row[10])) for row in rows]
 
 
+# The action of an anchor: a row rotate-key chains under the new key over the whole chain
+# before it (core/audit_chain.py).
+ANCHOR_ACTION = "audit_chain_anchored"
 _MOST_LINKS = 256  # rows per statement (SQLite allows 32,766 parameters)
 
 

@@ -25,6 +25,9 @@ SEALED_COLUMNS = (
     # Revoked devices too: their rows stay (the audit trail names them).
     SealedColumn("devices", "device"),
     SealedColumn("pending_enrolments", "pending enrolment"),
+    # The keys of recovery codes stored as keyed hashes, kept by rotate-key (account_id
+    # '', the row id a key id).
+    SealedColumn("recovery_code_keys", "recovery code key"),
 )
 _TABLES = frozenset(column.table for column in SEALED_COLUMNS)
 
