@@ -8,6 +8,7 @@ from core.accounts import AccountDirectory
 from core.alerts import AlertService
 from core.audit_chain import AuditChain
 from core.cleanup import ChatCleanup
+from core.clients import ClientRegistry, RateLimits
 from core.clock import Clock
 from core.config import Settings
 from core.conversation import Conversations
@@ -46,6 +47,8 @@ class Services:
     devices: DeviceService
     notices: NoticeService
     audit_chain: AuditChain
+    clients: ClientRegistry
+    rate_limits: RateLimits  # this process's counts
 
     @classmethod
     async def open(
@@ -99,6 +102,8 @@ class Services:
             devices=DeviceService(db, clock, verification, RecoveryHasher(box)),
             notices=NoticeService(db, clock),
             audit_chain=AuditChain(db, clock, box),
+            clients=ClientRegistry(db, clock, settings.api_token),
+            rate_limits=RateLimits(settings.api_rate_limit, settings.api_auth_failure_limit),
         )
 
     async def close(self) -> None:

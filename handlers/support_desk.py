@@ -14,7 +14,7 @@ from telegram.ext import (
     filters,
 )
 
-from core.support_desk import AccountLookup, UnlockOutcome, lookup_problem
+from core.support_desk import AccountLookup, RecentCheck, UnlockOutcome, lookup_problem
 from handlers.common import identity, reply, services
 from handlers.support_sync import MAX_NAME_SHOWN, agent_devices, request_list
 from handlers.texts import format as fmt
@@ -91,17 +91,34 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
     )
     devices = agent_devices(found.devices)
     requests = request_list(found.requests)
-    return tr(texts.LOOKUP).format(
-        account=account,
-        users=users or "none",
-        devices=devices,
-        lock=lock,
-        deactivation=tr(texts.DEACTIVATED_UNTIL).format(until=fmt.when(state.deactivated_until))
-        if deactivated and state.deactivated_until is not None
-        else tr(texts.TWO_FA_ON),
-        failed=found.failed_checks_24h,
-        requests=requests or tr(texts.SUPPORT_NO_EARLIER),
+    return (
+        tr(texts.LOOKUP).format(
+            account=account,
+            users=users or "none",
+            devices=devices,
+            lock=lock,
+            deactivation=tr(texts.DEACTIVATED_UNTIL).format(until=fmt.when(state.deactivated_until))
+            if deactivated and state.deactivated_until is not None
+            else tr(texts.TWO_FA_ON),
+            failed=found.failed_checks_24h,
+            requests=requests or tr(texts.SUPPORT_NO_EARLIER),
+        )
+        + "\n"
+        + tr(texts.LOOKUP_RECENT_CHECKS).format(
+            checks="".join(map(_recent_check, found.recent_checks)) or tr(texts.LOOKUP_NO_CHECKS)
+        )
     )
+
+
+def _recent_check(check: RecentCheck) -> str:
+    """One line: when, the result, and who asked (an API client by name, or the chat)."""
+    name = texts.CHECK_RESULT_NAMES.get(check.result)
+    values = {"when": fmt.when(check.at), "result": tr(name) if name else escape(check.result)}
+    if check.client is not None:
+        return tr(texts.RECENT_CHECK_VIA_CLIENT).format(client=escape(check.client), **values)
+    if check.telegram_user_id is not None:
+        return tr(texts.RECENT_CHECK_IN_CHAT).format(**values)
+    return tr(texts.RECENT_CHECK_VIA_API).format(**values)
 
 
 async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -123,3 +123,21 @@ SUPPORT_LINKED_SINCE = N_("Linked to this account since: {since}\n")
 SUPPORT_LINK_GONE = N_("No longer linked to this account (switched, or removed by someone on it)\n")
 
 SUPPORT_LINKED_UNKNOWN = N_("unknown")
+
+LOOKUP_RECENT_CHECKS = N_("Recent checks: {checks}")
+
+LOOKUP_NO_CHECKS = N_("none")
+
+RECENT_CHECK_VIA_CLIENT = N_("\n• {when}: {result} via {client}")
+
+RECENT_CHECK_IN_CHAT = N_("\n• {when}: {result} in the chat")
+
+RECENT_CHECK_VIA_API = N_("\n• {when}: {result} via the API")
+
+CHECK_RESULT_NAMES = {
+    "accepted": N_("accepted"),
+    "rejected": N_("rejected"),
+    "locked": N_("locked"),
+    "not_enrolled": N_("not set up"),
+    "deactivated": N_("deactivated"),
+}
