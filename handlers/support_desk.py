@@ -91,23 +91,21 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
     )
     devices = agent_devices(found.devices)
     requests = request_list(found.requests)
-    return (
-        tr(texts.LOOKUP).format(
-            account=account,
-            users=users or "none",
-            devices=devices,
-            lock=lock,
-            deactivation=tr(texts.DEACTIVATED_UNTIL).format(until=fmt.when(state.deactivated_until))
-            if deactivated and state.deactivated_until is not None
-            else tr(texts.TWO_FA_ON),
-            failed=found.failed_checks_24h,
-            requests=requests or tr(texts.SUPPORT_NO_EARLIER),
-        )
-        + "\n"
-        + tr(texts.LOOKUP_RECENT_CHECKS).format(
-            checks="".join(map(_recent_check, found.recent_checks)) or tr(texts.LOOKUP_NO_CHECKS)
-        )
-    )
+    return tr(texts.LOOKUP).format(
+        account=account,
+        users=users or "none",
+        devices=devices,
+        lock=lock,
+        deactivation=tr(texts.DEACTIVATED_UNTIL).format(until=fmt.when(state.deactivated_until))
+        if deactivated and state.deactivated_until is not None
+        else tr(texts.TWO_FA_ON),
+        failed=found.failed_checks_24h,
+        requests=requests or tr(texts.SUPPORT_NO_EARLIER),
+    ) + "\n".join(["", _recent_checks_title(found), *map(_recent_check, found.recent_checks)])
+
+
+def _recent_checks_title(found: AccountLookup) -> str:
+    return tr(texts.LOOKUP_RECENT_CHECKS if found.recent_checks else texts.LOOKUP_NO_CHECKS)
 
 
 def _recent_check(check: RecentCheck) -> str:

@@ -53,9 +53,10 @@ def scopes(text: str) -> frozenset[Scope]:
 
 
 def add_command(env: Mapping[str, str], name: str, wanted: frozenset[Scope]) -> int:
-    added = _run(env, lambda clients: clients.add(name, wanted))
-    if added is None:
-        return EXIT_BAD_INPUT
+    try:
+        added = _run(env, lambda clients: clients.add(name, wanted))
+    except ClientError as exc:
+        return _refused(exc)
     print(added.token, flush=True)
     print(
         f"added client {name} with the scopes {scopes_text(wanted)}. The token above is "
@@ -67,8 +68,6 @@ def add_command(env: Mapping[str, str], name: str, wanted: frozenset[Scope]) -> 
 
 def list_command(env: Mapping[str, str]) -> int:
     found = _run(env, lambda clients: clients.clients())
-    if found is None:
-        return EXIT_BAD_INPUT
     rows = [
         (c.name, scopes_text(c.scopes), _when(c.created_at), _when(c.last_used_at) or "never")
         for c in found
@@ -86,24 +85,27 @@ def list_command(env: Mapping[str, str]) -> int:
 
 
 def revoke_command(env: Mapping[str, str], name: str) -> int:
-    if _run(env, lambda clients: clients.revoke(name)) is None:
-        return EXIT_BAD_INPUT
+    try:
+        _run(env, lambda clients: clients.revoke(name))
+    except ClientError as exc:
+        return _refused(exc)
     print(f"revoked client {name}: every API process refuses its token from now on")
     return 0
 
 
-def _run(env: Mapping[str, str], work: Callable[[ClientRegistry], Awaitable[T]]) -> T | None:
-    """``work`` on the clients of DATABASE_URL; None after saying what was wrong."""
+def _run(env: Mapping[str, str], work: Callable[[ClientRegistry], Awaitable[T]]) -> T:
+    """``work`` on the clients of DATABASE_URL."""
 
     async def run() -> T:
         async with _registry(env) as clients:
             return await work(clients)
 
-    try:
-        return asyncio.run(run())
-    except ClientError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
+    return asyncio.run(run())
+
+
+def _refused(exc: ClientError) -> int:
+    print(f"error: {exc}", file=sys.stderr)
+    return EXIT_BAD_INPUT
 
 
 @asynccontextmanager

@@ -124,15 +124,15 @@ SUPPORT_LINK_GONE = N_("No longer linked to this account (switched, or removed b
 
 SUPPORT_LINKED_UNKNOWN = N_("unknown")
 
-LOOKUP_RECENT_CHECKS = N_("Recent checks: {checks}")
+LOOKUP_RECENT_CHECKS = N_("Recent checks:")
 
-LOOKUP_NO_CHECKS = N_("none")
+LOOKUP_NO_CHECKS = N_("Recent checks: none")
 
-RECENT_CHECK_VIA_CLIENT = N_("\n• {when}: {result} via {client}")
+RECENT_CHECK_VIA_CLIENT = N_("• {when}: {result} via {client}")
 
-RECENT_CHECK_IN_CHAT = N_("\n• {when}: {result} in the chat")
+RECENT_CHECK_IN_CHAT = N_("• {when}: {result} in the chat")
 
-RECENT_CHECK_VIA_API = N_("\n• {when}: {result} via the API")
+RECENT_CHECK_VIA_API = N_("• {when}: {result} via the API")
 
 CHECK_RESULT_NAMES = {
     "accepted": N_("accepted"),
