@@ -24,8 +24,10 @@ from datetime import datetime
 
 from aiohttp import web
 
+from api.auth import CLIENT, requires
 from api.errors import bad_request
 from api.routes import SERVICES, iso
+from core.clients import Scope
 from core.identifiers import InvalidIdentifier, normalise_account_id
 from core.services import Services
 from core.verification import Result, Verdict, is_code_shaped
@@ -67,13 +69,16 @@ APPROVAL_NOT_AVAILABLE = reject(
 
 
 @routes.post("/v1/radius/check")
+@requires(Scope.VERIFY)
 async def radius_check(request: web.Request) -> web.Response:
     user, password = await _form(request)
     services = request.app[SERVICES]
-    return (await check(services, user, password)).response()
+    return (await check(services, user, password, request[CLIENT].actor)).response()
 
 
-async def check(services: Services, user: bytes, password: bytes) -> RadiusAnswer:
+async def check(
+    services: Services, user: bytes, password: bytes, actor: str
+) -> RadiusAnswer:
     """The answer for a User-Name and User-Password as FreeRADIUS received them."""
     try:
         account = normalise_account_id(user.decode("utf-8"))
@@ -89,7 +94,7 @@ async def check(services: Services, user: bytes, password: bytes) -> RadiusAnswe
         # Refused without a check, as POST /v1/verify refuses it (400): not counted.
         # The same shapes as there: six digits or a recovery code, nothing around them.
         return NOT_A_CODE
-    verdict = await services.verification.verify(account, code, actor="radius")
+    verdict = await services.verification.verify(account, code, actor=actor)
     return answer_for(verdict, services.clock.now())
 
 

@@ -10,8 +10,10 @@ from typing import Any
 
 from aiohttp import web
 
+from api.auth import CLIENT, public, requires
 from api.errors import ApiError, bad_request
 from api.health import Role
+from core.clients import Scope
 from core.identifiers import InvalidIdentifier, normalise_account_id
 from core.metrics import CONTENT_TYPE
 from core.services import Services
@@ -78,6 +80,7 @@ def _path_account(request: web.Request) -> str:
 
 
 @routes.post("/v1/verify")
+@requires(Scope.VERIFY)
 async def verify(request: web.Request) -> web.Response:
     body = await _json_object(request)
     account = _account(body.get("account"))
@@ -87,7 +90,7 @@ async def verify(request: web.Request) -> web.Response:
     if not isinstance(code, str) or not is_code_shaped(code):
         raise bad_request("invalid_code", "code must be a string of 6 digits or a recovery code")
     services = request.app[SERVICES]
-    verdict = await services.verification.verify(account, code, actor="api")
+    verdict = await services.verification.verify(account, code, actor=request[CLIENT].actor)
     return web.json_response(_verdict_json(verdict, services.clock.now()))
 
 
@@ -112,6 +115,7 @@ def _verdict_json(verdict: Verdict, now: datetime) -> dict[str, Any]:
 
 # Any character, a newline too ("." would leave "%0A" to a 404): _path_account refuses.
 @routes.get(r"/v1/accounts/{account:[\s\S]+}")
+@requires(Scope.ACCOUNTS)
 async def account_state(request: web.Request) -> web.Response:
     account = _path_account(request)
     state = await request.app[SERVICES].accounts.describe(account)
@@ -140,6 +144,7 @@ async def account_state(request: web.Request) -> web.Response:
 
 
 @routes.post("/v1/enrollment-links")
+@requires(Scope.LINKS)
 async def enrollment_link(request: web.Request) -> web.Response:
     body = await _json_object(request)
     account = _account(body.get("account"))
@@ -152,7 +157,7 @@ async def enrollment_link(request: web.Request) -> web.Response:
             "set TELEGRAM_BOT_USERNAME, or retry in a few seconds",
             {"Retry-After": "5"},
         )
-    link = await request.app[SERVICES].links.mint(account)
+    link = await request.app[SERVICES].links.mint(account, actor=request[CLIENT].actor)
     url = f"https://t.me/{username}?start={link.token}"
     return web.json_response(
         {"url": url, "account": account, "expires_at": iso(link.expires_at)}, status=201
@@ -160,6 +165,7 @@ async def enrollment_link(request: web.Request) -> web.Response:
 
 
 @routes.get("/metrics")
+@requires(Scope.METRICS)
 async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     services.metrics.open_requests.set(await services.deactivation.open_count())
@@ -170,6 +176,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 
 @routes.get("/healthz")
+@public
 async def healthz(request: web.Request) -> web.Response:
     """Which role answers (``bot``, active or standby, or ``api``); 503 without a database.
 

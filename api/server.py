@@ -10,7 +10,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
-from api.auth import bearer_auth
+from api.auth import check_scopes, client_auth
 from api.errors import ALERTS, MALFORMED_REQUEST, json_errors
 from api.health import Role
 from api.radius import routes as radius_routes
@@ -24,14 +24,15 @@ MAX_BODY_BYTES = 16 * 1024
 
 def build_api(
     services: Services,
-    token: str,
     bot_username: str | BotUsername,
     role: Role | None = None,
 ) -> web.Application:
     """``bot_username`` may be learnt later (a ``BotUsername`` filled in once known);
-    ``role`` is what ``/healthz`` reports (default: the bot, active)."""
+    ``role`` is what ``/healthz`` reports (default: the bot, active). The tokens are the
+    clients' (``services.clients``: the database's, and API_TOKEN's)."""
     app = web.Application(
-        middlewares=[json_errors, bearer_auth(token)], client_max_size=MAX_BODY_BYTES
+        middlewares=[json_errors, client_auth(services.clients, services.rate_limits)],
+        client_max_size=MAX_BODY_BYTES,
     )
     app[SERVICES] = services
     app[ALERTS] = services.alerts
@@ -41,6 +42,7 @@ def build_api(
     app[ROLE] = role or Role("bot", "active")
     app.add_routes(routes)
     app.add_routes(radius_routes)
+    check_scopes(app.router.routes())  # a route without a declared scope stops the start
     return app
 
 

@@ -64,6 +64,7 @@ from tests.e2e import BOT_USERNAME, BotProcess, local_bot_api  # noqa: E402
 from tests.pg import PostgresServer  # noqa: E402
 
 API_TOKEN = "bench-api-token-0123456789abcdef"
+UNLIMITED = "1000000/second"  # the load is the point here, not the per-client rate limit
 LEVELS = (1, 16, 64)
 HTTP_POSTGRESQL_LEVELS = (16, 64)
 API_WORKERS = (1, 2)  # python -m bot api, then python -m bot api --workers 2
@@ -303,6 +304,7 @@ async def over_http_postgresql(
                 DATABASE_URL=url,
                 SECRETS_KEY=_encode(key),
                 API_TOKEN=API_TOKEN,
+                API_RATE_LIMIT=UNLIMITED,
                 API_PORT=str(port),
                 TELEGRAM_BOT_USERNAME=BOT_USERNAME,  # no getMe: the API role needs no Telegram
                 LOG_LEVEL="WARNING",
@@ -391,6 +393,7 @@ async def over_http(
                 run_dir,
                 SECRETS_KEY=_encode(key),
                 API_TOKEN=API_TOKEN,
+                API_RATE_LIMIT=UNLIMITED,
                 API_PORT=str(port),
                 LOG_LEVEL="WARNING",
             )

@@ -9,6 +9,8 @@
     python -m bot check-key                open every sealed secret, name those that do not
     python -m bot audit verify             walk the audit log's chain, name the first break
     python -m bot audit export --since DAY the chained audit rows as JSON lines (a SIEM)
+    python -m bot clients add NAME --scopes verify,...   an API client; prints its token once
+    python -m bot clients list | revoke NAME            the API clients (never their tokens)
     python -m bot genkey                   a fresh SECRETS_KEY
 
 Every mistake the operator can fix ends in one line on standard error, ``error: ...``,
@@ -114,6 +116,7 @@ def _parser() -> argparse.ArgumentParser:
         "all open.",
     )
     _audit_parser(commands)
+    _clients_parser(commands)
     commands.add_parser("genkey", help="print a fresh value for SECRETS_KEY")
     return parser
 
@@ -155,6 +158,39 @@ def _audit_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     )
 
 
+def _clients_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    from bot.commands.clients import client_name, scopes
+
+    clients = commands.add_parser(
+        "clients",
+        help="add, list or revoke the HTTP API's clients (each its own token and scopes)",
+        description="Each login system gets a client of its own: a name, a token shown "
+        "once, and scopes (verify, challenges, accounts, links, metrics). A revoked token "
+        "is refused by every API process from the next request on. Needs DATABASE_URL.",
+    )
+    actions = clients.add_subparsers(
+        dest="clients_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    add = actions.add_parser(
+        "add",
+        help="add a client and print its token (once)",
+        description="Add a client and print its token on standard output, once: only its "
+        "hash is stored.",
+    )
+    add.add_argument("name", type=client_name, metavar="NAME", help="e.g. vpn, portal")
+    add.add_argument(
+        "--scopes",
+        type=scopes,
+        required=True,
+        metavar="SCOPE,...",
+        help="comma-separated: verify (POST /v1/verify, RADIUS), challenges, accounts "
+        "(GET /v1/accounts/...), links (POST /v1/enrollment-links), metrics (GET /metrics)",
+    )
+    actions.add_parser("list", help="name, scopes, created and last used of each client")
+    revoke = actions.add_parser("revoke", help="refuse a client's token from now on")
+    revoke.add_argument("name", metavar="NAME")
+
+
 def _backup_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
     backup = commands.add_parser(
         "backup",
@@ -194,6 +230,16 @@ def main(argv: list[str] | None = None) -> int:
         return _reporting_errors(
             lambda: backup_command(os.environ, args.file, force=args.force), None
         )
+    if args.command == "clients":
+        from bot.commands import clients
+
+        if args.clients_command == "add":
+            return _reporting_errors(
+                lambda: clients.add_command(os.environ, args.name, args.scopes), None
+            )
+        if args.clients_command == "list":
+            return _reporting_errors(lambda: clients.list_command(os.environ), None)
+        return _reporting_errors(lambda: clients.revoke_command(os.environ, args.name), None)
     if args.command == "after-restore":
         from bot.commands.restore import after_restore_command
 

@@ -49,6 +49,10 @@ from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
 API_KEY = "api"
+NO_API = (
+    "the HTTP API is not started: API_TOKEN is not set and there is no API client "
+    "(python -m bot clients add)"
+)
 WATCH_KEY = "leader_watch"
 # Set when the leader lock was lost: the process stops at once and sends nothing more.
 LEADERSHIP_LOST_KEY = "leadership_lost"
@@ -121,11 +125,11 @@ def build_application(
             svc = await Services.open(settings, the_clock, metrics)
             app.bot_data[SERVICES_KEY] = svc
             await svc.qr.warm_up()
-            if settings.api_token:
-                api = build_api(svc, settings.api_token, app.bot.username)
+            if await svc.clients.serves_api():
+                api = build_api(svc, app.bot.username)
                 app.bot_data[API_KEY] = await start_api(settings, api)
             else:
-                logger.info("API_TOKEN is not set: the HTTP API is not started")
+                logger.info(NO_API)
         else:
             svc = scope.services
             app.bot_data[SERVICES_KEY] = svc

@@ -26,7 +26,7 @@ from telegram.ext import Application
 from api.health import Role
 from api.routes import BotUsername
 from api.server import build_api
-from bot.app import LEADERSHIP_LOST_KEY, ProcessScope, build_application, start_api
+from bot.app import LEADERSHIP_LOST_KEY, NO_API, ProcessScope, build_application, start_api
 from bot.commands.restore import refuse_unrestored_backup
 from bot.leader import TAKEOVER_GRACE_S, AlreadyRunning, LeaderLock, SqliteGuard
 from bot.telegram_transport import AiohttpRequest
@@ -78,6 +78,7 @@ class _BotProcess:
         self.loop = loop
         self.role = Role("bot", "standby" if settings.uses_postgresql else "active")
         self.username = BotUsername(settings.telegram_bot_username)
+        self.serves_api = False
 
     def run(self) -> int:
         settings, loop = self.settings, self.loop
@@ -86,11 +87,12 @@ class _BotProcess:
         leader = LeaderLock(settings.database_url) if settings.uses_postgresql else None
         try:
             loop.run_until_complete(services.qr.warm_up())
-            if settings.api_token:
-                app = build_api(services, settings.api_token, self.username, self.role)
+            if loop.run_until_complete(services.clients.serves_api()):
+                app = build_api(services, self.username, self.role)
                 api = loop.run_until_complete(start_api(settings, app))
+                self.serves_api = True
             else:
-                logger.info("API_TOKEN is not set: the HTTP API is not started")
+                logger.info(NO_API)
             if leader is not None and not loop.run_until_complete(self._stand_by(leader)):
                 return 0  # stopped while standing by
             self.role.state = "active"
@@ -114,7 +116,7 @@ class _BotProcess:
         for signum in _STOP_SIGNALS:
             self.loop.add_signal_handler(signum, stop.set)
         learning = None
-        if self.username.value is None and self.settings.api_token:
+        if self.username.value is None and self.serves_api:
             # The API's enrolment links need it while this process stands by.
             learning = asyncio.create_task(learn_bot_username(self.settings, self.username))
         stopped = asyncio.create_task(stop.wait())
@@ -187,12 +189,8 @@ def check_api_role(settings: Settings) -> None:
     if not settings.uses_postgresql:
         raise ConfigError(
             "python -m bot api needs PostgreSQL (DATABASE_URL=postgresql://...): on SQLite "
-            "the API runs inside python -m bot (set API_TOKEN there)"
-        )
-    if not settings.api_token:
-        raise ConfigError(
-            "API_TOKEN is not set: python -m bot api serves the HTTP API and needs it; "
-            "generate one with `openssl rand -hex 32`"
+            "the API runs inside python -m bot (with API_TOKEN, or a client from python -m bot "
+            "clients add)"
         )
 
 
@@ -203,7 +201,6 @@ def run_api(settings: Settings) -> int:
 
 
 async def _serve_api(settings: Settings) -> int:
-    assert settings.api_token is not None  # check_api_role
     username = BotUsername(settings.telegram_bot_username)
     learning = None
     # One getMe now: a refused token stops the start; an unreachable Telegram does not
@@ -215,7 +212,12 @@ async def _serve_api(settings: Settings) -> int:
         dataclasses.replace(settings, qr_render_processes=0), SystemClock()
     )
     try:
-        app = build_api(services, settings.api_token, username, Role("api"))
+        if not await services.clients.serves_api():
+            raise ConfigError(
+                "python -m bot api has no client to serve: add one with `python -m bot "
+                "clients add NAME --scopes ...`, or set API_TOKEN"
+            )
+        app = build_api(services, username, Role("api"))
         server = await start_api(settings, app, reuse_port=True)
         logger.info("2FA Desk API started")
         stop = asyncio.Event()

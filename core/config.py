@@ -20,6 +20,7 @@ from datetime import timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from core.clients import DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_RATE_LIMIT, rate_limit
 from core.crypto import SecretBox, SecretsKeyError, decode_key
 from core.languages import LANGUAGES
 from storage.db import POSTGRESQL_PREFIXES, DatabaseUrlError, sqlite_path
@@ -62,6 +63,10 @@ class Settings:
     api_host: str = "127.0.0.1"
     api_port: int = 8080
     api_token: str | None = field(default=None, repr=False)
+    # Requests per client and process, and failed authentications per address and
+    # process, in the ``limits`` notation (core/clients.py).
+    api_rate_limit: str = DEFAULT_RATE_LIMIT
+    api_auth_failure_limit: str = DEFAULT_AUTH_FAILURE_LIMIT
     log_level: str = "INFO"
     enrolment_ttl: timedelta = timedelta(minutes=10)
     enrolment_max_attempts: int = 5
@@ -163,6 +168,15 @@ def _api_token(env: Mapping[str, str]) -> str | None:
             f"{len(value)}); generate one with `openssl rand -hex 32` or "
             "`python -m bot genkey`"
         )
+    return value
+
+
+def _rate(env: Mapping[str, str], name: str, default: str, what: str) -> str:
+    value = env.get(name, "").strip() or default
+    try:
+        rate_limit(value)
+    except ValueError as exc:
+        raise ConfigError(f"{name} ({what}) {exc}") from None
     return value
 
 
@@ -395,6 +409,15 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         api_host=api_host,
         api_port=api_port,
         api_token=api_token,
+        api_rate_limit=_rate(
+            env, "API_RATE_LIMIT", DEFAULT_RATE_LIMIT, "requests per API client and process"
+        ),
+        api_auth_failure_limit=_rate(
+            env,
+            "API_AUTH_FAILURE_LIMIT",
+            DEFAULT_AUTH_FAILURE_LIMIT,
+            "failed authentications per address and process",
+        ),
         log_level=level,
         qr_render_processes=1 if (os.cpu_count() or 1) > 1 else 0,
         deactivation_default=deactivation_default,

@@ -25,8 +25,8 @@ class Metrics:
         self.registry = CollectorRegistry()
         self.verifications = Counter(
             "twofa_verifications",
-            "Code checks by result and channel (api or chat).",
-            ["result", "channel"],
+            "Code checks by result, channel (api or chat) and API client (empty for the chat).",
+            ["result", "channel", "client"],
             registry=self.registry,
         )
         self.enrolments_started = Counter(

@@ -1,8 +1,8 @@
 """Redaction: what may never reach a log line or the ops chat.
 
 Codes, recovery codes, TOTP secrets (also grouped in fours), otpauth URIs, bot tokens,
-bearer tokens and enrolment link tokens are replaced, and so is every configured secret
-value wherever it appears.
+bearer tokens, API clients' tokens and enrolment link tokens are replaced, and so is every
+configured secret value wherever it appears.
 
 This is for free text (an error message, a trace, a log line), and it runs on the text
 itself, before the text is put into HTML or JSON: a redacted value ends where the value
@@ -23,6 +23,7 @@ _PATTERNS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"otpauth://" + _VALUE), "otpauth://[redacted]"),
     (re.compile(r"(?<!\d)\d{5,15}:[A-Za-z0-9_-]{30,}"), "[bot-token]"),
     (re.compile(r"(?i)\b(bearer\s+)" + _VALUE), r"\1[token]"),
+    (re.compile(r"\btwofa_[A-Za-z0-9_-]{43}"), "[api-token]"),  # an API client's (core/clients.py)
     # Enrolment links (t.me/<bot>?start=<token>) and the /start command that opens one.
     (re.compile(r"(?i)([?&]start(?:group|app)?=)[^\s\"'`<>&#]+"), r"\1[token]"),
     (re.compile(r"(?i)(/start(?:@\w+)?[ \t]+)[A-Za-z0-9_-]{16,}"), r"\1[token]"),

@@ -9,6 +9,7 @@ from core.accounts import AccountDirectory
 from core.alerts import AlertService
 from core.audit_chain import AuditChain
 from core.cleanup import ChatCleanup
+from core.clients import ClientRegistry, RateLimits
 from core.clock import Clock
 from core.config import Settings
 from core.conversation import Conversations
@@ -51,6 +52,8 @@ class Services:
     audit_chain: AuditChain
     inbox: UpdateInbox
     stray_secrets: StraySecrets
+    clients: ClientRegistry
+    rate_limits: RateLimits  # this process's counts
 
     @classmethod
     async def open(
@@ -109,6 +112,8 @@ class Services:
             audit_chain=AuditChain(db, clock, box),
             inbox=UpdateInbox(db, clock),
             stray_secrets=StraySecrets(db, box, clock, RecoveryHasher(box)),
+            clients=ClientRegistry(db, clock, settings.api_token),
+            rate_limits=RateLimits(settings.api_rate_limit, settings.api_auth_failure_limit),
         )
 
     async def close(self) -> None:

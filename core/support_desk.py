@@ -8,18 +8,21 @@ share, who counts as an agent and that no agent acts on their own account, are h
 
 from __future__ import annotations
 
+import json
 import re
 import unicodedata
-from dataclasses import dataclass, replace
-from datetime import timedelta
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
 from enum import StrEnum
 
 from core.accounts import TelegramIdentity
+from core.clients import client_name
 from core.clock import Clock
 from core.identifiers import InvalidIdentifier, normalise_account_id
 from storage.db import Database
 from storage.records import (
     AccountSecurity,
+    AuditEntry,
     DeactivationRequest,
     Device,
     RequestStatus,
@@ -28,6 +31,7 @@ from storage.records import (
 from storage.repositories import Transaction
 
 _TELEGRAM_USER_ID = re.compile(r"[0-9]{1,15}")  # positive, ASCII digits only
+RECENT_CHECKS_SHOWN = 5
 
 
 class UnlockOutcome(StrEnum):
@@ -39,8 +43,26 @@ class UnlockOutcome(StrEnum):
 
 
 @dataclass(frozen=True)
+class RecentCheck:
+    """A code check as support sees it: when, the result, and who asked: an API client
+    (``client``), a Telegram user in the chat (``telegram_user_id``), or neither (the
+    API before clients had names)."""
+
+    at: datetime
+    result: str
+    client: str | None
+    telegram_user_id: int | None
+
+    @classmethod
+    def of(cls, entry: AuditEntry) -> RecentCheck:
+        result = json.loads(entry.detail).get("result", "")
+        return cls(entry.at, str(result), client_name(entry.actor), entry.telegram_user_id)
+
+
+@dataclass(frozen=True)
 class AccountLookup:
-    """/lookup for an agent: the account, its people, devices, locks and requests."""
+    """/lookup for an agent: the account, its people, devices, locks, requests and its
+    last code checks (newest first)."""
 
     account_id: str
     users: list[TelegramUserLink]
@@ -48,6 +70,7 @@ class AccountLookup:
     state: AccountSecurity
     failed_checks_24h: int
     requests: list[DeactivationRequest]
+    recent_checks: list[RecentCheck] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -189,6 +212,10 @@ class SupportDesk:
                 tx.security.get(account_id),
                 tx.audit.failed_checks_since(account_id, now - timedelta(hours=24)),
                 requests,
+                [
+                    RecentCheck.of(e)
+                    for e in tx.audit.recent_checks(account_id, RECENT_CHECKS_SHOWN)
+                ],
             )
 
         return await self._db.run(work)

@@ -16,6 +16,7 @@ from enum import StrEnum
 from core import conversation, recovery, totp
 from core.accounts import TelegramIdentity, account_for
 from core.alerts import note_failure
+from core.clients import client_name
 from core.clock import Clock
 from core.conversation import Flow
 from core.crypto import SecretBox
@@ -93,22 +94,25 @@ class VerificationService:
         self._metrics = metrics
         self._hasher = RecoveryHasher(box)
 
-    def _count(self, verdict: Verdict, channel: str) -> Verdict:
+    def _count(self, verdict: Verdict, channel: str, actor: str = "") -> Verdict:
         if self._metrics is not None:
-            self._metrics.verifications.labels(verdict.result.value, channel).inc()
+            client = client_name(actor) or ""
+            self._metrics.verifications.labels(verdict.result.value, channel, client).inc()
         return verdict
 
     async def verify(
         self, account_id: str, code: str, *, actor: str, telegram_user_id: int | None = None
     ) -> Verdict:
         """Check a six-digit code (or a recovery code) for the account, as a login would.
+        ``actor`` is who asks: an API client's ``ApiClient.actor`` names the client in the
+        audit row and the metrics.
 
         Never logs the code."""
         now = self._clock.now()
         verdict = await self._db.run(
             lambda tx: self.check_in(tx, account_id, code, actor, telegram_user_id, now)
         )
-        return self._count(verdict, "api" if telegram_user_id is None else "chat")
+        return self._count(verdict, "api" if telegram_user_id is None else "chat", actor)
 
     async def verify_for(self, who: TelegramIdentity, code: str) -> tuple[str, Verdict]:
         """/check: the code against the account this Telegram user manages; (account,

@@ -15,7 +15,7 @@ from telegram.ext import (
 )
 
 from core.identifiers import MAX_ACCOUNT_ID_LENGTH
-from core.support_desk import AccountLookup, UnlockOutcome, lookup_problem
+from core.support_desk import AccountLookup, RecentCheck, UnlockOutcome, lookup_problem
 from handlers.common import identity, reply, services
 from handlers.support_sync import MAX_NAME_SHOWN, agent_devices, request_list
 from handlers.texts import format as fmt
@@ -108,7 +108,22 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
         deactivation=two_factor,
         failed=found.failed_checks_24h,
         requests=requests or tr(texts.SUPPORT_NO_EARLIER),
-    )
+    ) + "\n".join(["", _recent_checks_title(found), *map(_recent_check, found.recent_checks)])
+
+
+def _recent_checks_title(found: AccountLookup) -> str:
+    return tr(texts.LOOKUP_RECENT_CHECKS if found.recent_checks else texts.LOOKUP_NO_CHECKS)
+
+
+def _recent_check(check: RecentCheck) -> str:
+    """One line: when, the result, and who asked (an API client by name, or the chat)."""
+    name = texts.CHECK_RESULT_NAMES.get(check.result)
+    values = {"when": fmt.when(check.at), "result": tr(name) if name else escape(check.result)}
+    if check.client is not None:
+        return tr(texts.RECENT_CHECK_VIA_CLIENT).format(client=escape(check.client), **values)
+    if check.telegram_user_id is not None:
+        return tr(texts.RECENT_CHECK_IN_CHAT).format(**values)
+    return tr(texts.RECENT_CHECK_VIA_API).format(**values)
 
 
 async def unlock(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:

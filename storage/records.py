@@ -196,3 +196,14 @@ class UserNotice:
     skip_user_id: int | None
     created_at: datetime
     attempts: int
+
+
+@dataclass(frozen=True)
+class ApiClientRow:
+    """A client of the HTTP API as stored: its scopes comma-separated, never its token."""
+
+    name: str
+    scopes: str
+    created_at: datetime
+    last_used_at: datetime | None
+    revoked_at: datetime | None

@@ -213,11 +213,11 @@ async def test_a_wrong_token_is_401_without_a_reply_message(radius: Radius) -> N
     assert "reply:Reply-Message" not in answer
 
 
-async def test_a_check_is_audited_as_radius(radius: Radius) -> None:
+async def test_a_check_is_audited_with_the_client_that_asked(radius: Radius) -> None:
     harness = radius.harness
     secret = await enrolled(harness, harness.user())
     await radius.check("tg:1001", code_for(harness, secret))
     db = harness.app.bot_data["services"].db
     entries = await db.run(lambda tx: tx.audit.entries("tg:1001"))
     checks = [e for e in entries if e.action == "code_checked"]
-    assert checks[-1].actor == "radius" and json.loads(checks[-1].detail)["result"] == "accepted"
+    assert checks[-1].actor == "api:API_TOKEN" and json.loads(checks[-1].detail)["result"] == "accepted"

@@ -207,3 +207,19 @@ def test_a_malformed_previous_key_stops_the_bot_with_one_line(tmp_path: Path) ->
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: SECRETS_KEYS_PREVIOUS entry 2 of 2")
     assert old[:30] not in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_api_rate_limits_default_and_take_the_limits_notation() -> None:
+    settings = load_settings(env())
+    assert (settings.api_rate_limit, settings.api_auth_failure_limit) == ("50/second", "10/minute")
+    custom = load_settings(env(API_RATE_LIMIT="600/minute", API_AUTH_FAILURE_LIMIT="5 per hour"))
+    assert (custom.api_rate_limit, custom.api_auth_failure_limit) == ("600/minute", "5 per hour")
+
+
+@pytest.mark.parametrize("name", ["API_RATE_LIMIT", "API_AUTH_FAILURE_LIMIT"])
+@pytest.mark.parametrize("value", ["fast", "0/second", "10/fortnight"])
+def test_a_malformed_api_rate_limit_stops_the_start_with_one_line(name: str, value: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        load_settings(env(**{name: value}))
+    message = str(caught.value)
+    assert message.startswith(name) and value in message and "\n" not in message

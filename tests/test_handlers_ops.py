@@ -413,8 +413,8 @@ async def test_metrics(ops_settings: Settings, clock: FakeClock, unused_tcp_port
                 assert r.status == 200 and r.headers["Content-Type"].startswith("text/plain")
                 body = await r.text()
     for line in (
-        'twofa_verifications_total{channel="chat",result="rejected"} 4.0',
-        'twofa_verifications_total{channel="chat",result="locked"} 1.0',
+        'twofa_verifications_total{channel="chat",client="",result="rejected"} 4.0',
+        'twofa_verifications_total{channel="chat",client="",result="locked"} 1.0',
         "twofa_enrolments_started_total 1.0",
         "twofa_enrolments_completed_total 1.0",
         "twofa_open_deactivation_requests 0.0",

@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from core.clients import Scope
 from core.clock import FakeClock
 from core.config import Settings
 from storage.records import AccountSecurity
@@ -201,3 +202,20 @@ async def test_unlock_takes_the_rest_of_the_line_and_refuses_what_is_no_account_
     assert "is not an account id" in bad.shown_text
     (refused,) = await in_support(bot, BYSTANDER).send("/unlock Jane Doe")
     assert "Only support agents" in refused.shown_text
+
+
+async def test_lookup_shows_the_recent_checks_and_which_client_asked(bot: Harness) -> None:
+    user = bot.user()
+    secret = await enrolled(bot, user)
+    services = bot.app.bot_data["services"]
+    vpn = (await services.clients.add("vpn", frozenset({Scope.VERIFY}))).token
+    client = await services.clients.authenticate(vpn)
+    await services.verification.verify("tg:1001", code_for(bot, secret), actor=client.actor)
+    bot.clock.advance(seconds=60)
+    await user.send(f"/check {wrong(bot, secret)}")
+    (found,) = await in_support(bot, AGENT).send("/lookup tg:1001")
+    lines = found.shown_text.splitlines()
+    recent = lines[lines.index("Recent checks:") + 1 :]
+    assert len(recent) == 2
+    assert recent[0].startswith("• ") and recent[0].endswith(": rejected in the chat")
+    assert recent[1].endswith(": accepted via vpn")

@@ -13,6 +13,7 @@ from core.redaction import redact
 
 BOT_TOKEN = "7312345678:AAHfiqksKZ8WmR2zSjiQ7_v4TMAKdiHm9T0"
 SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
+API_CLIENT_TOKEN = "twofa_Zx-3kQ_9vB2mN7pL4sT8wY1cF6hJ0dR5gE3aU7iO2qK"
 
 
 @pytest.mark.parametrize(
@@ -28,6 +29,7 @@ SECRET = "JBSWY3DPEHPK3PXPJBSWY3DPEHPK3PXP"
             "otpauth://totp",
         ),
         (f"POST https://api.telegram.org/bot{BOT_TOKEN}/sendMessage", BOT_TOKEN),
+        (f"client token={API_CLIENT_TOKEN}, pasted", API_CLIENT_TOKEN),
         ("Authorization: Bearer s3cr3t-api-token", "s3cr3t-api-token"),
         ('{"secret": "x", "url": "...?secret=ABCDEFGHIJKLMNOP"}', "ABCDEFGHIJKLMNOP"),
         ("recovery code 1a2b-3c4d-5e6f-7a8b used", "1a2b-3c4d-5e6f-7a8b"),

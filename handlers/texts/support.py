@@ -133,3 +133,21 @@ SUPPORT_LINKED_UNKNOWN = N_("unknown")
 UNLOCK_NOT_AN_ACCOUNT = N_(
     "<code>{account}</code> is not an account id.\nUsage: /unlock &lt;account&gt;"
 )
+LOOKUP_RECENT_CHECKS = N_("Recent checks:")
+
+LOOKUP_NO_CHECKS = N_("Recent checks: none")
+
+RECENT_CHECK_VIA_CLIENT = N_("• {when}: {result} via {client}")
+
+RECENT_CHECK_IN_CHAT = N_("• {when}: {result} in the chat")
+
+RECENT_CHECK_VIA_API = N_("• {when}: {result} via the API")
+
+CHECK_RESULT_NAMES = {
+    "accepted": N_("accepted"),
+    "rejected": N_("rejected"),
+    "locked": N_("locked"),
+    "not_enrolled": N_("not set up"),
+    "deactivated": N_("deactivated"),
+    "enrollment_required": N_("refused: no device (a new one is needed)"),
+}

@@ -12,6 +12,7 @@ from storage.repositories.alerts import AlertRepository
 from storage.repositories.audit import AuditRepository
 from storage.repositories.base import Connection
 from storage.repositories.cleanup import CleanupRepository
+from storage.repositories.clients import ClientRepository
 from storage.repositories.conversations import ConversationRepository, GrantRepository
 from storage.repositories.devices import DeviceRepository
 from storage.repositories.enrolments import EnrolmentRepository
@@ -47,6 +48,7 @@ class Transaction:
         self.notices = NoticeRepository(conn)
         self.sealed = SealedRepository(conn)
         self.inbox = InboxRepository(conn)
+        self.clients = ClientRepository(conn)
 
     def ping(self) -> bool:
         return self.connection.execute("SELECT 1").fetchone() == (1,)

@@ -74,6 +74,15 @@ class AuditRepository(Repository):
         )
         return int(row[0]) if row else 0
 
+    def recent_checks(self, account_id: str, limit: int) -> list[AuditEntry]:
+        """The account's last code checks (from the chat and the API), newest first."""
+        rows = self._all(
+            f"SELECT {_ENTRY} FROM audit_log WHERE account_id = ? AND action = 'code_checked'"
+            " ORDER BY at DESC, id DESC LIMIT ?",
+            (account_id, limit),
+        )
+        return [_entry(row) for row in rows]
+
     def entries(self, account_id: str | None = None) -> list[AuditEntry]:
         if account_id is None:
             rows = self._all(f"SELECT {_ENTRY} FROM audit_log ORDER BY id")
