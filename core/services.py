@@ -16,6 +16,7 @@ from core.devices import DeviceService
 from core.enrolment import EnrolmentService
 from core.keys import check_keys_at_start
 from core.languages import LanguagePreferences
+from core.leadership import Leadership
 from core.links import EnrolmentLinks
 from core.metrics import Metrics
 from core.notices import NoticeService
@@ -46,6 +47,8 @@ class Services:
     devices: DeviceService
     notices: NoticeService
     audit_chain: AuditChain
+    # Who may send (core/leadership.py): the sole sender until bot/leader.py elects.
+    leadership: Leadership
 
     @classmethod
     async def open(
@@ -62,6 +65,7 @@ class Services:
             await db.close()
             raise
         verification = VerificationService(db, box, clock, metrics)
+        leadership = Leadership(db)
         return cls(
             settings=settings,
             clock=clock,
@@ -75,8 +79,9 @@ class Services:
                 max_attempts=settings.enrolment_max_attempts,
                 metrics=metrics,
                 verifier=verification,
+                leadership=leadership,
             ),
-            cleanup=ChatCleanup(db, clock),
+            cleanup=ChatCleanup(db, clock, leadership),
             qr=QrRenderer(settings.qr_render_processes),
             verification=verification,
             links=EnrolmentLinks(db, clock, verification, settings.enrollment_link_ttl),
@@ -92,13 +97,15 @@ class Services:
                 longest_duration=settings.deactivation_max,
                 request_ttl=settings.request_ttl,
                 waiting_alert_after=settings.request_sla,
+                leadership=leadership,
             ),
             support_desk=SupportDesk(db, clock, configured_agents=settings.support_agent_ids),
-            alerts=AlertService(db, clock),
+            alerts=AlertService(db, clock, leadership),
             metrics=metrics,
             devices=DeviceService(db, clock, verification, RecoveryHasher(box)),
-            notices=NoticeService(db, clock),
-            audit_chain=AuditChain(db, clock, box),
+            notices=NoticeService(db, clock, leadership),
+            audit_chain=AuditChain(db, clock, box, leadership),
+            leadership=leadership,
         )
 
     async def close(self) -> None:

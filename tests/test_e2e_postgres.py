@@ -20,8 +20,8 @@ import aiohttp
 import psycopg
 import pytest
 
-from bot.leader import LOCK_KEYS
 from core.crypto import generate_key
+from storage.leader_lock import LOCK_KEYS
 from tests.botapi import BotApiServer
 from tests.e2e import (
     REPLY_TIMEOUT,

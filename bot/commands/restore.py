@@ -33,13 +33,14 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from bot.leader import LOCK_KEYS, AlreadyRunning, SqliteGuard
+from bot.leader import AlreadyRunning, SqliteGuard
 from core import totp
 from core.clock import Clock, SystemClock
 from core.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
 from storage import postgresql
 from storage.backup import backup_mark, clear_backup_mark
 from storage.db import Database, open_database, redact_url, sqlite_path
+from storage.leader_lock import LOCK_KEYS
 from storage.repositories import Transaction
 from storage.repositories.restore import RestoreRepository
 

@@ -16,6 +16,7 @@ from storage.repositories.conversations import ConversationRepository, GrantRepo
 from storage.repositories.devices import DeviceRepository
 from storage.repositories.enrolments import EnrolmentRepository
 from storage.repositories.languages import LanguageRepository
+from storage.repositories.leadership import LeadershipRepository
 from storage.repositories.links import LinkRepository
 from storage.repositories.notices import NoticeRepository
 from storage.repositories.recovery import RecoveryCodeRepository
@@ -45,6 +46,7 @@ class Transaction:
         self.recovery = RecoveryCodeRepository(conn)
         self.notices = NoticeRepository(conn)
         self.sealed = SealedRepository(conn)
+        self.leadership = LeadershipRepository(conn)
 
     def ping(self) -> bool:
         return self.connection.execute("SELECT 1").fetchone() == (1,)
