@@ -47,6 +47,7 @@ from storage.leader_lock import LockSession, SessionLimits
 logger = logging.getLogger(__name__)
 
 RELEASE_WAIT_S = 1.0  # a check under way at release: this long to end, once shut down
+_STALLED = "the lease lapsed while this process did not run: a stalled event loop, or stopped"
 
 
 class AlreadyRunning(Exception):
@@ -162,12 +163,19 @@ class LeaderLock:
         assert session is not None
         while True:
             sent = self.leadership.now()
+            left = self.leadership.lease_left()
+            if left <= 0:
+                self._lose(_STALLED)  # the lease lapsed while this loop slept past it
+                return
             check = self._check = asyncio.ensure_future(session.holds())
-            done, _ = await asyncio.wait({check}, timeout=self.leadership.lease_left())
+            done, _ = await asyncio.wait({check}, timeout=left)
             if not done:
                 check.add_done_callback(_ignore_outcome)
+                overslept = self.leadership.now() - (sent + left) > self.timing.check_interval
                 self._lose(
-                    f"the database did not answer within the lease ({self.timing.lease:.1f} s)"
+                    _STALLED
+                    if overslept
+                    else f"the database did not answer within the lease ({self.timing.lease:.1f} s)"
                 )
                 return
             self._check = None
@@ -180,7 +188,7 @@ class LeaderLock:
                 self._lose("its database session no longer holds it")
                 return
             if not self.leadership.renew(sent):
-                self._lose("the lease lapsed before the check answered (the event loop stalled)")
+                self._lose(_STALLED)
                 return
             next_check = sent + self.timing.check_interval
             await asyncio.sleep(max(0.0, next_check - self.leadership.now()))
