@@ -49,6 +49,13 @@ _TAKE_EPOCH = (
 )
 
 
+def try_lock_for_a_tool(conn: psycopg.Connection[Any]) -> bool:
+    """Take the leader lock on a plain connection, for a tool that must keep every bot
+    standing by while it works (after-restore); the session ending releases it."""
+    row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", LOCK_KEYS).fetchone()
+    return bool(row and row[0])
+
+
 @dataclass(frozen=True)
 class SessionLimits:
     """How soon each end of the lock's session gives up on a silent peer (seconds)."""
