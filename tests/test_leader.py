@@ -24,7 +24,11 @@ from bot.leader import AlreadyRunning, LeaderLock, SqliteGuard
 from bot.telegram_transport import AiohttpRequest
 from core.alerts import AlertService
 from core.clock import FakeClock
+from core.config import Settings
+from core.crypto import decode_key, generate_key
 from core.leadership import Leadership, LeaseTiming, NotLeader
+from core.records import RequestStatus
+from core.services import Services
 from storage.db import open_database
 from storage.leader_lock import LOCK_KEYS
 from tests.botapi import BotApiServer, BotApiState
@@ -230,6 +234,37 @@ async def test_a_deposed_bot_sends_nothing_even_while_it_thinks_it_leads(
             assert await bot.get_updates(timeout=0) == ()  # and it confirms nothing
             assert len(state.calls) == calls  # nothing reached Telegram
             assert [m.text for m in state.messages(7)] == ["the active bot speaks"]
+
+
+async def test_every_sender_asks_the_leadership_first(database_url: str) -> None:
+    """What the jobs send (and mark sent) goes through Leadership.run: a standby's, or a
+    deposed bot's, services refuse it all before reading anything."""
+    settings = Settings(
+        telegram_bot_token="123456:TEST-TOKEN-abcdefghijklmnopqrstuvwxyz",
+        secrets_key=decode_key(generate_key()),
+        database_url=database_url,
+    )
+    svc = await Services.open(settings, FakeClock())
+    try:
+        svc.leadership.stand_by()
+        senders = {
+            "alerts": svc.alerts.pending(),
+            "notices": svc.notices.pending(),
+            "chat clean-up": svc.cleanup.due(),
+            "support chat": svc.deactivation.unposted(),
+            "support chat edits": svc.deactivation.support_outdated(),
+            "request outcomes": svc.deactivation.users_to_tell(),
+            "reminders": svc.deactivation.reminders_due(),
+            "marked told": svc.deactivation.mark_user_told(1, RequestStatus.APPROVED),
+            "enrolment expiry": svc.enrolment.expire_due(),
+            "audit head": svc.audit_chain.post_head(),
+        }
+        for name, sending in senders.items():
+            with pytest.raises(NotLeader):
+                await sending
+                pytest.fail(f"{name} was not refused")
+    finally:
+        await svc.close()
 
 
 def test_the_lease_is_never_revived_and_the_grace_outlasts_it() -> None:
