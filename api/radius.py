@@ -76,9 +76,7 @@ async def radius_check(request: web.Request) -> web.Response:
     return (await check(services, user, password, request[CLIENT].actor)).response()
 
 
-async def check(
-    services: Services, user: bytes, password: bytes, actor: str
-) -> RadiusAnswer:
+async def check(services: Services, user: bytes, password: bytes, actor: str) -> RadiusAnswer:
     """The answer for a User-Name and User-Password as FreeRADIUS received them."""
     try:
         account = normalise_account_id(user.decode("utf-8"))

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
+import threading
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -56,6 +58,11 @@ NO_API = (
 WATCH_KEY = "leader_watch"
 # Set when the leader lock was lost: the process stops at once and sends nothing more.
 LEADERSHIP_LOST_KEY = "leadership_lost"
+EXIT_LEADERSHIP_LOST = 3  # non-zero: systemd (Restart=on-failure) starts it again, as standby
+# A bot that lost the lock stops cleanly within this long, or exits at once: its stop may
+# wait for work stuck on a silent database, and it must not linger (it sends nothing
+# meanwhile: the lease has lapsed, the transport refuses).
+LOST_EXIT_DEADLINE_S = 5.0
 
 # Updates of different users run concurrently, up to this many at once; each holds at
 # most one Bot API connection, so the pool is a little larger and never makes one wait.
@@ -144,7 +151,7 @@ def build_application(
             scope.bot_username.value = app.bot.username
             if scope.leader is not None:
                 app.bot_data[WATCH_KEY] = asyncio.create_task(
-                    scope.leader.watch(lambda: _leadership_lost(app)), name="leader-watch"
+                    _stop_when_lost(app, scope.leader), name="leader-watch"
                 )
         app.bot_data[STARTED_AT_KEY] = the_clock.now()
         if inbox_queue is not None:  # before the webhook listens: the earlier ones first
@@ -238,8 +245,10 @@ def build_application(
     )
     transports: list[AiohttpRequest] = []
     if request is None:
-        request = AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE)
-        get_updates_request = AiohttpRequest(connection_pool_size=1)
+        # Elected (PostgreSQL): nothing goes to Telegram once this bot may not send.
+        leadership = scope.services.leadership if scope and scope.leader else None
+        request = AiohttpRequest(connection_pool_size=CONNECTION_POOL_SIZE, leadership=leadership)
+        get_updates_request = AiohttpRequest(connection_pool_size=1, leadership=leadership)
         transports.extend([request, get_updates_request])
     builder = builder.request(request).get_updates_request(get_updates_request or request)
     if inbox_queue is not None:
@@ -250,6 +259,27 @@ def build_application(
     return app
 
 
+async def _stop_when_lost(app: Application, leader: LeaderLock) -> None:
+    await leader.lost.wait()
+    _leadership_lost(app)
+
+
 def _leadership_lost(app: Application) -> None:
     app.bot_data[LEADERSHIP_LOST_KEY] = True
+    exit_if_still_running()
     app.stop_running()
+
+
+def exit_if_still_running() -> None:
+    """Exit with EXIT_LEADERSHIP_LOST after LOST_EXIT_DEADLINE_S, stopped cleanly or not."""
+
+    def exit_now() -> None:
+        logger.error(
+            "the bot did not stop within %.0f s of losing the leader lock: exiting now",
+            LOST_EXIT_DEADLINE_S,
+        )
+        os._exit(EXIT_LEADERSHIP_LOST)
+
+    timer = threading.Timer(LOST_EXIT_DEADLINE_S, exit_now)
+    timer.daemon = True
+    timer.start()

@@ -7,56 +7,47 @@ senders, a message could go out twice. So exactly one bot process is *active*:
   file beside the database for the life of the process; a second ``python -m bot`` on
   the same file is refused at once.
 - On PostgreSQL, any number may start; the one that holds a session advisory lock
-  (``pg_try_advisory_lock``, on a connection of its own) is active, the others wait as
-  *standbys*, trying every ``RETRY_S``. PostgreSQL releases the lock when the holder's
-  session ends: at once when the process dies (SIGKILL too: the kernel closes its
-  socket), so a standby takes over within seconds.
+  (storage/leader_lock.py, on a connection of its own) is active, the others wait as
+  *standbys*, trying every ``retry`` seconds (core/leadership.py's ``LeaseTiming``).
 
-The active process checks every ``CHECK_INTERVAL_S`` that its session still holds the
-lock (an answer within ``CHECK_TIMEOUT_S``); if not (the server restarted, the session
-was terminated, the network is gone), it stops, and systemd starts it again as a
-standby. A standby that gets the lock waits ``TAKEOVER_GRACE_S`` (longer than the old
-holder needs to notice the loss) before it polls: two never poll at once.
+The holder keeps a lease (core/leadership.py): it asks the server every
+``check_interval`` whether its session still holds the lock, and counts as the leader
+until ``lease`` seconds after sending the last check that was answered yes. The deadline
+is ours: a check that has not answered when the lease lapses is left behind (never
+cancelled: psycopg's cancel waits up to 10 s for a server that may never answer), the
+lock's connection is shut down, and the lock counts as lost. A watchdog thread does the
+same when the lease lapses because the event loop itself stalled (a blocking call): it
+shuts the connection down, so the server frees the lock at once, and when the loop runs
+again it finds itself deposed. A process whose lock is lost stops sending at once and
+exits (status 3), for systemd to start it again as a standby.
+
+The server ends a lock session that fell silent (partition, power loss, SIGSTOP) after
+``session_idle`` seconds (storage/leader_lock.py), so the lock is freed within a bound;
+a standby that gets it takes a new epoch (the fencing token) and waits ``grace``, longer
+than the lease, before it polls or sends: two never send at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
-from collections.abc import Callable
+import threading
+import time
 from pathlib import Path
 from typing import IO, Any
 
 import psycopg
 
+from core.leadership import Leadership
+from storage.leader_lock import LockSession, SessionLimits
+
 logger = logging.getLogger(__name__)
 
-# Two int4 keys: an application-wide namespace ("2FA") and the lock within it.
-LOCK_KEYS = (0x2FA, 1)
-RETRY_S = 1.0
-CHECK_INTERVAL_S = 1.0
-CHECK_TIMEOUT_S = 1.5
-TAKEOVER_GRACE_S = CHECK_INTERVAL_S + CHECK_TIMEOUT_S + 0.5
-CONNECT_TIMEOUT_S = 5
-
-# What a session needs to notice a dead peer quickly (libpq parameters): TCP keepalives
-# and a cap on unacknowledged data, so a vanished server is noticed in seconds, not hours.
-_CONNECTION_OPTIONS: dict[str, Any] = {
-    "autocommit": True,
-    "application_name": "2fa-desk bot (leader lock)",
-    "connect_timeout": CONNECT_TIMEOUT_S,
-    "keepalives": 1,
-    "keepalives_idle": 5,
-    "keepalives_interval": 2,
-    "keepalives_count": 2,
-    "tcp_user_timeout": 5000,
-}
-_HOLDS = (
-    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted"
-    " AND pid = pg_backend_pid() AND classid = %s AND objid = %s AND objsubid = 2)"
-)
+RELEASE_WAIT_S = 1.0  # a check under way at release: this long to end, once shut down
+_STALLED = "the lease lapsed while this process did not run: a stalled event loop, or stopped"
 
 
 class AlreadyRunning(Exception):
@@ -95,15 +86,34 @@ class SqliteGuard:
 
 
 class LeaderLock:
-    """The PostgreSQL advisory lock that makes one bot process the active one."""
+    """The PostgreSQL advisory lock that makes one bot process the active one.
 
-    def __init__(self, url: str) -> None:
+    ``acquire`` waits for the lock (a standby waits there), takes a new epoch and starts
+    keeping the lease: a task on the event loop that checks the lock, and a watchdog
+    thread that ends the lock's connection when the lease lapses. ``lost`` is set once
+    the lock counts as lost; ``release`` gives it up."""
+
+    def __init__(self, url: str, leadership: Leadership) -> None:
         self._url = url
-        self._conn: psycopg.AsyncConnection[Any] | None = None
-        self.held = False
+        self.leadership = leadership
+        self.timing = leadership.timing
+        self._limits = SessionLimits(idle=self.timing.session_idle, user_timeout=self.timing.lease)
+        self._session: LockSession | None = None
+        self._keeper: asyncio.Task[None] | None = None
+        self._check: asyncio.Future[bool] | None = None
+        self._watchdog: threading.Thread | None = None
+        self._watchdog_stop = threading.Event()
+        self.lost = asyncio.Event()
+        self.lost_reason = ""
+        leadership.stand_by()
+
+    @property
+    def held(self) -> bool:
+        """Whether this process counts as holding the lock now (its lease is current)."""
+        return self.leadership.is_current()
 
     async def acquire(self) -> None:
-        """Wait until this process holds the lock (a standby waits here)."""
+        """Wait until this process holds the lock, then keep it (see the class)."""
         said_standby = False
         unreachable = False
         while True:
@@ -111,7 +121,7 @@ class LeaderLock:
                 if await self._try():
                     if unreachable:
                         logger.info("the database answers again")
-                    self.held = True
+                    self._start_keeping()
                     return
                 unreachable = False
                 if not said_standby:
@@ -122,47 +132,121 @@ class LeaderLock:
                 if not unreachable:
                     logger.warning("standby: the database does not answer (%s); retrying", exc)
                     unreachable = True
-            await asyncio.sleep(RETRY_S)
+            await asyncio.sleep(self.timing.retry)
 
     async def _try(self) -> bool:
-        if self._conn is None or self._conn.closed:
-            self._conn = await psycopg.AsyncConnection.connect(self._url, **_CONNECTION_OPTIONS)
-        cursor = await self._conn.execute("SELECT pg_try_advisory_lock(%s, %s)", LOCK_KEYS)
-        row = await cursor.fetchone()
-        return bool(row and row[0])
-
-    async def still_held(self) -> bool:
-        """True when the lock's session answers within CHECK_TIMEOUT_S and holds it."""
-        if self._conn is None or self._conn.closed:
+        if self._session is None or self._session.closed:
+            self._session = await LockSession.connect(self._url, self._limits)
+        if not await self._session.try_lock():
             return False
-        try:
-            async with asyncio.timeout(CHECK_TIMEOUT_S):
-                cursor = await self._conn.execute(_HOLDS, LOCK_KEYS)
-                row = await cursor.fetchone()
-        except (psycopg.Error, OSError, TimeoutError) as exc:
-            logger.error("the leader lock's database session is gone: %s", exc or "no answer")
+        sent = self.leadership.now()
+        epoch = await self._session.take_epoch(int(time.time()))
+        if epoch is None:  # cannot be: this session just got it
             return False
-        return bool(row and row[0])
+        self.leadership.begin(epoch, confirmed_at=sent)
+        logger.info("took the leader lock (epoch %d)", epoch)
+        return True
 
-    async def watch(self, on_lost: Callable[[], None]) -> None:
-        """Check the lock every CHECK_INTERVAL_S; call ``on_lost`` once when it is gone."""
+    def _start_keeping(self) -> None:
+        self.lost.clear()
+        self._keeper = asyncio.create_task(self._keep(), name="leader-lease")
+        self._watchdog_stop.clear()
+        self._watchdog = threading.Thread(
+            target=self._watch_the_lease, name="leader-watchdog", daemon=True
+        )
+        self._watchdog.start()
+
+    async def _keep(self) -> None:
+        """Check the lock every ``check_interval``; the deadline of each check is the
+        lease's end, enforced here, whatever the check is doing by then."""
+        session = self._session
+        assert session is not None
         while True:
-            await asyncio.sleep(CHECK_INTERVAL_S)
-            if not await self.still_held():
-                self.held = False
-                logger.error("lost the leader lock: stopping, so that two bots never poll")
-                on_lost()
+            sent = self.leadership.now()
+            left = self.leadership.lease_left()
+            if left <= 0:
+                self._lose(_STALLED)  # the lease lapsed while this loop slept past it
+                return
+            check = self._check = asyncio.ensure_future(session.holds())
+            done, _ = await asyncio.wait({check}, timeout=left)
+            if not done:
+                check.add_done_callback(_ignore_outcome)
+                overslept = self.leadership.now() - (sent + left) > self.timing.check_interval
+                self._lose(
+                    _STALLED
+                    if overslept
+                    else f"the database did not answer within the lease ({self.timing.lease:.1f} s)"
+                )
+                return
+            self._check = None
+            try:
+                held = check.result()
+            except (psycopg.Error, OSError) as exc:
+                self._lose(f"its database session is gone: {exc}")
+                return
+            if not held:
+                self._lose("its database session no longer holds it")
+                return
+            if not self.leadership.renew(sent):
+                self._lose(_STALLED)
+                return
+            next_check = sent + self.timing.check_interval
+            await asyncio.sleep(max(0.0, next_check - self.leadership.now()))
+
+    def _lose(self, reason: str) -> None:
+        self.leadership.depose()
+        if self._session is not None:
+            self._session.abandon()  # the server frees the lock as soon as it sees this
+        self.lost_reason = reason
+        logger.error("lost the leader lock (%s): stopping, so that two bots never send", reason)
+        self.lost.set()
+
+    def _watch_the_lease(self) -> None:
+        """The watchdog thread: the lease is renewed on the event loop only, so a lease
+        that lapsed while the loop did not run means a stalled loop (or a silent
+        database): end the lock's connection, so the server frees the lock now."""
+        session = self._session
+        assert session is not None
+        while not self._watchdog_stop.wait(self.timing.watchdog_tick):
+            if not self.leadership.is_current():
+                if session.abandon():
+                    logger.error(
+                        "the leader lease lapsed and the event loop did not notice: closed "
+                        "the lock's connection, so that the server frees the lock"
+                    )
                 return
 
     async def release(self) -> None:
         """Give the lock up (closing the session releases it)."""
-        self.held = False
+        self.leadership.depose()
+        if self._keeper is not None:
+            self._keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._keeper
+            self._keeper = None
+        self._stop_watchdog()
+        check, self._check = self._check, None
+        if check is not None and not check.done() and self._session is not None:
+            # A check under way: end the connection under it, let it fail, never cancel it.
+            self._session.abandon()
+            await asyncio.wait({check}, timeout=RELEASE_WAIT_S)
+            check.add_done_callback(_ignore_outcome)
         await self._drop()
 
+    def _stop_watchdog(self) -> None:
+        self._watchdog_stop.set()
+        if self._watchdog is not None and self._watchdog is not threading.current_thread():
+            self._watchdog.join()
+        self._watchdog = None
+
     async def _drop(self) -> None:
-        conn, self._conn = self._conn, None
-        if conn is not None:
-            try:
-                await conn.close()
-            except (psycopg.Error, OSError) as exc:
-                logger.debug("closing the leader lock's connection: %s", exc)
+        session, self._session = self._session, None
+        if session is not None:
+            await session.close()
+
+
+def _ignore_outcome(future: asyncio.Future[Any]) -> None:
+    """A check left behind: its result (or error) no longer matters; read it, so that
+    asyncio does not log it as never retrieved."""
+    if not future.cancelled():
+        future.exception()

@@ -26,9 +26,17 @@ from telegram.ext import Application
 from api.health import Role
 from api.routes import BotUsername
 from api.server import build_api
-from bot.app import LEADERSHIP_LOST_KEY, NO_API, ProcessScope, build_application, start_api
+from bot.app import (
+    EXIT_LEADERSHIP_LOST,
+    LEADERSHIP_LOST_KEY,
+    NO_API,
+    ProcessScope,
+    build_application,
+    exit_if_still_running,
+    start_api,
+)
 from bot.commands.restore import refuse_unrestored_backup
-from bot.leader import TAKEOVER_GRACE_S, AlreadyRunning, LeaderLock, SqliteGuard
+from bot.leader import AlreadyRunning, LeaderLock, SqliteGuard
 from bot.telegram_transport import AiohttpRequest
 from core.clock import SystemClock
 from core.config import ConfigError, Settings
@@ -38,7 +46,6 @@ from storage.db import sqlite_path
 logger = logging.getLogger(__name__)
 
 ALLOWED_UPDATES = [Update.MESSAGE, Update.CALLBACK_QUERY]
-EXIT_LEADERSHIP_LOST = 3  # non-zero: systemd (Restart=on-failure) starts it again, as standby
 USERNAME_RETRY_S = 5.0
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
@@ -84,7 +91,9 @@ class _BotProcess:
         settings, loop = self.settings, self.loop
         services = loop.run_until_complete(Services.open(settings, SystemClock()))
         api = None
-        leader = LeaderLock(settings.database_url) if settings.uses_postgresql else None
+        leader = None
+        if settings.uses_postgresql:
+            leader = LeaderLock(settings.database_url, services.leadership)
         try:
             loop.run_until_complete(services.qr.warm_up())
             if loop.run_until_complete(services.clients.serves_api()):
@@ -93,8 +102,13 @@ class _BotProcess:
                 self.serves_api = True
             else:
                 logger.info(NO_API)
-            if leader is not None and not loop.run_until_complete(self._stand_by(leader)):
-                return 0  # stopped while standing by
+            if leader is not None:
+                outcome = loop.run_until_complete(self._stand_by(leader))
+                if outcome == "stopped":
+                    return 0
+                if outcome == "lost":  # lost again before the grace was over
+                    exit_if_still_running()
+                    return EXIT_LEADERSHIP_LOST
             self.role.state = "active"
             application = build_application(
                 settings, scope=ProcessScope(services, self.username, leader)
@@ -110,8 +124,9 @@ class _BotProcess:
                 loop.run_until_complete(leader.release())
             loop.run_until_complete(services.close())
 
-    async def _stand_by(self, leader: LeaderLock) -> bool:
-        """Wait for the leader lock, then the grace period; False if a signal came first."""
+    async def _stand_by(self, leader: LeaderLock) -> str:
+        """Wait for the leader lock, then the grace period: "active", "stopped" (a signal
+        came first) or "lost" (the lock, during the grace)."""
         stop = asyncio.Event()
         for signum in _STOP_SIGNALS:
             self.loop.add_signal_handler(signum, stop.set)
@@ -126,14 +141,16 @@ class _BotProcess:
             if not acquired.done():
                 acquired.cancel()
                 logger.info("stopped while standing by")
-                return False
+                return "stopped"
             acquired.result()
-            logger.info(
-                "took the leader lock: active in %.1f s (a bot that lost it stops first)",
-                TAKEOVER_GRACE_S,
-            )
-            await asyncio.wait({stopped}, timeout=TAKEOVER_GRACE_S)
-            return not stop.is_set()
+            grace = leader.timing.grace
+            logger.info("active in %.1f s (a bot that lost the lock stops first)", grace)
+            lost = asyncio.create_task(leader.lost.wait())
+            await asyncio.wait({stopped, lost}, timeout=grace)
+            lost.cancel()
+            if stop.is_set():
+                return "stopped"
+            return "lost" if leader.lost.is_set() else "active"
         finally:
             stopped.cancel()
             if learning is not None:
@@ -211,6 +228,7 @@ async def _serve_api(settings: Settings) -> int:
     services = await Services.open(
         dataclasses.replace(settings, qr_render_processes=0), SystemClock()
     )
+    services.leadership.stand_by()  # never sends: the outboxes are the active bot's
     try:
         if not await services.clients.serves_api():
             raise ConfigError(

@@ -6,18 +6,31 @@ makes eight calls per enrolment is CPU-bound on that alone, so the composition r
 plugs this class in through ``BaseRequest``, PTB's documented extension point. PTB
 keeps parsing responses, raising its errors (``RetryAfter``, ``BadRequest``...) and
 retrying; this class only moves bytes and maps transport failures to PTB's errors.
+
+Given the process's ``Leadership`` (core/leadership.py), it sends nothing once this bot
+may no longer send (its lease lapsed, another bot took over): every call is refused
+with ``NotLeader`` before a byte leaves, replies to users as well as the outboxes.
+getUpdates is answered with no updates instead, without asking Telegram: a deposed bot
+must not confirm the updates it fetched (the new active bot gets them), and PTB's stop
+makes one last getUpdates that would log a trace if refused.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 import aiohttp
 from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
+from core.leadership import Leadership, NotLeader
+
 DEFAULT_READ_TIMEOUT = 5.0
 DEFAULT_CONNECT_TIMEOUT = 5.0
 DEFAULT_POOL_TIMEOUT = 1.0
 MEDIA_WRITE_TIMEOUT = 20.0
+NOT_LEADER_POLL_S = 0.5  # a deposed bot's getUpdates: no updates, after this long
+_NO_UPDATES = b'{"ok": true, "result": []}'
 
 
 def _seconds(value: object, default: float | None) -> float | None:
@@ -28,7 +41,14 @@ def _seconds(value: object, default: float | None) -> float | None:
 
 
 class AiohttpRequest(BaseRequest):
-    __slots__ = ("_connect_timeout", "_pool_size", "_pool_timeout", "_read_timeout", "_session")
+    __slots__ = (
+        "_connect_timeout",
+        "_leadership",
+        "_pool_size",
+        "_pool_timeout",
+        "_read_timeout",
+        "_session",
+    )
 
     def __init__(
         self,
@@ -36,7 +56,9 @@ class AiohttpRequest(BaseRequest):
         read_timeout: float | None = DEFAULT_READ_TIMEOUT,
         connect_timeout: float | None = DEFAULT_CONNECT_TIMEOUT,
         pool_timeout: float | None = DEFAULT_POOL_TIMEOUT,
+        leadership: Leadership | None = None,
     ) -> None:
+        self._leadership = leadership
         self._pool_size = connection_pool_size
         self._read_timeout = read_timeout
         self._connect_timeout = connect_timeout
@@ -71,6 +93,11 @@ class AiohttpRequest(BaseRequest):
     ) -> tuple[int, bytes]:
         if self._session is None or self._session.closed:
             raise RuntimeError("this AiohttpRequest is not initialized")
+        if self._leadership is not None and not self._leadership.is_current():
+            if url.endswith("/getUpdates"):
+                await asyncio.sleep(NOT_LEADER_POLL_S)
+                return 200, _NO_UPDATES
+            raise NotLeader(f"not sent ({url.rsplit('/', 1)[-1]}): not the active bot")
         has_files = bool(request_data and request_data.contains_files)
         read = _seconds(read_timeout, self._read_timeout)
         if has_files:

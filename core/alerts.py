@@ -14,6 +14,7 @@ from datetime import datetime, timedelta
 
 from core.backoff import retry_delay
 from core.clock import Clock
+from core.leadership import Leadership
 from storage.db import Database
 from storage.records import AlertEvent
 from storage.repositories import Transaction
@@ -112,9 +113,11 @@ def note_failure(tx: Transaction, telegram_user_id: int | None, now: datetime) -
 
 
 class AlertService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, leadership: Leadership | None = None) -> None:
         self._db = db
         self._clock = clock
+        # What is sent, and marked sent, only while this bot may send (core/leadership.py).
+        self._sending = leadership or Leadership(db)
         # One sender at a time: two would both send what is due before either marks it.
         self.send_lock = asyncio.Lock()
 
@@ -154,12 +157,12 @@ class AlertService:
             ]
             return sorted(messages, key=lambda m: m.events[0].id)
 
-        return await self._db.run(work)
+        return await self._sending.run(work)
 
     async def delivered(self, message: AlertMessage) -> None:
         now = self._clock.now()
         ids = [e.id for e in message.events]
-        await self._db.run(lambda tx: tx.alerts.mark_delivered(ids, now))
+        await self._sending.run(lambda tx: tx.alerts.mark_delivered(ids, now))
 
     async def failed(self, message: AlertMessage) -> int:
         """Try again later: 5 s, 10 s, 20 s ... up to 10 minutes; after a day of failures
@@ -172,7 +175,7 @@ class AlertService:
             tx.alerts.retry_later(ids, at, now)
             return tx.alerts.set_aside_failing_since(ids, now - GIVE_UP_AFTER, now)
 
-        return await self._db.run(work)
+        return await self._sending.run(work)
 
     async def depth(self) -> int:
         """Alerts waiting for delivery."""

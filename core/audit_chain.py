@@ -55,6 +55,7 @@ from typing import Any
 
 from core.clock import Clock
 from core.crypto import SecretBox
+from core.leadership import Leadership
 from storage.db import Database
 from storage.records import AuditEntry, ChainedEntry, from_ts_required, to_ts
 from storage.repositories import Transaction
@@ -423,9 +424,13 @@ class Anchored:
 class AuditChain:
     """Chains the audit log (the active bot's job), posts its head, walks it, exports it."""
 
-    def __init__(self, db: Database, clock: Clock, box: SecretBox) -> None:
+    def __init__(
+        self, db: Database, clock: Clock, box: SecretBox, leadership: Leadership | None = None
+    ) -> None:
         self._db = db
         self._clock = clock
+        # The daily head goes to the ops chat: raised only while this bot may send.
+        self._sending = leadership or Leadership(db)
         self.keys = ChainKeys(box)
         # One pass at a time in this process (the job, the daily head, the stop).
         self._lock = asyncio.Lock()
@@ -477,7 +482,7 @@ class AuditChain:
                 )
             return head
 
-        return await self._db.run(work)
+        return await self._sending.run(work)
 
     async def walk(self, batch: int = WALK_BATCH) -> Walk:
         """Verify the whole chain, ``batch`` rows per transaction: the first break, or the

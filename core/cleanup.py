@@ -15,6 +15,7 @@ from datetime import timedelta
 
 from core.backoff import retry_delay
 from core.clock import Clock
+from core.leadership import Leadership
 from storage.db import Database
 from storage.records import CleanupItem
 from storage.repositories import Transaction
@@ -24,9 +25,11 @@ RECOVERY_CODES_SHOWN = timedelta(minutes=15)  # then the codes leave the chat, s
 
 
 class ChatCleanup:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, leadership: Leadership | None = None) -> None:
         self._db = db
         self._clock = clock
+        # What is deleted, and marked deleted, only while this bot may send.
+        self._sending = leadership or Leadership(db)
 
     async def schedule(
         self, chat_id: int, message_ids: list[int], after: timedelta = timedelta(0)
@@ -64,7 +67,7 @@ class ChatCleanup:
     async def due(self, limit: int = 50, chat_id: int | None = None) -> list[CleanupItem]:
         """What is due now; in one chat only when ``chat_id`` is given."""
         now = self._clock.now()
-        return await self._db.run(lambda tx: tx.cleanup.due(now, limit, chat_id))
+        return await self._sending.run(lambda tx: tx.cleanup.due(now, limit, chat_id))
 
     async def settle(self, deleted: list[CleanupItem], failed: list[CleanupItem]) -> None:
         """Record a round of deletions in one transaction.
@@ -84,4 +87,4 @@ class ChatCleanup:
                     delay = retry_delay(item.attempts, first=timedelta(seconds=2))
                     tx.cleanup.retry_later(item.id, now + delay)
 
-        await self._db.run(record)
+        await self._sending.run(record)

@@ -20,6 +20,7 @@ from enum import StrEnum
 from core.accounts import TelegramIdentity, account_for
 from core.clock import Clock
 from core.free_text import secret_problem
+from core.leadership import Leadership
 from core.support_desk import counts_as_agent, manages
 from storage.db import Database
 from storage.records import DeactivationRequest, Device, RequestStatus
@@ -124,8 +125,12 @@ class DeactivationService:
         longest_duration: timedelta,
         request_ttl: timedelta,
         waiting_alert_after: timedelta = timedelta(minutes=30),
+        leadership: Leadership | None = None,
     ) -> None:
         self._waiting_alert_after = waiting_alert_after
+        # The outboxes (support chat, users) are read and marked only while this bot may
+        # send (core/leadership.py).
+        self._sending = leadership or Leadership(db)
         # One sync of the support chat and the users at a time (see handlers.support_sync.sync).
         self.sync_lock = asyncio.Lock()
         self._db = db
@@ -385,28 +390,28 @@ class DeactivationService:
         return await self._db.run(lambda tx: tx.requests.count_open())
 
     async def unposted(self) -> list[DeactivationRequest]:
-        return await self._db.run(lambda tx: tx.requests.unposted())
+        return await self._sending.run(lambda tx: tx.requests.unposted())
 
     async def record_post(self, request_id: int, chat_id: int, message_id: int) -> None:
-        await self._db.run(
+        await self._sending.run(
             lambda tx: tx.requests.set_support_message(request_id, chat_id, message_id)
         )
 
     async def support_outdated(self) -> list[DeactivationRequest]:
-        return await self._db.run(lambda tx: tx.requests.support_outdated())
+        return await self._sending.run(lambda tx: tx.requests.support_outdated())
 
     async def users_to_tell(self) -> list[DeactivationRequest]:
-        return await self._db.run(lambda tx: tx.requests.users_to_tell())
+        return await self._sending.run(lambda tx: tx.requests.users_to_tell())
 
     async def mark_support_shown(self, request_id: int, status: RequestStatus) -> None:
-        await self._db.run(lambda tx: tx.requests.mark_support_shown(request_id, status))
+        await self._sending.run(lambda tx: tx.requests.mark_support_shown(request_id, status))
 
     async def mark_user_told(self, request_id: int, status: RequestStatus) -> None:
-        await self._db.run(lambda tx: tx.requests.mark_user_told(request_id, status))
+        await self._sending.run(lambda tx: tx.requests.mark_user_told(request_id, status))
 
     async def mark_reminded(self, request_id: int) -> None:
         now = self._clock.now()
-        await self._db.run(lambda tx: tx.requests.mark_reminded(request_id, now))
+        await self._sending.run(lambda tx: tx.requests.mark_reminded(request_id, now))
 
     async def end_windows(self) -> list[DeactivationRequest]:
         """Approved windows whose time ran out: audited, alerted, and the account's people
@@ -434,4 +439,4 @@ class DeactivationService:
             candidates = tx.requests.reminders_due(now, now + REMIND_BEFORE)
             return [r for r in candidates if not tx.devices.active_for(r.account_id)]
 
-        return await self._db.run(work)
+        return await self._sending.run(work)

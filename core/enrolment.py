@@ -29,6 +29,7 @@ from core.enrolment_results import (
     StepResult,
 )
 from core.free_text import device_name_problem
+from core.leadership import Leadership
 from core.metrics import Metrics
 from core.recovery import RecoveryHasher, RecoverySet, announce_recovery_change
 from core.verification import Result, VerificationService
@@ -51,8 +52,11 @@ class EnrolmentService:
         max_attempts: int = 5,
         metrics: Metrics | None = None,
         verifier: VerificationService | None = None,
+        leadership: Leadership | None = None,
     ) -> None:
         self._metrics = metrics
+        # Expiry ends enrolments and says so to their users: only while this bot may send.
+        self._sending = leadership or Leadership(db)
         self._verifier = verifier or VerificationService(db, box, clock)
         self._hasher = RecoveryHasher(box)
         self._db = db
@@ -399,7 +403,7 @@ class EnrolmentService:
                 self._end(tx, enrolment, now, "enrolment_expired", SYSTEM_ACTOR)
             return ended
 
-        return await self._db.run(work)
+        return await self._sending.run(work)
 
     async def status(self, who: TelegramIdentity) -> AccountStatus:
         now = self._clock.now()

@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from core.backoff import retry_delay
 from core.clock import Clock
+from core.leadership import Leadership
 from storage.db import Database
 from storage.records import TelegramUserLink, UserNotice
 from storage.repositories import Transaction
@@ -17,9 +18,11 @@ PRUNE_BATCH = 500  # rows deleted per transaction by retention
 
 
 class NoticeService:
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, leadership: Leadership | None = None) -> None:
         self._db = db
         self._clock = clock
+        # What is sent, and marked sent, only while this bot may send (core/leadership.py).
+        self._sending = leadership or Leadership(db)
         self.send_lock = asyncio.Lock()
 
     async def pending(self) -> list[tuple[UserNotice, list[TelegramUserLink]]]:
@@ -40,15 +43,15 @@ class NoticeService:
                 for notice in due
             ]
 
-        return await self._db.run(work)
+        return await self._sending.run(work)
 
     async def delivered(self, notice: UserNotice) -> None:
         now = self._clock.now()
-        await self._db.run(lambda tx: tx.notices.delivered(notice.id, now))
+        await self._sending.run(lambda tx: tx.notices.delivered(notice.id, now))
 
     async def failed(self, notice: UserNotice) -> None:
         at = self._clock.now() + retry_delay(notice.attempts)
-        await self._db.run(lambda tx: tx.notices.retry_later(notice.id, at))
+        await self._sending.run(lambda tx: tx.notices.retry_later(notice.id, at))
 
     async def prune(self, older_than: timedelta, batch: int = PRUNE_BATCH) -> int:
         """Delete notices delivered more than ``older_than`` ago, ``batch`` rows per

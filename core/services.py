@@ -19,6 +19,7 @@ from core.enrolment import EnrolmentService
 from core.inbox import UpdateInbox
 from core.keys import check_keys_at_start
 from core.languages import LanguagePreferences
+from core.leadership import Leadership
 from core.links import EnrolmentLinks
 from core.metrics import Metrics
 from core.notices import NoticeService
@@ -54,6 +55,8 @@ class Services:
     stray_secrets: StraySecrets
     clients: ClientRegistry
     rate_limits: RateLimits  # this process's counts
+    # Who may send (core/leadership.py): the sole sender until bot/leader.py elects.
+    leadership: Leadership
 
     @classmethod
     async def open(
@@ -73,6 +76,7 @@ class Services:
             await db.close()
             raise
         verification = VerificationService(db, box, clock, metrics)
+        leadership = Leadership(db)
         return cls(
             settings=settings,
             clock=clock,
@@ -86,8 +90,9 @@ class Services:
                 max_attempts=settings.enrolment_max_attempts,
                 metrics=metrics,
                 verifier=verification,
+                leadership=leadership,
             ),
-            cleanup=ChatCleanup(db, clock),
+            cleanup=ChatCleanup(db, clock, leadership),
             qr=QrRenderer(settings.qr_render_processes),
             verification=verification,
             links=EnrolmentLinks(db, clock, verification, settings.enrollment_link_ttl),
@@ -103,17 +108,19 @@ class Services:
                 longest_duration=settings.deactivation_max,
                 request_ttl=settings.request_ttl,
                 waiting_alert_after=settings.request_sla,
+                leadership=leadership,
             ),
             support_desk=SupportDesk(db, clock, configured_agents=settings.support_agent_ids),
-            alerts=AlertService(db, clock),
+            alerts=AlertService(db, clock, leadership),
             metrics=metrics,
             devices=DeviceService(db, clock, verification, RecoveryHasher(box)),
-            notices=NoticeService(db, clock),
-            audit_chain=AuditChain(db, clock, box),
             inbox=UpdateInbox(db, clock),
             stray_secrets=StraySecrets(db, box, clock, RecoveryHasher(box)),
             clients=ClientRegistry(db, clock, settings.api_token),
             rate_limits=RateLimits(settings.api_rate_limit, settings.api_auth_failure_limit),
+            notices=NoticeService(db, clock, leadership),
+            audit_chain=AuditChain(db, clock, box, leadership),
+            leadership=leadership,
         )
 
     async def close(self) -> None:

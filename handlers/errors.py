@@ -11,6 +11,7 @@ from telegram.error import BadRequest, Forbidden, TelegramError
 from telegram.ext import ApplicationHandlerStop, ContextTypes
 
 from core.alerts import tail
+from core.leadership import NotLeader
 from core.redaction import redact
 from handlers import alerts
 from handlers.common import SERVICES_KEY, is_private, reply
@@ -23,10 +24,23 @@ _MAX_TRACE = 3000  # stored with the alert; the ops chat shows its end
 
 
 def _benign(error: BaseException | None) -> bool:
-    """Failures that are part of Telegram life, handled where they happen, not errors."""
+    """Failures that are part of Telegram life, handled where they happen, not errors;
+    and a deposed bot's refused sends (it is stopping: the active bot handles it all)."""
+    if _deposed(error):
+        return True
     if isinstance(error, Forbidden):
         return True  # the user blocked the bot
     return isinstance(error, BadRequest) and any(p in str(error).lower() for p in _BENIGN)
+
+
+def _deposed(error: BaseException | None) -> bool:
+    """NotLeader, raised or behind the error PTB wraps it in (a refused Bot API call)."""
+    seen = 0
+    while error is not None and seen < 5:
+        if isinstance(error, NotLeader):
+            return True
+        error, seen = error.__cause__ or error.__context__, seen + 1
+    return False
 
 
 def _where(update: object) -> str:

@@ -78,7 +78,8 @@ BACKOFF_LONGEST_S = 0.05
 CONNECT_TIMEOUT_S = 10
 WAIT_FOR_CONNECTION_S = 30.0  # a work function waits this long for a pooled connection
 PING_TIMEOUT_S = 3.0
-# Session advisory locks of 2FA Desk: (0x2FA, n); bot/leader.py holds (0x2FA, 1).
+# Session advisory locks of 2FA Desk: (0x2FA, n); the leader lock is (0x2FA, 1)
+# (storage/leader_lock.py).
 MIGRATION_LOCK = (0x2FA, 2)
 
 # Statements prepared on one connection at most (the repositories' SQL is constant

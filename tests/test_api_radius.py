@@ -220,4 +220,7 @@ async def test_a_check_is_audited_with_the_client_that_asked(radius: Radius) -> 
     db = harness.app.bot_data["services"].db
     entries = await db.run(lambda tx: tx.audit.entries("tg:1001"))
     checks = [e for e in entries if e.action == "code_checked"]
-    assert checks[-1].actor == "api:API_TOKEN" and json.loads(checks[-1].detail)["result"] == "accepted"
+    assert (
+        checks[-1].actor == "api:API_TOKEN"
+        and json.loads(checks[-1].detail)["result"] == "accepted"
+    )

@@ -25,6 +25,7 @@ from core.conversation import Conversations, Flow, Step
 from core.crypto import SecretBox
 from core.enrolment import EnrolmentService
 from core.enrolment_results import EnrolmentStarted
+from core.leadership import Leadership
 from core.links import EnrolmentLinks, LinkOutcome
 from core.verification import Result, VerificationService
 from storage import backup as storage_backup
@@ -347,7 +348,7 @@ async def test_after_restore_is_refused_while_a_bot_runs(
         bot: SqliteGuard | LeaderLock = SqliteGuard(db_path)
         bot.acquire()
     else:
-        bot = LeaderLock(database_url)
+        bot = LeaderLock(database_url, Leadership(db))
         await bot.acquire()
     try:
         with pytest.raises(ConfigError, match="stop"):

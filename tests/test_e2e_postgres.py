@@ -15,13 +15,15 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import psycopg
 import pytest
 
-from bot.leader import LOCK_KEYS
 from core.crypto import generate_key
+from core.leadership import LeaseTiming
+from storage.leader_lock import LOCK_KEYS
 from tests.botapi import BotApiServer
 from tests.e2e import (
     REPLY_TIMEOUT,
@@ -32,6 +34,7 @@ from tests.e2e import (
 )
 from tests.helpers import app_code
 from tests.pg import PostgresServer
+from tests.relay import BotApiCalls, Relay
 from tests.test_e2e_enrolment import contains, has_photo
 from tests.test_e2e_recovery import enrol
 
@@ -245,6 +248,104 @@ async def test_the_standby_takes_over_mid_enrolment_and_sends_the_waiting_alert_
     assert any("Bot stopped" in t for t in texts)
     assert sum("tg:8201" in t for t in texts) == 1
     assert sum("Bot started" in t for t in texts) == 2  # the first bot's, then the standby's
+
+
+def through(relay: Relay, url: str) -> str:
+    """``url`` (a database's, or the Bot API's) with its host and port those of the relay."""
+    parts = urlsplit(url)
+    credentials = f"{parts.username}:{parts.password}@" if parts.username else ""
+    return parts._replace(netloc=f"{credentials}127.0.0.1:{relay.port}").geturl()
+
+
+async def test_a_silent_or_stopped_active_bot_is_replaced_in_seconds_and_never_sends_beside_it(
+    server: BotApiServer,
+    tmp_path: Path,
+    database_url: str,
+    unused_tcp_port_factory: Any,
+) -> None:
+    """Two real bots, each reaching the Bot API through a relay of its own (which tells
+    whose calls are whose), the first also reaching PostgreSQL through one. Its database
+    path falls silent: it stops within its lease and the standby takes over within the
+    bound; the path comes back before the first has exited, and it still sends nothing.
+    Then the new active bot is
+    stopped (SIGSTOP: the whole process, as a hung host): the first, back as a standby,
+    takes over, and the stopped one, continued, sends nothing and exits 3."""
+    bound = LeaseTiming().takeover_bound + 2.0  # + the new bot's start (getMe, commands)
+    database = await Relay(urlsplit(database_url).port or 5432).start()
+    calls = {"a": BotApiCalls(), "b": BotApiCalls()}
+    telegram = {
+        name: await Relay(urlsplit(server.origin).port or 80, sniff=sniff).start()
+        for name, sniff in calls.items()
+    }
+    ports = [unused_tcp_port_factory() for _ in range(2)]
+    deployment = Deployment(server, tmp_path, database_url)
+    bots = {
+        name: deployment.process(name, port) for name, port in zip(("a", "b"), ports, strict=True)
+    }
+    for name, bot in bots.items():
+        bot.env["TELEGRAM_BASE_URL"] = through(telegram[name], server.base_url)
+    bots["a"].env["DATABASE_URL"] = through(database, database_url)
+    a, b = bots["a"], bots["b"]
+    ida, jon = E2EUser(server, 8401, "Ida"), E2EUser(server, 8402, "Jon")
+    try:
+        await a.start()
+        await b.spawn()
+        await b.health({"role": "bot", "state": "standby"})
+
+        # 1. A's path to the database falls silent.
+        silent = time.monotonic()
+        database.silence()
+        await b.health({"state": "active"}, timeout=bound)
+        active = time.monotonic() - silent
+        # The path comes back before A is gone: A's stuck work runs on, and sends nothing.
+        database.resume()
+        await ida.send("/status")
+        assert a.proc is not None
+        assert await asyncio.wait_for(a.proc.wait(), bound) == 3
+        stopped = time.monotonic() - silent
+        print(f"\nsilent path: B active after {active:.1f} s, A exited (3) after {stopped:.1f} s")
+        assert "did not answer within the lease" in a.log()
+        assert active <= bound
+        _one_sender_at_a_time(calls["a"], calls["b"])
+        assert len(server.state.messages(ida.user_id)) == 1  # answered once, by B
+
+        # 2. A comes back as a standby; B stops dead.
+        await a.spawn()
+        await a.health({"role": "bot", "state": "standby"})
+        assert b.proc is not None
+        halted = time.monotonic()
+        os.kill(b.proc.pid, signal.SIGSTOP)
+        try:
+            server.state.send_text(jon.user_id, "/status")
+            await a.health({"state": "active"}, timeout=bound)
+            active = time.monotonic() - halted
+            await server.state.wait_for_message(jon.user_id, timeout=REPLY_TIMEOUT)
+            answered = time.monotonic() - halted
+        finally:
+            os.kill(b.proc.pid, signal.SIGCONT)
+        assert await asyncio.wait_for(b.proc.wait(), 10) == 3
+        print(f"SIGSTOP: A active after {active:.1f} s, Jon answered after {answered:.1f} s")
+        assert active <= bound
+        assert calls["b"].since(halted) == []  # continued, B sent nothing more
+        assert len(server.state.messages(jon.user_id)) == 1
+    finally:
+        await deployment.stop()
+        await database.close()
+        for relay in telegram.values():
+            await relay.close()
+    texts = [m.content for m in server.state.messages(OPS)]
+    assert sum("Bot started" in t for t in texts) == 3  # A, B, A again
+    assert sum("Bot stopped" in t for t in texts) == 1  # only the last one stopped cleanly
+    for bot in bots.values():
+        assert "Traceback" not in bot.log()
+
+
+def _one_sender_at_a_time(old: BotApiCalls, new: BotApiCalls) -> None:
+    """Every Bot API call of the old active bot came before the new one's first (getMe
+    aside: a standby asks it for the API's enrolment links)."""
+    last_old, first_new = old.last(but=("getMe",)), new.first(but=("getMe",))
+    assert last_old is not None and first_new is not None
+    assert last_old < first_new, (old.since(first_new), new.calls[:5])
 
 
 async def _secret(user: E2EUser, photo: Any) -> dict[str, str]:

@@ -33,13 +33,14 @@ from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
-from bot.leader import LOCK_KEYS, AlreadyRunning, SqliteGuard
+from bot.leader import AlreadyRunning, SqliteGuard
 from core import totp
 from core.clock import Clock, SystemClock
 from core.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
 from storage import postgresql
 from storage.backup import backup_mark, clear_backup_mark
 from storage.db import Database, open_database, redact_url, sqlite_path
+from storage.leader_lock import try_lock_for_a_tool
 from storage.repositories import Transaction
 from storage.repositories.restore import RestoreRepository
 
@@ -247,8 +248,7 @@ def _no_active_bot(url: str) -> Iterator[None]:
     and no standby becomes active meanwhile."""
     conn = postgresql.connect(url, application_name="2fa-desk (after-restore)")
     try:
-        row = conn.execute("SELECT pg_try_advisory_lock(%s, %s)", LOCK_KEYS).fetchone()
-        if row is None or not row[0]:
+        if not try_lock_for_a_tool(conn):
             raise ConfigError(
                 f"a python -m bot is active on {redact_url(url)}: stop every bot (and "
                 "python -m bot api), restore the backup, then run after-restore"

@@ -18,6 +18,7 @@ from storage.repositories.devices import DeviceRepository
 from storage.repositories.enrolments import EnrolmentRepository
 from storage.repositories.inbox import InboxRepository
 from storage.repositories.languages import LanguageRepository
+from storage.repositories.leadership import LeadershipRepository
 from storage.repositories.links import LinkRepository
 from storage.repositories.notices import NoticeRepository
 from storage.repositories.recovery import RecoveryCodeRepository
@@ -49,6 +50,7 @@ class Transaction:
         self.sealed = SealedRepository(conn)
         self.inbox = InboxRepository(conn)
         self.clients = ClientRepository(conn)
+        self.leadership = LeadershipRepository(conn)
 
     def ping(self) -> bool:
         return self.connection.execute("SELECT 1").fetchone() == (1,)
