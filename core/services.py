@@ -23,6 +23,7 @@ from core.qr import QrRenderer
 from core.recovery import RecoveryHasher
 from core.support_desk import SupportDesk
 from core.verification import VerificationService
+from core.webhooks import WebhookService
 from storage.db import Database, open_database
 
 
@@ -46,6 +47,7 @@ class Services:
     devices: DeviceService
     notices: NoticeService
     audit_chain: AuditChain
+    webhooks: WebhookService
 
     @classmethod
     async def open(
@@ -99,6 +101,7 @@ class Services:
             devices=DeviceService(db, clock, verification, RecoveryHasher(box)),
             notices=NoticeService(db, clock),
             audit_chain=AuditChain(db, clock, box),
+            webhooks=WebhookService(db, box, clock, metrics),
         )
 
     async def close(self) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import timedelta
 from enum import StrEnum
 
+from core import events
 from core.accounts import TelegramIdentity
 from core.clock import Clock
 from storage.db import Database
@@ -196,6 +197,13 @@ class SupportDesk:
             tx.audit.record(now, agent.actor, "lock_cleared", account_id=account_id)
             tx.alerts.raise_event(
                 now, "lock_cleared", "info", account_id=account_id, agent_id=agent.user_id
+            )
+            events.emit(
+                tx,
+                events.ACCOUNT_UNLOCKED,
+                account_id,
+                now,
+                by=events.actor(agent.actor, agent=True),
             )
             return UnlockOutcome.CLEARED
 

@@ -22,6 +22,7 @@ from storage.repositories.recovery import RecoveryCodeRepository
 from storage.repositories.requests import RequestRepository
 from storage.repositories.sealed import SealedRepository
 from storage.repositories.security import SecurityRepository
+from storage.repositories.webhooks import WebhookRepository
 
 
 class Transaction:
@@ -45,6 +46,7 @@ class Transaction:
         self.recovery = RecoveryCodeRepository(conn)
         self.notices = NoticeRepository(conn)
         self.sealed = SealedRepository(conn)
+        self.webhooks = WebhookRepository(conn)
 
     def ping(self) -> bool:
         return self.connection.execute("SELECT 1").fetchone() == (1,)

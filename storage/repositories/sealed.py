@@ -25,6 +25,8 @@ SEALED_COLUMNS = (
     # Revoked devices too: their rows stay (the audit trail names them).
     SealedColumn("devices", "device"),
     SealedColumn("pending_enrolments", "pending enrolment"),
+    # A webhook endpoint's signing secrets (account_id: "webhook:<endpoint name>").
+    SealedColumn("webhook_secrets", "webhook secret"),
 )
 _TABLES = frozenset(column.table for column in SEALED_COLUMNS)
 
