@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from telegram import BotCommand, BotCommandScopeAllPrivateChats
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
 import handlers
@@ -22,6 +22,8 @@ from api.routes import BotUsername
 from api.server import ApiServer, build_api
 from bot.leader import LeaderLock
 from bot.telegram_transport import AiohttpRequest
+from bot.webhook_sender import INTERVAL_S as WEBHOOK_INTERVAL_S
+from bot.webhook_sender import WebhookSender
 from core.clock import Clock, SystemClock
 from core.config import ConfigError, Settings
 from core.languages import DEFAULT as DEFAULT_LANGUAGE
@@ -49,6 +51,7 @@ from handlers.texts import user as texts
 logger = logging.getLogger(__name__)
 API_KEY = "api"
 WATCH_KEY = "leader_watch"
+WEBHOOKS_KEY = "webhook_sender"
 # Set when the leader lock was lost: the process stops at once and sends nothing more.
 LEADERSHIP_LOST_KEY = "leadership_lost"
 
@@ -163,6 +166,18 @@ def build_application(
             app.job_queue.run_repeating(
                 retention_job, interval=RETENTION_INTERVAL_S, first=60, name="retention"
             )
+            leader = scope.leader if scope is not None else None
+            app.bot_data[WEBHOOKS_KEY] = WebhookSender(
+                svc.webhooks,
+                the_clock,
+                # Only the active bot sends: not once the leader lock is lost.
+                active=lambda: (
+                    not app.bot_data.get(LEADERSHIP_LOST_KEY) and (leader is None or leader.held)
+                ),
+            )
+            app.job_queue.run_repeating(
+                webhook_job, interval=WEBHOOK_INTERVAL_S, first=0, name="webhooks"
+            )
             app.job_queue.run_repeating(
                 audit_chain_job, interval=CHAIN_INTERVAL_S, first=0, name="audit-chain"
             )
@@ -179,6 +194,9 @@ def build_application(
         watch = app.bot_data.pop(WATCH_KEY, None)
         if watch is not None:
             watch.cancel()
+        sender = app.bot_data.pop(WEBHOOKS_KEY, None)
+        if sender is not None:
+            await sender.stop()  # what was not marked delivered is sent again, same id
         svc = app.bot_data.get(SERVICES_KEY)
         if svc is None:
             return
@@ -232,6 +250,12 @@ def build_application(
     handlers.register_all(app, settings.support_chat_id)
     app.add_error_handler(on_error)
     return app
+
+
+async def webhook_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    sender = context.bot_data.get(WEBHOOKS_KEY)
+    if sender is not None:
+        await sender.tick()
 
 
 def _leadership_lost(app: Application) -> None:
