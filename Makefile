@@ -38,6 +38,7 @@ format: $(STAMP)
 bench: $(STAMP)
 	$(PY) bench/enrolment.py
 	$(PY) bench/verify.py
+	$(PY) bench/webhooks.py
 
 # The English messages marked with N_ / NP_ (babel.cfg says where) into the template, then
 # into each catalogue: new messages appear untranslated (tests/test_catalogues.py fails

@@ -170,6 +170,13 @@ async def metrics(request: web.Request) -> web.Response:
     services = request.app[SERVICES]
     services.metrics.open_requests.set(await services.deactivation.open_count())
     services.metrics.alert_outbox.set(await services.alerts.depth())
+    webhooks = await services.webhooks.outbox()
+    services.metrics.webhook_outbox.set(webhooks.waiting)
+    services.metrics.webhook_oldest_age.set(
+        0
+        if webhooks.oldest_waiting_at is None
+        else max(0.0, (services.clock.now() - webhooks.oldest_waiting_at).total_seconds())
+    )
     response = web.Response(body=services.metrics.render())
     response.headers["Content-Type"] = CONTENT_TYPE
     return response

@@ -11,6 +11,8 @@
     python -m bot audit export --since DAY the chained audit rows as JSON lines (a SIEM)
     python -m bot clients add NAME --scopes verify,...   an API client; prints its token once
     python -m bot clients list | revoke NAME            the API clients (never their tokens)
+    python -m bot webhooks add NAME URL    signed webhooks for the login system and the SIEM
+        [--events T,...] [--allow-private]   (also: list, remove NAME, rotate-secret NAME)
     python -m bot genkey                   a fresh SECRETS_KEY
 
 Every mistake the operator can fix ends in one line on standard error, ``error: ...``,
@@ -32,6 +34,8 @@ from dotenv import load_dotenv
 from telegram.error import InvalidToken, NetworkError
 
 from bot.commands.auditing import day, posted_head
+from bot.commands.webhooks import EVENT_TYPES
+from bot.commands.webhooks import event_types as webhook_event_types
 from core.config import ConfigError, Settings, database_password, load_settings
 from core.crypto import generate_key
 from core.keys import BATCH_ROWS
@@ -117,6 +121,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _audit_parser(commands)
     _clients_parser(commands)
+    _webhooks_parser(commands)
     commands.add_parser("genkey", help="print a fresh value for SECRETS_KEY")
     return parser
 
@@ -189,6 +194,47 @@ def _clients_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
     actions.add_parser("list", help="name, scopes, created and last used of each client")
     revoke = actions.add_parser("revoke", help="refuse a client's token from now on")
     revoke.add_argument("name", metavar="NAME")
+
+
+def _webhooks_parser(commands: argparse._SubParsersAction[_Parser]) -> None:
+    webhooks = commands.add_parser(
+        "webhooks",
+        help="signed webhooks for the login system and the SIEM: add, list, remove, rotate-secret",
+        description="Endpoints that receive the account events (Standard Webhooks: "
+        "webhook-id, webhook-timestamp, webhook-signature) as they happen.",
+    )
+    actions = webhooks.add_subparsers(
+        dest="webhooks_command", metavar="ACTION", parser_class=_Parser, required=True
+    )
+    add = actions.add_parser(
+        "add",
+        help="register an endpoint; prints its signing secret (whsec_...) once",
+        description="Register an endpoint. Only http(s) URLs without credentials; a "
+        "loopback, link-local or private address needs --allow-private. Known event types: "
+        + ", ".join(EVENT_TYPES),
+    )
+    add.add_argument("name", help="1 to 40 letters, digits, '.', '_' or '-'")
+    add.add_argument("url", help="https://... (the receiver)")
+    add.add_argument(
+        "--events",
+        type=webhook_event_types,
+        default=(),
+        metavar="TYPE,...",
+        help="only these event types (default: all)",
+    )
+    add.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow a loopback, link-local or private address (an internal receiver)",
+    )
+    actions.add_parser("list", help="each endpoint: URL, events, last delivery, failing since")
+    remove = actions.add_parser("remove", help="remove an endpoint (its waiting events go too)")
+    remove.add_argument("name")
+    rotate = actions.add_parser(
+        "rotate-secret",
+        help="a new signing secret; the old one signs beside it for a day",
+    )
+    rotate.add_argument("name")
 
 
 def _backup_parsers(commands: argparse._SubParsersAction[_Parser]) -> None:
@@ -280,6 +326,10 @@ def main(argv: list[str] | None = None) -> int:
         return _reporting_errors(
             lambda: export_command(settings, args.since, args.account, args.output), settings
         )
+    if args.command == "webhooks":
+        from bot.commands.webhooks import webhooks_command
+
+        return _reporting_errors(lambda: webhooks_command(settings, args), settings)
     if args.command == "api":
         if args.workers > 1:
             from bot.workers import run_workers

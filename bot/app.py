@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 from telegram import BotCommand, BotCommandScopeAllPrivateChats
-from telegram.ext import AIORateLimiter, Application, ApplicationBuilder
+from telegram.ext import AIORateLimiter, Application, ApplicationBuilder, ContextTypes
 from telegram.request import BaseRequest
 
 import handlers
@@ -25,6 +25,8 @@ from api.server import ApiServer, build_api
 from bot.inbox import InboxQueue, InboxUpdateProcessor
 from bot.leader import LeaderLock
 from bot.telegram_transport import AiohttpRequest
+from bot.webhook_sender import INTERVAL_S as WEBHOOK_INTERVAL_S
+from bot.webhook_sender import WebhookSender
 from core.clock import Clock, SystemClock
 from core.config import ConfigError, Settings
 from core.languages import DEFAULT as DEFAULT_LANGUAGE
@@ -56,6 +58,7 @@ NO_API = (
     "(python -m bot clients add)"
 )
 WATCH_KEY = "leader_watch"
+WEBHOOKS_KEY = "webhook_sender"
 # Set when the leader lock was lost: the process stops at once and sends nothing more.
 LEADERSHIP_LOST_KEY = "leadership_lost"
 EXIT_LEADERSHIP_LOST = 3  # non-zero: systemd (Restart=on-failure) starts it again, as standby
@@ -177,6 +180,18 @@ def build_application(
             app.job_queue.run_repeating(
                 retention_job, interval=RETENTION_INTERVAL_S, first=60, name="retention"
             )
+            leader = scope.leader if scope is not None else None
+            app.bot_data[WEBHOOKS_KEY] = WebhookSender(
+                svc.webhooks,
+                the_clock,
+                # Only the active bot sends: not once the leader lock is lost.
+                active=lambda: (
+                    not app.bot_data.get(LEADERSHIP_LOST_KEY) and (leader is None or leader.held)
+                ),
+            )
+            app.job_queue.run_repeating(
+                webhook_job, interval=WEBHOOK_INTERVAL_S, first=0, name="webhooks"
+            )
             app.job_queue.run_repeating(
                 audit_chain_job, interval=CHAIN_INTERVAL_S, first=0, name="audit-chain"
             )
@@ -193,6 +208,9 @@ def build_application(
         watch = app.bot_data.pop(WATCH_KEY, None)
         if watch is not None:
             watch.cancel()
+        sender = app.bot_data.pop(WEBHOOKS_KEY, None)
+        if sender is not None:
+            await sender.stop()  # what was not marked delivered is sent again, same id
         svc = app.bot_data.get(SERVICES_KEY)
         if svc is None:
             return
@@ -262,6 +280,12 @@ def build_application(
 async def _stop_when_lost(app: Application, leader: LeaderLock) -> None:
     await leader.lost.wait()
     _leadership_lost(app)
+
+
+async def webhook_job(context: ContextTypes.DEFAULT_TYPE) -> None:
+    sender = context.bot_data.get(WEBHOOKS_KEY)
+    if sender is not None:
+        await sender.tick()
 
 
 def _leadership_lost(app: Application) -> None:

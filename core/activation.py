@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import replace
 from datetime import datetime
 
+from core import events
 from core.recovery import RecoverySet
 from storage.records import Device, PendingEnrolment
 from storage.repositories import Transaction
@@ -49,11 +50,28 @@ def activate(
         # A new device ends a temporary deactivation early: 2FA is back on.
         turned_on = replace(turned_on, deactivated_until=None)
         audit_enrolment(tx, enrolment, now, "deactivation_ended_early")
+        events.emit(
+            tx,
+            events.DEACTIVATION_ENDED,
+            enrolment.account_id,
+            now,
+            by=events.actor(f"tg:{user_id}"),
+            reason="new_device",
+        )
     if turned_on != state:
         tx.security.save(turned_on, now)
     if not state.two_factor_required:
         audit_enrolment(tx, enrolment, now, "two_factor_turned_on")
     count = len(tx.devices.active_for(enrolment.account_id))
+    events.emit(
+        tx,
+        events.DEVICE_ADDED,
+        enrolment.account_id,
+        now,
+        by=events.actor(f"tg:{user_id}"),
+        device=events.device(device.id, device.name),
+        devices=count,
+    )
     tx.notices.add(
         enrolment.account_id, "device_added", now, skip_user_id=user_id, name=device.name
     )

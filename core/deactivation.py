@@ -17,6 +17,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from core import events
 from core.accounts import TelegramIdentity, account_for
 from core.clock import Clock
 from core.free_text import secret_problem
@@ -211,6 +212,14 @@ class DeactivationService:
                 name=who.display_name,
                 reason=request.reason,
             )
+            events.emit(
+                tx,
+                events.DEACTIVATION_REQUESTED,
+                account_id,
+                now,
+                by=events.actor(who.actor),
+                request_id=request.id,
+            )
             return FileResult(FileOutcome.FILED, request)
 
         return await self._db.run(work)
@@ -298,6 +307,15 @@ class DeactivationService:
                 request,
                 agent_id=agent.user_id,
             )
+            events.emit(
+                tx,
+                events.DEACTIVATION_APPROVED if approve else events.DEACTIVATION_DENIED,
+                request.account_id,
+                now,
+                by=events.actor(agent.actor, agent=True),
+                request_id=request.id,
+                **({"until": until} if until is not None else {}),
+            )
             return Decision(DecisionOutcome.DECIDED, tx.requests.get(request_id), tuple(revoked))
 
         return await self._db.run(work)
@@ -345,6 +363,17 @@ class DeactivationService:
                 "device_revoked",
                 account_id=request.account_id,
                 device_id=device.id,
+                request_id=request.id,
+            )
+            events.emit(
+                tx,
+                events.DEVICE_REMOVED,
+                request.account_id,
+                now,
+                by=events.actor(agent.actor, agent=True),
+                device=events.device(device.id, device.name),
+                devices=0,
+                reason="revoked",
                 request_id=request.id,
             )
         return revoked
@@ -426,6 +455,15 @@ class DeactivationService:
                 if current is None or current != request.deactivated_until:
                     continue  # a new device ended it early (audited then), or a newer window
                 record_event(tx, now, SYSTEM_ACTOR, "deactivation_ended", "info", request)
+                events.emit(
+                    tx,
+                    events.DEACTIVATION_ENDED,
+                    request.account_id,
+                    now,
+                    by=events.actor(SYSTEM_ACTOR),
+                    reason="window_ended",
+                    request_id=request.id,
+                )
                 tx.notices.add(request.account_id, "deactivation_ended", now)
             return ended
 

@@ -14,7 +14,7 @@ import asyncio
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from core import conversation, grants
+from core import conversation, events, grants
 from core.accounts import TelegramIdentity, account_for
 from core.clock import Clock
 from core.conversation import Flow, Step
@@ -219,6 +219,14 @@ class DeviceService:
                 skip_user_id=who.user_id,
                 by=who.display_name,
             )
+            events.emit(
+                tx,
+                events.RECOVERY_CODES_RENEWED,
+                account_id,
+                now,
+                by=events.actor(who.actor),
+                codes=len(fresh.codes),
+            )
             return Proof(verdict, account_id), list(fresh.codes)
 
         return await self._db.run(work)
@@ -258,6 +266,16 @@ def _revoke(tx: Transaction, who: TelegramIdentity, device: Device, now: datetim
     remaining = len(tx.devices.active_for(account_id))
     tx.audit.record(now, who.actor, "device_removed", account_id=account_id, device_id=device.id)
     tx.notices.add(account_id, "device_removed", now, skip_user_id=who.user_id, name=device.name)
+    events.emit(
+        tx,
+        events.DEVICE_REMOVED,
+        account_id,
+        now,
+        by=events.actor(who.actor),
+        device=events.device(device.id, device.name),
+        devices=remaining,
+        reason="removed",
+    )
     if remaining == 0:
         # The proven turn-off (a code, or a recovery code, and the second yes): the only
         # way an account that had 2FA lets logins in with the password alone again.

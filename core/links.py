@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core import conversation
+from core import conversation, events
 from core.accounts import TelegramIdentity, account_for, default_account_id
 from core.clock import Clock
 from core.conversation import Busy, Flow, Step
@@ -326,6 +326,26 @@ class EnrolmentLinks:
         tx.accounts.save_link(who.user_id, account_id, who.username, who.display_name, now)
         if previous is not None and previous.account_id != account_id:
             _leave(tx, who.user_id, previous.account_id, who.actor, now)
+            if previous.account_id != default_account_id(who.user_id):
+                events.emit(
+                    tx,
+                    events.MANAGER_REMOVED,
+                    previous.account_id,
+                    now,
+                    by=events.actor(who.actor),
+                    telegram_user_id=who.user_id,
+                    reason="switched",
+                )
+        if previous is None or previous.account_id != account_id:
+            events.emit(
+                tx,
+                events.MANAGER_ADDED,
+                account_id,
+                now,
+                by=events.actor(who.actor),
+                telegram_user_id=who.user_id,
+                proof=proof,
+            )
         tx.audit.record(
             now,
             who.actor,
@@ -367,6 +387,15 @@ class EnrolmentLinks:
             "account_unlinked",
             account_id=account_id,
             telegram_user_id=person.user_id,
+        )
+        events.emit(
+            tx,
+            events.MANAGER_REMOVED,
+            account_id,
+            now,
+            by=events.actor(who.actor),
+            telegram_user_id=person.user_id,
+            reason="removed",
         )
         detail = {"name": person.display_name, "by": who.display_name}
         tx.notices.add(account_id, "manager_removed", now, skip_user_id=who.user_id, **detail)

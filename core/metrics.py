@@ -66,6 +66,24 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.webhook_deliveries = Counter(
+            "twofa_webhook_deliveries",
+            "Webhook delivery attempts by endpoint and outcome (delivered, failed: retried "
+            "later, set_aside: given up after a day, gone: 410 disabled the endpoint).",
+            ["endpoint", "outcome"],
+            registry=self.registry,
+        )
+        self.webhook_outbox = Gauge(
+            "twofa_webhook_outbox_depth",
+            "Webhook deliveries not made yet (set-aside ones are not counted).",
+            registry=self.registry,
+        )
+        self.webhook_oldest_age = Gauge(
+            "twofa_webhook_oldest_undelivered_seconds",
+            "Age of the oldest webhook delivery not made yet (0: none waits).",
+            registry=self.registry,
+        )
+
     def render(self) -> bytes:
         """This process's metrics; with several processes, all of theirs together."""
         folder = os.environ.get(MULTIPROCESS_DIR_ENV)

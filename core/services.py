@@ -28,6 +28,7 @@ from core.recovery import RecoveryHasher
 from core.stray_secrets import StraySecrets
 from core.support_desk import SupportDesk
 from core.verification import VerificationService
+from core.webhooks import WebhookService
 from storage.db import Database, open_database
 
 
@@ -57,6 +58,7 @@ class Services:
     rate_limits: RateLimits  # this process's counts
     # Who may send (core/leadership.py): the sole sender until bot/leader.py elects.
     leadership: Leadership
+    webhooks: WebhookService
 
     @classmethod
     async def open(
@@ -121,6 +123,7 @@ class Services:
             notices=NoticeService(db, clock, leadership),
             audit_chain=AuditChain(db, clock, box, leadership),
             leadership=leadership,
+            webhooks=WebhookService(db, box, clock, metrics, leadership),
         )
 
     async def close(self) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
+from core import events
 from core.accounts import TelegramIdentity
 from core.clients import client_name
 from core.clock import Clock
@@ -244,6 +245,13 @@ class SupportDesk:
             tx.audit.record(now, agent.actor, "lock_cleared", account_id=account_id)
             tx.alerts.raise_event(
                 now, "lock_cleared", "info", account_id=account_id, agent_id=agent.user_id
+            )
+            events.emit(
+                tx,
+                events.ACCOUNT_UNLOCKED,
+                account_id,
+                now,
+                by=events.actor(agent.actor, agent=True),
             )
             return UnlockOutcome.CLEARED
 

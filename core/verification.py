@@ -13,7 +13,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
 
-from core import conversation, recovery, totp
+from core import conversation, events, recovery, totp
 from core.accounts import TelegramIdentity, account_for
 from core.alerts import note_failure
 from core.clients import client_name
@@ -139,7 +139,7 @@ class VerificationService:
         telegram_user_id: int | None,
         now: datetime,
     ) -> Verdict:
-        verdict = self._decide(tx, account_id, code, now)
+        verdict = self._decide(tx, account_id, code, now, actor)
         detail: dict[str, object] = {"result": verdict.result.value}
         if verdict.device is not None:
             detail["device_id"] = verdict.device.id
@@ -175,7 +175,9 @@ class VerificationService:
             conversation.release(tx, who.user_id, flow)
         return verdict
 
-    def _decide(self, tx: Transaction, account_id: str, code: str, now: datetime) -> Verdict:
+    def _decide(
+        self, tx: Transaction, account_id: str, code: str, now: datetime, actor: str
+    ) -> Verdict:
         state, devices = tx.security.with_devices(account_id)
         if state.deactivated_until is not None and state.deactivated_until > now:
             return Verdict(Result.DEACTIVATED, deactivated_until=state.deactivated_until)
@@ -211,8 +213,16 @@ class VerificationService:
                     now, "recovery_code_used", "info", account_id=account_id, left=left
                 )
                 tx.notices.add(account_id, "recovery_code_used", now, left=left)
+                events.emit(
+                    tx,
+                    events.RECOVERY_CODE_USED,
+                    account_id,
+                    now,
+                    by=events.actor(actor),
+                    recovery_codes_left=left,
+                )
                 return Verdict(Result.ACCEPTED, method="recovery_code", recovery_codes_left=left)
-        return self._fail(tx, state, now)
+        return self._fail(tx, state, now, actor)
 
     @staticmethod
     def _reset(tx: Transaction, state: AccountSecurity, now: datetime) -> None:
@@ -239,7 +249,7 @@ class VerificationService:
                 found = (device, step)
         return found
 
-    def _fail(self, tx: Transaction, state: AccountSecurity, now: datetime) -> Verdict:
+    def _fail(self, tx: Transaction, state: AccountSecurity, now: datetime, actor: str) -> Verdict:
         failures = state.consecutive_failures + 1
         account_id = state.account_id
         if failures >= HARD_STOP_FAILURES:
@@ -247,6 +257,16 @@ class VerificationService:
             tx.audit.record(now, "system", "account_hard_locked", account_id=account_id)
             tx.alerts.raise_event(
                 now, "account_hard_locked", "critical", account_id=account_id, failures=failures
+            )
+            events.emit(
+                tx,
+                events.ACCOUNT_LOCKED,
+                account_id,
+                now,
+                by=events.actor(actor),
+                failures=failures,
+                until=None,
+                hard=True,
             )
             return Verdict(Result.LOCKED, hard_locked=True)
         if failures % FAILURES_PER_LOCK == 0:
@@ -262,6 +282,16 @@ class VerificationService:
                 account_id=account_id,
                 failures=failures,
                 until=until.isoformat(),
+            )
+            events.emit(
+                tx,
+                events.ACCOUNT_LOCKED,
+                account_id,
+                now,
+                by=events.actor(actor),
+                failures=failures,
+                until=until,
+                hard=False,
             )
             return Verdict(Result.LOCKED, locked_until=until)
         # (A direct constructor: dataclasses.replace costs more than the statement here.)

@@ -168,10 +168,13 @@ async def retention_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     svc = services(context)
     alerts = await svc.alerts.prune(svc.settings.retention)
     notices = await svc.notices.prune(svc.settings.retention)
-    if alerts or notices:
+    webhooks = await svc.webhooks.prune(svc.settings.retention)
+    if alerts or notices or webhooks:
         logger.info(
-            "retention: %d delivered alerts and %d notices older than %d days deleted",
+            "retention: %d delivered alerts, %d notices and %d webhook deliveries older than "
+            "%d days deleted",
             alerts,
             notices,
+            webhooks,
             svc.settings.retention.days,
         )

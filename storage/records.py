@@ -207,3 +207,40 @@ class ApiClientRow:
     created_at: datetime
     last_used_at: datetime | None
     revoked_at: datetime | None
+
+
+@dataclass(frozen=True)
+class WebhookEndpoint:
+    id: int
+    name: str
+    url: str
+    event_types: tuple[str, ...]  # empty: every type
+    allow_private: bool
+    created_at: datetime
+    last_delivery_at: datetime | None
+    failing_since: datetime | None
+    disabled_at: datetime | None
+    disabled_reason: str | None
+
+    def wants(self, event_type: str) -> bool:
+        return not self.event_types or event_type in self.event_types
+
+
+@dataclass(frozen=True)
+class WebhookSecret:
+    id: str
+    account_id: str  # "webhook:<endpoint name>": what the sealed value is bound to
+    secret_sealed: bytes
+    expires_at: datetime | None  # None: the current secret
+
+
+@dataclass(frozen=True)
+class WebhookDelivery:
+    id: int
+    endpoint_id: int
+    message_id: str  # the webhook-id, the same on every attempt
+    event_type: str
+    body: str
+    attempts: int
+    next_attempt_at: datetime
+    first_failed_at: datetime | None

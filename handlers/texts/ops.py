@@ -45,6 +45,8 @@ ALERT_TITLES = {
     "bot_stopped": N_("Bot stopped"),
     "audit_head": N_("Audit log: the head of the chain"),
     "audit_row_late": N_("Audit log: rows chained late"),
+    "webhook_set_aside": N_("Webhook event given up after a day of failed deliveries"),
+    "webhook_disabled": N_("Webhook endpoint disabled: it answered 410 Gone"),
 }
 
 ALERT_ACTIONS = {
@@ -88,6 +90,14 @@ ALERT_ACTIONS = {
         "while the API wrote. Otherwise a row came with an old time (a server clock behind, "
         "or a row written by hand): look at it with python -m bot audit export."
     ),
+    "webhook_set_aside": N_(
+        "Check the receiver (python -m bot webhooks list); the event is kept but no longer "
+        "sent, and the endpoint goes on with the next ones."
+    ),
+    "webhook_disabled": N_(
+        "The receiver asked for no more events; its events wait. Remove the webhook, or add "
+        "it again if it was a mistake."
+    ),
 }
 
 ALERT_SINGLE = N_("{icon} <b>{severity}</b> · {title}\n{facts}When: {when}{details}{action}")
@@ -126,5 +136,8 @@ ALERT_DETAIL_NAMES = {
     "until": N_("until"),
     "waiting_minutes": N_("waiting_minutes"),
     "where": N_("where"),
+    "endpoint": N_("endpoint"),
+    "event": N_("event"),
+    "url": N_("url"),
 }
 ALERT_ACTION = N_("\nWhat to do: {action}")

@@ -25,6 +25,7 @@ from storage.repositories.recovery import RecoveryCodeRepository
 from storage.repositories.requests import RequestRepository
 from storage.repositories.sealed import SealedRepository
 from storage.repositories.security import SecurityRepository
+from storage.repositories.webhooks import WebhookRepository
 
 
 class Transaction:
@@ -51,6 +52,7 @@ class Transaction:
         self.inbox = InboxRepository(conn)
         self.clients = ClientRepository(conn)
         self.leadership = LeadershipRepository(conn)
+        self.webhooks = WebhookRepository(conn)
 
     def ping(self) -> bool:
         return self.connection.execute("SELECT 1").fetchone() == (1,)

@@ -146,7 +146,7 @@ class AuditRepository(Repository):
 
     def last_anchor(self) -> ChainedEntry | None:
         """The chain's last anchor (core/audit_chain.py), through its own index (migration
-        0019; the action is written out so that the index applies)."""
+        0018; the action is written out so that the index applies)."""
         row = self._one(
             f"SELECT {_CHAINED} FROM audit_log WHERE action = '{ANCHOR_ACTION}'"
             " AND chain_seq IS NOT NULL ORDER BY chain_seq DESC LIMIT 1"

@@ -28,6 +28,8 @@ SEALED_COLUMNS = (
     # The keys of recovery codes stored as keyed hashes, kept by rotate-key (account_id
     # '', the row id a key id).
     SealedColumn("recovery_code_keys", "recovery code key"),
+    # A webhook endpoint's signing secrets (account_id: "webhook:<endpoint name>").
+    SealedColumn("webhook_secrets", "webhook secret"),
 )
 _TABLES = frozenset(column.table for column in SEALED_COLUMNS)
 
