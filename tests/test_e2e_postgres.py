@@ -22,7 +22,7 @@ import pytest
 
 from bot.leader import LOCK_KEYS
 from core.crypto import generate_key
-from tests.botapi import BotApiServer
+from demo.botapi import BotApiServer
 from tests.e2e import (
     REPLY_TIMEOUT,
     BotProcess,

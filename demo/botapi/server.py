@@ -34,9 +34,9 @@ Control side, for tests or benchmarks in another process (JSON in, ``{"ok", "res
 
 Webhooks: after setWebhook, queued updates are POSTed to its URL (with the
 X-Telegram-Bot-Api-Secret-Token header when a secret_token was set) instead of waiting for
-getUpdates, which then answers 409; see tests/botapi/webhook.py.
+getUpdates, which then answers 409; see demo/botapi/webhook.py.
 
-Run standalone: ``python -m tests.botapi --host 127.0.0.1 --port 8081 --token T``.
+Run standalone: ``python -m demo.botapi --host 127.0.0.1 --port 8081 --token T``.
 """
 
 from __future__ import annotations
@@ -52,11 +52,11 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.botapi.models import SimMessage, buttons
-from tests.botapi.params import FileTuple
-from tests.botapi.protocol import ApiError, dump_json, ok, render_response
-from tests.botapi.state import BotApiState
-from tests.botapi.webhook import WebhookSender
+from demo.botapi.models import SimMessage, buttons
+from demo.botapi.params import FileTuple
+from demo.botapi.protocol import ApiError, dump_json, ok, render_response
+from demo.botapi.state import BotApiState
+from demo.botapi.webhook import WebhookSender
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _ALL_INTERFACES = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - only to pick a client address

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.botapi.core import StateCore
-from tests.botapi.models import CallbackRecord, SimChat, SimMessage, SimUser
-from tests.botapi.payloads import command_entities, image_size, solid_png, sticker_json
+from demo.botapi.core import StateCore
+from demo.botapi.models import CallbackRecord, SimChat, SimMessage, SimUser
+from demo.botapi.payloads import command_entities, image_size, solid_png, sticker_json
 
 
 class UserSimulation(StateCore):

@@ -13,7 +13,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from tests.botapi.models import (
+from demo.botapi.models import (
     CallbackRecord,
     Fault,
     SimChat,
@@ -22,7 +22,7 @@ from tests.botapi.models import (
     StoredFile,
     Webhook,
 )
-from tests.botapi.payloads import FileIdFactory, message_json, photo_dimensions
+from demo.botapi.payloads import FileIdFactory, message_json, photo_dimensions
 
 T = TypeVar("T")
 
@@ -79,7 +79,7 @@ class StateCore:
         self._queries: dict[str, CallbackRecord] = {}
         self._next_query = 0
         self._faults: list[Fault] = []
-        #: Set by setWebhook: updates go to it (tests/botapi/webhook.py), getUpdates answers 409.
+        #: Set by setWebhook: updates go to it (demo/botapi/webhook.py), getUpdates answers 409.
         self.webhook: Webhook | None = None
         #: Groups the bot was removed from (`remove_bot_from`): every call there answers 403.
         self.removed_from: set[int] = set()

@@ -12,12 +12,12 @@ import re
 from collections import deque
 from typing import Any
 
-from tests.botapi.core import StateCore
-from tests.botapi.markup import parse_text, utf16_len
-from tests.botapi.models import SimChat, SimMessage, Webhook
-from tests.botapi.params import Params
-from tests.botapi.payloads import image_size, parse_reply_markup
-from tests.botapi.protocol import NOT_MODIFIED, ApiError
+from demo.botapi.core import StateCore
+from demo.botapi.markup import parse_text, utf16_len
+from demo.botapi.models import SimChat, SimMessage, Webhook
+from demo.botapi.params import Params
+from demo.botapi.payloads import image_size, parse_reply_markup
+from demo.botapi.protocol import NOT_MODIFIED, ApiError
 
 CANONICAL_NAMES = {
     name.lower(): name
