@@ -335,6 +335,7 @@ class ApiMethods(StateCore):
 
     async def api_deletemessage(self, p: Params) -> bool:
         self._bot_message(p, "delete").deleted = True
+        self._changed()
         return True
 
     async def api_deletemessages(self, p: Params) -> bool:
@@ -346,6 +347,7 @@ class ApiMethods(StateCore):
             message = chat.messages.get(int(message_id))
             if message is not None:
                 message.deleted = True
+        self._changed()
         return True
 
     async def api_answercallbackquery(self, p: Params) -> bool:
@@ -362,6 +364,7 @@ class ApiMethods(StateCore):
             "url": p.text("url"),
             "cache_time": p.integer("cache_time"),
         }
+        self._changed()
         return True
 
     # ------------------------------------------------------------------- bot configuration

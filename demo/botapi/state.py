@@ -23,7 +23,7 @@ from collections.abc import Callable
 from typing import Any
 
 from demo.botapi.methods import CANONICAL_NAMES, ApiMethods
-from demo.botapi.models import Fault, SimMessage, buttons
+from demo.botapi.models import CallbackRecord, Fault, SimMessage, buttons
 from demo.botapi.params import FileTuple, Params
 from demo.botapi.protocol import ApiError, ok
 from demo.botapi.simulation import UserSimulation
@@ -140,6 +140,10 @@ class BotApiState(UserSimulation, ApiMethods):
             for m in chat.messages.values()
             if not m.from_bot and (include_deleted or not m.deleted)
         ]
+
+    def callback_queries(self, chat_id: int) -> list[CallbackRecord]:
+        """The button presses in the chat, oldest first (their answers: `callback_answers`)."""
+        return [q for q in self._queries.values() if q.chat_id == chat_id]
 
     def pending_updates(self) -> list[dict[str, Any]]:
         """Queued updates not yet confirmed by a getUpdates offset."""
