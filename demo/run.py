@@ -126,6 +126,8 @@ async def run(port: int, api_port: int) -> int:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
+                # Ctrl+C reaches the demo only; the demo then stops the bot with SIGTERM.
+                start_new_session=True,
             )
         return await _serve(server, bot, log_path)
     finally:
@@ -150,13 +152,14 @@ async def _serve(server: BotApiServer, bot: asyncio.subprocess.Process, log_path
                 flush=True,
             )
             await asyncio.wait({exited, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        if exited.done():
+        if exited.done() and not stopping.done():
             tail = log_path.read_text(errors="replace")[-3000:]  # noqa: ASYNC240 - once, at the end
             print(f"demo: the bot stopped ({exited.result()}):\n{tail}", file=sys.stderr)
             return 1
         if not stopping.done():
             print("demo: the bot did not start in time", file=sys.stderr)
-        bot.send_signal(signal.SIGTERM)
+        if bot.returncode is None:
+            bot.send_signal(signal.SIGTERM)
         try:
             await asyncio.wait_for(asyncio.shield(exited), STOP_TIMEOUT_S)
         except TimeoutError:

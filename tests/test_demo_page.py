@@ -23,11 +23,8 @@ from playwright.sync_api import BrowserContext, Locator, Page, expect, sync_play
 
 from tests.helpers import app_code
 
-pytestmark = [
-    # One process runs the module: the demo and the browser are started once for it.
-    pytest.mark.xdist_group("demo_page"),
-    pytest.mark.skipif(not Path("/usr/bin/chromium").exists(), reason="needs /usr/bin/chromium"),
-]
+# One process runs the module: the demo and the browser are started once for it.
+pytestmark = pytest.mark.xdist_group("demo_page")
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
@@ -73,6 +70,8 @@ def demo_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"the page tests need Chromium at {CHROMIUM} (.ci/run installs it)")
     with sync_playwright() as playwright:
         context = playwright.chromium.launch_persistent_context(
             str(tmp_path_factory.mktemp("chromium-profile")),
