@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint format bench translations clean
+.PHONY: run demo test lint format bench translations clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml
 
 run: $(STAMP)
 	@$(PY) -m bot
+
+# The bot, its API and a stand-in for Telegram on this machine, with a chat page at
+# http://127.0.0.1:8088 (demo/run.py): a throwaway database, no Telegram, no .env.
+demo: $(STAMP)
+	@$(PY) -m demo
 
 # pytest runs one process per core (pytest-xdist): the end-to-end tests mostly wait. A
 # module marked xdist_group runs on one process, so that the programs it starts once

@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from core.qr import render_qr_png  # noqa: E402
-from tests.botapi import BotApiServer, SimMessage  # noqa: E402
+from demo.botapi import BotApiServer, SimMessage  # noqa: E402
 from tests.e2e import BotProcess, local_bot_api  # noqa: E402
 from tests.helpers import app_code, decode_qr, parse_key_uri  # noqa: E402
 

@@ -24,8 +24,8 @@ from core.clock import FakeClock
 from core.config import Settings
 from core.crypto import SecretBox, decode_key, generate_key
 from core.enrolment import EnrolmentService
+from demo.botapi import BotApiServer
 from storage.db import Backend, Database, open_database
-from tests.botapi import BotApiServer
 from tests.e2e import BotProcess, local_bot_api
 from tests.pg import PostgresServer, PostgresUnavailable
 

@@ -15,7 +15,7 @@ from typing import Any
 import aiohttp
 
 from core.crypto import generate_key
-from tests.botapi import BotApiServer, BotApiState, SimMessage
+from demo.botapi import BotApiServer, BotApiState, SimMessage
 
 Predicate = Callable[[SimMessage], bool]
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,7 @@ from telegram.ext import Application
 from bot.app import build_application
 from core.clock import FakeClock
 from core.config import Settings
-from tests.botapi import BotApiState, FakeBotApiRequest, SimMessage
+from demo.botapi import BotApiState, FakeBotApiRequest, SimMessage
 
 BOT_ID = 123456
 BOT_USERNAME = "twofa_desk_bot"

@@ -1,4 +1,4 @@
-"""The Bot API simulator (tests/botapi) against the real python-telegram-bot.
+"""The Bot API simulator (demo/botapi) against the real python-telegram-bot.
 
 Most tests run twice: over HTTP (`BotApiServer` + PTB's default HTTPXRequest) and in process
 (`FakeBotApiRequest`), so both transports are proven to look like api.telegram.org to PTB.
@@ -27,7 +27,7 @@ from telegram.ext import (
     filters,
 )
 
-from tests.botapi import BotApiServer, BotApiState, FakeBotApiRequest, buttons
+from demo.botapi import BotApiServer, BotApiState, FakeBotApiRequest, buttons
 
 USER = 42
 KEYBOARD = InlineKeyboardMarkup(
@@ -565,7 +565,7 @@ async def test_server_runs_standalone() -> None:
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "tests.botapi",
+        "demo.botapi",
         "--port",
         "0",
         "--token",

@@ -11,7 +11,7 @@ from aiohttp import web
 from telegram import Bot
 from telegram.error import BadRequest, Conflict, Forbidden
 
-from tests.botapi import BotApiServer, BotApiState
+from demo.botapi import BotApiServer, BotApiState
 
 USER, GROUP = 42, -100500
 SECRET = "s3cret_token-0123"

@@ -16,8 +16,8 @@ import pytest
 
 from core.clients import ClientRegistry, Scope
 from core.clock import SystemClock
+from demo.botapi import BotApiServer
 from storage.db import Database, open_database
-from tests.botapi import BotApiServer
 from tests.e2e import BOT_USERNAME, ROOT, BotProcess
 from tests.pg import PostgresServer
 

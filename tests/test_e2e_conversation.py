@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.botapi import BotApiServer
+from demo.botapi import BotApiServer
 from tests.e2e import BotProcess, E2EUser, eventually, query
 from tests.helpers import app_code
 from tests.test_e2e_enrolment import contains, scan

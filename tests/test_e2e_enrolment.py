@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.botapi import BotApiServer, SimMessage
+from demo.botapi import BotApiServer, SimMessage
 from tests.e2e import TOKEN, BotProcess, E2EUser, eventually, query
 from tests.helpers import app_code, decode_qr, parse_key_uri
 

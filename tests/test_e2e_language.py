@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 
 import aiohttp
 
-from tests.botapi import BotApiServer
+from demo.botapi import BotApiServer
 from tests.e2e import BotProcess, E2EUser, eventually
 from tests.helpers import app_code, decode_qr, parse_key_uri
 from tests.test_e2e_enrolment import contains

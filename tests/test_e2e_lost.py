@@ -8,7 +8,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.botapi import BotApiServer, SimMessage
+from demo.botapi import BotApiServer, SimMessage
 from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser
 from tests.helpers import app_code, decode_qr, parse_key_uri
 from tests.test_e2e_enrolment import contains, has_photo

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.botapi import BotApiServer
+from demo.botapi import BotApiServer
 from tests.e2e import BotProcess
 
 OPS = -100800

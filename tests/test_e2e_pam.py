@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.botapi import BotApiServer
+from demo.botapi import BotApiServer
 from tests.e2e import ROOT, BotProcess, E2EUser, local_bot_api
 from tests.helpers import app_code
 from tests.test_e2e_recovery import enrol

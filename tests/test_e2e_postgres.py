@@ -23,8 +23,8 @@ import pytest
 
 from core.crypto import generate_key
 from core.leadership import LeaseTiming
+from demo.botapi import BotApiServer
 from storage.leader_lock import LOCK_KEYS
-from tests.botapi import BotApiServer
 from tests.e2e import (
     REPLY_TIMEOUT,
     BotProcess,

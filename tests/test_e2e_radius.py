@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import pytest_asyncio
 
-from tests.botapi import BotApiServer
+from demo.botapi import BotApiServer
 from tests.e2e import BotProcess, E2EUser, local_bot_api
 from tests.helpers import app_code
 from tests.radius import (

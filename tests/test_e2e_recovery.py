@@ -9,7 +9,7 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.botapi import BotApiServer
+from demo.botapi import BotApiServer
 from tests.e2e import BotProcess, E2EUser
 from tests.helpers import app_code, decode_qr, parse_key_uri
 from tests.test_e2e_enrolment import contains, has_photo

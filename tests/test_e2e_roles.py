@@ -11,7 +11,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.botapi import BotApiServer
+from demo.botapi import BotApiServer
 from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser
 from tests.test_e2e_enrolment import contains
 

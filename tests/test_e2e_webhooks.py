@@ -15,7 +15,7 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from tests.botapi import BotApiServer
+from demo.botapi import BotApiServer
 from tests.e2e import REPLY_TIMEOUT, TOKEN, BotProcess, E2EUser, eventually
 from tests.helpers import app_code, decode_qr, parse_key_uri
 from tests.test_e2e_enrolment import contains, has_photo

@@ -12,7 +12,7 @@ import pytest
 
 from core.clock import FakeClock
 from core.config import Settings
-from tests.botapi import SimMessage
+from demo.botapi import SimMessage
 from tests.harness import ChatUser, Harness, running_bot
 from tests.test_handlers_devices import CODE
 from tests.test_handlers_enrolment import code_for

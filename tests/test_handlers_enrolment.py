@@ -9,8 +9,8 @@ import pytest
 from core.clock import FakeClock
 from core.config import Settings
 from core.enrolment_results import Outcome
+from demo.botapi import SimMessage
 from handlers.texts import user as texts
-from tests.botapi import SimMessage
 from tests.harness import BOT_USERNAME, ChatUser, Harness, running_bot
 from tests.helpers import app_code, decode_qr, parse_key_uri
 

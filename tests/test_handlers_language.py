@@ -14,7 +14,7 @@ import pytest
 
 from core.clock import FakeClock
 from core.config import Settings
-from tests.botapi import SimMessage
+from demo.botapi import SimMessage
 from tests.harness import ChatUser, Harness, running_bot
 from tests.helpers import decode_qr, parse_key_uri
 from tests.test_handlers_check import wrong

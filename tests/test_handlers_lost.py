@@ -12,8 +12,8 @@ import pytest
 from core.accounts import TelegramIdentity
 from core.clock import FakeClock
 from core.config import Settings
+from demo.botapi import SimMessage
 from handlers import support_sync
-from tests.botapi import SimMessage
 from tests.harness import ChatUser, Harness, running_bot
 from tests.helpers import shown_time
 from tests.test_handlers_check import enrolled

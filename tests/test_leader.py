@@ -29,9 +29,9 @@ from core.crypto import decode_key, generate_key
 from core.leadership import Leadership, LeaseTiming, NotLeader
 from core.records import RequestStatus
 from core.services import Services
+from demo.botapi import BotApiServer, BotApiState
 from storage.db import open_database
 from storage.leader_lock import LOCK_KEYS
-from tests.botapi import BotApiServer, BotApiState
 from tests.pg import PostgresServer
 from tests.relay import Relay
 from tests.test_e2e_postgres import terminate_leader_session

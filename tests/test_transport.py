@@ -11,7 +11,7 @@ from telegram import Bot, InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 
 from bot.telegram_transport import AiohttpRequest
-from tests.botapi import BotApiServer, BotApiState, solid_png
+from demo.botapi import BotApiServer, BotApiState, solid_png
 
 TOKEN = "123456:TRANSPORT-TEST-abcdefghijklmnopqrstuvwxyz"
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import aiohttp
 
-from tests.botapi.methods import ApiMethods
+from demo.botapi.methods import ApiMethods
 
 logger = logging.getLogger(__name__)
 

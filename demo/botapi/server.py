@@ -28,15 +28,25 @@ Control side, for tests or benchmarks in another process (JSON in, ``{"ok", "res
     GET  /_control/calls             ?method=..&since=<index>
     GET  /_control/callback_answers
     GET  /_control/stats
+    GET  /_control/chats             every chat: id, type, title, user, last message
+    GET  /_control/history           ?chat_id=..: the chat as its window shows it, oldest
+                                      first: live messages of the bot and of users, and the
+                                      answers to button presses there
+    POST /_control/wait_for_change   {"after", "timeout"? (default 25)}: a long poll; the
+                                      state's change counter once it is above "after" (or at
+                                      the timeout)
     GET  /_control/webhook           what setWebhook recorded (null: none)
     POST /_control/post_to_webhook   {"update", "secret_token"? (absent: no header)}
         One update POSTed to the webhook outside the queue; the result is the HTTP status.
 
 Webhooks: after setWebhook, queued updates are POSTed to its URL (with the
 X-Telegram-Bot-Api-Secret-Token header when a secret_token was set) instead of waiting for
-getUpdates, which then answers 409; see tests/botapi/webhook.py.
+getUpdates, which then answers 409; see demo/botapi/webhook.py.
 
-Run standalone: ``python -m tests.botapi --host 127.0.0.1 --port 8081 --token T``.
+Run standalone: ``python -m demo.botapi --port 8081 --token T``.
+
+It is a stand-in for demos, training and tests, never for Telegram itself: it listens on the
+loopback only and refuses a token shaped like one from @BotFather (`check_stand_in`).
 """
 
 from __future__ import annotations
@@ -44,7 +54,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import ipaddress
 import json
+import re
 import signal
 from collections.abc import Awaitable, Callable
 from types import TracebackType
@@ -52,14 +64,31 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.botapi.models import SimMessage, buttons
-from tests.botapi.params import FileTuple
-from tests.botapi.protocol import ApiError, dump_json, ok, render_response
-from tests.botapi.state import BotApiState
-from tests.botapi.webhook import WebhookSender
+from demo.botapi.models import SimChat, SimMessage, buttons
+from demo.botapi.params import FileTuple
+from demo.botapi.protocol import ApiError, dump_json, ok, render_response
+from demo.botapi.state import BotApiState
+from demo.botapi.webhook import WebhookSender
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-_ALL_INTERFACES = frozenset({"", "0.0.0.0", "::"})  # noqa: S104 - only to pick a client address
+#: What @BotFather hands out: the bot's id (8 digits or more today), a colon, 35 characters.
+REAL_TOKEN_SHAPE = re.compile(r"\d{8,}:[A-Za-z0-9_-]{35}")
+
+
+def check_stand_in(token: str, host: str) -> None:
+    """Refuse what would make the stand-in pass for Telegram: a token that looks like a real
+    one (someone's bot would talk to a fake), or an address other machines reach."""
+    if REAL_TOKEN_SHAPE.fullmatch(token):
+        raise ValueError(
+            "that looks like a real bot token from @BotFather; the stand-in takes made-up "
+            "tokens only (e.g. 123456:LOCAL-TEST-SERVER-TOKEN-0123456789)"
+        )
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise ValueError(f"the stand-in listens on the loopback only (127.0.0.1), not {host!r}")
 
 
 def sim_message_to_json(message: SimMessage) -> dict[str, Any]:
@@ -88,6 +117,24 @@ def sim_message_to_json(message: SimMessage) -> dict[str, Any]:
     }
 
 
+def chat_summary(state: BotApiState, chat: SimChat) -> dict[str, Any]:
+    """A chat for a chat list: who or what it is, and its latest live message."""
+    live = [m for m in chat.messages.values() if not m.deleted]
+    last = live[-1] if live else None
+    return {
+        **chat.to_json(),
+        "user": chat.user.to_json() if chat.user else None,
+        "last_message_id": chat.last_message_id,
+        "last": None
+        if last is None
+        else {
+            "message_id": last.message_id,
+            "from_bot": last.from_bot,
+            "text": last.content or ("[photo]" if last.photo else "[sticker]"),
+        },
+    }
+
+
 def _json_response(body: Any, status: int = 200) -> web.Response:
     return web.Response(status=status, body=dump_json(body), content_type="application/json")
 
@@ -102,8 +149,15 @@ LOCAL_TOKEN = "123456:LOCAL-TEST-SERVER-TOKEN-0123456789"
 class BotApiServer:
     """Serves `state` (a fresh BotApiState by default) on 127.0.0.1; use ``async with``."""
 
-    def __init__(self, state: BotApiState | None = None) -> None:
+    def __init__(
+        self,
+        state: BotApiState | None = None,
+        *,
+        setup: Callable[[web.Application], None] | None = None,
+    ) -> None:
+        """`setup` may add routes of its own to the application (the demo's chat page)."""
         self.state = state if state is not None else BotApiState()
+        self._setup = setup
         self.webhooks = WebhookSender(self.state)
         self._runner: web.AppRunner | None = None
         self._address: tuple[str, int] | None = None
@@ -111,12 +165,15 @@ class BotApiServer:
     # ----------------------------------------------------------------------------- lifecycle
 
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> BotApiServer:
-        """Start listening (port 0: a free port). Returns self."""
+        """Start listening on the loopback (port 0: a free port). Returns self."""
+        check_stand_in(self.state.token, host)
         app = web.Application(client_max_size=64 * 1024 * 1024)
         app.router.add_route("*", "/bot{token}/{method}", self._api)
         app.router.add_get("/file/bot{token}/{file_path:.+}", self._file)
         for name, handler in self._control_routes().items():
             app.router.add_route("*", f"/_control/{name}", self._control(handler))
+        if self._setup is not None:
+            self._setup(app)
         # A short shutdown timeout: control long-polls still waiting at stop() are cancelled
         # instead of holding the shutdown for aiohttp's default 60 s.
         runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
@@ -128,8 +185,7 @@ class BotApiServer:
             raise
         self._runner = runner
         self.webhooks.start()
-        # Listening on all interfaces: clients still connect through the loopback.
-        connect_host = "127.0.0.1" if host in _ALL_INTERFACES else host
+        connect_host = "127.0.0.1" if host == "localhost" else host
         self._address = (connect_host, runner.addresses[0][1])
         return self
 
@@ -364,7 +420,39 @@ class BotApiServer:
                 "revision": state.revision,
             }
 
+        async def chats(args: dict[str, Any]) -> Any:
+            return [chat_summary(state, chat) for chat in state.chats.values()]
+
+        async def history(args: dict[str, Any]) -> Any:
+            chat = state.chats.get(int(args["chat_id"]))
+            if chat is None:
+                raise LookupError(f"no chat {args['chat_id']}")
+            shown = [m for m in chat.messages.values() if not m.deleted]
+            answers = [
+                {
+                    "query_id": q.query_id,
+                    "message_id": q.message_id,
+                    **state.callback_answers[q.query_id],
+                }
+                for q in state.callback_queries(chat.id)
+                if q.query_id in state.callback_answers
+            ]
+            return {
+                "chat": chat_summary(state, chat),
+                "messages": [sim_message_to_json(m) for m in shown],
+                "callback_answers": answers,
+                "changes": state.changes,
+            }
+
+        async def wait_for_change(args: dict[str, Any]) -> Any:
+            return await state.wait_for_change(
+                int(args.get("after", 0)), min(float(args.get("timeout", 25.0)), 60.0)
+            )
+
         return {
+            "chats": chats,
+            "history": history,
+            "wait_for_change": wait_for_change,
             "user": user,
             "group": group,
             "send_text": send_text,

@@ -10,9 +10,9 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from tests.botapi.core import StateCore
-from tests.botapi.models import CallbackRecord, SimChat, SimMessage, SimUser
-from tests.botapi.payloads import command_entities, image_size, solid_png, sticker_json
+from demo.botapi.core import StateCore
+from demo.botapi.models import CallbackRecord, SimChat, SimMessage, SimUser
+from demo.botapi.payloads import command_entities, image_size, solid_png, sticker_json
 
 
 class UserSimulation(StateCore):
@@ -48,6 +48,7 @@ class UserSimulation(StateCore):
         existing.started = existing.started or started
         if language_code is not None:
             existing.language_code = language_code
+        self._changed()
         return existing
 
     def group(self, chat_id: int, title: str = "Test group") -> SimChat:
@@ -57,6 +58,7 @@ class UserSimulation(StateCore):
         kind = "supergroup" if str(chat_id).startswith("-100") else "group"
         chat = self.chats.setdefault(chat_id, SimChat(chat_id, kind, title=title))
         chat.title = title
+        self._changed()
         return chat
 
     def _sender(self, user_id: int, chat_id: int | None) -> tuple[SimUser, SimChat]:
@@ -81,6 +83,7 @@ class UserSimulation(StateCore):
         )
         chat.messages[message.message_id] = message
         chat.last_user_revision = self.revision
+        self._changed()
         return self._enqueue("message", self.message_json(message))
 
     def _enqueue(self, kind: str, payload: dict[str, Any]) -> dict[str, Any]:

@@ -18,9 +18,9 @@ from telegram._utils.defaultvalue import DefaultValue
 from telegram.error import TimedOut
 from telegram.request import BaseRequest, RequestData
 
-from tests.botapi.params import FileTuple
-from tests.botapi.protocol import ApiError, dump_json, render_response
-from tests.botapi.state import BotApiState
+from demo.botapi.params import FileTuple
+from demo.botapi.protocol import ApiError, dump_json, render_response
+from demo.botapi.state import BotApiState
 
 _PATH = re.compile(r"^/(file/)?bot([^/]+)/(.+)$")
 

@@ -6,15 +6,15 @@
   inject failures with ``fail_next``.
 * `FakeBotApiRequest` (request.py): ``Bot(token, request=FakeBotApiRequest(state))``, no sockets.
 * `BotApiServer` (server.py): the same state over HTTP for ``Bot(token, base_url=...)``, plus a
-  JSON control API for other processes; ``python -m tests.botapi`` runs it standalone.
+  JSON control API for other processes; ``python -m demo.botapi`` runs it standalone.
 """
 
-from tests.botapi.models import SimChat, SimMessage, SimUser, buttons
-from tests.botapi.payloads import solid_png
-from tests.botapi.protocol import ApiError
-from tests.botapi.request import FakeBotApiRequest
-from tests.botapi.server import BotApiServer
-from tests.botapi.state import BotApiState
+from demo.botapi.models import SimChat, SimMessage, SimUser, buttons
+from demo.botapi.payloads import solid_png
+from demo.botapi.protocol import ApiError
+from demo.botapi.request import FakeBotApiRequest
+from demo.botapi.server import BotApiServer
+from demo.botapi.state import BotApiState
 
 __all__ = [
     "ApiError",

@@ -4,13 +4,13 @@ Two sides share it:
 
 * the bot side, `await state.call(method, params, files)`, reached through
   `FakeBotApiRequest` (in process) or `BotApiServer` (HTTP); the methods live in
-  `tests.botapi.methods`;
+  `demo.botapi.methods`;
 * the test side, synchronous simulation methods (`send_text`, `press_button`, `block`...) that
-  play users and queue updates (in `tests.botapi.simulation`), inspection (`messages`,
+  play users and queue updates (in `demo.botapi.simulation`), inspection (`messages`,
   `calls`...) and awaitable waits (`wait_for_message`, `wait_for_calls`).
 
 What both sides read and write (users, chats, files, the update queue, revisions) and the
-constructor are in `tests.botapi.core.StateCore`, the base of both.
+constructor are in `demo.botapi.core.StateCore`, the base of both.
 
 Everything runs on one event loop and no method awaits half-way through a mutation, so the test
 side may be called while a getUpdates long poll is waiting; waiters are woken by per-key
@@ -22,17 +22,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from tests.botapi.methods import CANONICAL_NAMES, ApiMethods
-from tests.botapi.models import Fault, SimMessage, buttons
-from tests.botapi.params import FileTuple, Params
-from tests.botapi.protocol import ApiError, ok
-from tests.botapi.simulation import UserSimulation
+from demo.botapi.methods import CANONICAL_NAMES, ApiMethods
+from demo.botapi.models import CallbackRecord, Fault, SimMessage, buttons
+from demo.botapi.params import FileTuple, Params
+from demo.botapi.protocol import ApiError, ok
+from demo.botapi.simulation import UserSimulation
 
 
 class BotApiState(UserSimulation, ApiMethods):
     """In-memory Telegram for one bot. See the module docstring."""
 
-    #: Inline-keyboard flattening helper, also available as `tests.botapi.buttons`.
+    #: Inline-keyboard flattening helper, also available as `demo.botapi.buttons`.
     buttons = staticmethod(buttons)
 
     # ------------------------------------------------------------------------- bot API side
@@ -140,6 +140,10 @@ class BotApiState(UserSimulation, ApiMethods):
             for m in chat.messages.values()
             if not m.from_bot and (include_deleted or not m.deleted)
         ]
+
+    def callback_queries(self, chat_id: int) -> list[CallbackRecord]:
+        """The button presses in the chat, oldest first (their answers: `callback_answers`)."""
+        return [q for q in self._queries.values() if q.chat_id == chat_id]
 
     def pending_updates(self) -> list[dict[str, Any]]:
         """Queued updates not yet confirmed by a getUpdates offset."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from tests.botapi.markup.common import Entity, Out, ParseError, byte_offset, normalize_url
+from demo.botapi.markup.common import Entity, Out, ParseError, byte_offset, normalize_url
 
 _MD2_RESERVED = "_*[]()~`>#+-=|{}.!"
 _MD2_NAMES = {

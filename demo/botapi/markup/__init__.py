@@ -8,10 +8,10 @@ plain text plus entities like Telegram does, and compares rendered content for "
 not modified". Offsets and lengths are in UTF-16 code units, as in the Bot API.
 """
 
-from tests.botapi.markup.common import Entity, ParseError, utf16_len
-from tests.botapi.markup.html_mode import parse_html
-from tests.botapi.markup.markdown_mode import parse_markdown, parse_markdown_v2
-from tests.botapi.protocol import ApiError
+from demo.botapi.markup.common import Entity, ParseError, utf16_len
+from demo.botapi.markup.html_mode import parse_html
+from demo.botapi.markup.markdown_mode import parse_markdown, parse_markdown_v2
+from demo.botapi.protocol import ApiError
 
 __all__ = ["Entity", "ParseError", "parse_text", "utf16_len"]
 

@@ -13,7 +13,7 @@ from collections import Counter, deque
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from tests.botapi.models import (
+from demo.botapi.models import (
     CallbackRecord,
     Fault,
     SimChat,
@@ -22,7 +22,7 @@ from tests.botapi.models import (
     StoredFile,
     Webhook,
 )
-from tests.botapi.payloads import FileIdFactory, message_json, photo_dimensions
+from demo.botapi.payloads import FileIdFactory, message_json, photo_dimensions
 
 T = TypeVar("T")
 
@@ -79,11 +79,14 @@ class StateCore:
         self._queries: dict[str, CallbackRecord] = {}
         self._next_query = 0
         self._faults: list[Fault] = []
-        #: Set by setWebhook: updates go to it (tests/botapi/webhook.py), getUpdates answers 409.
+        #: Set by setWebhook: updates go to it (demo/botapi/webhook.py), getUpdates answers 409.
         self.webhook: Webhook | None = None
         #: Groups the bot was removed from (`remove_bot_from`): every call there answers 403.
         self.removed_from: set[int] = set()
         self._revision = 0
+        #: Bumped by every change a chat window would show (a message sent, edited or
+        #: deleted by anyone, a user or group added, a button answered): `wait_for_change`.
+        self.changes = 0
         self._signals = _Signals()
         self._call_counts: Counter[str] = Counter()
         #: Every Bot API call that reached the state, failed ones included: (method, params).
@@ -126,6 +129,26 @@ class StateCore:
         self._revision += 1
         message.revision = self._revision
         self._signals.notify(("chat", message.chat_id))
+        self._changed()
+
+    def _changed(self) -> None:
+        """Something a chat window shows changed: wake `wait_for_change` waiters."""
+        self.changes += 1
+        self._signals.notify("changes")
+
+    async def wait_for_change(
+        self,
+        after: int,
+        timeout: float = 25.0,  # noqa: ASYNC109 - part of the documented API
+    ) -> int:
+        """Wait until `changes` is above `after` (at most `timeout` seconds); the current
+        value of `changes` either way (a long poll for a chat window)."""
+        try:
+            return await self._wait_until(
+                "changes", lambda: self.changes if self.changes > after else None, timeout
+            )
+        except TimeoutError:
+            return self.changes
 
     def store_file(self, data: bytes, kind: str, extension: str, mime_type: str) -> StoredFile:
         file_id, unique_id = self._file_ids.new(kind)

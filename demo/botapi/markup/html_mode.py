@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from tests.botapi.markup.common import Entity, Out, ParseError, byte_offset, normalize_url
+from demo.botapi.markup.common import Entity, Out, ParseError, byte_offset, normalize_url
 
 _HTML_TYPES = {
     "b": "bold",

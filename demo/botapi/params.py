@@ -6,7 +6,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from tests.botapi.protocol import ApiError
+from demo.botapi.protocol import ApiError
 
 #: A multipart part: (filename, content, mimetype), as PTB's RequestData.multipart_data has it.
 FileTuple = tuple[str, bytes, str]

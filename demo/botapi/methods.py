@@ -12,12 +12,12 @@ import re
 from collections import deque
 from typing import Any
 
-from tests.botapi.core import StateCore
-from tests.botapi.markup import parse_text, utf16_len
-from tests.botapi.models import SimChat, SimMessage, Webhook
-from tests.botapi.params import Params
-from tests.botapi.payloads import image_size, parse_reply_markup
-from tests.botapi.protocol import NOT_MODIFIED, ApiError
+from demo.botapi.core import StateCore
+from demo.botapi.markup import parse_text, utf16_len
+from demo.botapi.models import SimChat, SimMessage, Webhook
+from demo.botapi.params import Params
+from demo.botapi.payloads import image_size, parse_reply_markup
+from demo.botapi.protocol import NOT_MODIFIED, ApiError
 
 CANONICAL_NAMES = {
     name.lower(): name
@@ -335,6 +335,7 @@ class ApiMethods(StateCore):
 
     async def api_deletemessage(self, p: Params) -> bool:
         self._bot_message(p, "delete").deleted = True
+        self._changed()
         return True
 
     async def api_deletemessages(self, p: Params) -> bool:
@@ -346,6 +347,7 @@ class ApiMethods(StateCore):
             message = chat.messages.get(int(message_id))
             if message is not None:
                 message.deleted = True
+        self._changed()
         return True
 
     async def api_answercallbackquery(self, p: Params) -> bool:
@@ -362,6 +364,7 @@ class ApiMethods(StateCore):
             "url": p.text("url"),
             "cache_time": p.integer("cache_time"),
         }
+        self._changed()
         return True
 
     # ------------------------------------------------------------------- bot configuration

@@ -152,7 +152,7 @@ class CallbackRecord:
 @dataclass
 class Webhook:
     """What setWebhook recorded: updates are then POSTed here instead of waiting for
-    getUpdates (tests/botapi/webhook.py delivers them)."""
+    getUpdates (demo/botapi/webhook.py delivers them)."""
 
     url: str
     secret_token: str | None = None

@@ -9,9 +9,9 @@ import struct
 import zlib
 from typing import Any
 
-from tests.botapi.markup import utf16_len
-from tests.botapi.models import SimChat, SimMessage
-from tests.botapi.protocol import ApiError
+from demo.botapi.markup import utf16_len
+from demo.botapi.models import SimChat, SimMessage
+from demo.botapi.protocol import ApiError
 
 #: Longest side of each PhotoSize Telegram generates (s, m, x, y, w).
 PHOTO_BOXES = (90, 320, 800, 1280, 2560)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.botapi.protocol import ApiError
+from demo.botapi.protocol import ApiError
 
 Entity = dict[str, Any]
 
