@@ -45,7 +45,6 @@ from handlers.enrolment import expire_job
 from handlers.errors import on_error
 from handlers.notices import deliver_job as notice_job
 from handlers.ops import STARTED_AT_KEY
-from handlers.ordering import PerUserUpdateProcessor
 from handlers.support_sync import sync_job as support_sync_job
 from handlers.texts import format as fmt
 from handlers.texts import tr, using
@@ -157,8 +156,8 @@ def build_application(
                     _stop_when_lost(app, scope.leader), name="leader-watch"
                 )
         app.bot_data[STARTED_AT_KEY] = the_clock.now()
-        if inbox_queue is not None:  # before the webhook listens: the earlier ones first
-            await inbox_queue.open(svc.inbox, app.bot)
+        # Before polling starts or the webhook listens: the earlier ones first.
+        await inbox_queue.open(svc.inbox, app.bot)
         await set_commands(app)
         if app.job_queue is not None:
             # first=0: deadlines that passed while the bot was down apply at once.
@@ -241,13 +240,11 @@ def build_application(
                 await svc.close()
         logger.info("2FA Desk stopped" if scope is None else "the bot stopped polling")
 
-    # Webhook mode: each update stored before Telegram hears 200, and handled once.
-    inbox_queue = InboxQueue() if settings.webhook_url else None
-    processor = (
-        PerUserUpdateProcessor(CONCURRENT_UPDATES, metrics.update_latency)
-        if inbox_queue is None
-        else InboxUpdateProcessor(inbox_queue, CONCURRENT_UPDATES, metrics.update_latency)
-    )
+    # Each update is stored before Telegram may consider it delivered (webhook mode: the
+    # 200; polling: the next getUpdates' offset), and handled once (bot/inbox.py): a
+    # crash, a restart or a take-over by the standby loses nothing a user sent.
+    inbox_queue = InboxQueue()
+    processor = InboxUpdateProcessor(inbox_queue, CONCURRENT_UPDATES, metrics.update_latency)
     builder = (
         ApplicationBuilder()
         .token(settings.telegram_bot_token)
@@ -269,8 +266,7 @@ def build_application(
         get_updates_request = AiohttpRequest(connection_pool_size=1, leadership=leadership)
         transports.extend([request, get_updates_request])
     builder = builder.request(request).get_updates_request(get_updates_request or request)
-    if inbox_queue is not None:
-        builder = builder.update_queue(inbox_queue)
+    builder = builder.update_queue(inbox_queue)
     app = builder.build()
     handlers.register_all(app, settings.support_chat_id)
     app.add_error_handler(on_error)

@@ -1,4 +1,8 @@
-"""Webhook mode: no update is lost to a crash, none is handled twice (core/inbox.py).
+"""No update is lost to a crash or a take-over, none is handled twice (core/inbox.py).
+
+Long polling confirms the updates it fetched with its next getUpdates (the offset), before
+they are handled; webhook mode answers 200 before they are handled. Either way Telegram
+then considers them delivered, so the queue stores each update on the way in.
 
 python-telegram-bot's webhook handler (``telegram/ext/_utils/webhookhandler.py``) answers
 Telegram 200 as soon as ``await update_queue.put(update)`` returns, before any handler

@@ -21,6 +21,7 @@ import secrets
 from datetime import UTC, datetime
 from typing import Any
 
+from core.clients import CLIENT_ACTOR_PREFIX
 from storage.repositories import Transaction
 
 DEVICE_ADDED = "device.added"
@@ -67,12 +68,12 @@ def utc(moment: datetime) -> str:
 def actor(audit_actor: str, *, agent: bool = False) -> dict[str, Any]:
     """Who did it, from how the audit log names them: ``tg:<id>`` is a Telegram user (a
     support agent when ``agent``), ``system`` the bot itself, anything else an API
-    client (``api``, or the client's name)."""
+    client (``api:<name>`` in the audit log: named by its name here)."""
     if audit_actor.startswith("tg:") and audit_actor[3:].isdigit():
         return {"type": "agent" if agent else "telegram_user", "id": int(audit_actor[3:])}
     if audit_actor == "system":
         return {"type": "system"}
-    return {"type": "client", "id": audit_actor}
+    return {"type": "client", "id": audit_actor.removeprefix(CLIENT_ACTOR_PREFIX)}
 
 
 def device(device_id: str, name: str) -> dict[str, str]:

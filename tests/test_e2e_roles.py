@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from demo.botapi import BotApiServer
-from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser
+from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser, eventually
 from tests.test_e2e_enrolment import contains
 
 API_TOKEN = "e2e-roles-token-0123456789abcdef-0123456789"
@@ -163,6 +163,26 @@ async def test_a_webhook_update_acknowledged_before_a_crash_is_answered_after_it
         assert len(state.messages(7303)) == 2
     finally:
         assert await bot.terminate() == 0
+
+
+async def test_a_polled_update_confirmed_before_a_crash_is_answered_after_it(
+    server: BotApiServer, bot: BotProcess
+) -> None:
+    """Long polling confirms what it fetched with its next getUpdates, before the answer
+    is sent: the update is stored first, so a bot killed meanwhile answers it at the next
+    start (or the standby does, on taking over)."""
+    state = server.state
+    user = E2EUser(server, 7304, "Zoe")
+    await user.send("/language", contains("Which language"))
+    state.fail_next("sendMessage", 429, retry_after=60)
+    sent_before = len([c for c in state.calls if c[0] == "sendMessage"])
+    state.send_text(7304, "/help")
+    await state.wait_for_calls("sendMessage", sent_before + 1, timeout=REPLY_TIMEOUT)
+    await eventually(lambda: not state.pending_updates())  # confirmed by the next poll
+    await bot.kill()
+    await bot.start()
+    await state.wait_for_message(7304, contains("/enroll"), timeout=REPLY_TIMEOUT)
+    assert len(state.messages(7304)) == 2
 
 
 async def test_a_webhook_port_in_use_stops_the_start_with_one_line(

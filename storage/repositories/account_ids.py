@@ -23,7 +23,12 @@ ACCOUNT_ID_COLUMNS = (
     ("recovery_codes", "account_id"),
     ("telegram_users", "account_id"),
     ("user_notices", "account_id"),
+    ("webhook_events", "account_id"),
 )
+
+# Columns named account_id that hold no account: what a sealed value is bound to
+# ("webhook:<endpoint>" for a webhook secret, "" for a kept recovery-code key).
+NOT_ACCOUNT_IDS = (("recovery_code_keys", "account_id"), ("webhook_secrets", "account_id"))
 
 
 class AccountIdRepository(Repository):
