@@ -175,7 +175,10 @@ async def test_enrolment_lock_request_and_approval_arrive_once_verified(
             "type": "agent",
             "id": AGENT,
         }
-        assert got.of_type("account.locked")[0].data["actor"] == {"type": "client", "id": "API_TOKEN"}
+        assert got.of_type("account.locked")[0].data["actor"] == {
+            "type": "client",
+            "id": "API_TOKEN",
+        }
         assert_nothing_secret(
             got, [secret, API_TOKEN, TOKEN, app_code(secret), *codes, receiver.receiver.secret]
         )
