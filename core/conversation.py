@@ -60,6 +60,17 @@ def live(tx: Transaction, user_id: int, now: datetime) -> Conversation | None:
     return slot if slot is not None and slot.expires_at > now else None
 
 
+def step_of(tx: Transaction, user_id: int, flow: Flow) -> Step | None:
+    """The step ``flow`` waits at for this user (None: the slot holds no such flow)."""
+    slot = tx.conversations.get(user_id)
+    if slot is None or slot.flow != flow or slot.step not in _STEPS:
+        return None
+    return Step(slot.step)
+
+
+_STEPS = {step.value for step in Step}
+
+
 def claim(
     tx: Transaction,
     user_id: int,

@@ -1,9 +1,13 @@
 """Enrolment: from a fresh secret to an active device, one step at a time.
 
-The pending enrolment lives in the database (its secret sealed), so the step a
-user is at survives a restart: every method re-reads it inside its transaction
-and checks the step before changing anything. Transaction bodies are plain
-functions run on the database thread (``Database.run``).
+    (PROOF ->) CODE -> NAME -> CONFIRM -> the device is active
+
+The step lives in one place: the user's conversation slot (flow ``enrol``). The pending
+enrolment (its secret sealed) holds what the steps gathered: the accepted code's time
+step, the device name. Both are in the database, so a restart resumes at the same step:
+every method re-reads the slot inside its transaction, checks the step, and moves the
+slot on together with the change. Transaction bodies are plain functions run on the
+database thread (``Database.run``).
 """
 
 from __future__ import annotations
@@ -34,10 +38,11 @@ from core.metrics import Metrics
 from core.recovery import RecoveryHasher, RecoverySet, announce_recovery_change
 from core.verification import Result, VerificationService
 from storage.db import Database
-from storage.records import EnrolmentStage, PendingEnrolment
+from storage.records import PendingEnrolment
 from storage.repositories import Transaction
 
 SYSTEM_ACTOR = "system"
+_ANY_STEP = frozenset({Step.CODE, Step.NAME, Step.CONFIRM})
 
 
 class EnrolmentService:
@@ -118,7 +123,9 @@ class EnrolmentService:
         if existing is not None:
             secret = self._open(existing)
             tx.enrolments.update(existing.id, qr_expected_message_id=expected)
-            return EnrolmentStarted(existing, secret, self._uri(existing, secret), resumed=True)
+            step = conversation.step_of(tx, who.user_id, Flow.ENROL) or Step.CODE
+            uri = self._uri(existing, secret)
+            return EnrolmentStarted(existing, secret, uri, resumed=True, step=step)
         needs_proof = bool(tx.devices.active_for(account_id))
         slot = conversation.claim(
             tx, who.user_id, chat_id, Flow.ENROL, Step.PROOF if needs_proof else Step.CODE, now
@@ -137,7 +144,6 @@ class EnrolmentService:
             chat_id=chat_id,
             account_id=account_id,
             secret_sealed=self._box.seal(secret, account_id=account_id, device_id=enrolment_id),
-            stage=EnrolmentStage.AWAITING_CODE,
             attempts_left=self._max_attempts,
             accepted_step=None,
             device_name=None,
@@ -187,17 +193,23 @@ class EnrolmentService:
         text: str | None,
         message_id: int | None,
         now: datetime,
+        expected: frozenset[Step],
     ) -> StepResult:
+        """The input for the step the slot is at, if it is one of ``expected``."""
         enrolment, expired = self._live(tx, user_id, now)
         if expired:
             return StepResult(Outcome.EXPIRED)
         if enrolment is None:
             return StepResult(Outcome.NO_ENROLMENT)
+        step = conversation.step_of(tx, user_id, Flow.ENROL)
+        left = enrolment.attempts_left
+        if step is None or step not in expected:
+            return StepResult(Outcome.WRONG_STEP, enrolment, left, step=step)
         if text is None:
-            return StepResult(Outcome.NOT_TEXT, enrolment, enrolment.attempts_left)
-        if enrolment.stage is EnrolmentStage.AWAITING_CODE:
+            return StepResult(Outcome.NOT_TEXT, enrolment, left, step=step)
+        if step is Step.CODE:
             return self._code_step(tx, enrolment, text, message_id, now)
-        return self._name_step(tx, enrolment, text)
+        return self._name_step(tx, enrolment, text, step)
 
     def _code_step(
         self,
@@ -207,6 +219,7 @@ class EnrolmentService:
         message_id: int | None,
         now: datetime,
     ) -> StepResult:
+        """CODE: the app's code. Accepted -> NAME; the last wrong try ends the enrolment."""
         actor = f"tg:{enrolment.telegram_user_id}"
         parsed = totp.parse_code(text)
         if parsed.code is None:
@@ -215,6 +228,7 @@ class EnrolmentService:
                 enrolment,
                 enrolment.attempts_left,
                 digit_count=parsed.digit_count,
+                step=Step.CODE,
             )
         step = totp.matching_step(self._open(enrolment), parsed.code, now)
         if step is None:
@@ -226,32 +240,28 @@ class EnrolmentService:
             tx.enrolments.update(enrolment.id, attempts_left=left)
             audit_enrolment(tx, enrolment, now, "enrolment_code_rejected", attempts_left=left)
             note_failure(tx, enrolment.telegram_user_id, now)
-            return StepResult(Outcome.WRONG_CODE, enrolment, left)
-        moved = replace(
-            enrolment,
-            stage=EnrolmentStage.AWAITING_NAME,
-            accepted_step=step,
-            code_message_id=message_id,
-        )
-        tx.enrolments.update(
-            enrolment.id, stage=moved.stage, accepted_step=step, code_message_id=message_id
-        )
+            return StepResult(Outcome.WRONG_CODE, enrolment, left, step=Step.CODE)
+        moved = replace(enrolment, accepted_step=step, code_message_id=message_id)
+        tx.enrolments.update(enrolment.id, accepted_step=step, code_message_id=message_id)
         conversation.move(tx, enrolment.telegram_user_id, Flow.ENROL, Step.NAME)
         audit_enrolment(tx, enrolment, now, "enrolment_code_confirmed")
-        return StepResult(Outcome.ACCEPTED, moved, enrolment.attempts_left)
+        return StepResult(Outcome.ACCEPTED, moved, enrolment.attempts_left, step=Step.NAME)
 
-    def _name_step(self, tx: Transaction, enrolment: PendingEnrolment, text: str) -> StepResult:
-        # At the summary, a new name before pressing the button replaces the earlier one.
+    def _name_step(
+        self, tx: Transaction, enrolment: PendingEnrolment, text: str, step: Step
+    ) -> StepResult:
+        """NAME: the device's name -> CONFIRM. At CONFIRM, a new name before the button
+        replaces the earlier one."""
         name = text.strip()
         problem = device_name_problem(name)
         if problem == "looks_like_code":  # most likely the confirmation code, sent again
-            return StepResult(Outcome.LOOKS_LIKE_CODE, enrolment)
+            return StepResult(Outcome.LOOKS_LIKE_CODE, enrolment, step=step)
         if problem:
-            return StepResult(Outcome.INVALID_NAME, enrolment, problem=problem)
-        moved = replace(enrolment, stage=EnrolmentStage.AWAITING_CONFIRMATION, device_name=name)
-        tx.enrolments.update(enrolment.id, stage=moved.stage, device_name=name)
+            return StepResult(Outcome.INVALID_NAME, enrolment, problem=problem, step=step)
+        moved = replace(enrolment, device_name=name)
+        tx.enrolments.update(enrolment.id, device_name=name)
         conversation.move(tx, enrolment.telegram_user_id, Flow.ENROL, Step.CONFIRM)
-        return StepResult(Outcome.ACCEPTED, moved)
+        return StepResult(Outcome.ACCEPTED, moved, step=Step.CONFIRM)
 
     def _activate(
         self, tx: Transaction, user_id: int, enrolment_id: str, now: datetime, fresh: RecoverySet
@@ -261,7 +271,7 @@ class EnrolmentService:
             return Activation(Outcome.EXPIRED)
         if enrolment is None or enrolment.id != enrolment_id:
             return Activation(Outcome.NO_ENROLMENT)
-        if enrolment.stage is not EnrolmentStage.AWAITING_CONFIRMATION:
+        if conversation.step_of(tx, user_id, Flow.ENROL) is not Step.CONFIRM:
             return Activation(Outcome.WRONG_STEP, enrolment=enrolment)
         self._end(tx, enrolment, now, "device_activated", f"tg:{user_id}")
         device, count, codes = activate(tx, enrolment, user_id, now, fresh)
@@ -358,15 +368,33 @@ class EnrolmentService:
     async def submit(
         self, user_id: int, text: str | None, message_id: int | None = None
     ) -> StepResult:
-        """The user's message while an enrolment is pending: the input for its current step.
+        """The user's message while an enrolment is pending: the input for the step the
+        slot is at (``submit_code`` and ``submit_name`` for a caller that routes by step).
 
         One transaction: the step is read and moved on together. ``text`` is None for a
         message without text (a sticker, a photo): ``NOT_TEXT``, nothing changes.
         ``message_id`` is the user's message: an accepted code leaves the chat with the
         QR code when the enrolment ends.
         """
+        return await self._submit(user_id, text, message_id, _ANY_STEP)
+
+    async def submit_code(
+        self, user_id: int, text: str | None, message_id: int | None = None
+    ) -> StepResult:
+        """CODE: the code from the app. ``ACCEPTED``: the slot moved on to NAME."""
+        return await self._submit(user_id, text, message_id, frozenset({Step.CODE}))
+
+    async def submit_name(self, user_id: int, text: str | None) -> StepResult:
+        """NAME (or CONFIRM, replacing the name): ``ACCEPTED``: the slot is at CONFIRM."""
+        return await self._submit(user_id, text, None, frozenset({Step.NAME, Step.CONFIRM}))
+
+    async def _submit(
+        self, user_id: int, text: str | None, message_id: int | None, expected: frozenset[Step]
+    ) -> StepResult:
         now = self._clock.now()
-        return await self._db.run(lambda tx: self._step(tx, user_id, text, message_id, now))
+        return await self._db.run(
+            lambda tx: self._step(tx, user_id, text, message_id, now, expected)
+        )
 
     async def complete(self, user_id: int, enrolment_id: str) -> Activation:
         """ "Complete activation": the device becomes active in one transaction."""

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from core.conversation import Step
 from core.verification import Verdict
 from storage.records import Device, PendingEnrolment
 
@@ -30,6 +31,7 @@ class StepResult:
     attempts_left: int = 0
     digit_count: int = 0
     problem: str = ""  # why a name was refused: "empty", "too_long", "control"
+    step: Step | None = None  # the step the enrolment waits at now (None: it ended)
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ class EnrolmentStarted:
     secret: str
     uri: str
     resumed: bool
+    step: Step = Step.CODE  # where a resumed enrolment waits (the user's slot says)
 
 
 @dataclass(frozen=True)

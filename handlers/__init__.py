@@ -7,7 +7,6 @@ from telegram.ext import Application
 from handlers import (
     admin,
     check,
-    cleanup,
     conversation,
     devices,
     enrolment,
@@ -15,8 +14,24 @@ from handlers import (
     links,
     lost,
     ops,
+    recovery_codes,
     start,
     support,
+)
+
+# Every flow that waits for a typed answer: a private message goes to the step of the one
+# in the user's slot (``conversation.Flows``), in that flow's table.
+FLOWS = (
+    enrolment.FLOW,
+    check.FLOW,
+    devices.RENAME,
+    devices.REMOVE,
+    devices.NEW_CODES,
+    lost.LOST,
+    lost.RECOVER,
+    links.LINK,
+    links.UNLINK,
+    support.DENY,
 )
 
 
@@ -29,8 +44,8 @@ def register_all(app: Application, support_chat_id: int | None) -> None:
     links.register(app)
     lost.register(app)
     devices.register(app)
-    cleanup.register(app)
-    conversation.register(app)
+    recovery_codes.register(app)
+    conversation.register(app, FLOWS)
     support.register(app, support_chat_id)
     admin.register(app)
     ops.register(app)

@@ -1,4 +1,4 @@
-"""Callback data: small, versioned, typed; everything else is looked up in the database.
+"""Buttons: callback data that is small, versioned, typed, and one table per module.
 
 ``v1:<action>:<ref>`` where ``ref`` is an id (lowercase letters, digits, dots).
 Anything that does not parse is a forged or outdated button and is answered and ignored.
@@ -8,13 +8,34 @@ message it sees. So every press is also checked against where it happened
 (``parse_press``): a user's button only in that user's private chat with the bot, on the
 very message that shows it; a support button only in a group, where its handler checks
 the chat and that the message is the request's own.
+
+A handler module says once, beside its flow table, which action goes to which function
+and where its buttons may be pressed; ``ButtonTable.handler()`` registers that table::
+
+    BUTTONS = ButtonTable(
+        Place.PRIVATE,
+        {Action.SHOW_KEY: show_key, Action.COMPLETE: complete},
+    )
+
+    def register(app: Application) -> None:
+        app.add_handler(BUTTONS.handler())
+
+Each function is called as ``await show_key(update, context, press)`` only after the
+press passed ``parse_press`` (so ``press.data.action`` is one of the table's) and must
+answer ``press.query`` itself (``await press.query.answer()``, or with a text for a stale
+or refused press). What the data refers to (``press.data.ref``: an enrolment, a request,
+a challenge) is still the function's to look up and to check against ``press.user``.
+To add buttons: an ``Action`` member (a new short value; never reuse an old one), the
+buttons built with ``button(label, Action.X, ref)``, and an entry in the module's table.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from telegram import (
     CallbackQuery,
@@ -25,6 +46,10 @@ from telegram import (
     User,
 )
 from telegram.constants import ChatType
+from telegram.ext import CallbackQueryHandler, ContextTypes
+
+from handlers.texts import tr
+from handlers.texts import user as texts
 
 VERSION = "v1"
 _REF = re.compile(r"^[0-9a-z.]{0,32}$")
@@ -121,6 +146,37 @@ async def parse_press(
         await query.answer(stale_text)
         return None
     return query, user, data
+
+
+@dataclass(frozen=True)
+class Press:
+    """A press that passed ``parse_press``: the query to answer, who pressed, the data."""
+
+    query: CallbackQuery
+    user: User
+    data: CallbackData
+
+
+ButtonFunction = Callable[[Update, ContextTypes.DEFAULT_TYPE, Press], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class ButtonTable:
+    """A module's buttons: where they may be pressed, and which function each action calls."""
+
+    place: Place
+    actions: Mapping[Action, ButtonFunction]
+
+    def handler(self) -> CallbackQueryHandler[Any, Any]:
+        """One handler for the table: the press is checked (``parse_press``), then the
+        action's function is called with it."""
+        return CallbackQueryHandler(self.on_press, pattern=pattern(*self.actions))
+
+    async def on_press(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        press = await parse_press(update, tr(texts.STALE_BUTTON), self.place)
+        if press is not None:
+            query, user, data = press
+            await self.actions[data.action](update, context, Press(query, user, data))
 
 
 def message_of(query: CallbackQuery) -> Message | None:

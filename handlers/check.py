@@ -60,8 +60,12 @@ async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conv
     await _check(update, context, message.text or "", message)
 
 
-FLOW = conversation.flow(
-    conversation.FlowSpec(Flow.CHECK, states={Step.CODE: on_code}, start=start)
+FLOW = conversation.FlowSpec(
+    Flow.CHECK,
+    states={
+        Step.CODE: on_code,  # a code -> done (a wrong code: CODE again, until the lock)
+    },
+    start=start,
 )
 
 

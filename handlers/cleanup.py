@@ -1,21 +1,18 @@
 """Deletes chat messages the core marked obsolete (QR codes, keys, typed codes, recovery
-codes), and the "I have saved them" button that sends the recovery codes off early."""
+codes): right after a change in the handler's own chat, and from a periodic job."""
 
 from __future__ import annotations
 
 import logging
 from collections import defaultdict
 
-from telegram import Bot, Update
+from telegram import Bot
 from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+from telegram.ext import ContextTypes
 
 from core.cleanup import ChatCleanup
 from core.records import CleanupItem
-from handlers.callback_data import Action, Place, parse_press, pattern
 from handlers.common import services
-from handlers.texts import tr
-from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
 
@@ -51,23 +48,3 @@ async def flush(cleanup: ChatCleanup, bot: Bot, chat_id: int | None = None) -> i
 
 async def cleanup_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await flush(services(context).cleanup, context.bot)
-
-
-async def on_saved(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """ "I have saved them" under the recovery codes: the message leaves the chat now."""
-    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
-    if press is None:
-        return
-    query, _, _ = press
-    message = query.message
-    assert message is not None  # parse_press checked where the press happened
-    svc = services(context)
-    if not await svc.cleanup.hasten(message.chat.id, message.message_id):
-        await query.answer(tr(texts.STALE_BUTTON))
-        return
-    await query.answer(tr(texts.CODES_REMOVED))
-    await flush(svc.cleanup, context.bot, message.chat.id)
-
-
-def register(app: Application) -> None:
-    app.add_handler(CallbackQueryHandler(on_saved, pattern=pattern(Action.RECOVERY_SAVED)))

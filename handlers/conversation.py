@@ -1,20 +1,32 @@
 """One conversation at a time, seen from the chat.
 
-Every flow that waits for a typed answer declares its steps in one table, as
-python-telegram-bot's ``ConversationHandler(states={...})`` does::
+Every flow that waits for a typed answer declares its steps in one table beside its
+buttons, as python-telegram-bot's ``ConversationHandler(states={...})`` does::
 
-    FLOW = FlowSpec(Flow.RENAME, states={Step.PROOF: on_code, Step.NAME: on_name}, start=...)
+    RENAME = FlowSpec(
+        Flow.RENAME,
+        states={
+            Step.PROOF: on_rename_code,  # a current code -> NAME
+            Step.NAME: on_new_name,  # the new name -> done
+        },
+        start=start_rename,
+    )
 
-The user's slot (``core.conversation``, in the database) says which flow waits and at
-which step; ``on_message`` reads it once and hands the message to that step, and to no
-other. A flow started while another waits is not started: the user is told what is
-pending and offered to continue it, or to drop it and start the new one.
+The user's slot (``core.conversation``, in the database) is the one place that says which
+flow waits and at which step; the core service a step calls moves it on (or ends it) in
+the transaction of its change. ``on_message`` reads the slot once and hands the message
+to that step of that flow's table, and to no other. A flow started while another waits
+is not started: the user is told what is pending and offered to continue it, or to drop
+it and start the new one.
+
+The tables are listed where the handlers are registered (``handlers.register_all``) and
+given to ``register``; nothing is filled in at import.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from html import escape, unescape
 from typing import Any
@@ -23,7 +35,6 @@ from telegram import InlineKeyboardMarkup, Update
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
-    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     filters,
@@ -31,7 +42,7 @@ from telegram.ext import (
 
 from core.conversation import LONG, SHORT, Busy, Flow, Step
 from core.records import Conversation
-from handlers.callback_data import Action, Place, button, parse_press, pattern
+from handlers.callback_data import Action, ButtonTable, Place, Press, button
 from handlers.common import is_private, private_messages, reply, services, stray_secret
 from handlers.texts import tr
 from handlers.texts import user as texts
@@ -56,14 +67,10 @@ class FlowSpec:
     # ``stray_secret``). None: "that took too long".
     expired: StepHandler | None = None
 
-
-FLOWS: dict[str, FlowSpec] = {}
-
-
-def flow(spec: FlowSpec) -> FlowSpec:
-    """Register a flow's table (each flow module does, at import)."""
-    FLOWS[spec.flow.value] = spec
-    return spec
+    def step(self, slot: Conversation) -> StepHandler | None:
+        """The handler for the step the slot is at (None: a step this flow has not)."""
+        known = slot.step in Step.__members__.values()
+        return self.states.get(Step(slot.step)) if known else None
 
 
 def doing(slot: Conversation) -> str:
@@ -116,81 +123,103 @@ async def show_busy(update: Update, waiting: Conversation) -> None:
     await reply(update, pending(waiting), reply_markup=markup)
 
 
-async def on_message(update: Update, context: Context) -> None:
-    """A private message: the answer for the flow in the user's slot, if any."""
-    user, chat = update.effective_user, update.effective_chat
-    if user is None or chat is None or update.effective_message is None:
-        return
-    svc = services(context)
-    slot = await svc.conversations.current(user.id)
-    spec = None if slot is None else FLOWS.get(slot.flow)
-    if slot is None or spec is None:
-        return  # nothing asked: the catch-all answers
-    step = spec.states.get(Step(slot.step)) if slot.step in Step.__members__.values() else None
-    if svc.conversations.expired(slot) or step is None:
-        if spec.expired is not None and step is not None:
-            await spec.expired(update, context, slot)
+class Flows:
+    """Every flow's table, by the flow's name: what a message, /cancel and the Continue
+    and Drop buttons are handed to."""
+
+    def __init__(self, specs: Iterable[FlowSpec]) -> None:
+        self._specs: dict[str, FlowSpec] = {}
+        for spec in specs:
+            if spec.flow.value in self._specs:
+                raise ValueError(f"two tables for the flow {spec.flow.value!r}")
+            self._specs[spec.flow.value] = spec
+        missing = {f.value for f in Flow} - set(self._specs)
+        if missing:
+            raise ValueError(f"flows without a table: {sorted(missing)}")
+        self.buttons = ButtonTable(
+            Place.PRIVATE,
+            {Action.CONTINUE_FLOW: self.continue_flow, Action.DROP_FLOW: self.drop_flow},
+        )
+
+    async def on_message(self, update: Update, context: Context) -> None:
+        """A private message: the answer for the flow in the user's slot, if any."""
+        user, chat = update.effective_user, update.effective_chat
+        if user is None or chat is None or update.effective_message is None:
+            return
+        svc = services(context)
+        slot = await svc.conversations.current(user.id)
+        spec = None if slot is None else self._specs.get(slot.flow)
+        if slot is None or spec is None:
+            return  # nothing asked: the catch-all answers
+        step = spec.step(slot)
+        if svc.conversations.expired(slot) or step is None:
+            if spec.expired is not None and step is not None:
+                await spec.expired(update, context, slot)
+            else:
+                await svc.conversations.release(user.id, spec.flow)
+                await reply(update, tr(texts.TIMED_OUT).format(doing=doing(slot)))
+                await stray_secret(update, context)  # its prompt ran out: nothing takes it now
+        elif slot.chat_id != chat.id:
+            await reply(update, tr(texts.WAITING_ELSEWHERE).format(doing=doing(slot)))
+            await stray_secret(update, context)
         else:
-            await svc.conversations.release(user.id, spec.flow)
-            await reply(update, tr(texts.TIMED_OUT).format(doing=doing(slot)))
-            await stray_secret(update, context)  # its prompt ran out: nothing takes it now
-    elif slot.chat_id != chat.id:
-        await reply(update, tr(texts.WAITING_ELSEWHERE).format(doing=doing(slot)))
-        await stray_secret(update, context)
-    else:
-        await step(update, context, slot)
-    raise ApplicationHandlerStop
+            await step(update, context, slot)
+        raise ApplicationHandlerStop
+
+    async def end(self, update: Update, context: Context, slot: Conversation) -> str:
+        """End the flow in the slot; what to tell the user."""
+        spec = self._specs.get(slot.flow)
+        if spec is not None and spec.end is not None:
+            return await spec.end(update, context, slot)
+        await services(context).conversations.release(slot.user_id, Flow(slot.flow))
+        return tr(texts.STOPPED_DOING).format(doing=doing(slot))
+
+    async def cancel(self, update: Update, context: Context) -> None:
+        """/cancel: end whatever waits, and say what that was."""
+        user = update.effective_user
+        if user is None:
+            return
+        slot = await services(context).conversations.current(user.id)
+        if slot is None:
+            await reply(update, tr(texts.NOTHING_TO_CANCEL))
+            return
+        await reply(update, await self.end(update, context, slot))
+
+    async def continue_flow(self, update: Update, context: Context, press: Press) -> None:
+        """Continue: say again what the waiting flow asks for."""
+        slot = await _waiting(context, press)
+        if slot is not None:
+            await press.query.answer()
+            await reply(update, pending(slot))
+
+    async def drop_flow(self, update: Update, context: Context, press: Press) -> None:
+        """Drop: end the waiting flow and start the one the user asked for."""
+        slot = await _waiting(context, press)
+        if slot is None:
+            return
+        offer = slot.offer
+        successor = None if offer is None else self._specs.get(str(offer.get("flow")))
+        if offer is None or successor is None:
+            await press.query.answer(tr(texts.STALE_BUTTON))
+            return
+        await press.query.answer()
+        await reply(update, await self.end(update, context, slot))
+        await successor.start(update, context, dict(offer.get("data") or {}))
 
 
-async def end(update: Update, context: Context, slot: Conversation) -> str:
-    """End the flow in the slot; what to tell the user."""
-    spec = FLOWS.get(slot.flow)
-    if spec is not None and spec.end is not None:
-        return await spec.end(update, context, slot)
-    await services(context).conversations.release(slot.user_id, Flow(slot.flow))
-    return tr(texts.STOPPED_DOING).format(doing=doing(slot))
-
-
-async def cancel(update: Update, context: Context) -> None:
-    """/cancel: end whatever waits, and say what that was."""
-    user = update.effective_user
-    if user is None:
-        return
-    slot = await services(context).conversations.current(user.id)
-    if slot is None:
-        await reply(update, tr(texts.NOTHING_TO_CANCEL))
-        return
-    await reply(update, await end(update, context, slot))
-
-
-async def on_button(update: Update, context: Context) -> None:
-    """Continue the waiting flow, or drop it and start the one the user asked for."""
-    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
-    if press is None:
-        return
-    query, user, data = press
+async def _waiting(context: Context, press: Press) -> Conversation | None:
+    """The flow that waits for the presser; None (the press answered): it ran out."""
     svc = services(context)
-    slot = await svc.conversations.current(user.id)
+    slot = await svc.conversations.current(press.user.id)
     if slot is None or svc.conversations.expired(slot):
-        await query.answer(tr(texts.STALE_BUTTON))
-        return
-    if data.action is Action.CONTINUE_FLOW:
-        await query.answer()
-        await reply(update, pending(slot))
-        return
-    offer = slot.offer
-    successor = None if offer is None else FLOWS.get(str(offer.get("flow")))
-    if offer is None or successor is None:
-        await query.answer(tr(texts.STALE_BUTTON))
-        return
-    await query.answer()
-    await reply(update, await end(update, context, slot))
-    await successor.start(update, context, dict(offer.get("data") or {}))
+        await press.query.answer(tr(texts.STALE_BUTTON))
+        return None
+    return slot
 
 
-def register(app: Application) -> None:
-    app.add_handler(CommandHandler("cancel", cancel, filters=filters.ChatType.PRIVATE))
-    app.add_handler(
-        CallbackQueryHandler(on_button, pattern=pattern(Action.CONTINUE_FLOW, Action.DROP_FLOW))
-    )
-    app.add_handler(private_messages(on_message), group=STEP_GROUP)
+def register(app: Application, flows: Iterable[FlowSpec]) -> None:
+    """/cancel, Continue and Drop, and each private message to its flow's step."""
+    table = Flows(flows)
+    app.add_handler(CommandHandler("cancel", table.cancel, filters=filters.ChatType.PRIVATE))
+    app.add_handler(table.buttons.handler())
+    app.add_handler(private_messages(table.on_message), group=STEP_GROUP)

@@ -7,7 +7,7 @@ from html import escape
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update, User
-from telegram.ext import Application, CallbackQueryHandler, CommandHandler, ContextTypes
+from telegram.ext import Application, CommandHandler, ContextTypes
 
 from core.conversation import Flow, Step
 from core.devices import Removal
@@ -15,7 +15,7 @@ from core.enrolment_results import AccountStatus
 from core.free_text import MAX_DEVICE_NAME
 from core.records import Conversation, Device
 from handlers import conversation
-from handlers.callback_data import Action, Place, button, message_of, parse_press, pattern
+from handlers.callback_data import Action, ButtonTable, Place, Press, button, message_of
 from handlers.common import (
     edit_or_send,
     identity,
@@ -26,7 +26,8 @@ from handlers.common import (
     services,
     stray_secret,
 )
-from handlers.enrolment import refuse_name, send_recovery_codes
+from handlers.enrolment import refuse_name
+from handlers.recovery_codes import send_recovery_codes
 from handlers.texts import format as fmt
 from handlers.texts import tr, trn
 from handlers.texts import user as texts
@@ -124,32 +125,41 @@ async def _ask_code(
         await reply(update, tr(texts.ASK_CODE[what]).format(name=escape(device.name)))
 
 
-async def on_button(update: Update, context: Context) -> None:
-    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
-    if press is None:
+# ---------------------------------------------------------------------- the buttons
+
+
+async def on_rename(update: Update, context: Context, press: Press) -> None:
+    await press.query.answer()
+    await start_rename(update, context, {"device": press.data.ref})
+
+
+async def on_remove(update: Update, context: Context, press: Press) -> None:
+    await press.query.answer()
+    await start_remove(update, context, {"device": press.data.ref})
+
+
+async def on_remove_last(update: Update, context: Context, press: Press) -> None:
+    """The second yes for the last device (REMOVE at CONFIRM): it goes, 2FA is off."""
+    removal = await services(context).devices.remove(
+        identity(press.user), press.data.ref, confirm_last=True
+    )
+    if removal.unauthorised or removal.removed is None:
+        await press.query.answer(tr(texts.STALE_BUTTON))
         return
-    query, user, data = press
-    if data.action is Action.DEVICE_REMOVE_LAST:
-        removal = await services(context).devices.remove(
-            identity(user), data.ref, confirm_last=True
-        )
-        if removal.unauthorised or removal.removed is None:
-            await query.answer(tr(texts.STALE_BUTTON))
-            return
-        await query.answer()
-        await show_removal(update, context, removal, data.ref)
-        return
-    await query.answer()
-    if data.action is Action.NEW_RECOVERY_CODES:
-        await start_new_codes(update, context, {})
-    elif data.action is Action.DEVICE_RENAME:
-        await start_rename(update, context, {"device": data.ref})
-    elif data.action is Action.DEVICE_REMOVE:
-        await start_remove(update, context, {"device": data.ref})
-    elif data.action is Action.DEVICE_KEEP:
-        svc = services(context)
-        await svc.conversations.release(user.id, Flow.REMOVE)
-        await edit_or_send(message_of(query), update, tr(texts.KEPT_DEVICE))
+    await press.query.answer()
+    await show_removal(update, context, removal, press.data.ref)
+
+
+async def on_keep(update: Update, context: Context, press: Press) -> None:
+    """No to the second yes: REMOVE ends, the device stays."""
+    await press.query.answer()
+    await services(context).conversations.release(press.user.id, Flow.REMOVE)
+    await edit_or_send(message_of(press.query), update, tr(texts.KEPT_DEVICE))
+
+
+async def on_new_codes(update: Update, context: Context, press: Press) -> None:
+    await press.query.answer()
+    await start_new_codes(update, context, {})
 
 
 # ---------------------------------------------------------------------- the flows' steps
@@ -266,39 +276,42 @@ async def _confirm_last(update: Update, context: Context, device: Device) -> Non
     )
 
 
-RENAME = conversation.flow(
-    conversation.FlowSpec(
-        Flow.RENAME,
-        states={Step.PROOF: on_rename_code, Step.NAME: on_new_name},
-        start=start_rename,
-    )
+RENAME = conversation.FlowSpec(
+    Flow.RENAME,
+    states={
+        Step.PROOF: on_rename_code,  # a current code -> NAME
+        Step.NAME: on_new_name,  # the new name -> done
+    },
+    start=start_rename,
 )
-REMOVE = conversation.flow(
-    conversation.FlowSpec(
-        Flow.REMOVE,
-        states={Step.PROOF: on_remove_code, Step.CONFIRM: on_confirm_text},
-        start=start_remove,
-    )
+REMOVE = conversation.FlowSpec(
+    Flow.REMOVE,
+    states={
+        Step.PROOF: on_remove_code,  # a current code -> done, or CONFIRM for the last device
+        Step.CONFIRM: on_confirm_text,  # text: the buttons below decide (BUTTONS)
+    },
+    start=start_remove,
 )
-NEW_CODES = conversation.flow(
-    conversation.FlowSpec(
-        Flow.NEW_CODES, states={Step.PROOF: on_new_codes_code}, start=start_new_codes
-    )
+NEW_CODES = conversation.FlowSpec(
+    Flow.NEW_CODES,
+    states={
+        Step.PROOF: on_new_codes_code,  # a current code -> done: the new codes are shown
+    },
+    start=start_new_codes,
+)
+BUTTONS = ButtonTable(
+    Place.PRIVATE,
+    {
+        Action.DEVICE_RENAME: on_rename,  # -> RENAME at PROOF
+        Action.DEVICE_REMOVE: on_remove,  # -> REMOVE at PROOF
+        Action.DEVICE_REMOVE_LAST: on_remove_last,  # REMOVE at CONFIRM -> done
+        Action.DEVICE_KEEP: on_keep,  # REMOVE at CONFIRM -> done
+        Action.NEW_RECOVERY_CODES: on_new_codes,  # -> NEW_CODES at PROOF
+    },
 )
 
 
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("devices", devices_command))
     app.add_handler(CommandHandler("recovery", recovery_command))
-    app.add_handler(
-        CallbackQueryHandler(
-            on_button,
-            pattern=pattern(
-                Action.DEVICE_RENAME,
-                Action.DEVICE_REMOVE,
-                Action.DEVICE_REMOVE_LAST,
-                Action.DEVICE_KEEP,
-                Action.NEW_RECOVERY_CODES,
-            ),
-        )
-    )
+    app.add_handler(BUTTONS.handler())

@@ -8,22 +8,16 @@ from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
 from telegram.constants import ChatAction, ParseMode
-from telegram.error import BadRequest, Forbidden, TelegramError
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ContextTypes,
-)
+from telegram.error import TelegramError
+from telegram.ext import Application, CommandHandler, ContextTypes
 
 from core import totp
-from core.cleanup import RECOVERY_CODES_SHOWN
 from core.conversation import Busy, Flow, Step
 from core.enrolment_results import Outcome, ProofNeeded, StepResult
 from core.free_text import MAX_DEVICE_NAME
-from core.records import Conversation, EnrolmentStage, PendingEnrolment
+from core.records import Conversation, PendingEnrolment
 from handlers import cleanup, conversation
-from handlers.callback_data import Action, Place, button, message_of, parse_press, pattern
+from handlers.callback_data import Action, ButtonTable, Place, Press, button, message_of
 from handlers.common import (
     edit_or_send,
     identity,
@@ -34,6 +28,7 @@ from handlers.common import (
     services,
     stray_secret,
 )
+from handlers.recovery_codes import send_recovery_codes
 from handlers.texts import tr, using
 from handlers.texts import user as texts
 
@@ -67,8 +62,8 @@ async def begin(
         await _ask_for_proof(update, context, started)
         return
     enrolment = started.enrolment
-    if started.resumed and enrolment.stage is not EnrolmentStage.AWAITING_CODE:
-        await _prompt_for_step(update, context, enrolment)
+    if started.resumed and started.step is not Step.CODE:
+        await _prompt_for_step(update, context, started.step, enrolment)
         return
     await context.bot.send_chat_action(chat.id, ChatAction.UPLOAD_PHOTO)
     png = await svc.qr.render(started.uri)
@@ -107,11 +102,11 @@ async def _ask_for_proof(
 
 
 async def _prompt_for_step(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, enrolment: PendingEnrolment
+    update: Update, context: ContextTypes.DEFAULT_TYPE, step: Step, enrolment: PendingEnrolment
 ) -> None:
-    if enrolment.stage is EnrolmentStage.AWAITING_NAME:
+    if step is Step.NAME:
         await reply(update, tr(texts.ASK_NAME).format(max=MAX_DEVICE_NAME))
-    elif enrolment.stage is EnrolmentStage.AWAITING_CONFIRMATION:
+    elif step is Step.CONFIRM:
         await _send_summary(update, enrolment)
     else:
         await reply(update, _code_expected(context))
@@ -136,59 +131,77 @@ async def _send_summary(update: Update, enrolment: PendingEnrolment) -> None:
     )
 
 
+# ---------------------------------------------------------------------- the flow's steps
+
+
 async def on_proof(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation) -> None:
-    """The code that proves the user may add a device to an account that has 2FA."""
+    """PROOF: the code that proves the user may add a device to an account that has 2FA.
+    Accepted -> CODE: the QR code is sent (``EnrolmentService.start`` moves the slot)."""
     code = await proof_in(update, context)
     if code is not None:
         await begin(update, context, proof=code)
 
 
-async def on_step(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation) -> None:
-    """The input for the pending enrolment's current step: its code, or the device name."""
+async def on_code(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation) -> None:
+    """CODE: the code from the app. Accepted -> NAME; a wrong one -> CODE, until the last
+    try ends the enrolment."""
     user, message = update.effective_user, update.effective_message
     assert user is not None and message is not None
     svc = services(context)
-    result = await svc.enrolment.submit(user.id, message.text, message.message_id)
-    if result.outcome is Outcome.NO_ENROLMENT:  # the slot outlived its enrolment
-        await svc.conversations.release(user.id, Flow.ENROL)
-        await reply(update, tr(texts.UNKNOWN_INPUT))
-        await stray_secret(update, context)
-        return
-    issuer = escape(svc.settings.totp_issuer)
-    if result.outcome is Outcome.ACCEPTED and result.enrolment is not None:
-        if result.enrolment.stage is EnrolmentStage.AWAITING_NAME:
-            await reply(update, tr(texts.ASK_NAME).format(max=MAX_DEVICE_NAME))
-        else:
-            await _send_summary(update, result.enrolment)
+    result = await svc.enrolment.submit_code(user.id, message.text, message.message_id)
+    if result.outcome is Outcome.ACCEPTED:
+        await reply(update, tr(texts.ASK_NAME).format(max=MAX_DEVICE_NAME))
     elif result.outcome is Outcome.WRONG_CODE:
-        await reply(
-            update,
-            tr(texts.CODE_WRONG).format(
-                issuer=issuer, tries=texts.tries_left(result.attempts_left)
-            ),
-        )
+        issuer = escape(svc.settings.totp_issuer)
+        tries = texts.tries_left(result.attempts_left)
+        await reply(update, tr(texts.CODE_WRONG).format(issuer=issuer, tries=tries))
     elif result.outcome is Outcome.EXHAUSTED:
         await reply(update, tr(texts.CODE_EXHAUSTED).format(max=svc.enrolment.max_attempts))
         await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
     elif result.outcome is Outcome.NOT_A_CODE and result.digit_count:
         await reply(update, tr(texts.CODE_LENGTH).format(count=result.digit_count))
+        await stray_secret(update, context)
+    else:
+        await _not_taken(update, context, result)
+
+
+async def on_name(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation) -> None:
+    """NAME: the device's name -> CONFIRM: the summary with Complete activation. At
+    CONFIRM, a new name replaces the one in the summary."""
+    user, message = update.effective_user, update.effective_message
+    assert user is not None and message is not None
+    result = await services(context).enrolment.submit_name(user.id, message.text)
+    if result.outcome is Outcome.ACCEPTED and result.enrolment is not None:
+        await _send_summary(update, result.enrolment)
     elif result.outcome is Outcome.LOOKS_LIKE_CODE:
         await reply(update, tr(texts.NAME_LOOKS_LIKE_CODE))
+        await stray_secret(update, context)
     elif result.outcome is Outcome.INVALID_NAME:
         await refuse_name(update, context, result.problem)
     else:
-        await _answer_other(update, context, result)
-    if result.outcome in _NOT_TAKEN:
-        await stray_secret(update, context)
+        await _not_taken(update, context, result)
 
 
-# What a step answers without taking the message (a name refused says so in refuse_name).
-_NOT_TAKEN = {
-    Outcome.EXPIRED,
-    Outcome.NOT_A_CODE,
-    Outcome.NOT_TEXT,
-    Outcome.LOOKS_LIKE_CODE,
-}
+async def _not_taken(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, result: StepResult
+) -> None:
+    """Expired, gone, or input that does not fit the step: say what the bot is waiting for.
+    The message is not taken: a secret in it leaves the chat (``stray_secret``)."""
+    if result.outcome is Outcome.EXPIRED:
+        await reply(update, tr(texts.EXPIRED).format(minutes=_minutes(context)))
+    elif result.outcome is Outcome.NO_ENROLMENT:  # the slot outlived its enrolment
+        assert update.effective_user is not None
+        await services(context).conversations.release(update.effective_user.id, Flow.ENROL)
+        await reply(update, tr(texts.UNKNOWN_INPUT))
+    elif result.step is Step.CODE:
+        await reply(update, _code_expected(context))
+    elif result.step is Step.NAME:
+        await reply(update, tr(texts.NAME_EXPECTED))
+    elif result.step is Step.CONFIRM:
+        await reply(update, tr(texts.CONFIRM_EXPECTED))
+    else:
+        await reply(update, tr(texts.UNKNOWN_INPUT))
+    await stray_secret(update, context)
 
 
 async def refuse_name(update: Update, context: ContextTypes.DEFAULT_TYPE, problem: str) -> None:
@@ -207,7 +220,7 @@ async def on_expired(
         await reply(update, tr(texts.TIMED_OUT).format(doing=conversation.doing(slot)))
         await stray_secret(update, context)  # a proof too late is no proof
         return
-    await on_step(update, context, slot)
+    await FLOW.states[Step(slot.step)](update, context, slot)  # the core ends it, and says
 
 
 async def end(update: Update, context: ContextTypes.DEFAULT_TYPE, slot: Conversation) -> str:
@@ -225,58 +238,19 @@ async def _start(update: Update, context: ContextTypes.DEFAULT_TYPE, data: dict[
     await begin(update, context)
 
 
-FLOW = conversation.flow(
-    conversation.FlowSpec(
-        Flow.ENROL,
-        states={
-            Step.PROOF: on_proof,  # only for an account that already has a device
-            Step.CODE: on_step,
-            Step.NAME: on_step,
-            Step.CONFIRM: on_step,  # a new name replaces the one in the summary
-        },
-        start=_start,
-        end=end,
-        expired=on_expired,
-    )
-)
+# ------------------------------------------------------------------------- the buttons
 
 
-async def _answer_other(
-    update: Update, context: ContextTypes.DEFAULT_TYPE, result: StepResult
-) -> None:
-    """Expired, or input that does not fit the step: say what the bot is waiting for."""
-    if result.outcome is Outcome.EXPIRED:
-        await reply(update, tr(texts.EXPIRED).format(minutes=_minutes(context)))
-    elif result.enrolment is None:
-        await reply(update, tr(texts.UNKNOWN_INPUT))
-    elif result.enrolment.stage is EnrolmentStage.AWAITING_CODE:
-        await reply(update, _code_expected(context))
-    elif result.enrolment.stage is EnrolmentStage.AWAITING_NAME:
-        await reply(update, tr(texts.NAME_EXPECTED))
-    else:
-        await reply(update, tr(texts.CONFIRM_EXPECTED))
+async def on_enroll(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """ "Set up 2FA" (under /start, after a recovery code, after an approval)."""
+    await press.query.answer()
+    await begin(update, context)
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Show key, Complete activation and Cancel; the ref must be the live enrolment."""
-    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
-    if press is None:
-        return
-    query, _, data = press
-    if data.action is Action.ENROLL:
-        await query.answer()
-        await begin(update, context)
-    elif data.action is Action.SHOW_KEY:
-        await _show_key(update, context, data.ref)
-    elif data.action is Action.COMPLETE:
-        await _complete(update, context, data.ref)
-    elif data.action is Action.CANCEL_ENROLMENT:
-        await _cancelbutton(update, context, data.ref)
-
-
-async def _show_key(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
-    query, user, chat = update.callback_query, update.effective_user, update.effective_chat
-    assert query is not None and user is not None and chat is not None
+async def show_key(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """Show key: the secret for typing by hand, once; the ref must be the live enrolment."""
+    query, user, chat, ref = press.query, press.user, update.effective_chat, press.data.ref
+    assert chat is not None
     svc = services(context)
     current = await svc.enrolment.pending(user.id)
     enrolment = current.enrolment
@@ -306,9 +280,9 @@ async def _show_key(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
     await svc.enrolment.record_message(ref, chat.id, "key", sent.message_id)
 
 
-async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
-    query, user = update.callback_query, update.effective_user
-    assert query is not None and user is not None
+async def complete(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """Complete activation (CONFIRM -> done): the device is active."""
+    query, user, ref = press.query, press.user, press.data.ref
     svc = services(context)
     activation = await svc.enrolment.complete(user.id, ref)
     if activation.outcome is Outcome.EXPIRED:
@@ -336,9 +310,9 @@ async def _complete(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str
     await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
 
 
-async def _cancelbutton(update: Update, context: ContextTypes.DEFAULT_TYPE, ref: str) -> None:
-    query, user = update.callback_query, update.effective_user
-    assert query is not None and user is not None
+async def cancel(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """Cancel (under the QR code or the summary): the enrolment ends."""
+    query, user, ref = press.query, press.user, press.data.ref
     svc = services(context)
     current = await svc.enrolment.pending(user.id)
     if current.enrolment is None or current.enrolment.id != ref:
@@ -348,41 +322,6 @@ async def _cancelbutton(update: Update, context: ContextTypes.DEFAULT_TYPE, ref:
     await query.answer()
     await reply(update, tr(texts.CANCELLED))
     await cleanup.flush(svc.cleanup, context.bot, _chat_id(update))
-
-
-async def send_recovery_codes(
-    update: Update,
-    context: ContextTypes.DEFAULT_TYPE,
-    account: str,
-    codes: list[str] | tuple[str, ...],
-) -> None:
-    """Shown once, and not for long: the message leaves the chat when the user says the
-    codes are saved, or after ``RECOVERY_CODES_SHOWN`` (a durable cleanup row, so a restart
-    does not keep it). Not content-protected: the user has to copy them somewhere safe."""
-    svc = services(context)
-    chat, asking = update.effective_chat, update.effective_message
-    assert chat is not None and asking is not None
-    listing = "\n".join(f"<code>{code}</code>" for code in codes)
-    minutes = int(RECOVERY_CODES_SHOWN.total_seconds() // 60)
-    # The row comes first, under the id the message will most likely get (the one that
-    # asked for it, plus one): a kill or a lost answer after Telegram took the message
-    # still leaves a row that deletes it.
-    expected = asking.message_id + 1
-    await svc.cleanup.schedule(chat.id, [expected], after=RECOVERY_CODES_SHOWN)
-    try:
-        sent = await chat.send_message(
-            tr(texts.RECOVERY_CODES).format(
-                account=escape(account), codes=listing, minutes=minutes
-            ),
-            parse_mode=ParseMode.HTML,
-            reply_markup=InlineKeyboardMarkup(
-                [[button(tr(texts.BUTTON_CODES_SAVED), Action.RECOVERY_SAVED)]]
-            ),
-        )
-    except (BadRequest, Forbidden):
-        await svc.cleanup.withdraw(chat.id, expected)  # refused: nothing was shown
-        raise
-    await svc.cleanup.correct(chat.id, expected, sent.message_id, after=RECOVERY_CODES_SHOWN)
 
 
 def _chat_id(update: Update) -> int | None:
@@ -405,13 +344,29 @@ async def expire_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     await cleanup.flush(svc.cleanup, context.bot)
 
 
+FLOW = conversation.FlowSpec(
+    Flow.ENROL,
+    states={
+        Step.PROOF: on_proof,  # a current code (an account with a device) -> CODE
+        Step.CODE: on_code,  # the app's code -> NAME
+        Step.NAME: on_name,  # the device's name -> CONFIRM
+        Step.CONFIRM: on_name,  # a new name -> CONFIRM; Complete activation ends it
+    },
+    start=_start,
+    end=end,
+    expired=on_expired,
+)
+BUTTONS = ButtonTable(
+    Place.PRIVATE,
+    {
+        Action.ENROLL: on_enroll,  # -> PROOF or CODE (the QR code)
+        Action.SHOW_KEY: show_key,
+        Action.COMPLETE: complete,  # CONFIRM -> done: the device is active
+        Action.CANCEL_ENROLMENT: cancel,  # -> done
+    },
+)
+
+
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("enroll", begin))
-    app.add_handler(
-        CallbackQueryHandler(
-            on_button,
-            pattern=pattern(
-                Action.ENROLL, Action.SHOW_KEY, Action.COMPLETE, Action.CANCEL_ENROLMENT
-            ),
-        )
-    )
+    app.add_handler(BUTTONS.handler())

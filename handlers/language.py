@@ -7,13 +7,12 @@ from collections import OrderedDict
 from telegram import InlineKeyboardMarkup, Update, User
 from telegram.ext import (
     Application,
-    CallbackQueryHandler,
     CommandHandler,
     ContextTypes,
     TypeHandler,
 )
 
-from handlers.callback_data import Action, Place, button, message_of, parse_press, pattern
+from handlers.callback_data import Action, ButtonTable, Place, Press, button, message_of
 from handlers.common import edit_or_send, private_user, reply, services
 from handlers.conversation import pending
 from handlers.texts import set_language, tr
@@ -79,17 +78,15 @@ async def language_command(update: Update, context: ContextTypes.DEFAULT_TYPE) -
     )
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
-    if press is None:
-        return
-    query, user, data = press
+async def on_choose(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """A language under /language: the ref is its code."""
+    query, user, language = press.query, press.user, press.data.ref
     svc = services(context)
-    if not await svc.languages.choose(user.id, data.ref):
+    if not await svc.languages.choose(user.id, language):
         await query.answer(tr(texts.STALE_BUTTON))
         return
-    set_language(data.ref)
-    _remember(context, user, data.ref)
+    set_language(language)
+    _remember(context, user, language)
     await query.answer()
     await edit_or_send(message_of(query), update, tr(texts.LANGUAGE_SET))
     # A flow that waits goes on: say again, in the new language, what it waits for.
@@ -98,7 +95,10 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await reply(update, pending(slot))
 
 
+BUTTONS = ButtonTable(Place.PRIVATE, {Action.LANGUAGE: on_choose})
+
+
 def register(app: Application) -> None:
     app.add_handler(TypeHandler(Update, choose_for_update), group=LANGUAGE_GROUP)
     app.add_handler(CommandHandler("language", language_command))
-    app.add_handler(CallbackQueryHandler(on_button, pattern=pattern(Action.LANGUAGE)))
+    app.add_handler(BUTTONS.handler())

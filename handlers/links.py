@@ -8,7 +8,7 @@ from html import escape
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.ext import Application, CallbackQueryHandler, ContextTypes
+from telegram.ext import Application, ContextTypes
 
 from core.conversation import Flow, Step
 from core.links import LinkOpening, LinkOutcome, ManagerRemoval, RemovalOutcome
@@ -16,11 +16,11 @@ from core.records import Conversation
 from handlers import cleanup, conversation, enrolment
 from handlers.callback_data import (
     Action,
+    ButtonTable,
     Place,
+    Press,
     button,
     message_of,
-    parse_press,
-    pattern,
     ref_number,
 )
 from handlers.common import (
@@ -109,41 +109,44 @@ async def _settle(update: Update, context: Context, opening: LinkOpening) -> Non
         )
 
 
-async def on_button(update: Update, context: Context) -> None:
-    """Switch, Keep (under a link's question) and Remove <person> (under /status)."""
-    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
-    if press is None:
+async def on_keep(update: Update, context: Context, press: Press) -> None:
+    """Keep (under a link's question): the chat stays with its account."""
+    kept = await services(context).links.keep(press.data.ref, identity(press.user))
+    if kept.outcome is not LinkOutcome.KEPT or kept.current_account is None:
+        await press.query.answer(tr(texts.STALE_BUTTON))
         return
-    query, user, data = press
-    svc = services(context)
-    who = identity(user)
-    if data.action is Action.KEEP_ACCOUNT:
-        kept = await svc.links.keep(data.ref, who)
-        if kept.outcome is not LinkOutcome.KEPT or kept.current_account is None:
-            await query.answer(tr(texts.STALE_BUTTON))
-            return
-        await query.answer()
-        current = escape(kept.current_account)
-        await edit_or_send(message_of(query), update, tr(texts.LINK_KEPT).format(current=current))
-    elif data.action is Action.SWITCH_ACCOUNT:
-        opening = await svc.links.proceed(data.ref, who, _chat_id(update))
-        if opening.outcome is LinkOutcome.UNKNOWN:
-            await query.answer(tr(texts.STALE_BUTTON))
-            return
-        await query.answer()
-        await _settle(update, context, opening)
-    else:
-        person_id = ref_number(data.ref)
-        removal = (
-            None
-            if person_id is None
-            else await svc.links.start_removal(who, person_id, _chat_id(update))
+    await press.query.answer()
+    current = escape(kept.current_account)
+    await edit_or_send(message_of(press.query), update, tr(texts.LINK_KEPT).format(current=current))
+
+
+async def on_switch(update: Update, context: Context, press: Press) -> None:
+    """Switch (under a link's question): bound, or LINK at PROOF first."""
+    opening = await services(context).links.proceed(
+        press.data.ref, identity(press.user), _chat_id(update)
+    )
+    if opening.outcome is LinkOutcome.UNKNOWN:
+        await press.query.answer(tr(texts.STALE_BUTTON))
+        return
+    await press.query.answer()
+    await _settle(update, context, opening)
+
+
+async def on_remove_manager(update: Update, context: Context, press: Press) -> None:
+    """Remove <person> (under /status): -> UNLINK at PROOF."""
+    person_id = ref_number(press.data.ref)
+    removal = (
+        None
+        if person_id is None
+        else await services(context).links.start_removal(
+            identity(press.user), person_id, _chat_id(update)
         )
-        if removal is None or removal.outcome is RemovalOutcome.UNKNOWN:
-            await query.answer(tr(texts.STALE_BUTTON))
-            return
-        await query.answer()
-        await _show_removal(update, removal)
+    )
+    if removal is None or removal.outcome is RemovalOutcome.UNKNOWN:
+        await press.query.answer(tr(texts.STALE_BUTTON))
+        return
+    await press.query.answer()
+    await _show_removal(update, removal)
 
 
 # ------------------------------------------------------------------ the flows' steps
@@ -223,20 +226,30 @@ async def _show_removal(update: Update, removal: ManagerRemoval) -> None:
         await reply(update, tr(texts.STALE_BUTTON))
 
 
-LINK = conversation.flow(
-    conversation.FlowSpec(
-        Flow.LINK, states={Step.PROOF: on_link_code}, start=start_link, end=end_link
-    )
+LINK = conversation.FlowSpec(
+    Flow.LINK,
+    states={
+        Step.PROOF: on_link_code,  # a current code for the link's account -> done: bound
+    },
+    start=start_link,
+    end=end_link,
 )
-UNLINK = conversation.flow(
-    conversation.FlowSpec(Flow.UNLINK, states={Step.PROOF: on_unlink_code}, start=start_unlink)
+UNLINK = conversation.FlowSpec(
+    Flow.UNLINK,
+    states={
+        Step.PROOF: on_unlink_code,  # a current code -> done: the person is removed
+    },
+    start=start_unlink,
+)
+BUTTONS = ButtonTable(
+    Place.PRIVATE,
+    {
+        Action.SWITCH_ACCOUNT: on_switch,
+        Action.KEEP_ACCOUNT: on_keep,
+        Action.MANAGER_REMOVE: on_remove_manager,
+    },
 )
 
 
 def register(app: Application) -> None:
-    app.add_handler(
-        CallbackQueryHandler(
-            on_button,
-            pattern=pattern(Action.SWITCH_ACCOUNT, Action.KEEP_ACCOUNT, Action.MANAGER_REMOVE),
-        )
-    )
+    app.add_handler(BUTTONS.handler())

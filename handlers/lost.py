@@ -7,12 +7,7 @@ from html import escape
 from typing import Any
 
 from telegram import InlineKeyboardMarkup, Update
-from telegram.ext import (
-    Application,
-    CallbackQueryHandler,
-    CommandHandler,
-    ContextTypes,
-)
+from telegram.ext import Application, CommandHandler, ContextTypes
 
 from core import totp
 from core.conversation import Flow, Step
@@ -22,11 +17,11 @@ from core.recovery import looks_like_recovery_code
 from handlers import conversation, support_sync
 from handlers.callback_data import (
     Action,
+    ButtonTable,
     Place,
+    Press,
     button,
     message_of,
-    parse_press,
-    pattern,
     ref_number,
 )
 from handlers.common import (
@@ -178,67 +173,75 @@ async def _start_lost(update: Update, context: Context, data: dict[str, Any]) ->
     await ask_support(update, context)
 
 
-LOST = conversation.flow(
-    conversation.FlowSpec(
-        Flow.LOST,
-        states={
-            Step.REASON: on_reason,
-            Step.CONFIRM: on_reason,  # a new text replaces the reason before it is sent
-        },
-        start=_start_lost,
-    )
-)
-RECOVER = conversation.flow(
-    conversation.FlowSpec(Flow.RECOVER, states={Step.CODE: on_recovery_code}, start=start_recover)
-)
+# ---------------------------------------------------------------------- the buttons
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    press = await parse_press(update, tr(texts.STALE_BUTTON), Place.PRIVATE)
-    if press is None:
-        return
-    query, user, data = press
-    if data.action is Action.LOST:
-        await query.answer()
-        await lost(update, context)
-        return
-    if data.action is Action.LOST_ASK_SUPPORT:
-        await query.answer()
-        await ask_support(update, context)
-        return
-    if data.action is Action.LOST_USE_RECOVERY:
-        await query.answer()
-        await start_recover(update, context, {})
-        return
+async def on_lost(update: Update, context: Context, press: Press) -> None:
+    await press.query.answer()
+    await lost(update, context)
+
+
+async def on_ask_support(update: Update, context: Context, press: Press) -> None:
+    await press.query.answer()
+    await ask_support(update, context)
+
+
+async def on_use_recovery(update: Update, context: Context, press: Press) -> None:
+    await press.query.answer()
+    await start_recover(update, context, {})
+
+
+async def on_remove_recovered(update: Update, context: Context, press: Press) -> None:
+    """Remove a device after a recovery code (the grant it left is the proof)."""
+    await press.query.answer()
+    removal = await services(context).devices.remove(identity(press.user), press.data.ref)
+    await show_removal(update, context, removal, press.data.ref)
+
+
+async def on_withdraw(update: Update, context: Context, press: Press) -> None:
     svc = services(context)
-    who = identity(user)
-    if data.action is Action.DEVICE_REMOVE_RECOVERED:
-        await query.answer()
-        removal = await svc.devices.remove(who, data.ref)
-        await show_removal(update, context, removal, data.ref)
+    request_id = ref_number(press.data.ref)
+    withdrawn = (
+        None
+        if request_id is None
+        else await svc.deactivation.withdraw(identity(press.user), request_id)
+    )
+    if withdrawn is None:
+        await press.query.answer(tr(texts.STALE_BUTTON))
         return
-    if data.action is Action.LOST_WITHDRAW:
-        request_id = ref_number(data.ref)
-        withdrawn = None if request_id is None else await svc.deactivation.withdraw(who, request_id)
-        if withdrawn is None:
-            await query.answer(tr(texts.STALE_BUTTON))
-            return
-        await query.answer()
-        await edit_or_send(
-            message_of(query), update, tr(texts.LOST_WITHDRAWN).format(id=withdrawn.id)
-        )
-        await support_sync.sync(context.bot, svc)
-        return
-    slot = await svc.conversations.current(user.id)
+    await press.query.answer()
+    await edit_or_send(
+        message_of(press.query), update, tr(texts.LOST_WITHDRAWN).format(id=withdrawn.id)
+    )
+    await support_sync.sync(context.bot, svc)
+
+
+async def _confirmed(context: Context, press: Press) -> Conversation | None:
+    """LOST at CONFIRM ends with either button; None (the press answered): it does not
+    wait there (any more)."""
+    svc = services(context)
+    slot = await svc.conversations.current(press.user.id)
     if slot is None or slot.flow != Flow.LOST or slot.step != Step.CONFIRM:
-        await query.answer(tr(texts.STALE_BUTTON))
-        return
-    await query.answer()
-    await svc.conversations.release(user.id, Flow.LOST)
-    if data.action is Action.LOST_CANCEL:
-        await edit_or_send(message_of(query), update, tr(texts.STOPPED))
+        await press.query.answer(tr(texts.STALE_BUTTON))
+        return None
+    await press.query.answer()
+    await svc.conversations.release(press.user.id, Flow.LOST)
+    return slot
+
+
+async def on_cancel(update: Update, context: Context, press: Press) -> None:
+    if await _confirmed(context, press) is not None:
+        await edit_or_send(message_of(press.query), update, tr(texts.STOPPED))
+
+
+async def on_send(update: Update, context: Context, press: Press) -> None:
+    """Send: the request is filed with the reason in the slot, and support is told."""
+    slot = await _confirmed(context, press)
+    if slot is None:
         return
     assert update.effective_chat is not None
+    svc = services(context)
+    who = identity(press.user)
     reason = str(slot.data.get("reason", ""))
     result = await svc.deactivation.file(who, update.effective_chat.id, reason)
     if result.outcome is not FileOutcome.FILED or result.request is None:
@@ -246,7 +249,7 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         await _refusal(update, result, account)
         return
     await edit_or_send(
-        message_of(query),
+        message_of(press.query),
         update,
         tr(texts.LOST_FILED).format(id=result.request.id),
         _withdraw_markup(result.request.id),
@@ -254,19 +257,35 @@ async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     await support_sync.sync(context.bot, svc)
 
 
+LOST = conversation.FlowSpec(
+    Flow.LOST,
+    states={
+        Step.REASON: on_reason,  # the reason -> CONFIRM (Send or Cancel)
+        Step.CONFIRM: on_reason,  # a new text replaces the reason -> CONFIRM
+    },
+    start=_start_lost,
+)
+RECOVER = conversation.FlowSpec(
+    Flow.RECOVER,
+    states={
+        Step.CODE: on_recovery_code,  # a recovery code -> done: set up or remove a device
+    },
+    start=start_recover,
+)
+BUTTONS = ButtonTable(
+    Place.PRIVATE,
+    {
+        Action.LOST: on_lost,  # /lost, from /start
+        Action.LOST_USE_RECOVERY: on_use_recovery,  # -> RECOVER at CODE
+        Action.LOST_ASK_SUPPORT: on_ask_support,  # -> LOST at REASON
+        Action.LOST_SEND: on_send,  # LOST at CONFIRM -> done: the request is filed
+        Action.LOST_CANCEL: on_cancel,  # LOST at CONFIRM -> done
+        Action.LOST_WITHDRAW: on_withdraw,
+        Action.DEVICE_REMOVE_RECOVERED: on_remove_recovered,
+    },
+)
+
+
 def register(app: Application) -> None:
     app.add_handler(CommandHandler("lost", lost))
-    app.add_handler(
-        CallbackQueryHandler(
-            on_button,
-            pattern=pattern(
-                Action.LOST,
-                Action.LOST_SEND,
-                Action.LOST_CANCEL,
-                Action.LOST_WITHDRAW,
-                Action.LOST_ASK_SUPPORT,
-                Action.LOST_USE_RECOVERY,
-                Action.DEVICE_REMOVE_RECOVERED,
-            ),
-        )
-    )
+    app.add_handler(BUTTONS.handler())

@@ -13,7 +13,6 @@ from telegram.error import BadRequest
 from telegram.ext import (
     Application,
     ApplicationHandlerStop,
-    CallbackQueryHandler,
     ContextTypes,
     MessageHandler,
     filters,
@@ -26,7 +25,7 @@ from core.records import Conversation, DeactivationRequest, RequestStatus
 from core.services import Services
 from core.support_desk import AgentView
 from handlers import conversation, support_desk
-from handlers.callback_data import Action, Place, button, parse_press, pattern, ref_number
+from handlers.callback_data import Action, ButtonTable, Place, Press, button, ref_number
 from handlers.common import identity, reply, services, stray_secret
 from handlers.support_sync import decide_markup, render, sync
 from handlers.texts import format as fmt
@@ -47,67 +46,96 @@ def _closed(request: DeactivationRequest) -> str:
     return tr(support_texts.ALREADY_CLOSED).format(status=status)
 
 
-async def on_button(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-    """Approve, a duration, Deny, Deny without reason, Back: agents only."""
-    press = await parse_press(update, tr(user_texts.STALE_BUTTON), Place.GROUP)
-    if press is None:
-        return
-    query, user, data = press
+async def _open_request(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press
+) -> tuple[AgentView, int] | None:
+    """The open request under the pressed button, and its id: pressed by an agent, in the
+    support chat, on the request's own message. None: the press was answered."""
+    query, user, data = press.query, press.user, press.data
     svc = services(context)
     message = query.message
-    ref_id, _, hours = data.ref.partition(".")
-    request_id = ref_number(ref_id)
+    request_id = ref_number(data.ref.partition(".")[0])
     if message is None or message.chat.id != svc.settings.support_chat_id or request_id is None:
         await query.answer(tr(user_texts.STALE_BUTTON))
-        return
+        return None
     if not await svc.support_desk.is_agent(user.id):
         await query.answer(tr(support_texts.ONLY_AGENTS), show_alert=True)
-        return
+        return None
     view = await svc.support_desk.agent_view(request_id)
     if view is None or view.request.support_message_id != message.message_id:
         await query.answer(tr(user_texts.STALE_BUTTON))
-        return
+        return None
     if view.request.status is not RequestStatus.OPEN:
         await query.answer(_closed(view.request))
         await sync(context.bot, svc)
+        return None
+    return view, request_id
+
+
+async def on_approve(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """Approve: the durations to choose from."""
+    opened = await _open_request(update, context, press)
+    if opened is None:
         return
-    if data.action is Action.APPROVE:
-        await query.answer()
-        await _show(
-            query,
-            view,
-            tr(support_texts.SUPPORT_CHOOSE_DURATION),
-            _duration_markup(svc, request_id),
-        )
-    elif data.action is Action.DENY:
-        data_ = {"request": request_id}
-        if not await conversation.claim(update, context, Flow.DENY, Step.REASON, data=data_):
-            return  # the agent was told what waits for them first
-        await query.answer()
-        markup = InlineKeyboardMarkup(
-            [
-                [
-                    button(
-                        tr(support_texts.BUTTON_DENY_NO_REASON),
-                        Action.DENY_NO_REASON,
-                        str(request_id),
-                    )
-                ],
-                [button(tr(support_texts.BUTTON_BACK), Action.BACK, str(request_id))],
-            ]
-        )
-        await _show(query, view, tr(support_texts.SUPPORT_DENY_HOW), markup)
-    elif data.action is Action.BACK:
-        await svc.conversations.release(user.id, Flow.DENY)
-        await query.answer()
-        await _show(query, view, "", decide_markup(request_id))
-    elif data.action is Action.APPROVE_FOR and ref_number(hours) in _offered_hours(svc):
-        await _decide(update, context, request_id, approve=True, hours=int(hours))
-    elif data.action is Action.DENY_NO_REASON:
-        await svc.conversations.release(user.id, Flow.DENY)
-        await _decide(update, context, request_id, approve=False)
-    else:
-        await query.answer(tr(user_texts.STALE_BUTTON))
+    view, request_id = opened
+    await press.query.answer()
+    markup = _duration_markup(services(context), request_id)
+    await _show(press.query, view, tr(support_texts.SUPPORT_CHOOSE_DURATION), markup)
+
+
+async def on_approve_for(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """A duration (ref "<request>.<hours>"): approved for that long, if it is one offered."""
+    opened = await _open_request(update, context, press)
+    if opened is None:
+        return
+    _, request_id = opened
+    hours = press.data.ref.partition(".")[2]
+    if ref_number(hours) not in _offered_hours(services(context)):
+        await press.query.answer(tr(user_texts.STALE_BUTTON))
+        return
+    await _decide(update, context, request_id, approve=True, hours=int(hours))
+
+
+async def on_deny(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """Deny: -> DENY at REASON (a reply with the reason), or Deny without reason, or Back."""
+    opened = await _open_request(update, context, press)
+    if opened is None:
+        return
+    view, request_id = opened
+    data = {"request": request_id}
+    if not await conversation.claim(update, context, Flow.DENY, Step.REASON, data=data):
+        return  # the agent was told what waits for them first
+    await press.query.answer()
+    ref = str(request_id)
+    markup = InlineKeyboardMarkup(
+        [
+            [button(tr(support_texts.BUTTON_DENY_NO_REASON), Action.DENY_NO_REASON, ref)],
+            [button(tr(support_texts.BUTTON_BACK), Action.BACK, ref)],
+        ]
+    )
+    await _show(press.query, view, tr(support_texts.SUPPORT_DENY_HOW), markup)
+
+
+async def on_deny_no_reason(
+    update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press
+) -> None:
+    """DENY at REASON -> done: denied, with no reason for the user."""
+    opened = await _open_request(update, context, press)
+    if opened is None:
+        return
+    await services(context).conversations.release(press.user.id, Flow.DENY)
+    await _decide(update, context, opened[1], approve=False)
+
+
+async def on_back(update: Update, context: ContextTypes.DEFAULT_TYPE, press: Press) -> None:
+    """Back to Approve and Deny (a DENY waiting for a reason ends)."""
+    opened = await _open_request(update, context, press)
+    if opened is None:
+        return
+    view, request_id = opened
+    await services(context).conversations.release(press.user.id, Flow.DENY)
+    await press.query.answer()
+    await _show(press.query, view, "", decide_markup(request_id))
 
 
 def _offered_hours(svc: Services) -> set[int]:
@@ -210,20 +238,27 @@ async def _reason_step(
     await on_deny_reason(update, context)
 
 
-DENY = conversation.flow(
-    conversation.FlowSpec(Flow.DENY, states={Step.REASON: _reason_step}, start=_start_deny)
+DENY = conversation.FlowSpec(
+    Flow.DENY,
+    states={
+        Step.REASON: _reason_step,  # a reply to the request with the reason -> done: denied
+    },
+    start=_start_deny,
+)
+BUTTONS = ButtonTable(
+    Place.GROUP,
+    {
+        Action.APPROVE: on_approve,
+        Action.APPROVE_FOR: on_approve_for,
+        Action.DENY: on_deny,  # -> DENY at REASON
+        Action.DENY_NO_REASON: on_deny_no_reason,  # DENY at REASON -> done
+        Action.BACK: on_back,  # DENY at REASON -> done
+    },
 )
 
 
 def register(app: Application, support_chat_id: int | None) -> None:
-    app.add_handler(
-        CallbackQueryHandler(
-            on_button,
-            pattern=pattern(
-                Action.APPROVE, Action.APPROVE_FOR, Action.DENY, Action.DENY_NO_REASON, Action.BACK
-            ),
-        )
-    )
+    app.add_handler(BUTTONS.handler())
     if support_chat_id is None:
         return
     support_chat = filters.Chat(support_chat_id)

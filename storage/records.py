@@ -53,7 +53,6 @@ class PendingEnrolment:
     chat_id: int
     account_id: str
     secret_sealed: bytes
-    stage: EnrolmentStage
     attempts_left: int
     accepted_step: int | None
     device_name: str | None
@@ -64,6 +63,16 @@ class PendingEnrolment:
     code_message_id: int | None
     qr_expected_message_id: int | None = None  # a QR sent but not recorded yet (a guess)
     key_expected_message_id: int | None = None  # a key sent but not recorded yet (a guess)
+
+    @property
+    def stage(self) -> EnrolmentStage:
+        """How far the enrolment got, from what it holds (for /status and the audit
+        trail). Never stored: the step it waits at is the user's conversation slot."""
+        if self.accepted_step is None:
+            return EnrolmentStage.AWAITING_CODE
+        if self.device_name is None:
+            return EnrolmentStage.AWAITING_NAME
+        return EnrolmentStage.AWAITING_CONFIRMATION
 
     def chat_messages(self) -> list[int]:
         """Messages that must leave the chat when this enrolment ends."""

@@ -8,6 +8,7 @@ from datetime import timedelta
 from core import totp
 from core.accounts import TelegramIdentity
 from core.clock import FakeClock
+from core.conversation import Step
 from core.enrolment import EnrolmentService
 from core.enrolment_results import EnrolmentStarted, Outcome, ProofNeeded
 from storage.db import Database
@@ -304,3 +305,31 @@ async def test_a_recorded_qr_replaces_the_guess_of_its_id(
     await enrolment.cancel(1001)
     due = await db.run(lambda tx: tx.cleanup.due(clock.now() + timedelta(seconds=1)))
     assert [item.message_id for item in due] == [43]
+
+
+async def test_the_enrolment_waits_where_the_users_slot_says(
+    enrolment: EnrolmentService, db: Database, clock: FakeClock
+) -> None:
+    """One state: each step takes its own input only, and moves the slot on with it."""
+
+    async def slot_step() -> str | None:
+        slot = await db.run(lambda tx: tx.conversations.get(ANN.user_id))
+        return None if slot is None else slot.step
+
+    started = await enrolment.start(ANN, CHAT)
+    assert isinstance(started, EnrolmentStarted)
+    code = code_now(started.secret, clock)
+    assert (await enrolment.submit_name(ANN.user_id, "Phone")).outcome is Outcome.WRONG_STEP
+    done = await enrolment.complete(ANN.user_id, started.enrolment.id)
+    assert done.outcome is Outcome.WRONG_STEP
+    assert await slot_step() == Step.CODE
+    assert (await enrolment.submit_code(ANN.user_id, code)).step is Step.NAME
+    assert await slot_step() == Step.NAME
+    assert (await enrolment.submit_code(ANN.user_id, code)).outcome is Outcome.WRONG_STEP
+    resumed = await enrolment.start(ANN, CHAT)
+    assert isinstance(resumed, EnrolmentStarted) and resumed.step is Step.NAME
+    assert (await enrolment.submit_name(ANN.user_id, "Phone")).step is Step.CONFIRM
+    renamed = await enrolment.submit_name(ANN.user_id, "Tablet")  # at the summary
+    assert renamed.enrolment is not None and renamed.enrolment.device_name == "Tablet"
+    assert (await enrolment.complete(ANN.user_id, started.enrolment.id)).device is not None
+    assert await slot_step() is None

@@ -6,7 +6,6 @@ from datetime import datetime
 from typing import Any
 
 from storage.records import (
-    EnrolmentStage,
     PendingEnrolment,
     from_ts_required,
     to_ts,
@@ -14,7 +13,7 @@ from storage.records import (
 from storage.repositories.base import Repository
 
 _ENROLMENT_COLUMNS = (
-    "id, telegram_user_id, chat_id, account_id, secret_sealed, stage, attempts_left,"
+    "id, telegram_user_id, chat_id, account_id, secret_sealed, attempts_left,"
     " accepted_step, device_name, created_at, expires_at, qr_message_id, key_message_id,"
     " code_message_id, qr_expected_message_id, key_expected_message_id"
 )
@@ -27,17 +26,16 @@ def _enrolment(row: tuple[Any, ...]) -> PendingEnrolment:
         chat_id=row[2],
         account_id=row[3],
         secret_sealed=bytes(row[4]),
-        stage=EnrolmentStage(row[5]),
-        attempts_left=row[6],
-        accepted_step=row[7],
-        device_name=row[8],
-        created_at=from_ts_required(row[9]),
-        expires_at=from_ts_required(row[10]),
-        qr_message_id=row[11],
-        key_message_id=row[12],
-        code_message_id=row[13],
-        qr_expected_message_id=row[14],
-        key_expected_message_id=row[15],
+        attempts_left=row[5],
+        accepted_step=row[6],
+        device_name=row[7],
+        created_at=from_ts_required(row[8]),
+        expires_at=from_ts_required(row[9]),
+        qr_message_id=row[10],
+        key_message_id=row[11],
+        code_message_id=row[12],
+        qr_expected_message_id=row[13],
+        key_expected_message_id=row[14],
     )
 
 
@@ -46,14 +44,13 @@ class EnrolmentRepository(Repository):
         e = enrolment
         self._run(
             f"INSERT INTO pending_enrolments ({_ENROLMENT_COLUMNS})"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 e.id,
                 e.telegram_user_id,
                 e.chat_id,
                 e.account_id,
                 e.secret_sealed,
-                e.stage.value,
                 e.attempts_left,
                 e.accepted_step,
                 e.device_name,
@@ -91,7 +88,6 @@ class EnrolmentRepository(Repository):
     def update(self, enrolment_id: str, **fields: object) -> None:
         """Set the named columns; names come from our code, never from input."""
         allowed = {
-            "stage",
             "attempts_left",
             "accepted_step",
             "device_name",
@@ -104,11 +100,10 @@ class EnrolmentRepository(Repository):
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"not updatable: {sorted(unknown)}")
-        values = [v.value if isinstance(v, EnrolmentStage) else v for v in fields.values()]
         assignments = ", ".join(f"{name} = ?" for name in fields)
         self._run(
             f"UPDATE pending_enrolments SET {assignments} WHERE id = ?",
-            (*values, enrolment_id),
+            (*fields.values(), enrolment_id),
         )
 
     def record_message(self, enrolment_id: str, kind: str, message_id: int) -> None:
