@@ -16,9 +16,9 @@ from collections.abc import Mapping
 
 from tqdm import tqdm
 
-from bot.commands.restore import refuse_unrestored_backup
 from bot.leader import AlreadyRunning, SqliteGuard
 from core.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
+from core.restore import refuse_unrestored_backup
 from storage.copy import CopyError, CopyProgress, CopyReport, copy_sqlite_to_postgresql
 from storage.db import redact_url
 
