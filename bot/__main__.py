@@ -309,13 +309,13 @@ def main(argv: list[str] | None = None) -> int:
         ],
     )
     if args.command == "rotate-key":
-        from core.keys import rotate_key_command
+        from bot.commands.keys import rotate_key_command
 
         return _reporting_errors(
             lambda: rotate_key_command(settings, batch_rows=args.batch), settings
         )
     if args.command == "check-key":
-        from core.keys import check_key_command
+        from bot.commands.keys import check_key_command
 
         return _reporting_errors(lambda: check_key_command(settings), settings)
     if args.command == "audit":
