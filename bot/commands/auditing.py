@@ -7,7 +7,7 @@ with ``--head SEQ:MAC`` (from an ``audit_head`` post in the ops chat) it also ch
 that the row at SEQ still carries that link, which a rewrite of the whole chain would
 have changed. ``export`` writes the chained rows as JSON lines for a SIEM, each with its
 place, key id, link and the link before it, so each line can be verified on its own
-(``core.audit_chain.verify_records``).
+(``core.audit_export.verify_records``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import IO
 
-from core.audit_chain import AuditChain, Break
+from core.audit_chain import AuditChain
+from core.audit_links import Break
 from core.clock import SystemClock
 from core.config import ConfigError, Settings, existing_sqlite_path, is_postgresql_url
 from storage.db import open_database

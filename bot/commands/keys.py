@@ -11,7 +11,8 @@ from collections import Counter
 
 from tqdm import tqdm
 
-from core.audit_chain import Anchored, Break, Walk
+from core.audit_chain import Anchored, Walk
+from core.audit_links import Break
 from core.config import Settings
 from core.crypto import LEGACY_KEY_ID, SecretBox
 from core.keys import (
