@@ -5,12 +5,14 @@ printed for the operator. The work is the core's (``core/keys.py``).
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import sys
 from collections import Counter
 
 from tqdm import tqdm
 
+from bot.commands.parsing import Subcommands
 from core.audit_chain import Anchored, Walk
 from core.audit_links import Break
 from core.config import Settings
@@ -27,6 +29,7 @@ from core.keys import (
 )
 from storage.db import open_database
 
+MAX_BATCH = 10_000
 LISTED_PROBLEMS = 20  # rotate-key names this many values that do not open; check-key all
 
 
@@ -300,3 +303,40 @@ def check_key_command(settings: Settings) -> int:
     report = asyncio.run(run())
     _print_check(report, box, places)
     return 0 if report.ok else 1
+
+
+# ------------------------------------------------------------------ the arguments
+
+
+def _batch(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= MAX_BATCH:
+        raise argparse.ArgumentTypeError(
+            f"--batch must be a whole number from 1 to {MAX_BATCH}, got {text!r}"
+        )
+    return int(text)
+
+
+def add_parser(commands: Subcommands) -> None:
+    """``rotate-key [--batch N]`` and ``check-key``."""
+    rotate = commands.add_parser(
+        "rotate-key",
+        help="re-seal every sealed secret under SECRETS_KEY (online, resumable)",
+        description="Re-seal every value sealed under a key in SECRETS_KEYS_PREVIOUS (or "
+        "from before key ids) under SECRETS_KEY, in small transactions while the bot and "
+        "the API keep serving; then say what each key still holds. Interrupted, run it "
+        "again: it continues with what is not under SECRETS_KEY yet.",
+    )
+    rotate.add_argument(
+        "--batch",
+        type=_batch,
+        default=BATCH_ROWS,
+        metavar="N",
+        help=f"values per transaction; default {BATCH_ROWS}",
+    )
+    commands.add_parser(
+        "check-key",
+        help="open every sealed secret; exit 1 if any does not open",
+        description="Open every sealed value with the configured keys and report, per key "
+        "id, how many open and which (account and device) do not. Exit status 0 only when "
+        "all open.",
+    )

@@ -12,6 +12,7 @@ import asyncio
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
+from bot.commands.parsing import Subcommands
 from bot.leader import AlreadyRunning, SqliteGuard
 from core.clock import Clock, SystemClock
 from core.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
@@ -97,3 +98,18 @@ def describe(report: RestoreReport, where: str) -> list[str]:
 
 def _n(count: int, thing: str) -> str:
     return f"{count:,} {thing}" + ("" if count == 1 else "s")
+
+
+# ------------------------------------------------------------------ the arguments
+
+
+def add_parser(commands: Subcommands) -> None:
+    """``after-restore``."""
+    commands.add_parser(
+        "after-restore",
+        help="run once after restoring a backup, before starting the bot",
+        description="Make a database restored from a backup safe to start: codes from "
+        "before now count as used, unused enrolment links, set-ups, conversations and "
+        "grants end, unused recovery codes are voided and the users told to get new ones. "
+        "Stop every bot first.",
+    )
