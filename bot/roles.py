@@ -35,11 +35,11 @@ from bot.app import (
     exit_if_still_running,
     start_api,
 )
-from bot.commands.restore import refuse_unrestored_backup
 from bot.leader import AlreadyRunning, LeaderLock, SqliteGuard
 from bot.telegram_transport import AiohttpRequest
 from core.clock import SystemClock
 from core.config import ConfigError, Settings
+from core.restore import refuse_unrestored_backup
 from core.services import Services
 from storage.db import sqlite_path
 

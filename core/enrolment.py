@@ -14,13 +14,11 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from dataclasses import replace
 from datetime import datetime, timedelta
 
 from core import conversation, grants, totp
 from core.accounts import TelegramIdentity, account_for
 from core.activation import activate, audit_enrolment
-from core.alerts import note_failure
 from core.clock import Clock
 from core.conversation import Busy, Flow, Step
 from core.crypto import SecretBox
@@ -32,7 +30,7 @@ from core.enrolment_results import (
     ProofNeeded,
     StepResult,
 )
-from core.free_text import device_name_problem
+from core.enrolment_steps import SYSTEM_ACTOR, advance, end, live, open_secret
 from core.leadership import Leadership
 from core.metrics import Metrics
 from core.recovery import RecoveryHasher, RecoverySet, announce_recovery_change
@@ -41,7 +39,6 @@ from storage.db import Database
 from storage.records import PendingEnrolment
 from storage.repositories import Transaction
 
-SYSTEM_ACTOR = "system"
 _ANY_STEP = frozenset({Step.CODE, Step.NAME, Step.CONFIRM})
 
 
@@ -75,33 +72,10 @@ class EnrolmentService:
     def max_attempts(self) -> int:
         return self._max_attempts
 
-    def _open(self, enrolment: PendingEnrolment) -> str:
-        return self._box.open(
-            enrolment.secret_sealed, account_id=enrolment.account_id, device_id=enrolment.id
-        )
-
     def _uri(self, enrolment: PendingEnrolment, secret: str) -> str:
         return totp.provisioning_uri(secret, account=enrolment.account_id, issuer=self._issuer)
 
     # ------------------------------------------------------------ inside a transaction
-
-    def _live(
-        self, tx: Transaction, user_id: int, now: datetime
-    ) -> tuple[PendingEnrolment | None, bool]:
-        """The user's pending enrolment, ending it first if it ran out; (enrolment, expired)."""
-        enrolment = tx.enrolments.for_user(user_id)
-        if enrolment is not None and enrolment.expires_at <= now:
-            self._end(tx, enrolment, now, "enrolment_expired", SYSTEM_ACTOR)
-            return None, True
-        return enrolment, False
-
-    def _end(
-        self, tx: Transaction, enrolment: PendingEnrolment, now: datetime, action: str, actor: str
-    ) -> None:
-        tx.enrolments.delete(enrolment.id)
-        conversation.release(tx, enrolment.telegram_user_id, Flow.ENROL)
-        tx.cleanup.schedule(enrolment.chat_id, enrolment.chat_messages(), now)
-        audit_enrolment(tx, enrolment, now, action, actor, stage=enrolment.stage.value)
 
     def _create(
         self,
@@ -115,13 +89,13 @@ class EnrolmentService:
         account_id = account_for(tx, who, now)
         # The QR will most likely be the next message after the one that asked for it.
         expected = None if after_message_id is None else after_message_id + 1
-        existing, _ = self._live(tx, who.user_id, now)
+        existing, _ = live(tx, who.user_id, now)
         if existing is not None and existing.account_id != account_id:
             # The user switched accounts (an enrolment link): the old set-up is void.
-            self._end(tx, existing, now, "enrolment_cancelled", SYSTEM_ACTOR)
+            end(tx, existing, now, "enrolment_cancelled", SYSTEM_ACTOR)
             existing = None
         if existing is not None:
-            secret = self._open(existing)
+            secret = open_secret(self._box, existing)
             tx.enrolments.update(existing.id, qr_expected_message_id=expected)
             step = conversation.step_of(tx, who.user_id, Flow.ENROL) or Step.CODE
             uri = self._uri(existing, secret)
@@ -186,94 +160,17 @@ class EnrolmentService:
             return None
         return ProofNeeded(account_id, verdict)
 
-    def _step(
-        self,
-        tx: Transaction,
-        user_id: int,
-        text: str | None,
-        message_id: int | None,
-        now: datetime,
-        expected: frozenset[Step],
-    ) -> StepResult:
-        """The input for the step the slot is at, if it is one of ``expected``."""
-        enrolment, expired = self._live(tx, user_id, now)
-        if expired:
-            return StepResult(Outcome.EXPIRED)
-        if enrolment is None:
-            return StepResult(Outcome.NO_ENROLMENT)
-        step = conversation.step_of(tx, user_id, Flow.ENROL)
-        left = enrolment.attempts_left
-        if step is None or step not in expected:
-            return StepResult(Outcome.WRONG_STEP, enrolment, left, step=step)
-        if text is None:
-            return StepResult(Outcome.NOT_TEXT, enrolment, left, step=step)
-        if step is Step.CODE:
-            return self._code_step(tx, enrolment, text, message_id, now)
-        return self._name_step(tx, enrolment, text, step)
-
-    def _code_step(
-        self,
-        tx: Transaction,
-        enrolment: PendingEnrolment,
-        text: str,
-        message_id: int | None,
-        now: datetime,
-    ) -> StepResult:
-        """CODE: the app's code. Accepted -> NAME; the last wrong try ends the enrolment."""
-        actor = f"tg:{enrolment.telegram_user_id}"
-        parsed = totp.parse_code(text)
-        if parsed.code is None:
-            return StepResult(
-                Outcome.NOT_A_CODE,
-                enrolment,
-                enrolment.attempts_left,
-                digit_count=parsed.digit_count,
-                step=Step.CODE,
-            )
-        step = totp.matching_step(self._open(enrolment), parsed.code, now)
-        if step is None:
-            left = enrolment.attempts_left - 1
-            if left <= 0:
-                self._end(tx, enrolment, now, "enrolment_failed", actor)
-                note_failure(tx, enrolment.telegram_user_id, now)
-                return StepResult(Outcome.EXHAUSTED, enrolment)
-            tx.enrolments.update(enrolment.id, attempts_left=left)
-            audit_enrolment(tx, enrolment, now, "enrolment_code_rejected", attempts_left=left)
-            note_failure(tx, enrolment.telegram_user_id, now)
-            return StepResult(Outcome.WRONG_CODE, enrolment, left, step=Step.CODE)
-        moved = replace(enrolment, accepted_step=step, code_message_id=message_id)
-        tx.enrolments.update(enrolment.id, accepted_step=step, code_message_id=message_id)
-        conversation.move(tx, enrolment.telegram_user_id, Flow.ENROL, Step.NAME)
-        audit_enrolment(tx, enrolment, now, "enrolment_code_confirmed")
-        return StepResult(Outcome.ACCEPTED, moved, enrolment.attempts_left, step=Step.NAME)
-
-    def _name_step(
-        self, tx: Transaction, enrolment: PendingEnrolment, text: str, step: Step
-    ) -> StepResult:
-        """NAME: the device's name -> CONFIRM. At CONFIRM, a new name before the button
-        replaces the earlier one."""
-        name = text.strip()
-        problem = device_name_problem(name)
-        if problem == "looks_like_code":  # most likely the confirmation code, sent again
-            return StepResult(Outcome.LOOKS_LIKE_CODE, enrolment, step=step)
-        if problem:
-            return StepResult(Outcome.INVALID_NAME, enrolment, problem=problem, step=step)
-        moved = replace(enrolment, device_name=name)
-        tx.enrolments.update(enrolment.id, device_name=name)
-        conversation.move(tx, enrolment.telegram_user_id, Flow.ENROL, Step.CONFIRM)
-        return StepResult(Outcome.ACCEPTED, moved, step=Step.CONFIRM)
-
     def _activate(
         self, tx: Transaction, user_id: int, enrolment_id: str, now: datetime, fresh: RecoverySet
     ) -> Activation:
-        enrolment, expired = self._live(tx, user_id, now)
+        enrolment, expired = live(tx, user_id, now)
         if expired:
             return Activation(Outcome.EXPIRED)
         if enrolment is None or enrolment.id != enrolment_id:
             return Activation(Outcome.NO_ENROLMENT)
         if conversation.step_of(tx, user_id, Flow.ENROL) is not Step.CONFIRM:
             return Activation(Outcome.WRONG_STEP, enrolment=enrolment)
-        self._end(tx, enrolment, now, "device_activated", f"tg:{user_id}")
+        end(tx, enrolment, now, "device_activated", f"tg:{user_id}")
         device, count, codes = activate(tx, enrolment, user_id, now, fresh)
         return Activation(Outcome.ACCEPTED, device, count, enrolment, codes)
 
@@ -323,7 +220,7 @@ class EnrolmentService:
     async def pending(self, user_id: int) -> StepResult:
         """The user's pending enrolment (``ACCEPTED``), ``EXPIRED`` or ``NO_ENROLMENT``."""
         now = self._clock.now()
-        enrolment, expired = await self._db.run(lambda tx: self._live(tx, user_id, now))
+        enrolment, expired = await self._db.run(lambda tx: live(tx, user_id, now))
         if expired:
             return StepResult(Outcome.EXPIRED)
         if enrolment is None:
@@ -353,7 +250,7 @@ class EnrolmentService:
         now = self._clock.now()
 
         def work(tx: Transaction) -> str | None:
-            enrolment, _ = self._live(tx, user_id, now)
+            enrolment, _ = live(tx, user_id, now)
             if enrolment is None or enrolment.id != enrolment_id:
                 return None
             if expected_message_id is not None:
@@ -361,7 +258,7 @@ class EnrolmentService:
                 if earlier is not None:
                     tx.cleanup.schedule(enrolment.chat_id, [earlier], now)
                 tx.enrolments.update(enrolment.id, key_expected_message_id=expected_message_id)
-            return self._open(enrolment)
+            return open_secret(self._box, enrolment)
 
         return await self._db.run(work)
 
@@ -393,7 +290,7 @@ class EnrolmentService:
     ) -> StepResult:
         now = self._clock.now()
         return await self._db.run(
-            lambda tx: self._step(tx, user_id, text, message_id, now, expected)
+            lambda tx: advance(tx, self._box, user_id, text, message_id, now, expected)
         )
 
     async def complete(self, user_id: int, enrolment_id: str) -> Activation:
@@ -414,9 +311,9 @@ class EnrolmentService:
         now = self._clock.now()
 
         def work(tx: Transaction) -> PendingEnrolment | None:
-            enrolment, _ = self._live(tx, user_id, now)
+            enrolment, _ = live(tx, user_id, now)
             if enrolment is not None:
-                self._end(tx, enrolment, now, "enrolment_cancelled", actor or f"tg:{user_id}")
+                end(tx, enrolment, now, "enrolment_cancelled", actor or f"tg:{user_id}")
             return enrolment
 
         return await self._db.run(work)
@@ -428,7 +325,7 @@ class EnrolmentService:
         def work(tx: Transaction) -> list[PendingEnrolment]:
             ended = tx.enrolments.expired(now)
             for enrolment in ended:
-                self._end(tx, enrolment, now, "enrolment_expired", SYSTEM_ACTOR)
+                end(tx, enrolment, now, "enrolment_expired", SYSTEM_ACTOR)
             return ended
 
         return await self._sending.run(work)
@@ -438,7 +335,7 @@ class EnrolmentService:
 
         def work(tx: Transaction) -> AccountStatus:
             account_id = account_for(tx, who, now)
-            enrolment, _ = self._live(tx, who.user_id, now)
+            enrolment, _ = live(tx, who.user_id, now)
             security = tx.security.get(account_id)
             until = security.deactivated_until
             return AccountStatus(

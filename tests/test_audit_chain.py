@@ -28,15 +28,9 @@ import psycopg
 import pytest
 
 from bot.__main__ import main
-from core.audit_chain import (
-    AuditChain,
-    Batch,
-    Break,
-    ChainKeys,
-    from_record,
-    link,
-    verify_records,
-)
+from core.audit_chain import AuditChain, Batch
+from core.audit_export import from_record, verify_records
+from core.audit_links import Break, ChainKeys, link
 from core.clock import FakeClock
 from core.config import Settings
 from core.crypto import SecretBox, decode_key, generate_key, key_id

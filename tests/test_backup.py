@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from bot.__main__ import main
-from bot.commands.restore import after_restore_command, refuse_unrestored_backup
+from bot.commands.restore import after_restore_command
 from bot.leader import LeaderLock, SqliteGuard
 from core import grants, totp
 from core.accounts import TelegramIdentity
@@ -27,6 +27,7 @@ from core.enrolment import EnrolmentService
 from core.enrolment_results import EnrolmentStarted
 from core.leadership import Leadership
 from core.links import EnrolmentLinks, LinkOutcome
+from core.restore import refuse_unrestored_backup
 from core.verification import Result, VerificationService
 from storage import backup as storage_backup
 from storage.backup import backup_mark

@@ -7,7 +7,7 @@ with ``--head SEQ:MAC`` (from an ``audit_head`` post in the ops chat) it also ch
 that the row at SEQ still carries that link, which a rewrite of the whole chain would
 have changed. ``export`` writes the chained rows as JSON lines for a SIEM, each with its
 place, key id, link and the link before it, so each line can be verified on its own
-(``core.audit_chain.verify_records``).
+(``core.audit_export.verify_records``).
 """
 
 from __future__ import annotations
@@ -26,7 +26,9 @@ from datetime import UTC, date, datetime, time
 from pathlib import Path
 from typing import IO
 
-from core.audit_chain import AuditChain, Break
+from bot.commands.parsing import OneLineParser, Subcommands
+from core.audit_chain import AuditChain
+from core.audit_links import Break
 from core.clock import SystemClock
 from core.config import ConfigError, Settings, existing_sqlite_path, is_postgresql_url
 from storage.db import open_database
@@ -230,3 +232,44 @@ def _sync_folder(folder: Path) -> None:
         os.fsync(fd)
     finally:
         os.close(fd)
+
+
+# ------------------------------------------------------------------ the arguments
+
+
+def add_parser(commands: Subcommands) -> None:
+    """``audit verify [--head SEQ:MAC]`` and ``audit export --since DATE``."""
+    audit = commands.add_parser(
+        "audit",
+        help="verify or export the tamper-evident audit log",
+        description="The audit log is chained (keyed hashes, the head posted to the ops "
+        "chat daily): verify the chain, or export it for a SIEM.",
+    )
+    actions = audit.add_subparsers(
+        dest="audit_command", metavar="ACTION", parser_class=OneLineParser, required=True
+    )
+    verify = actions.add_parser(
+        "verify",
+        help="walk the chain; name the first broken row (exit 1) or say it holds (exit 0)",
+        description="Walk the audit log's chain and name the first row where it breaks "
+        "(changed, missing, inserted, or under a key that is not configured).",
+    )
+    verify.add_argument(
+        "--head",
+        type=posted_head,
+        metavar="SEQ:MAC",
+        help="a head from an audit_head post in the ops chat: also check that the row at "
+        "SEQ still carries this MAC (a rewritten chain does not)",
+    )
+    export = actions.add_parser(
+        "export",
+        help="the chained rows written since a day, as JSON lines with their hashes",
+        description="Write the chained audit rows written since DATE as JSON lines: every "
+        "column, the row's place (seq), key id, link (mac) and the link before it "
+        "(prev_mac), in chain order.",
+    )
+    export.add_argument("--since", required=True, type=day, metavar="DATE", help="YYYY-MM-DD, UTC")
+    export.add_argument("--account", metavar="ID", help="only this account's rows")
+    export.add_argument(
+        "--output", type=Path, metavar="FILE", help="write here (mode 0600), not to stdout"
+    )

@@ -18,6 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from tqdm import tqdm
 
+from bot.commands.parsing import Subcommands
 from core.config import ConfigError, database_url, is_postgresql_url
 from storage.backup import (
     BackupError,
@@ -127,3 +128,19 @@ def _size(size: int) -> str:
 
 def _when(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+# ------------------------------------------------------------------ the arguments
+
+
+def add_parser(commands: Subcommands) -> None:
+    """``backup FILE [--force]``."""
+    backup = commands.add_parser(
+        "backup",
+        help="a consistent copy of the SQLite database (DATABASE_URL), while the bot runs",
+        description="Copy the SQLite database named by DATABASE_URL to FILE (mode 0600) with "
+        "SQLite's online backup API while the bot keeps running, then check the copy "
+        "(integrity, migration) and print its size and row counts. On PostgreSQL: pg_dump.",
+    )
+    backup.add_argument("file", type=Path, metavar="FILE", help="where the copy goes")
+    backup.add_argument("--force", action="store_true", help="replace FILE if it exists")

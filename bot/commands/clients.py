@@ -19,6 +19,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import TypeVar
 
+from bot.commands.parsing import OneLineParser, Subcommands
 from core.clients import (
     API_TOKEN_CLIENT,
     ClientError,
@@ -124,3 +125,38 @@ async def _registry(env: Mapping[str, str]) -> AsyncIterator[ClientRegistry]:
 
 def _when(moment: datetime | None) -> str:
     return "" if moment is None else moment.strftime("%Y-%m-%d %H:%M UTC")
+
+
+# ------------------------------------------------------------------ the arguments
+
+
+def add_parser(commands: Subcommands) -> None:
+    """``clients add NAME --scopes ...``, ``clients list``, ``clients revoke NAME``."""
+    clients = commands.add_parser(
+        "clients",
+        help="add, list or revoke the HTTP API's clients (each its own token and scopes)",
+        description="Each login system gets a client of its own: a name, a token shown "
+        "once, and scopes (verify, challenges, accounts, links, metrics). A revoked token "
+        "is refused by every API process from the next request on. Needs DATABASE_URL.",
+    )
+    actions = clients.add_subparsers(
+        dest="clients_command", metavar="ACTION", parser_class=OneLineParser, required=True
+    )
+    add = actions.add_parser(
+        "add",
+        help="add a client and print its token (once)",
+        description="Add a client and print its token on standard output, once: only its "
+        "hash is stored.",
+    )
+    add.add_argument("name", type=client_name, metavar="NAME", help="e.g. vpn, portal")
+    add.add_argument(
+        "--scopes",
+        type=scopes,
+        required=True,
+        metavar="SCOPE,...",
+        help="comma-separated: verify (POST /v1/verify, RADIUS), challenges, accounts "
+        "(GET /v1/accounts/...), links (POST /v1/enrollment-links), metrics (GET /metrics)",
+    )
+    actions.add_parser("list", help="name, scopes, created and last used of each client")
+    revoke = actions.add_parser("revoke", help="refuse a client's token from now on")
+    revoke.add_argument("name", metavar="NAME")

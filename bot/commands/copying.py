@@ -16,9 +16,10 @@ from collections.abc import Mapping
 
 from tqdm import tqdm
 
-from bot.commands.restore import refuse_unrestored_backup
+from bot.commands.parsing import Subcommands
 from bot.leader import AlreadyRunning, SqliteGuard
 from core.config import ConfigError, database_url, existing_sqlite_path, is_postgresql_url
+from core.restore import refuse_unrestored_backup
 from storage.copy import CopyError, CopyProgress, CopyReport, copy_sqlite_to_postgresql
 from storage.db import redact_url
 
@@ -81,3 +82,18 @@ def _print_check(report: CopyReport, target: str) -> None:
         f"Now set DATABASE_URL={redact_url(target)} (SECRETS_KEY stays the same) and start "
         "the bot."
     )
+
+
+# ------------------------------------------------------------------ the arguments
+
+
+def add_parser(commands: Subcommands) -> None:
+    """``copy-database --to URL``."""
+    copy = commands.add_parser(
+        "copy-database",
+        help="copy the SQLite database (DATABASE_URL) into an empty PostgreSQL database",
+        description="Copy everything in the SQLite database named by DATABASE_URL (sealed "
+        "secrets, audit log and all) into an empty PostgreSQL database, then compare the "
+        "row counts. Stop the bot first.",
+    )
+    copy.add_argument("--to", required=True, metavar="URL", help="postgresql://...")

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TypeVar
 
+from bot.commands.parsing import OneLineParser, Subcommands
 from core.clock import SystemClock
 from core.config import ConfigError, Settings
 from core.events import EVENT_TYPES as EVENT_TYPES
@@ -95,3 +96,48 @@ def _run(settings: Settings, work: Callable[[WebhookService], Awaitable[T]]) -> 
             await db.close()
 
     return asyncio.run(run())
+
+
+# ------------------------------------------------------------------ the arguments
+
+
+def add_parser(commands: Subcommands) -> None:
+    """``webhooks add NAME URL``, ``list``, ``remove NAME``, ``rotate-secret NAME``."""
+    webhooks = commands.add_parser(
+        "webhooks",
+        help="signed webhooks for the login system and the SIEM: add, list, remove, rotate-secret",
+        description="Endpoints that receive the account events (Standard Webhooks: "
+        "webhook-id, webhook-timestamp, webhook-signature) as they happen.",
+    )
+    actions = webhooks.add_subparsers(
+        dest="webhooks_command", metavar="ACTION", parser_class=OneLineParser, required=True
+    )
+    add = actions.add_parser(
+        "add",
+        help="register an endpoint; prints its signing secret (whsec_...) once",
+        description="Register an endpoint. Only http(s) URLs without credentials; a "
+        "loopback, link-local or private address needs --allow-private. Known event types: "
+        + ", ".join(EVENT_TYPES),
+    )
+    add.add_argument("name", help="1 to 40 letters, digits, '.', '_' or '-'")
+    add.add_argument("url", help="https://... (the receiver)")
+    add.add_argument(
+        "--events",
+        type=event_types,
+        default=(),
+        metavar="TYPE,...",
+        help="only these event types (default: all)",
+    )
+    add.add_argument(
+        "--allow-private",
+        action="store_true",
+        help="allow a loopback, link-local or private address (an internal receiver)",
+    )
+    actions.add_parser("list", help="each endpoint: URL, events, last delivery, failing since")
+    remove = actions.add_parser("remove", help="remove an endpoint (its waiting events go too)")
+    remove.add_argument("name")
+    rotate = actions.add_parser(
+        "rotate-secret",
+        help="a new signing secret; the old one signs beside it for a day",
+    )
+    rotate.add_argument("name")

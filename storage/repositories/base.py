@@ -27,7 +27,7 @@ class Cursor(Protocol):
 
 class Connection(Protocol):
     """Runs one statement with qmark (``?``) placeholders: an ``sqlite3.Connection``, or
-    ``storage.postgresql.PostgresConnection``, which translates (``storage/dialect.py``)."""
+    ``storage.pg_pipeline.PostgresConnection``, which translates (``storage/dialect.py``)."""
 
     def execute(self, sql: str, parameters: Sequence[Any] = (), /) -> Cursor: ...
 

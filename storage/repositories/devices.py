@@ -76,7 +76,7 @@ class DeviceRepository(Repository):
         """Spend a time step: only a later step than the last accepted one moves it.
 
         Its row count is not asked for, so on PostgreSQL the statement travels with the
-        next one (storage/postgresql.py): the caller read the device in the same
+        next one (storage/pg_pipeline.py): the caller read the device in the same
         transaction, and a concurrent spend makes the transaction fail, never the UPDATE
         quietly change nothing."""
         self._conn.execute(

@@ -1,6 +1,6 @@
 """After a restore: what the restored database still holds as unspent, spent in bulk.
 
-Only ``bot.commands.restore`` uses these; each statement changes only what is still live, so
+Only ``core.restore`` uses these; each statement changes only what is still live, so
 running them twice changes nothing more the second time (but the time steps, which move
 on with the clock).
 """
