@@ -19,7 +19,14 @@ from handlers.texts import tr
 from handlers.texts import user as texts
 
 logger = logging.getLogger(__name__)
-_BENIGN = ("not modified", "message to delete not found", "message to edit not found")
+# "query is too old": a button press answered after Telegram gave up waiting, such as a
+# press handled again after a restart (bot/inbox.py: stored updates are at least once).
+_BENIGN = (
+    "not modified",
+    "message to delete not found",
+    "message to edit not found",
+    "query is too old",
+)
 _MAX_TRACE = 3000  # stored with the alert; the ops chat shows its end
 
 

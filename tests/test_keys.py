@@ -144,11 +144,15 @@ async def test_rotation_while_codes_are_checked_fails_no_verification(
     batches = 0
     seen: list[tuple[int, Result]] = []
 
+    first_batch = asyncio.Event()  # the logins start once the rotation has begun
+
     def progress(_: int) -> None:
         nonlocal batches
         batches += 1
+        first_batch.set()
 
     async def logins(group: list[Enrolled]) -> None:
+        await first_batch.wait()
         now_step = totp.time_step(clock.now())
         for step in (now_step - 1, now_step, now_step + 1):
             for user in group:
