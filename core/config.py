@@ -37,6 +37,9 @@ _BOT_USERNAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{1,29}[Bb][Oo][Tt]$")
 _WEBHOOK_SECRET = re.compile(r"^[A-Za-z0-9_-]{1,256}$")
 MIN_WEBHOOK_SECRET_LENGTH = MIN_API_TOKEN_LENGTH
 DEFAULT_WEBHOOK_PORT = 8443
+PUSH_APPROVAL_MODES = ("number_match", "off")
+DEFAULT_CHALLENGE_SECONDS = 60
+CHALLENGE_SECONDS_RANGE = (10, 600)
 # A key as `python -m bot genkey` prints it: 32 bytes in URL-safe base64 (the padding
 # optional).
 _ONE_KEY = re.compile(r"^[A-Za-z0-9_-]{43}=?$")
@@ -90,6 +93,9 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_host: str = "127.0.0.1"
     webhook_port: int = DEFAULT_WEBHOOK_PORT
+    # Approve a login in the chat (core/challenges.py): PUSH_APPROVAL, CHALLENGE_SECONDS.
+    push_approval: bool = True
+    challenge_ttl: timedelta = timedelta(seconds=DEFAULT_CHALLENGE_SECONDS)
 
     @property
     def uses_postgresql(self) -> bool:
@@ -335,6 +341,26 @@ def _same_address(host_a: str, host_b: str) -> bool:
         return host_a == host_b
 
 
+def _push_approval(env: Mapping[str, str]) -> bool:
+    value = env.get("PUSH_APPROVAL", "").strip().lower() or PUSH_APPROVAL_MODES[0]
+    if value not in PUSH_APPROVAL_MODES:
+        raise ConfigError(
+            f"PUSH_APPROVAL must be one of {', '.join(PUSH_APPROVAL_MODES)}, got {value!r}"
+        )
+    return value != "off"
+
+
+def _challenge_seconds(env: Mapping[str, str]) -> timedelta:
+    value = env.get("CHALLENGE_SECONDS", "").strip() or str(DEFAULT_CHALLENGE_SECONDS)
+    least, most = CHALLENGE_SECONDS_RANGE
+    if not value.isdigit() or not least <= int(value) <= most:
+        raise ConfigError(
+            f"CHALLENGE_SECONDS must be a whole number of seconds from {least} to {most}, "
+            f"got {value!r}"
+        )
+    return timedelta(seconds=int(value))
+
+
 def _log_format(env: Mapping[str, str]) -> str:
     value = (env.get("LOG_FORMAT", "").strip() or "text").lower()
     if value not in ("text", "json"):
@@ -435,4 +461,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         webhook_secret=_webhook_secret(env, token) if webhook_url else None,
         webhook_host=webhook_host,
         webhook_port=webhook_port,
+        push_approval=_push_approval(env),
+        challenge_ttl=_challenge_seconds(env),
     )
