@@ -6,6 +6,7 @@ from telegram.ext import Application
 
 from handlers import (
     admin,
+    challenges,
     check,
     cleanup,
     conversation,
@@ -31,6 +32,7 @@ def register_all(app: Application, support_chat_id: int | None) -> None:
     devices.register(app)
     cleanup.register(app)
     conversation.register(app)
+    challenges.register(app)
     support.register(app, support_chat_id)
     admin.register(app)
     ops.register(app)
