@@ -442,8 +442,9 @@ class ChallengeService:
     async def press(
         self, challenge_id: str, who: TelegramIdentity, choice: str, message_id: int
     ) -> Press:
-        """A button pressed on the challenge's message ``message_id`` in ``who``'s chat:
-        the first answer decides, for every recipient."""
+        """A button of the challenge pressed on message ``message_id`` in ``who``'s own
+        chat with the bot (the handler checks the message shows that button): the first
+        answer decides, for every recipient."""
         now = self._clock.now()
         press = await self._db.run(
             lambda tx: self._press_in(tx, challenge_id, who, choice, message_id, now)
@@ -464,15 +465,19 @@ class ChallengeService:
         challenge = tx.challenges.get(challenge_id)
         if challenge is None:
             return Press(PressResult.STALE)
-        shown = {m.user_id: m.message_id for m in tx.challenges.messages(challenge_id)}
-        managers = {u.user_id for u in tx.accounts.users_of(challenge.account_id)}
+        managers = tx.accounts.users_of(challenge.account_id)
         choices = (*challenge.choices, REPORT) if challenge.number else (APPROVE, REPORT)
-        if (
-            shown.get(who.user_id) != message_id
-            or who.user_id not in managers
-            or choice not in choices
-        ):
+        if who.user_id not in {u.user_id for u in managers} or choice not in choices:
             return Press(PressResult.STALE)
+        # The message pressed shows this challenge's button in the presser's own chat (the
+        # handler checks): recorded, should a bot have died before recording it, so that
+        # it shows the outcome too.
+        shown = [m for m in tx.challenges.messages(challenge_id) if m.user_id == who.user_id]
+        if message_id not in {m.message_id for m in shown}:
+            language = shown[0].language if shown else "en"
+            tx.challenges.add_message(
+                ChallengeMessage(challenge_id, who.user_id, message_id, language)
+            )
         if challenge.status == Status.PENDING and challenge.expires_at <= now:
             return Press(PressResult.EXPIRED, self._expire_in(tx, challenge))
         if challenge.status != Status.PENDING:

@@ -309,10 +309,6 @@ async def test_stale_and_forged_presses_change_nothing(
     assert (
         await challenges.press(challenge.id, EVE, challenge.number, EVE.user_id)
     ).result is PressResult.STALE
-    # the right person on another message
-    assert (
-        await challenges.press(challenge.id, ANN, challenge.number, 999)
-    ).result is PressResult.STALE
     # a choice the message never showed, an unknown challenge, the plain approval's button
     assert await press(challenges, challenge, "00") is PressResult.STALE
     assert await press(challenges, challenge, APPROVE) is PressResult.STALE
@@ -321,6 +317,20 @@ async def test_stale_and_forged_presses_change_nothing(
     ).result is PressResult.STALE
     reading = await challenges.read(challenge.id, actor=VPN)
     assert reading is not None and reading.status is Status.PENDING
+
+
+async def test_a_press_on_a_message_sent_twice_counts_and_shows_the_outcome_on_both(
+    challenges: ChallengeService, db: Database, enrolled: str
+) -> None:
+    """A bot that died between sending and recording: the standby sent it again (recorded
+    as message 1001); the press on the first one (777) decides, and both get the outcome."""
+    challenge = await opened(challenges)
+    await shown(db, challenge)
+    assert challenge.number is not None
+    pressed = await challenges.press(challenge.id, ANN, challenge.number, 777)
+    assert pressed.result is PressResult.ACCEPTED
+    ((_, messages),) = await challenges.outcomes_to_show()
+    assert sorted(m.message_id for m in messages) == [777, ANN.user_id]
 
 
 async def test_a_plain_approval_has_approve_and_report_only(

@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import psycopg
 import pytest
 
+from core.crypto import generate_key
 from demo.botapi import BotApiServer, SimMessage
-from tests.e2e import BotProcess, E2EUser
+from tests.e2e import BotProcess, E2EUser, eventually
 from tests.helpers import app_code, decode_qr, parse_key_uri
+from tests.pg import PostgresServer
 
 API_TOKEN = "e2e-challenges-token-0123456789abcdef-01234"
 OPS = -100810
@@ -123,3 +126,79 @@ async def test_the_right_number_lets_the_login_in_wrong_and_not_me_do_not(
     status, refused = await login.call("POST", "/v1/challenges", {"account": "tg:6101"})
     assert (status, refused["error"]) == (429, "too_many_challenges")
     assert API_TOKEN not in bot.log()
+
+
+async def test_a_standby_take_over_loses_no_challenge(
+    server: BotApiServer,
+    tmp_path: Path,
+    postgres_server: PostgresServer,
+    unused_tcp_port_factory: Any,
+) -> None:
+    """PostgreSQL, two bots: one challenge sent by the active bot before it is SIGKILLed,
+    one asked while no bot is active. After the take-over both are decided by a tap,
+    each message was sent once, and the long polls on the standby's API answer."""
+    ports = [unused_tcp_port_factory() for _ in range(2)]
+    with postgres_server.database() as url:
+        env: dict[str, Any] = {
+            "DATABASE_URL": url,
+            "SECRETS_KEY": generate_key(),
+            "API_TOKEN": API_TOKEN,
+        }
+        active = BotProcess(server, tmp_path, name="active", API_PORT=str(ports[0]), **env)
+        standby = BotProcess(server, tmp_path, name="standby", API_PORT=str(ports[1]), **env)
+        try:
+            await active.start()
+            await standby.spawn()
+            await standby.health({"role": "bot", "state": "standby"})
+            first, second = E2EUser(server, 6201, "Olga"), E2EUser(server, 6202, "Uwe")
+            for user in (first, second):
+                await user.send("/start", contains("2FA Desk"))
+                await enrol(user)
+            async with aiohttp.ClientSession() as http:
+                login = LoginSystem(http, f"http://127.0.0.1:{ports[1]}")  # the standby's API
+                _, sent = await login.call("POST", "/v1/challenges", {"account": "tg:6201"})
+                shown = await server.state.wait_for_message(
+                    6201, has_buttons(sent["number"]), timeout=20, after_revision=0
+                )
+                # Once the active bot recorded the message (then a take-over does not send
+                # it again; between its send and that record it would, README), it dies.
+                await eventually(lambda: _shown(url, sent["id"]), timeout=10)
+                await active.kill()
+                _, waiting = await login.call("POST", "/v1/challenges", {"account": "tg:6202"})
+                polls = [
+                    asyncio.ensure_future(_poll_until_decided(login, c["id"]))
+                    for c in (sent, waiting)
+                ]
+                await standby.health({"state": "active"}, timeout=15)
+                await first.press(shown, sent["number"], contains("Approved"))
+                message = await server.state.wait_for_message(
+                    6202, has_buttons(waiting["number"]), timeout=20, after_revision=0
+                )
+                await second.press(message, waiting["number"], contains("Approved"))
+                assert await asyncio.wait_for(asyncio.gather(*polls), 30) == [
+                    "accepted",
+                    "accepted",
+                ]
+        finally:
+            for process in (active, standby):
+                if process.proc is not None and process.proc.returncode is None:
+                    await process.terminate()
+    for chat in (6201, 6202):
+        asked = [m for m in server.state.messages(chat) if "Is this you" in m.content]
+        assert len(asked) == 1
+
+
+async def _poll_until_decided(login: LoginSystem, challenge_id: str) -> str:
+    while True:
+        status, answer = await login.call("GET", f"/v1/challenges/{challenge_id}?wait=25")
+        assert status == 200, answer
+        if answer["status"] != "pending":
+            return str(answer["status"])
+
+
+def _shown(url: str, challenge_id: str) -> bool:
+    with psycopg.connect(url) as conn:
+        row = conn.execute(
+            "SELECT sent_at FROM challenges WHERE id = %s", (challenge_id,)
+        ).fetchone()
+    return row is not None and row[0] is not None

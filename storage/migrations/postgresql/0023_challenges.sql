@@ -32,12 +32,13 @@ CREATE INDEX challenges_by_account ON challenges (account_id, created_at);
 CREATE INDEX challenges_to_send ON challenges (status, sent_at);
 CREATE INDEX challenges_outcome_to_show ON challenges (outcome_shown_at, status);
 
--- Each recipient's message of a challenge: to edit them all when it is decided, and to
--- take a press only on the message the challenge was shown on.
+-- Each recipient's message of a challenge, to edit them all when it is decided. Usually
+-- one per recipient; two when a bot died between sending one and recording it (the
+-- standby sends it again, and a press on the first records it here too).
 CREATE TABLE challenge_messages (
     challenge_id        TEXT NOT NULL REFERENCES challenges (id) ON DELETE CASCADE,
     user_id             BIGINT NOT NULL,
     message_id          BIGINT NOT NULL,
     language            TEXT NOT NULL,
-    PRIMARY KEY (challenge_id, user_id)
+    PRIMARY KEY (challenge_id, user_id, message_id)
 );
