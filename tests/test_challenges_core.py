@@ -518,3 +518,29 @@ async def test_a_long_poll_answers_at_once_when_pressed_in_this_process(
     await slow.press(challenge.id, ANN, challenge.number, ANN.user_id)
     reading = await asyncio.wait_for(waiting, 1)  # long before the watch looks (60 s)
     assert reading is not None and reading.status is Status.ACCEPTED
+
+
+async def test_declines_are_events_for_the_webhooks_in_the_deciding_transaction(
+    challenges: ChallengeService, db: Database, box: SecretBox, clock: FakeClock, enrolled: str
+) -> None:
+    from core.webhooks import WebhookService
+
+    await WebhookService(db, box, clock).add("siem", "https://siem.example.org/hook")
+    wrong = await opened(challenges, app="VPN")
+    await shown(db, wrong)
+    await press(challenges, wrong, wrong_number(wrong))
+    clock.advance(minutes=1)
+    reported = await opened(challenges, app="VPN")
+    await shown(db, reported)
+    await press(challenges, reported, REPORT)
+    rows = await db.run(
+        lambda tx: tx.connection.execute(
+            "SELECT type, body FROM webhook_events WHERE account_id = ? ORDER BY seq", (ACCOUNT,)
+        ).fetchall()
+    )
+    bodies = {row[0]: json.loads(row[1])["data"] for row in rows}
+    assert bodies["challenge.declined"]["challenge_id"] == wrong.id
+    assert bodies["challenge.declined"]["reason"] == "wrong_number"
+    assert bodies["challenge.reported"]["challenge_id"] == reported.id
+    assert bodies["challenge.reported"]["client"] == "vpn"
+    assert bodies["challenge.reported"]["actor"] == {"type": "telegram_user", "id": ANN.user_id}
