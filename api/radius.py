@@ -27,6 +27,7 @@ from aiohttp import web
 from api.auth import CLIENT, requires
 from api.errors import bad_request
 from api.routes import SERVICES, iso
+from core.challenges import LONGEST_WAIT_S, Refusal, Status
 from core.clients import Scope
 from core.identifiers import InvalidIdentifier, normalise_account_id
 from core.services import Services
@@ -63,9 +64,25 @@ def reject(message: str) -> RadiusAnswer:
 
 INVALID_ACCOUNT = reject("2FA: the user name is not a valid account")
 NOT_A_CODE = reject("2FA: enter the 6-digit code from your authenticator app or a recovery code")
-APPROVAL_NOT_AVAILABLE = reject(
-    "2FA: approval in the chat is not available yet: enter the 6-digit code from your app"
+APPROVAL_OFF = reject(
+    "2FA: approval in the chat is turned off: enter the 6-digit code from your app"
 )
+APPROVAL_REFUSED = {
+    Refusal.NOT_ENROLLED: reject("2FA is not set up for this account: set it up in Telegram first"),
+    Refusal.ENROLLMENT_REQUIRED: reject(
+        "2FA: no device can answer: set up a new device in Telegram first"
+    ),
+    Refusal.LOCKED: reject("2FA: locked after too many wrong codes: try again later"),
+    Refusal.NO_CHAT: reject("2FA: nobody to ask in Telegram: enter the 6-digit code from your app"),
+    Refusal.TOO_MANY: reject(
+        "2FA: too many approvals asked for: wait, or enter the 6-digit code from your app"
+    ),
+}
+APPROVED = RadiusAnswer(True, "2FA: approved in Telegram")
+DECLINED = reject("2FA: declined in Telegram")
+NOT_APPROVED_IN_TIME = reject("2FA: not approved in Telegram in time")
+# What a RADIUS login shows in the chat as the app: there is no more to say.
+RADIUS_CONTEXT = {"app": "RADIUS"}
 
 
 @routes.post("/v1/radius/check")
@@ -87,7 +104,7 @@ async def check(services: Services, user: bytes, password: bytes, actor: str) ->
     except UnicodeDecodeError:
         return NOT_A_CODE
     if code.strip().lower() in APPROVAL_WORDS:
-        return await approval_in_chat(services, account)
+        return await approval_in_chat(services, account, actor)
     if not is_code_shaped(code):
         # Refused without a check, as POST /v1/verify refuses it (400): not counted.
         # The same shapes as there: six digits or a recovery code, nothing around them.
@@ -96,10 +113,34 @@ async def check(services: Services, user: bytes, password: bytes, actor: str) ->
     return answer_for(verdict, services.clock.now())
 
 
-async def approval_in_chat(services: Services, account: str) -> RadiusAnswer:
-    """An empty User-Password or ``push``: the login waits for approval in the chat.
-    Challenges do not exist yet; this is the one place that will ask for one."""
-    return APPROVAL_NOT_AVAILABLE
+async def approval_in_chat(services: Services, account: str, actor: str) -> RadiusAnswer:
+    """An empty User-Password or ``push``: the login waits for approval in the chat, at
+    most ``LONGEST_WAIT_S`` (rlm_rest's push instance waits a little longer). There is no
+    login screen to show a number, so the message asks for a plain approval. A challenge
+    not decided by then is cancelled: its message says so, and a later tap does nothing."""
+    challenges = services.challenges
+    opened = await challenges.open(account, RADIUS_CONTEXT, actor=actor, match_number=False)
+    if opened.refusal is Refusal.DEACTIVATED:
+        until = iso(opened.deactivated_until)
+        return RadiusAnswer(
+            True, f"2FA is deactivated by support until {until}: login with the password alone"
+        )
+    if opened.refusal is Refusal.DISABLED:
+        return APPROVAL_OFF
+    if opened.challenge is None:
+        assert opened.refusal is not None
+        return APPROVAL_REFUSED.get(opened.refusal, DECLINED)
+    challenge_id = opened.challenge.id
+    reading = await challenges.wait(challenge_id, actor=actor, seconds=LONGEST_WAIT_S)
+    if reading is None or reading.status is Status.PENDING:
+        reading = await challenges.cancel(challenge_id, actor=actor)
+    if reading is None:
+        return NOT_APPROVED_IN_TIME
+    if reading.status is Status.ACCEPTED and not reading.used:
+        return APPROVED
+    if reading.status is Status.DECLINED:
+        return DECLINED
+    return NOT_APPROVED_IN_TIME
 
 
 def answer_for(verdict: Verdict, now: datetime) -> RadiusAnswer:

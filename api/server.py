@@ -11,6 +11,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 
 from api.auth import check_scopes, client_auth
+from api.challenges import routes as challenge_routes
 from api.errors import ALERTS, MALFORMED_REQUEST, json_errors
 from api.health import Role
 from api.radius import routes as radius_routes
@@ -42,6 +43,7 @@ def build_api(
     app[ROLE] = role or Role("bot", "active")
     app.add_routes(routes)
     app.add_routes(radius_routes)
+    app.add_routes(challenge_routes)
     check_scopes(app.router.routes())  # a route without a declared scope stops the start
     return app
 

@@ -39,6 +39,8 @@ from handlers.alerts import retention_job
 from handlers.audit import CHAIN_INTERVAL_S, HEAD_INTERVAL_S
 from handlers.audit import chain_job as audit_chain_job
 from handlers.audit import head_job as audit_head_job
+from handlers.challenges import JOB_INTERVAL_S as CHALLENGE_INTERVAL_S
+from handlers.challenges import challenge_job
 from handlers.cleanup import cleanup_job
 from handlers.common import SERVICES_KEY
 from handlers.enrolment import expire_job
@@ -175,6 +177,10 @@ def build_application(
             )
             app.job_queue.run_repeating(
                 notice_job, interval=ALERT_INTERVAL_S, first=1, name="notices"
+            )
+            # Login approvals: the user waits at the login screen for this message.
+            app.job_queue.run_repeating(
+                challenge_job, interval=CHALLENGE_INTERVAL_S, first=0, name="challenges"
             )
             app.job_queue.run_repeating(
                 retention_job, interval=RETENTION_INTERVAL_S, first=60, name="retention"

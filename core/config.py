@@ -18,6 +18,7 @@ from core.clients import DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_RATE_LIMIT
 from core.config_values import (
     DEFAULT_BASE_FILE_URL,
     DEFAULT_BASE_URL,
+    DEFAULT_CHALLENGE_SECONDS,
     DEFAULT_DATABASE_URL,
     DEFAULT_ISSUER,
     ConfigError,
@@ -77,6 +78,9 @@ class Settings:
     webhook_secret: str | None = field(default=None, repr=False)
     webhook_host: str = "127.0.0.1"
     webhook_port: int = DEFAULT_WEBHOOK_PORT
+    # Approve a login in the chat (core/challenges.py): PUSH_APPROVAL, CHALLENGE_SECONDS.
+    push_approval: bool = True
+    challenge_ttl: timedelta = timedelta(seconds=DEFAULT_CHALLENGE_SECONDS)
 
     @property
     def uses_postgresql(self) -> bool:
@@ -167,4 +171,6 @@ def load_settings(env: Mapping[str, str]) -> Settings:
         webhook_secret=read.webhook_secret(env, token) if webhook_url else None,
         webhook_host=webhook_host,
         webhook_port=webhook_port,
+        push_approval=read.push_approval(env),
+        challenge_ttl=read.challenge_seconds(env),
     )

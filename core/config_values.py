@@ -37,6 +37,9 @@ MIN_WEBHOOK_SECRET_LENGTH = MIN_API_TOKEN_LENGTH
 # A key as `python -m bot genkey` prints it: 32 bytes in URL-safe base64 (the padding
 # optional).
 _ONE_KEY = re.compile(r"^[A-Za-z0-9_-]{43}=?$")
+PUSH_APPROVAL_MODES = ("number_match", "off")
+DEFAULT_CHALLENGE_SECONDS = 60
+CHALLENGE_SECONDS_RANGE = (10, 600)
 
 
 class ConfigError(Exception):
@@ -314,3 +317,23 @@ def log_format(env: Mapping[str, str]) -> str:
     if value not in ("text", "json"):
         raise ConfigError(f"LOG_FORMAT must be text or json, got {value!r}")
     return value
+
+
+def push_approval(env: Mapping[str, str]) -> bool:
+    value = env.get("PUSH_APPROVAL", "").strip().lower() or PUSH_APPROVAL_MODES[0]
+    if value not in PUSH_APPROVAL_MODES:
+        raise ConfigError(
+            f"PUSH_APPROVAL must be one of {', '.join(PUSH_APPROVAL_MODES)}, got {value!r}"
+        )
+    return value != "off"
+
+
+def challenge_seconds(env: Mapping[str, str]) -> timedelta:
+    value = env.get("CHALLENGE_SECONDS", "").strip() or str(DEFAULT_CHALLENGE_SECONDS)
+    least, most = CHALLENGE_SECONDS_RANGE
+    if not value.isdigit() or not least <= int(value) <= most:
+        raise ConfigError(
+            f"CHALLENGE_SECONDS must be a whole number of seconds from {least} to {most}, "
+            f"got {value!r}"
+        )
+    return timedelta(seconds=int(value))

@@ -8,6 +8,7 @@ from core.account_ids import account_ids_at_start
 from core.accounts import AccountDirectory
 from core.alerts import AlertService
 from core.audit_chain import AuditChain
+from core.challenges import ChallengeService
 from core.cleanup import ChatCleanup
 from core.clients import ClientRegistry, RateLimits
 from core.clock import Clock
@@ -59,6 +60,7 @@ class Services:
     # Who may send (core/leadership.py): the sole sender until bot/leader.py elects.
     leadership: Leadership
     webhooks: WebhookService
+    challenges: ChallengeService
 
     @classmethod
     async def open(
@@ -124,6 +126,14 @@ class Services:
             audit_chain=AuditChain(db, clock, box, leadership),
             leadership=leadership,
             webhooks=WebhookService(db, box, clock, metrics, leadership),
+            challenges=ChallengeService(
+                db,
+                clock,
+                verification,
+                enabled=settings.push_approval,
+                lifetime=settings.challenge_ttl,
+                leadership=leadership,
+            ),
         )
 
     async def close(self) -> None:

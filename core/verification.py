@@ -155,6 +155,37 @@ class VerificationService:
             note_failure(tx, telegram_user_id, now)
         return verdict
 
+    def count_failure_in(
+        self,
+        tx: Transaction,
+        account_id: str,
+        actor: str,
+        telegram_user_id: int | None,
+        now: datetime,
+        *,
+        method: str,
+    ) -> Verdict:
+        """A second factor that failed without a code (a wrong number pressed on a login
+        approval, ``method`` "challenge"): counted toward the lock as a wrong code is, and
+        audited as a failed check. During a lock nothing is counted, as for a code."""
+        state = tx.security.get(account_id)
+        if state.hard_locked_at is not None:
+            verdict = Verdict(Result.LOCKED, hard_locked=True)
+        elif state.locked_until is not None and state.locked_until > now:
+            verdict = Verdict(Result.LOCKED, locked_until=state.locked_until)
+        else:
+            verdict = self._fail(tx, state, now, actor)
+        tx.audit.record(
+            now,
+            actor,
+            "code_checked",
+            account_id=account_id,
+            telegram_user_id=telegram_user_id,
+            result=verdict.result.value,
+            method=method,
+        )
+        return verdict
+
     def check_proof_in(
         self,
         tx: Transaction,

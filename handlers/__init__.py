@@ -6,6 +6,7 @@ from telegram.ext import Application
 
 from handlers import (
     admin,
+    challenges,
     check,
     conversation,
     devices,
@@ -46,6 +47,7 @@ def register_all(app: Application, support_chat_id: int | None) -> None:
     devices.register(app)
     recovery_codes.register(app)
     conversation.register(app, FLOWS)
+    challenges.register(app)
     support.register(app, support_chat_id)
     admin.register(app)
     ops.register(app)

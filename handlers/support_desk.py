@@ -14,6 +14,8 @@ from telegram.ext import (
     filters,
 )
 
+from core.challenges import Challenge
+from core.clients import client_name
 from core.identifiers import MAX_ACCOUNT_ID_LENGTH
 from core.support_desk import AccountLookup, RecentCheck, UnlockOutcome, lookup_problem
 from handlers.common import identity, reply, services
@@ -69,7 +71,27 @@ async def lookup(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
     if found is None:
         await reply(update, tr(texts.LOOKUP_NONE).format(query=_shown(query)))
         return
-    await reply(update, render_lookup(found, svc.clock.now()))
+    recent = await svc.challenges.recent(found.account_id)
+    await reply(update, render_lookup(found, svc.clock.now()) + _recent_challenges(recent))
+
+
+def _recent_challenges(recent: list[Challenge]) -> str:
+    """The account's last login approvals in the chat (none: nothing added)."""
+    if not recent:
+        return ""
+    lines = ["", "", tr(texts.LOOKUP_RECENT_CHALLENGES)]
+    for challenge in recent:
+        name = texts.CHALLENGE_STATUS_NAMES.get(challenge.reason or challenge.status)
+        app = challenge.context.get("app")
+        lines.append(
+            tr(texts.RECENT_CHALLENGE).format(
+                when=fmt.when(challenge.created_at),
+                status=tr(name) if name else escape(challenge.status),
+                client=escape(client_name(challenge.client) or challenge.client),
+                app=tr(texts.RECENT_CHALLENGE_APP).format(app=escape(app)) if app else "",
+            )
+        )
+    return "\n".join(lines)
 
 
 def render_lookup(found: AccountLookup, now: datetime) -> str:

@@ -253,3 +253,35 @@ class WebhookDelivery:
     attempts: int
     next_attempt_at: datetime
     first_failed_at: datetime | None
+
+
+@dataclass(frozen=True)
+class Challenge:
+    """A login waiting for (or given) approval in the chat (core/challenges.py)."""
+
+    id: str
+    account_id: str
+    client: str  # the audit actor of the API client that asked
+    number: str | None  # None: a plain approval (no number to match)
+    choices: tuple[str, ...]  # the number buttons in the order shown
+    context: dict[str, str]  # app, ip, location, as the login system sent them
+    status: str
+    reason: str | None
+    created_at: datetime
+    expires_at: datetime
+    decided_at: datetime | None
+    decided_by: int | None
+    used_at: datetime | None
+    sent_at: datetime | None
+    outcome_shown_at: datetime | None
+    attempts: int
+
+
+@dataclass(frozen=True)
+class ChallengeMessage:
+    """Where a challenge was shown: one recipient's message, and its language."""
+
+    challenge_id: str
+    user_id: int
+    message_id: int
+    language: str

@@ -6,6 +6,7 @@ a 200 and of a 401 into the reply (``reply:Reply-Message``, taken as it is).
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
 import urllib.parse
@@ -25,7 +26,6 @@ from tests.test_handlers_enrolment import code_for
 
 API_TOKEN = "api-radius-token-0123456789abcdef-0123456789"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
-APPROVAL = "2FA: approval in the chat is not available yet: enter the 6-digit code from your app"
 
 
 class Radius:
@@ -143,14 +143,44 @@ async def test_a_deactivation_is_200_with_until_when(radius: Radius) -> None:
     )
 
 
+async def press_when_asked(harness: Harness, label: str) -> str:
+    """Wait for the approval message in Ann's chat (the job sends it), press ``label``;
+    the message's text once it shows the outcome."""
+    user = harness.user()
+    for _ in range(100):
+        await harness.run_job("challenges")
+        message = harness.state.last_message(user.chat_id)
+        if message is not None and label in dict(message.buttons):
+            await user.press(message, label)
+            return user.last().shown_text
+        await asyncio.sleep(0.05)
+    raise AssertionError("no approval message with " + label)
+
+
 @pytest.mark.parametrize("password", ["", "push", "PUSH", " push "])
-async def test_an_empty_password_or_push_asks_for_approval_not_available_yet(
+async def test_an_empty_password_or_push_is_accepted_by_a_tap_in_the_chat(
     radius: Radius, password: str
 ) -> None:
     harness = radius.harness
     await enrolled(harness, harness.user())
-    assert await radius.check("tg:1001", password) == (401, APPROVAL)
+    asking = asyncio.create_task(radius.check("tg:1001", password))
+    shown = await press_when_asked(harness, "Approve")
+    assert "Approved" in shown
+    assert await asyncio.wait_for(asking, 5) == (200, "2FA: approved in Telegram")
     assert await radius.failures("tg:1001") == 0
+
+
+async def test_this_wasnt_me_is_a_reject(radius: Radius) -> None:
+    harness = radius.harness
+    await enrolled(harness, harness.user())
+    asking = asyncio.create_task(radius.check("tg:1001", "push"))
+    await press_when_asked(harness, "This wasn't me")
+    assert await asyncio.wait_for(asking, 5) == (401, "2FA: declined in Telegram")
+
+
+async def test_push_for_an_account_without_2fa_is_a_reject(radius: Radius) -> None:
+    status, message = await radius.check("nobody@example.com", "push")
+    assert status == 401 and "not set up" in message
 
 
 @pytest.mark.parametrize(

@@ -164,10 +164,29 @@ async def test_an_account_without_2fa_is_refused_and_told(login: Login) -> None:
     assert not outcome.success and "not set up" in outcome.output
 
 
-async def test_an_empty_answer_is_refused_until_approval_exists(login: Login) -> None:
-    await enrol(E2EUser(login.server, 7103, "Cem"), "Phone")
-    outcome = await login.authenticate("7103", "")
-    assert not outcome.success and "not available yet" in outcome.output
+async def test_an_empty_answer_is_approved_by_a_tap_in_telegram(login: Login) -> None:
+    user = E2EUser(login.server, 7103, "Cem")
+    await enrol(user, "Phone")
+    asking = asyncio.ensure_future(login.authenticate("7103", ""))
+    message = await login.server.state.wait_for_message(
+        7103, lambda m: "Approve" in dict(m.buttons), timeout=20
+    )
+    assert "Is this you, logging in?" in message.shown_text and "App: twofa" in message.shown_text
+    await user.press(message, "Approve", lambda m: "Approved" in m.content)
+    outcome = await asyncio.wait_for(asking, 30)
+    assert outcome.success, outcome.output
+
+
+async def test_an_empty_answer_declined_in_telegram_is_refused(login: Login) -> None:
+    user = E2EUser(login.server, 7106, "Fay")
+    await enrol(user, "Phone")
+    asking = asyncio.ensure_future(login.authenticate("7106", ""))
+    message = await login.server.state.wait_for_message(
+        7106, lambda m: "Approve" in dict(m.buttons), timeout=20
+    )
+    await user.press(message, "This wasn't me", lambda m: "Reported" in m.content)
+    outcome = await asyncio.wait_for(asking, 30)
+    assert not outcome.success
 
 
 async def test_a_token_file_others_may_read_is_refused(login: Login) -> None:

@@ -46,7 +46,6 @@ pytestmark = [
 
 API_TOKEN = "e2e-radius-token-0123456789abcdef-0123456789"
 AGENT = 9701
-APPROVAL_NOT_YET = "approval in the chat is not available yet"
 
 
 @dataclass
@@ -186,17 +185,37 @@ async def test_a_deactivated_account_is_accepted_with_the_password_alone(
     assert reply.message.endswith(": login with the password alone")
 
 
-async def test_push_asks_for_approval_which_is_not_available_yet(
-    deployment: Deployment,
-) -> None:
+async def test_push_is_accepted_by_a_tap_in_the_chat(deployment: Deployment) -> None:
     user = E2EUser(deployment.server, 7006, "Finn")
     await enrol(user, "Phone")
-    reply = await deployment.ask("tg:7006", "push")
-    assert reply.accept is False and APPROVAL_NOT_YET in (reply.message or "")
+    state = deployment.server.state
     # radclient leaves an empty User-Password out; a VPN may send one, or none.
-    for password in (b"", None):
-        reply = await send_raw(deployment.radius.port, b"tg:7006", password)
-        assert reply.accept is False and APPROVAL_NOT_YET in (reply.message or "")
+    asks = [
+        lambda: radclient(deployment.radius.port, "tg:7006", "push", timeout=30),
+        lambda: send_raw(deployment.radius.port, b"tg:7006", b"", timeout=30),
+        lambda: send_raw(deployment.radius.port, b"tg:7006", None, timeout=30),
+    ]
+    for ask in asks:
+        asking = asyncio.ensure_future(ask())
+        message = await state.wait_for_message(
+            7006, lambda m: "Approve" in dict(m.buttons), timeout=20
+        )
+        assert "Is this you, logging in?" in message.shown_text and "RADIUS" in message.shown_text
+        await user.press(message, "Approve", contains("Approved"))
+        reply = await asyncio.wait_for(asking, 30)
+        assert reply.accept is True and reply.message == "2FA: approved in Telegram"
+
+
+async def test_push_declined_with_this_wasnt_me_is_a_reject(deployment: Deployment) -> None:
+    user = E2EUser(deployment.server, 7020, "Gus")
+    await enrol(user, "Phone")
+    asking = asyncio.ensure_future(radclient(deployment.radius.port, "tg:7020", "push", timeout=30))
+    message = await deployment.server.state.wait_for_message(
+        7020, lambda m: "Approve" in dict(m.buttons), timeout=20
+    )
+    await user.press(message, "This wasn't me", contains("Change your password now"))
+    reply = await asyncio.wait_for(asking, 30)
+    assert reply.accept is False and reply.message == "2FA: declined in Telegram"
 
 
 @pytest.mark.parametrize(

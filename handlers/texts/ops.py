@@ -47,6 +47,7 @@ ALERT_TITLES = {
     "audit_row_late": N_("Audit log: rows chained late"),
     "webhook_set_aside": N_("Webhook event given up after a day of failed deliveries"),
     "webhook_disabled": N_("Webhook endpoint disabled: it answered 410 Gone"),
+    "challenge_reported": N_("Login approval reported: “This wasn't me”"),
 }
 
 ALERT_ACTIONS = {
@@ -98,6 +99,10 @@ ALERT_ACTIONS = {
         "The receiver asked for no more events; its events wait. Remove the webhook, or add "
         "it again if it was a mistake."
     ),
+    "challenge_reported": N_(
+        "Someone tried to log in with this account's password: the user was told to change "
+        "it, and no approval is asked for 15 minutes. Check the address and the client."
+    ),
 }
 
 ALERT_SINGLE = N_("{icon} <b>{severity}</b> · {title}\n{facts}When: {when}{details}{action}")
@@ -139,5 +144,9 @@ ALERT_DETAIL_NAMES = {
     "endpoint": N_("endpoint"),
     "event": N_("event"),
     "url": N_("url"),
+    "client": N_("client"),
+    "app": N_("app"),
+    "ip": N_("ip"),
+    "location": N_("location"),
 }
 ALERT_ACTION = N_("\nWhat to do: {action}")

@@ -151,3 +151,18 @@ CHECK_RESULT_NAMES = {
     "deactivated": N_("deactivated"),
     "enrollment_required": N_("refused: no device (a new one is needed)"),
 }
+
+# /lookup: the account's last login approvals in the chat (core/challenges.py).
+LOOKUP_RECENT_CHALLENGES = N_("Recent login approvals in the chat:")
+RECENT_CHALLENGE = N_("• {when}: {status} via {client}{app}")
+RECENT_CHALLENGE_APP = N_(" ({app})")
+CHALLENGE_STATUS_NAMES = {
+    "pending": N_("waiting"),
+    "accepted": N_("approved"),
+    "declined": N_("declined"),
+    "wrong_number": N_("declined: wrong number"),
+    "reported": N_("reported: “This wasn't me”"),
+    "locked": N_("declined: locked"),
+    "expired": N_("expired"),
+    "cancelled": N_("cancelled"),
+}

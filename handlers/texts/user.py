@@ -642,3 +642,42 @@ LOST_NEEDS_NEW_DEVICE = N_(
     "<code>{account}</code> has no device left to turn off, and 2FA stays required. Send "
     "/enroll to set up a new device."
 )
+
+# Approve a login in the chat (handlers/challenges.py). The context values are the login
+# system's, shown as text (escaped).
+CHALLENGE_TITLE = N_("🔐 <b>Is this you, logging in?</b>")
+CHALLENGE_ACCOUNT = N_("Account: <code>{account}</code>")
+CHALLENGE_APP = N_("App: {app}")
+CHALLENGE_IP = N_("Address: {ip}")
+CHALLENGE_LOCATION = N_("Place: {location}")
+CHALLENGE_TIME = N_("Time: {when}")
+CHALLENGE_PICK_NUMBER = N_(
+    "If it is you, press the number your login screen shows. If you are not logging in "
+    "right now, press <b>This wasn't me</b>. This request ends at {until}."
+)
+CHALLENGE_APPROVE_OR_NOT = N_(
+    "If it is you, press <b>Approve</b>. If you are not logging in right now, press "
+    "<b>This wasn't me</b>. This request ends at {until}."
+)
+BUTTON_CHALLENGE_APPROVE = N_("Approve")
+BUTTON_CHALLENGE_NOT_ME = N_("This wasn't me")
+CHALLENGE_ACCEPTED = N_("✅ <b>Approved</b> at {when}: the login goes on.")
+CHALLENGE_WRONG_NUMBER = N_(
+    "❌ <b>Declined</b> at {when}: a number other than the login screen's was pressed, so "
+    "the login was refused. If it was you, log in again."
+)
+CHALLENGE_DECLINED_LOCKED = N_(
+    "❌ <b>Declined</b> at {when}: the account is locked after too many failed codes."
+)
+CHALLENGE_REPORTED = N_(
+    "🚫 <b>Reported</b> at {when}: the login was refused and the operations team was "
+    "alerted. <b>Change your password now</b>: whoever tried this knows it."
+)
+CHALLENGE_EXPIRED = N_("⌛ <b>Expired</b>: nobody answered in time, so the login was refused.")
+CHALLENGE_CANCELLED = N_("The login was cancelled before anyone answered.")
+CHALLENGE_ANSWER_ACCEPTED = N_("Approved.")
+CHALLENGE_ANSWER_WRONG = N_("Wrong number: the login was refused.")
+CHALLENGE_ANSWER_LOCKED = N_("The account is locked: the login was refused.")
+CHALLENGE_ANSWER_REPORTED = N_("Reported. Change your password now.")
+CHALLENGE_ANSWER_DECIDED = N_("Already answered.")
+CHALLENGE_ANSWER_EXPIRED = N_("This request has expired.")

@@ -11,6 +11,7 @@ from storage.repositories.agents import AgentRepository
 from storage.repositories.alerts import AlertRepository
 from storage.repositories.audit import AuditRepository
 from storage.repositories.base import Connection
+from storage.repositories.challenges import ChallengeRepository
 from storage.repositories.cleanup import CleanupRepository
 from storage.repositories.clients import ClientRepository
 from storage.repositories.conversations import ConversationRepository, GrantRepository
@@ -53,6 +54,7 @@ class Transaction:
         self.clients = ClientRepository(conn)
         self.leadership = LeadershipRepository(conn)
         self.webhooks = WebhookRepository(conn)
+        self.challenges = ChallengeRepository(conn)
 
     def ping(self) -> bool:
         return self.connection.execute("SELECT 1").fetchone() == (1,)
