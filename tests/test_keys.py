@@ -161,7 +161,7 @@ async def test_rotation_while_codes_are_checked_fails_no_verification(
                 seen.append((batches, verdict.result))
 
     checks = [asyncio.create_task(logins(users[i::4])) for i in range(4)]
-    report = await rotate(db, rotated, batch_rows=3, progress=progress)
+    report = await rotate(db, rotated, batch_rows=1, progress=progress)
     await asyncio.gather(*checks)
 
     assert [result for _, result in seen] == [Result.ACCEPTED] * (3 * len(users))
