@@ -70,17 +70,20 @@ def client_auth(clients: ClientRegistry, limits: RateLimits) -> Middleware:
         if needed == PUBLIC:
             return await handler(request)
         address = request.remote or ""
-        wait = limits.address_refused(address)
-        if wait is not None:
-            raise _rate_limited(wait, "too many failed authentications from this address")
         header = request.headers.get("Authorization", "")
         scheme, _, presented = header.partition(" ")
-        if scheme.lower() != "bearer" or not presented.strip():
-            limits.note_failure(address)
-            raise _unauthorized("missing_token", "send Authorization: Bearer <token>", None)
-        client = await clients.authenticate(presented.strip())
+        has_token = scheme.lower() == "bearer" and bool(presented.strip())
+        client = await clients.authenticate(presented.strip()) if has_token else None
         if client is None:
+            # Only what fails to authenticate is held back by its address: a valid token is
+            # never refused for another sender's failures (behind a proxy every request
+            # comes from one address).
+            wait = limits.address_refused(address)
+            if wait is not None:
+                raise _rate_limited(wait, "too many failed authentications from this address")
             limits.note_failure(address)
+            if not has_token:
+                raise _unauthorized("missing_token", "send Authorization: Bearer <token>", None)
             raise _unauthorized(
                 "invalid_token",
                 "the bearer token is not valid (unknown or revoked)",

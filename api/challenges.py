@@ -60,7 +60,7 @@ async def open_challenge(request: web.Request) -> web.Response:
         raise bad_request("unknown_field", f"unknown field {unknown[0]!r}")
     account = _account(body.get("account"))
     kind = body.get("kind", "number_match")
-    if kind not in KINDS:
+    if not isinstance(kind, str) or kind not in KINDS:
         raise bad_request("invalid_kind", "kind must be number_match or approve")
     try:
         context = parse_context(body.get("context"))
@@ -119,13 +119,13 @@ async def cancel_challenge(request: web.Request) -> web.Response:
     challenge_id = _challenge_id(request)
     services = request.app[SERVICES]
     reading = await services.challenges.cancel(challenge_id, actor=request[CLIENT].actor)
-    return _reading_response(reading, cancelling=True)
+    return _reading_response(reading)
 
 
-def _reading_response(reading: Reading | None, *, cancelling: bool = False) -> web.Response:
+def _reading_response(reading: Reading | None) -> web.Response:
     if reading is None:
         raise ApiError(404, "not_found", "no such challenge")
-    if reading.used and not cancelling:
+    if reading.used:
         raise ApiError(
             409,
             "already_used",

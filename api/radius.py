@@ -63,6 +63,10 @@ def reject(message: str) -> RadiusAnswer:
 
 
 INVALID_ACCOUNT = reject("2FA: the user name is not a valid account")
+PUSH_NOT_ALLOWED = reject(
+    "2FA: approval in the chat is not enabled for this RADIUS client: enter the 6-digit code"
+    " from your app"
+)
 NOT_A_CODE = reject("2FA: enter the 6-digit code from your authenticator app or a recovery code")
 APPROVAL_OFF = reject(
     "2FA: approval in the chat is turned off: enter the 6-digit code from your app"
@@ -90,10 +94,14 @@ RADIUS_CONTEXT = {"app": "RADIUS"}
 async def radius_check(request: web.Request) -> web.Response:
     user, password = await _form(request)
     services = request.app[SERVICES]
-    return (await check(services, user, password, request[CLIENT].actor)).response()
+    client = request[CLIENT]
+    push = client.allows(Scope.CHALLENGES)
+    return (await check(services, user, password, client.actor, push=push)).response()
 
 
-async def check(services: Services, user: bytes, password: bytes, actor: str) -> RadiusAnswer:
+async def check(
+    services: Services, user: bytes, password: bytes, actor: str, *, push: bool = True
+) -> RadiusAnswer:
     """The answer for a User-Name and User-Password as FreeRADIUS received them."""
     try:
         account = normalise_account_id(user.decode("utf-8"))
@@ -103,7 +111,10 @@ async def check(services: Services, user: bytes, password: bytes, actor: str) ->
         code = password.decode("utf-8")
     except UnicodeDecodeError:
         return NOT_A_CODE
-    if code.strip().lower() in APPROVAL_WORDS:
+    # Spaces only, as the shipped FreeRADIUS site tells "push" from a code (/^ *push *$/i).
+    if code.strip(" ").lower() in APPROVAL_WORDS:
+        if not push:  # asking people in the chat takes the challenges scope, as the API does
+            return PUSH_NOT_ALLOWED
         return await approval_in_chat(services, account, actor)
     if not is_code_shaped(code):
         # Refused without a check, as POST /v1/verify refuses it (400): not counted.

@@ -430,7 +430,9 @@ class ChallengeService:
                 self._audit(tx, challenge, now, actor, "challenge_cancelled")
                 return Reading(_with(tx, challenge.id), Status.CANCELLED)
             if challenge.status == Status.ACCEPTED:
-                tx.challenges.use(challenge.id, now)  # voided: never a login now
+                # Read now or never: this answer is the one login (used: it was read before).
+                first = tx.challenges.use(challenge.id, now)
+                return Reading(challenge, Status.ACCEPTED, used=not first)
             return Reading(challenge, Status(challenge.status))
 
         reading = await self._db.run(work)

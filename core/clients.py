@@ -264,7 +264,9 @@ class RateLimits:
 
     def address_refused(self, address: str) -> int | None:
         """Seconds an address must wait after too many failed authentications, or None.
-        Such an address is refused whatever it sends: else guessing would go on."""
+        Asked only for a request that did not authenticate: such requests from the address
+        get 429 until the window has room (guessing slows to the limit), while a valid
+        token from the same address (a proxy's) still goes through."""
         if self._limiter.test(self._failures, "address", address):
             return None
         return self._wait(self._failures, "address", address)

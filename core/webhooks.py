@@ -24,6 +24,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
+import urllib.parse
 import re
 import secrets
 import socket
@@ -123,9 +124,39 @@ def address_refused(address: str) -> bool:
     """An address a webhook may not reach unless allowed: loopback, link-local, private,
     shared, reserved, multicast or unspecified (anything not on the public internet)."""
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:  # a translator or tunnel would reach that IPv4 address
+            return address_refused(str(embedded))
     return not ip.is_global or ip.is_multicast
+
+
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64 (RFC 6052, RFC
+# 8215) and the deprecated IPv4-compatible addresses.
+_IPV4_CARRIERS = tuple(
+    ipaddress.IPv6Network(prefix) for prefix in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96")
+)
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64, compatible)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip.teredo is not None:
+        return ip.teredo[1]
+    if any(ip in network for network in _IPV4_CARRIERS) and int(ip) & 0xFFFFFFFF:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
+def shown_url(url: str) -> str:
+    """A receiver's URL as the audit log and the ops chat show it: scheme, host and port
+    only (a path or query may carry the receiver's own secret, as chat webhooks do)."""
+    parts = urllib.parse.urlsplit(url)
+    rest = "/…" if parts.path.strip("/") or parts.query else ""
+    return f"{parts.scheme}://{parts.netloc}{rest}"
 
 
 def ip_literal(host: str) -> str | None:
@@ -244,7 +275,7 @@ class WebhookService:
                 name, url, tuple(dict.fromkeys(event_types)), allow_private, now
             )
             tx.webhooks.add_secret(secret_id, endpoint_id, _secret_owner(name), sealed, now)
-            tx.audit.record(now, "operator", "webhook_added", endpoint=name, url=url)
+            tx.audit.record(now, "operator", "webhook_added", endpoint=name, url=shown_url(url))
             return True
 
         if not await self._db.run(work):
@@ -330,7 +361,7 @@ class WebhookService:
                 if tx.webhooks.disable(endpoint.id, "410 Gone", now):
                     tx.audit.record(now, "system", "webhook_disabled", endpoint=endpoint.name)
                     tx.alerts.raise_event(
-                        now, "webhook_disabled", "warning", endpoint=endpoint.name, url=endpoint.url
+                        now, "webhook_disabled", "warning", endpoint=endpoint.name, url=shown_url(endpoint.url)
                     )
                 return Outcome.GONE
             first_failed = delivery.first_failed_at or now

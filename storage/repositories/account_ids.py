@@ -15,6 +15,7 @@ from storage.repositories.sealed import SEALED_COLUMNS, SealedValue
 ACCOUNT_ID_COLUMNS = (
     ("account_security", "account_id"),
     ("alert_events", "account_id"),
+    ("challenges", "account_id"),
     ("deactivation_requests", "account_id"),
     ("devices", "account_id"),
     ("enrollment_links", "account_id"),
