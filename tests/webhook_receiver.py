@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,17 @@ class Received:
         return data
 
 
+@dataclass(frozen=True)
+class Attempt:
+    """One POST: its webhook-id, what it was answered, who sent it (``identify``), when
+    it came (``time.monotonic()``)."""
+
+    message_id: str
+    status: int
+    sender: str
+    at: float
+
+
 @dataclass
 class Receiver:
     secret: str = ""
@@ -38,10 +50,19 @@ class Receiver:
     attempts: list[str] = field(default_factory=list)  # webhook-id of every POST
     refused: int = 0  # bodies whose signature did not verify
     bodies: list[str] = field(default_factory=list)  # every body, verified or not
-    hook: Callable[[web.Request], None] | None = None
+    log: list[Attempt] = field(default_factory=list)  # every POST, as answered
+    identify: Callable[[web.Request], str] | None = None  # names the sender of a POST
     arrived: asyncio.Event = field(default_factory=asyncio.Event)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        came = time.monotonic()
+        sender = self.identify(request) if self.identify is not None else ""
+        response = await self._answer(request)
+        message_id = request.headers.get("webhook-id", "")
+        self.log.append(Attempt(message_id, response.status, sender, came))
+        return response
+
+    async def _answer(self, request: web.Request) -> web.Response:
         body = await request.text()
         self.bodies.append(body)
         self.attempts.append(request.headers.get("webhook-id", ""))
