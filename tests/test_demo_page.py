@@ -123,6 +123,8 @@ def add_user(page: Page, name: str) -> None:
     page.fill("#new-name", name)
     page.click("#add-user button")
     expect(page.locator("#chat-title")).to_have_text(name)
+    # The chat list follows the title a moment later: its active entry is the new user's.
+    expect(page.locator("#chat-list li.active .name")).to_have_text(name)
 
 
 def enrol(page: Page, device: str) -> str:
