@@ -49,8 +49,8 @@ class DemoSetup:
     api_url: str
     api_token: str = field(repr=False)
     groups: tuple[GroupChat, ...]
-    #: The API calls the login panel offers (POST /v1/challenges only once the API has it).
-    api_calls: tuple[str, ...] = ("verify", "accounts", "enrollment-links")
+    #: The API calls the login panel offers (the page shows a control for each).
+    api_calls: tuple[str, ...] = ("verify", "accounts", "enrollment-links", "challenges")
 
     def to_json(self) -> dict[str, Any]:
         return {

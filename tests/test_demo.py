@@ -205,3 +205,42 @@ async def test_the_proxy_adds_the_api_token_and_passes_the_answer_on(
     finally:
         await runner.cleanup()
     assert seen == [("/v1/verify", f"Bearer {API_TOKEN}", {"account": "a", "code": "123456"})]
+
+
+async def test_the_panel_offers_challenges_and_the_proxy_passes_long_polls_and_deletes_on(
+    unused_tcp_port: int,
+) -> None:
+    seen: list[tuple[str, str, dict[str, str]]] = []
+
+    async def challenge(request: web.Request) -> web.Response:
+        seen.append((request.method, request.path, dict(request.query)))
+        status = "cancelled" if request.method == "DELETE" else "pending"
+        return web.json_response({"id": request.match_info["id"], "status": status})
+
+    api = web.Application()
+    api.router.add_get("/v1/challenges/{id}", challenge)
+    api.router.add_delete("/v1/challenges/{id}", challenge)
+    runner = web.AppRunner(api)
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", unused_tcp_port).start()
+    state = BotApiState(token=TOKEN)
+    setup = DemoSetup("twofa_desk_demo_bot", f"http://127.0.0.1:{unused_tcp_port}", API_TOKEN, ())
+    page = DemoPage(state, setup)
+    try:
+        async with (
+            BotApiServer(state, setup=page.install) as server,
+            aiohttp.ClientSession() as http,
+        ):
+            async with http.get(f"{server.origin}/demo/setup") as response:
+                assert "challenges" in (await response.json())["api_calls"]
+            url = f"{server.origin}/demo/api/v1/challenges/k3v"
+            async with http.get(url, params={"wait": "1"}) as response:
+                assert await response.json() == {"id": "k3v", "status": "pending"}
+            async with http.delete(url) as response:
+                assert await response.json() == {"id": "k3v", "status": "cancelled"}
+    finally:
+        await runner.cleanup()
+    assert seen == [
+        ("GET", "/v1/challenges/k3v", {"wait": "1"}),
+        ("DELETE", "/v1/challenges/k3v", {}),
+    ]

@@ -123,6 +123,8 @@ def add_user(page: Page, name: str) -> None:
     page.fill("#new-name", name)
     page.click("#add-user button")
     expect(page.locator("#chat-title")).to_have_text(name)
+    # The chat list follows the title a moment later: its active entry is the new user's.
+    expect(page.locator("#chat-list li.active .name")).to_have_text(name)
 
 
 def enrol(page: Page, device: str) -> str:
@@ -226,3 +228,39 @@ def test_the_login_panel_calls_the_api(page: Page) -> None:
     page.click("#verify-form button")
     expect(page.locator("#api-request")).to_have_text("POST /v1/verify → 200")
     expect(page.locator("#api-answer")).to_contain_text('"result": "accepted"')
+
+
+def test_the_login_panel_asks_for_approval_and_the_user_presses_its_number(page: Page) -> None:
+    add_user(page, "Dora")
+    dora = page.locator("#chat-list li.active").get_attribute("data-chat")
+    enrol(page, "Dora's phone")
+
+    expect(page.locator("#challenge-account")).to_have_value(f"tg:{dora}")
+    page.fill("#challenge-app", "VPN")
+    page.fill("#challenge-ip", "203.0.113.7")
+    page.fill("#challenge-place", "Berlin, DE")
+    page.click("#challenge-form button[type=submit]")
+    expect(page.locator("#challenge-number")).to_have_text(re.compile(r"^[0-9]{2}$"))
+    shown = page.locator("#challenge-number").inner_text()
+    expect(page.locator("#challenge-status")).to_have_text("pending")
+
+    # Dora's chat: the login's context, three numbers (the panel's among them) and
+    # "This wasn't me".
+    message = bot_message(page, "Is this you, logging in?")
+    expect(message).to_contain_text("App: VPN")
+    expect(message).to_contain_text("Address: 203.0.113.7")
+    expect(message).to_contain_text("Place: Berlin, DE")
+    buttons = message.locator(".keyboard button")
+    expect(buttons).to_have_count(4)
+    expect(buttons.last).to_have_text("This wasn't me")
+    numbers = buttons.all_inner_texts()[:3]
+    assert all(re.fullmatch(r"[0-9]{2}", n) for n in numbers), numbers
+    assert shown in numbers
+
+    # The long poll answers the press: accepted, and the message says so.
+    message.get_by_role("button", name=shown, exact=True).click()
+    expect(page.locator("#challenge-status")).to_have_text("accepted", timeout=REPLY_MS)
+    expect(page.locator("#api-request")).to_contain_text(re.compile(r"GET /v1/challenges/\w+"))
+    expect(page.locator("#api-answer")).to_contain_text('"status": "accepted"')
+    bot_message(page, "Approved")
+    expect(page.locator("#challenge-cancel")).to_be_hidden()

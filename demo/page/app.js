@@ -7,6 +7,10 @@ const LANGUAGES = [
   ["en", "English"], ["de", "Deutsch"], ["de-AT", "Deutsch (AT)"], ["fr", "Français"],
 ];
 const $ = (id) => document.getElementById(id);
+// The panel's fields that follow the private chat shown (until typed in).
+const ACCOUNT_FIELDS = ["verify-account", "state-account", "challenge-account"];
+// GET /v1/challenges/{id}?wait=: the longest the API waits (the demo's proxy allows 30 s).
+const LONG_POLL_S = 25;
 
 const view = {
   setup: null,
@@ -163,7 +167,7 @@ function select(chatId) {
   }
   if (chatId > 0) {  // a private chat (a group's id is negative)
     view.lastUser = chatId;
-    for (const id of ["verify-account", "state-account"]) {
+    for (const id of ACCOUNT_FIELDS) {
       if (!$(id).dataset.edited) $(id).value = `tg:${chatId}`;
     }
   }
@@ -375,7 +379,9 @@ async function renderAuthenticator() {
 
 // --------------------------------------------------------------------- login system
 
-async function callApi(method, path, body) {
+// The answer is shown in the panel's answer area, unless `stale()` says by then that
+// nobody waits for it any more (a long poll of a challenge the panel left).
+async function callApi(method, path, body, stale) {
   $("api-request").textContent = `${method} /${path} …`;
   const options = { method, headers: {} };
   if (body !== undefined) {
@@ -390,13 +396,76 @@ async function callApi(method, path, body) {
     parsed = JSON.parse(text);
     shown = JSON.stringify(parsed, null, 2);
   } catch (error) { /* not JSON: shown as it came */ }
+  if (stale && stale()) return parsed;
   $("api-request").textContent = `${method} /${path} → ${response.status}`;
   $("api-answer").textContent = shown;
   return parsed;
 }
 
+// -------------------------------------------------------------- approval in the chat
+
+// The challenge the panel shows; `round` grows when the panel leaves one (a new one is
+// started, or it is cancelled), so that its long poll stops and its answer is not shown.
+const challenge = { id: null, round: 0 };
+
+function showChallengeStatus(status, reason) {
+  const box = $("challenge-status");
+  box.textContent = reason ? `${status} (${reason})` : status;
+  box.dataset.status = status;
+  $("challenge-cancel").hidden = status !== "pending";
+}
+
+async function startChallenge() {
+  const context = {};
+  for (const [field, id] of [["app", "challenge-app"], ["ip", "challenge-ip"], ["location", "challenge-place"]]) {
+    const value = $(id).value.trim();
+    if (value) context[field] = value;
+  }
+  const round = ++challenge.round;
+  challenge.id = null;
+  $("challenge-result").hidden = true;
+  const answer = await callApi("POST", "v1/challenges", { account: $("challenge-account").value.trim(), context });
+  if (round !== challenge.round || !answer || !answer.id) return;
+  challenge.id = answer.id;
+  $("challenge-number").textContent = answer.number;
+  $("challenge-result").hidden = false;
+  showChallengeStatus(answer.status);
+  await pollChallenge(answer.id, round);
+}
+
+// Long-poll the verdict: each answer comes the moment the challenge is decided, else after
+// LONG_POLL_S seconds with "pending" (then ask again). The first read of "accepted" is the
+// login; the panel reads it once.
+async function pollChallenge(id, round) {
+  const stale = () => round !== challenge.round;
+  while (!stale()) {
+    let answer = null;
+    try {
+      answer = await callApi("GET", `v1/challenges/${encodeURIComponent(id)}?wait=${LONG_POLL_S}`, undefined, stale);
+    } catch (error) {
+      if (!stale()) $("api-request").textContent = `GET /v1/challenges/${id}: ${error.message}`;
+    }
+    if (stale()) return;
+    if (!answer || !answer.status) {
+      showChallengeStatus((answer && answer.error) || "no answer");
+      return;
+    }
+    showChallengeStatus(answer.status, answer.reason);
+    if (answer.status !== "pending") return;
+  }
+}
+
+async function cancelChallenge() {
+  const id = challenge.id;
+  if (id === null) return;
+  challenge.round += 1;  // its long poll ends with "cancelled": this answer says so already
+  const answer = await callApi("DELETE", `v1/challenges/${encodeURIComponent(id)}`);
+  if (answer && answer.status) showChallengeStatus(answer.status, answer.reason);
+  else $("challenge-cancel").hidden = true;
+}
+
 function setUpPanel() {
-  for (const id of ["verify-account", "state-account"]) {
+  for (const id of ACCOUNT_FIELDS) {
     $(id).addEventListener("input", () => { $(id).dataset.edited = "1"; });
   }
   $("verify-form").addEventListener("submit", async (event) => {
@@ -420,8 +489,12 @@ function setUpPanel() {
     const parameter = startParameter($("link-url").href);
     if (parameter !== null) await openStart(parameter);
   });
-  $("challenges-note").textContent = view.setup.api_calls.includes("challenges") ? "" :
-    "Approval in the chat (POST /v1/challenges) is not in this version of the API.";
+  $("challenge-form").hidden = !view.setup.api_calls.includes("challenges");
+  $("challenge-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    await startChallenge();
+  });
+  $("challenge-cancel").addEventListener("click", cancelChallenge);
 }
 
 // ------------------------------------------------------------------------- refreshing
