@@ -11,6 +11,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench._postgres import PostgresServer
 from bot.__main__ import main
 from core import totp
 from core.accounts import TelegramIdentity
@@ -23,7 +24,6 @@ from core.verification import Result, VerificationService
 from storage import copy as copying
 from storage.copy import CopyError, CopyProgress, copy_sqlite_to_postgresql
 from storage.db import Database, open_database
-from tests.pg import PostgresServer
 
 ANN = TelegramIdentity(1001, "ann", "Ann")
 ACCOUNT = "tg:1001"

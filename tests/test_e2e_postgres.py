@@ -2,7 +2,7 @@
 
 Real ``python -m bot`` processes (the bot, ``python -m bot api``, ``--workers 2``)
 against the local Bot API test server over HTTP, on a database of the throwaway
-PostgreSQL server of the test session (tests/pg.py).
+PostgreSQL server of the test session (bench/_postgres.py).
 """
 
 from __future__ import annotations
@@ -21,22 +21,22 @@ import aiohttp
 import psycopg
 import pytest
 
+from bench._postgres import PostgresServer
 from core.crypto import generate_key
 from core.leadership import LeaseTiming
 from demo.botapi import BotApiServer
-from storage.leader_lock import LOCK_KEYS
 from tests.e2e import (
     REPLY_TIMEOUT,
     BotProcess,
     E2EUser,
+    contains,
+    enrol,
     eventually,
     eventually_async,
+    has_photo,
 )
 from tests.helpers import app_code
-from tests.pg import PostgresServer
-from tests.relay import BotApiCalls, Relay
-from tests.test_e2e_enrolment import contains, has_photo
-from tests.test_e2e_recovery import enrol
+from tests.relay import BotApiCalls, Relay, terminate_leader_session
 
 API_TOKEN = "e2e-postgres-token-0123456789abcdef-012345"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -99,15 +99,6 @@ def wrong_code(secret: str) -> str:
     now = time.time()
     valid = {app_code(secret, now + 30 * step) for step in range(-2, 3)}
     return next(code for code in ("000000", "111111", "222222") if code not in valid)
-
-
-def terminate_leader_session(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-            " AND granted AND (classid, objid, objsubid) = (%s, %s, 2)",
-            LOCK_KEYS,
-        )
 
 
 def audit_count(url: str, action: str, account: str) -> int:
