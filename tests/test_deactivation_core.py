@@ -245,19 +245,14 @@ async def approved_and_ended(
 ) -> tuple[str, tuple[str, ...]]:
     """Ann enrolled, support approved a 4 h deactivation and the window ran out (the
     sweep ran): (the lost device's secret, the recovery codes of the first activation)."""
-    started = await enrolment.start(ANN, ANN.user_id)
-    assert isinstance(started, EnrolmentStarted)
-    await enrolment.submit(ANN.user_id, now_code(started.secret, clock))
-    await enrolment.submit(ANN.user_id, "Phone")
-    first = await enrolment.complete(ANN.user_id, started.enrolment.id)
-    clock.advance(seconds=90)
+    first = await enrol(enrolment, clock)
     desk = deactivation_service(db, clock)
     request = (await desk.file(ANN, 1001, "lost")).request
     assert request is not None
     await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
     clock.advance(hours=4, seconds=1)
     assert [r.id for r in await desk.end_windows()] == [request.id]
-    return started.secret, first.recovery_codes
+    return first.secret, first.recovery_codes
 
 
 async def test_after_the_window_every_login_is_refused_until_a_new_device(
