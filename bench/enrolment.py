@@ -29,10 +29,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench._support import (  # noqa: E402
+    BotProcess,
+    app_code,
+    decode_qr,
+    local_bot_api,
+    parse_key_uri,
+)
 from core.qr import render_qr_png  # noqa: E402
 from demo.botapi import BotApiServer, SimMessage  # noqa: E402
-from tests.e2e import BotProcess, local_bot_api  # noqa: E402
-from tests.helpers import app_code, decode_qr, parse_key_uri  # noqa: E402
 
 TIMEOUT = 120.0
 

@@ -15,7 +15,7 @@ run. ``--synchronous full`` or ``normal`` runs one of them only; HTTP always run
 bot as shipped (FULL).
 
 PostgreSQL: ``--database postgresql://user:password@host/db`` (an empty database) or
-``--database local`` (a throwaway server started here with tests/pg.py, fsync on, so a
+``--database local`` (a throwaway server started here with bench/_postgres.py, fsync on, so a
 COMMIT is as durable as SQLite's FULL) adds the figures on PostgreSQL, next to SQLite's:
 the seeded database copied in with ``storage.copy``, then every level run on it
 in-process through ``PostgresDatabase`` (its pool, its threads, SERIALIZABLE, group
@@ -51,6 +51,8 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import psycopg  # noqa: E402
 
+from bench._postgres import PostgresServer  # noqa: E402
+from bench._support import BOT_USERNAME, BotProcess, local_bot_api  # noqa: E402
 from core import totp  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.crypto import SecretBox, decode_key, generate_key  # noqa: E402
@@ -60,8 +62,6 @@ from storage.db import POSTGRESQL_PREFIXES, Database  # noqa: E402
 from storage.postgresql import DEFAULT_POOL_SIZE, PostgresDatabase  # noqa: E402
 from storage.repositories import Transaction  # noqa: E402
 from storage.sqlite import SqliteDatabase, Synchronous  # noqa: E402
-from tests.e2e import BOT_USERNAME, BotProcess, local_bot_api  # noqa: E402
-from tests.pg import PostgresServer  # noqa: E402
 
 API_TOKEN = "bench-api-token-0123456789abcdef"
 UNLIMITED = "1000000/second"  # the load is the point here, not the per-client rate limit

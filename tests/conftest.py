@@ -1,14 +1,20 @@
-"""Shared fixtures: a moved clock, a fresh database, the core services.
+"""Shared fixtures: a moved clock, a fresh database, the core services, and the bots.
+
+Two kinds of bot: ``chat_bot`` is the bot in the test's process with the Bot API
+simulated in memory (tests/harness.py, the handler tests); ``bot`` is ``python -m bot``
+in a process of its own against the local Bot API test server ``server`` (tests/e2e.py,
+the end-to-end tests).
 
 The storage, core and API tests (the modules ``ON_BOTH_DATABASES`` names) run twice,
 ``[sqlite]`` and ``[postgresql]``: their ``db``, ``database_url`` and ``settings``
 fixtures follow the ``backend`` parameter. The others (handlers, end to end) run on
-SQLite. PostgreSQL is a throwaway server of the session (tests/pg.py), each test a
+SQLite. PostgreSQL is a throwaway server of the session (bench/_postgres.py), each test a
 fresh database in it; if no server can be started, those tests fail and say why.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import fnmatch
 import os
 import signal
@@ -16,10 +22,12 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
+import aiohttp
 import psycopg
 import pytest
 from psycopg import sql
 
+from bench._postgres import PostgresServer, PostgresUnavailable
 from core.clock import FakeClock
 from core.config import Settings
 from core.crypto import SecretBox, decode_key, generate_key
@@ -27,7 +35,7 @@ from core.enrolment import EnrolmentService
 from demo.botapi import BotApiServer
 from storage.db import Backend, Database, open_database
 from tests.e2e import BotProcess, local_bot_api
-from tests.pg import PostgresServer, PostgresUnavailable
+from tests.harness import API_TOKEN, Api, Harness, running_bot
 
 # Opt in to python-telegram-bot's timedelta durations (RetryAfter.retry_after), as
 # ``python -m bot`` does, so reading them raises no deprecation warning.
@@ -162,10 +170,37 @@ async def server() -> AsyncIterator[BotApiServer]:
 @pytest.fixture
 async def bot(server: BotApiServer, tmp_path: Path) -> AsyncIterator[BotProcess]:
     """``python -m bot`` started against ``server``, stopped with SIGTERM at the end (the
-    handler tests define their own ``bot``, a harness in the test's process)."""
+    handler tests use ``chat_bot``, the bot in the test's process)."""
     process = BotProcess(server, tmp_path)
     await process.start()
     yield process
     if process.proc is not None and process.proc.returncode is None:
         process.proc.send_signal(signal.SIGTERM)
         await process.proc.wait()
+
+
+@pytest.fixture
+def chat_settings(settings: Settings) -> Settings:
+    """The settings ``chat_bot`` runs with: a module whose bot needs a support or an ops
+    chat, agents or admins overrides this fixture."""
+    return settings
+
+
+@pytest.fixture
+async def chat_bot(chat_settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
+    """The bot as ``python -m bot`` builds it, in the test's process, the Bot API simulated
+    in memory (tests/harness.py); its support and ops chats exist as groups."""
+    async with running_bot(chat_settings, clock) as harness:
+        if chat_settings.support_chat_id is not None:
+            harness.state.group(chat_settings.support_chat_id, "Support")
+        if chat_settings.ops_chat_id is not None:
+            harness.state.group(chat_settings.ops_chat_id, "Ops")
+        yield harness
+
+
+@pytest.fixture
+async def api(settings: Settings, clock: FakeClock, unused_tcp_port: int) -> AsyncIterator[Api]:
+    """The HTTP API of the bot in the test's process, over real HTTP (token API_TOKEN)."""
+    with_api = dataclasses.replace(settings, api_token=API_TOKEN, api_port=unused_tcp_port)
+    async with running_bot(with_api, clock) as harness, aiohttp.ClientSession() as http:
+        yield Api(harness, f"http://127.0.0.1:{unused_tcp_port}", http)

@@ -1,32 +1,29 @@
-"""End-to-end plumbing: the local Bot API server here, ``python -m bot`` in its own process."""
+"""End-to-end plumbing: the local Bot API server here, ``python -m bot`` in its own process
+(bench/_support.py, shared with the benchmarks), and what a user does through them."""
 
 from __future__ import annotations
 
 import asyncio
-import os
-import signal
 import sqlite3
-import sys
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-from core.crypto import generate_key
+from bench._support import BOT_USERNAME as BOT_USERNAME
+from bench._support import ROOT as ROOT
+from bench._support import TOKEN as TOKEN
+from bench._support import BotProcess as BotProcess
+from bench._support import database_path as database_path
+from bench._support import eventually_async as eventually_async
+from bench._support import local_bot_api as local_bot_api
 from demo.botapi import BotApiServer, BotApiState, SimMessage
+from tests.helpers import app_code, decode_qr, parse_key_uri
 
 Predicate = Callable[[SimMessage], bool]
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "123456:E2E-TEST-TOKEN-abcdefghijklmnopqrstuv"
-BOT_USERNAME = "twofa_desk_bot"
 REPLY_TIMEOUT = 20.0
-
-
-def database_path(workdir: Path) -> Path:
-    """The SQLite database of a ``BotProcess`` started in ``workdir``."""
-    return workdir / "data" / "twofa.sqlite3"
+SUPPORT = -100600  # the support group of the end-to-end tests that have one
 
 
 def query(workdir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
@@ -36,118 +33,6 @@ def query(workdir: Path, sql: str, *params: Any) -> list[tuple[Any, ...]]:
         return conn.execute(sql, params).fetchall()
     finally:
         conn.close()
-
-
-class BotProcess:
-    """``python -m bot`` as a separate process, configured for the local test server.
-
-    ``command`` picks the role (``("api", "--workers", "2")``); ``name`` tells the log
-    files of several processes in one folder apart."""
-
-    def __init__(
-        self,
-        server: BotApiServer,
-        workdir: Path,
-        *,
-        command: tuple[str, ...] = (),
-        name: str = "bot",
-        **extra_env: str,
-    ) -> None:
-        self.server = server
-        self.workdir = workdir
-        self.command = command
-        self.log_path = workdir / f"{name}.log"
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith(("TELEGRAM_", "SECRETS"))},
-            "PYTHONPATH": str(ROOT),
-            "TELEGRAM_BOT_TOKEN": TOKEN,
-            "TELEGRAM_BASE_URL": server.base_url,
-            "TELEGRAM_BASE_FILE_URL": server.base_file_url,
-            "SECRETS_KEY": generate_key(),
-            "DATABASE_URL": f"sqlite:///{database_path(workdir)}",
-            "LOG_LEVEL": "INFO",
-            **extra_env,
-        }
-        self.proc: asyncio.subprocess.Process | None = None
-        self.starts = 0
-
-    async def spawn(self) -> None:
-        """Start the process without waiting for it to be ready."""
-        self.starts += 1
-        with self.log_path.open("ab") as log:
-            self.proc = await asyncio.create_subprocess_exec(
-                sys.executable,
-                "-m",
-                "bot",
-                *self.command,
-                cwd=self.workdir,
-                env=self.env,
-                stdin=asyncio.subprocess.DEVNULL,
-                stdout=log,
-                stderr=log,
-            )
-
-    async def start(self, timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        """Start and wait until it has set its commands and is polling for updates.
-
-        A bot that exits instead fails the test at once, with the end of its log.
-        """
-        commands_before = self._calls("setMyCommands")
-        await self.spawn()
-        assert self.proc is not None
-        state = self.server.state
-
-        # Polling: a getUpdates; webhook mode: its setWebhook.
-        receiving = "setWebhook" if "TELEGRAM_WEBHOOK_URL" in self.env else "getUpdates"
-        receiving_before = self._calls(receiving)
-
-        async def ready() -> None:
-            await state.wait_for_calls("setMyCommands", commands_before + 1, timeout=timeout)
-            await state.wait_for_calls(receiving, receiving_before + 1, timeout=timeout)
-
-        await self.until_ready(ready())
-
-    async def until_ready(self, ready: Coroutine[Any, Any, Any]) -> Any:
-        """Await ``ready``; a process that exits first fails the test with its log's end."""
-        assert self.proc is not None
-        readiness = asyncio.ensure_future(ready)
-        exited = asyncio.ensure_future(self.proc.wait())
-        await asyncio.wait({readiness, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if not readiness.done():
-            readiness.cancel()
-            raise RuntimeError(
-                f"python -m bot {' '.join(self.command)} exited with {exited.result()}:\n"
-                f"{self.log()[-3000:]}"
-            )
-        exited.cancel()
-        return readiness.result()
-
-    async def health(self, expected: dict[str, str], timeout: float = 30.0) -> None:  # noqa: ASYNC109
-        """Wait until ``GET /healthz`` (on API_PORT) answers 200 with ``expected`` in it."""
-        url = f"http://127.0.0.1:{self.env['API_PORT']}/healthz"
-
-        async def answers() -> None:
-            async with aiohttp.ClientSession() as http:
-                await eventually_async(lambda: _healthy(http, url, expected), timeout)
-
-        await self.until_ready(answers())
-
-    def _calls(self, method: str) -> int:
-        return len([c for c in self.server.state.calls if c[0] == method])
-
-    async def kill(self) -> None:
-        """SIGKILL: no chance to flush or say goodbye, as in a crash."""
-        assert self.proc is not None
-        self.proc.kill()
-        await self.proc.wait()
-
-    async def terminate(self, timeout: float = 20.0) -> int:  # noqa: ASYNC109
-        assert self.proc is not None
-        self.proc.send_signal(signal.SIGTERM)
-        return await asyncio.wait_for(self.proc.wait(), timeout)
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
 class E2EUser:
@@ -193,30 +78,45 @@ async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> No
         await asyncio.sleep(0.02)
 
 
-async def _healthy(http: aiohttp.ClientSession, url: str, expected: dict[str, str]) -> bool:
-    try:
-        async with http.get(url) as response:
-            body = await response.json()
-            return response.status == 200 and expected.items() <= body.items()
-    except aiohttp.ClientError:
-        return False
+def has_photo(message: SimMessage) -> bool:
+    return message.photo is not None
 
 
-async def eventually_async(
-    condition: Callable[[], Awaitable[bool]],
-    timeout: float = 10.0,  # noqa: ASYNC109
-) -> None:
-    """``eventually`` for a condition that must be awaited (an HTTP request...)."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await condition():
-        if loop.time() > deadline:
-            raise TimeoutError("condition did not hold in time")
-        await asyncio.sleep(0.05)
+def contains(text: str) -> Callable[[SimMessage], bool]:
+    return lambda message: text in message.content
 
 
-@asynccontextmanager
-async def local_bot_api() -> AsyncIterator[BotApiServer]:
-    state = BotApiState(token=TOKEN, bot_id=123456, bot_username=BOT_USERNAME)
-    async with BotApiServer(state) as server:
-        yield server
+async def scan(user: E2EUser) -> tuple[SimMessage, str]:
+    """/enroll, then read the QR code as the app would: (the photo message, the secret)."""
+    photo = await user.send("/enroll", has_photo)
+    uri = decode_qr(await user.download_photo(photo))
+    return photo, parse_key_uri(uri)["secret"]
+
+
+async def enrol(user: E2EUser, name: str = "Phone", start: str = "/enroll") -> str:
+    """Set up a device through the chat (``start``: /enroll or an enrolment link's /start),
+    as a user with the app would: its secret."""
+    photo = await user.send(start, has_photo)
+    secret = parse_key_uri(decode_qr(await user.download_photo(photo)))["secret"]
+    await user.send(app_code(secret), contains("Code confirmed"))
+    summary = await user.send(name, contains("Ready to activate"))
+    await user.press(summary, "Complete activation", contains("is active"))
+    return secret
+
+
+async def press_in_support(
+    server: BotApiServer, user_id: int, message: SimMessage, label: str
+) -> str:
+    """Press a button on the support message (in SUPPORT); return the toast the presser saw."""
+    update = server.state.press_button(
+        user_id, message.message_id, dict(message.buttons)[label], chat_id=SUPPORT
+    )
+    query_id = update["callback_query"]["id"]
+    await server.state.wait_for_calls("answerCallbackQuery", 1, timeout=REPLY_TIMEOUT)
+    for _ in range(100):
+        if query_id in server.state.callback_answers:
+            return server.state.callback_answers[query_id].get("text") or ""
+        await server.state.wait_for_calls(
+            "answerCallbackQuery", len(server.state.callback_answers) + 1, timeout=REPLY_TIMEOUT
+        )
+    raise AssertionError("the press was not answered")

@@ -1,42 +1,49 @@
-"""What a test needs to act like a user's authenticator app."""
+"""What a test needs to act like a user's authenticator app (bench/_support.py, shared with
+the benchmarks), and to read what the bot shows."""
 
 from __future__ import annotations
 
-import io
-import time
+import re
 from datetime import datetime
-from urllib.parse import parse_qs, unquote, urlparse
 
-import zxingcpp
-from PIL import Image
+from bench._support import app_code as app_code
+from bench._support import decode_qr as decode_qr
+from bench._support import independent_totp as independent_totp
+from bench._support import parse_key_uri as parse_key_uri
 
-from tests.test_totp import independent_totp
+#: A recovery code as the bot shows it: four groups of four hex digits.
+CODE = re.compile(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}")
 
-
-def decode_qr(png: bytes) -> str:
-    """Read a QR code with zxing-cpp, a decoder independent of the library that drew it."""
-    # Only QR codes: in about one image in 10,000 zxing also "sees" a 1-D barcode (ITF)
-    # in the modules of a valid QR code.
-    results = zxingcpp.read_barcodes(
-        Image.open(io.BytesIO(png)), formats=zxingcpp.BarcodeFormats(zxingcpp.BarcodeFormat.QRCode)
-    )
-    assert len(results) == 1, f"expected one QR code, found {len(results)}"
-    return results[0].text
-
-
-def parse_key_uri(uri: str) -> dict[str, str]:
-    """The parts of an ``otpauth://totp/<issuer>:<account>?secret=...`` URI."""
-    parsed = urlparse(uri)
-    assert parsed.scheme == "otpauth" and parsed.netloc == "totp"
-    label = unquote(parsed.path.lstrip("/"))
-    issuer, _, account = label.partition(":")
-    query = {k: v[0] for k, v in parse_qs(parsed.query).items()}
-    return {"label_issuer": issuer, "account": account, **query}
-
-
-def app_code(secret: str, at: float | None = None) -> str:
-    """The code the authenticator app shows now (or at ``at``), computed independently."""
-    return independent_totp(secret, time.time() if at is None else at)
+MONTHS = {
+    "en": [
+        "January",
+        "February",
+        "March",
+        "April",
+        "May",
+        "June",
+        "July",
+        "August",
+        "September",
+        "October",
+        "November",
+        "December",
+    ],
+    "de": [
+        "Januar",
+        "Februar",
+        "März",
+        "April",
+        "Mai",
+        "Juni",
+        "Juli",
+        "August",
+        "September",
+        "Oktober",
+        "November",
+        "Dezember",
+    ],
+}
 
 
 def shown_time(moment: datetime) -> str:

@@ -12,6 +12,9 @@ deadline of one's own, or of the server's (``idle_session_timeout``), ends the w
 
 ``sniff`` (optional) sees every chunk a client sends: the tests read the Bot API
 methods a bot process calls from it (``requests``).
+
+``terminate_leader_session(url)`` is the other fault of the leader tests: PostgreSQL ends
+the session that holds the leader lock, as an administrator or a failover would.
 """
 
 from __future__ import annotations
@@ -21,6 +24,10 @@ import contextlib
 import re
 import time
 from collections.abc import Callable
+
+import psycopg
+
+from storage.leader_lock import LOCK_KEYS
 
 CHUNK = 65536
 _REQUEST_LINE = re.compile(rb"(?:GET|POST) /bot[^/ ]*/(\w+) HTTP/1\.1")
@@ -125,3 +132,13 @@ class BotApiCalls:
     def first(self, *, but: tuple[str, ...] = ()) -> float | None:
         times = [at for at, name in self.calls if name not in but]
         return min(times) if times else None
+
+
+def terminate_leader_session(url: str) -> None:
+    """End the database session that holds the leader lock (on PostgreSQL at ``url``)."""
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
+            " AND granted AND (classid, objid, objsubid) = (%s, %s, 2)",
+            LOCK_KEYS,
+        )

@@ -2,57 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
 import re
 import urllib.parse
-from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import Any
 
-import aiohttp
 import pytest
 
 from core.accounts import TelegramIdentity
-from core.clock import FakeClock
-from core.config import Settings
 from core.deactivation import DeactivationService
 from storage.records import AccountSecurity
-from tests.harness import Harness, running_bot
+from tests.harness import API_TOKEN, Api, at_summary, code_for, enrol, wrong
 from tests.helpers import decode_qr, parse_key_uri
-from tests.test_handlers_check import enrolled, wrong
-from tests.test_handlers_enrolment import at_summary, code_for
-
-API_TOKEN = "api-test-token-0123456789abcdef-0123456789"
-
-
-class Api:
-    def __init__(self, harness: Harness, base: str, http: aiohttp.ClientSession) -> None:
-        self.harness = harness
-        self.base = base
-        self.http = http
-
-    async def call(
-        self, method: str, path: str, body: Any = None, token: str | None = API_TOKEN, **kw: Any
-    ) -> tuple[int, dict[str, Any], aiohttp.ClientResponse]:
-        headers = kw.pop("headers", {})
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        async with self.http.request(
-            method, self.base + path, json=body, headers=headers, **kw
-        ) as response:
-            return response.status, await response.json(), response
-
-    async def verify(self, account: str, code: str) -> dict[str, Any]:
-        status, body, _ = await self.call("POST", "/v1/verify", {"account": account, "code": code})
-        assert status == 200, body
-        return body
-
-
-@pytest.fixture
-async def api(settings: Settings, clock: FakeClock, unused_tcp_port: int) -> AsyncIterator[Api]:
-    with_api = dataclasses.replace(settings, api_token=API_TOKEN, api_port=unused_tcp_port)
-    async with running_bot(with_api, clock) as harness, aiohttp.ClientSession() as http:
-        yield Api(harness, f"http://127.0.0.1:{unused_tcp_port}", http)
 
 
 async def test_health_needs_no_token(api: Api) -> None:
@@ -96,7 +57,7 @@ async def test_verify_each_result(api: Api) -> None:
     harness = api.harness
     assert (await api.verify("tg:1001", "123456")) == {"result": "not_enrolled"}
     user = harness.user()
-    secret = await enrolled(harness, user)
+    secret, _ = await enrol(user)
     code = code_for(harness, secret)
     assert await api.verify("tg:1001", code) == {
         "result": "accepted",
@@ -148,7 +109,7 @@ async def test_verify_each_result(api: Api) -> None:
 )
 async def test_malformed_verify_is_400_and_changes_nothing(api: Api, body: Any, error: str) -> None:
     harness = api.harness
-    await enrolled(harness, harness.user())
+    await enrol(harness.user())
     if isinstance(body, str):
         status, answer, _ = await api.call(
             "POST", "/v1/verify", data=body, headers={"Content-Type": "application/json"}
@@ -169,7 +130,7 @@ async def test_account_state(api: Api) -> None:
     harness = api.harness
     status, empty, _ = await api.call("GET", "/v1/accounts/nobody@example.com")
     assert status == 200 and empty["enrolled"] is False and empty["devices"] == []
-    secret = await enrolled(harness, harness.user())
+    secret, _ = await enrol(harness.user())
     await api.verify("tg:1001", code_for(harness, secret))
     for _ in range(5):
         await api.verify("tg:1001", wrong(harness, secret))
@@ -245,7 +206,7 @@ async def test_a_recovery_code_over_http(api: Api) -> None:
 
 async def test_after_a_deactivation_window_the_login_must_be_refused(api: Api) -> None:
     harness = api.harness
-    secret = await enrolled(harness, harness.user())
+    secret, _ = await enrol(harness.user())
     desk = DeactivationService(
         harness.app.bot_data["services"].db,
         harness.clock,

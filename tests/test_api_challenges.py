@@ -11,14 +11,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from core import totp
-from core.accounts import TelegramIdentity
 from core.clients import Scope
 from core.clock import FakeClock
 from core.config import Settings
-from core.enrolment_results import EnrolmentStarted
 from core.services import Services
-from tests.harness import Harness, running_bot
+from tests.harness import Harness, enrol, running_bot
 
 API_TOKEN = "challenges-test-token-0123456789abcdef"
 ACCOUNT = "tg:1001"
@@ -50,20 +47,6 @@ class Api:
         return status, answer
 
 
-async def enrol(harness: Harness, user_id: int = 1001) -> None:
-    user = harness.user(user_id)
-    await user.send("/start")
-    services: Services = harness.app.bot_data["services"]
-    who = TelegramIdentity(user_id, "ann", "Ann")
-    started = await services.enrolment.start(who, user_id)
-    assert isinstance(started, EnrolmentStarted)
-    code = totp.code_at_step(started.secret, totp.time_step(harness.clock.now()))
-    await services.enrolment.submit(user_id, code)
-    await services.enrolment.submit(user_id, "Phone")
-    await services.enrolment.complete(user_id, started.enrolment.id)
-    harness.clock.advance(seconds=90)
-
-
 @pytest.fixture
 def api_settings(settings: Settings, unused_tcp_port: int) -> Settings:
     return dataclasses.replace(settings, api_token=API_TOKEN, api_port=unused_tcp_port)
@@ -83,7 +66,7 @@ async def press(api: Api, challenge_id: str, label: str) -> None:
 
 
 async def test_a_challenge_has_the_spec_s_shape(api: Api) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     status, body = await api.open(context={"app": "VPN", "ip": "203.0.113.7"})
     assert status == 201
     assert set(body) == {"id", "number", "status", "expires_at"}
@@ -94,7 +77,7 @@ async def test_a_challenge_has_the_spec_s_shape(api: Api) -> None:
 
 
 async def test_the_long_poll_answers_the_moment_the_user_presses(api: Api) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     _, body = await api.open()
     poll = asyncio.create_task(api.call("GET", f"/v1/challenges/{body['id']}?wait=25"))
     await asyncio.sleep(0.3)
@@ -110,7 +93,7 @@ async def test_the_long_poll_answers_the_moment_the_user_presses(api: Api) -> No
 
 
 async def test_a_wrong_number_is_declined(api: Api) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     _, body = await api.open()
     challenge = await api.services.challenges.read(body["id"], actor="api:API_TOKEN")
     assert challenge is not None
@@ -127,14 +110,14 @@ async def test_a_wrong_number_is_declined(api: Api) -> None:
 
 
 async def test_the_wait_runs_out_with_pending(api: Api) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     _, body = await api.open()
     status, state, _ = await api.call("GET", f"/v1/challenges/{body['id']}?wait=1")
     assert (status, state["status"]) == (200, "pending")
 
 
 async def test_delete_cancels(api: Api) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     _, body = await api.open()
     status, state, _ = await api.call("DELETE", f"/v1/challenges/{body['id']}")
     assert (status, state["status"]) == (200, "cancelled")
@@ -143,7 +126,7 @@ async def test_delete_cancels(api: Api) -> None:
 
 
 async def test_one_pending_per_account_is_429_with_retry_after(api: Api) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     await api.open()
     status, body, response = await api.call("POST", "/v1/challenges", {"account": ACCOUNT})
     assert (status, body["error"]) == (429, "too_many_challenges")
@@ -153,7 +136,7 @@ async def test_one_pending_per_account_is_429_with_retry_after(api: Api) -> None
 async def test_refusals_are_409_and_deactivated_is_200(api: Api) -> None:
     status, body = await api.open("nobody@example.com")
     assert (status, body["error"]) == (409, "not_enrolled")
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     await api.services.db.run(
         lambda tx: tx.connection.execute("DELETE FROM telegram_users WHERE user_id = 1001")
     )
@@ -166,7 +149,7 @@ async def test_refusals_are_409_and_deactivated_is_200(api: Api) -> None:
 
 
 async def test_a_deactivated_account_answers_200_deactivated(api: Api) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     until = api.harness.clock.now().timestamp() + 3600
     await api.services.db.run(
         lambda tx: tx.connection.execute(
@@ -182,7 +165,7 @@ async def test_push_approval_off_is_403(api_settings: Settings, clock: FakeClock
     off = dataclasses.replace(api_settings, push_approval=False)
     async with running_bot(off, clock) as harness, aiohttp.ClientSession() as http:
         api = Api(harness, off.api_port, http)
-        await enrol(harness)
+        await enrol(harness.user(1001))
         status, body = await api.open()
         assert (status, body["error"]) == (403, "push_approval_off")
 
@@ -202,7 +185,7 @@ async def test_push_approval_off_is_403(api_settings: Settings, clock: FakeClock
     ],
 )
 async def test_bad_input_is_400(api: Api, body: dict[str, Any], error: str) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     status, answer, _ = await api.call("POST", "/v1/challenges", body)
     assert (status, answer["error"]) == (400, error)
     assert await api.services.challenges.recent(ACCOUNT) == []
@@ -210,14 +193,14 @@ async def test_bad_input_is_400(api: Api, body: dict[str, Any], error: str) -> N
 
 @pytest.mark.parametrize("wait", ["26", "-1", "abc", "1.5", "", "99999999999"])
 async def test_a_bad_wait_is_400(api: Api, wait: str) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     _, body = await api.open()
     status, answer, _ = await api.call("GET", f"/v1/challenges/{body['id']}?wait={wait}")
     assert (status, answer["error"]) == (400, "invalid_wait")
 
 
 async def test_another_clients_challenge_is_404(api: Api) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     _, body = await api.open()
     other = (await api.services.clients.add("wiki", frozenset({Scope.CHALLENGES}))).token
     for method in ("GET", "DELETE"):
@@ -230,7 +213,7 @@ async def test_another_clients_challenge_is_404(api: Api) -> None:
 
 
 async def test_the_challenges_scope_is_needed(api: Api) -> None:
-    await enrol(api.harness)
+    await enrol(api.harness.user(1001))
     verify_only = (await api.services.clients.add("vpn", frozenset({Scope.VERIFY}))).token
     for method, path in (
         ("POST", "/v1/challenges"),

@@ -19,9 +19,7 @@ from core.clients import DEFAULT_AUTH_FAILURE_LIMIT, DEFAULT_RATE_LIMIT, Scope
 from core.clock import FakeClock
 from core.config import Settings
 from core.services import Services
-from tests.harness import Harness, running_bot
-from tests.test_handlers_check import enrolled
-from tests.test_handlers_enrolment import code_for
+from tests.harness import Harness, code_for, enrol, running_bot
 
 API_TOKEN = "api-clients-test-token-0123456789abcdef"
 
@@ -159,7 +157,7 @@ async def test_a_revoked_token_is_401_from_the_next_request_on(api: Api) -> None
 
 async def test_the_audit_row_and_the_metrics_name_the_client(api: Api) -> None:
     harness = api.harness
-    secret = await enrolled(harness, harness.user())
+    secret, _ = await enrol(harness.user())
     token = await api.add("vpn", Scope.VERIFY, Scope.LINKS)
     body = {"account": "tg:1001", "code": code_for(harness, secret)}
     status, verdict, _ = await api.call("POST", "/v1/verify", token, body)

@@ -12,13 +12,12 @@ from typing import Any
 
 import pytest
 
+from tests.harness import API_TOKEN, Api, code_for
 from tests.helpers import decode_qr, parse_key_uri
-from tests.test_api import API_TOKEN, Api, api  # noqa: F401 - the api fixture
-from tests.test_handlers_enrolment import code_for
 
 
 @pytest.fixture
-def alerts_raised(api: Api, monkeypatch: pytest.MonkeyPatch) -> list[str]:  # noqa: F811
+def alerts_raised(api: Api, monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The kinds of alert raised while the test runs."""
     alerts = api.harness.app.bot_data["services"].alerts
     kinds: list[str] = []
@@ -32,7 +31,7 @@ def alerts_raised(api: Api, monkeypatch: pytest.MonkeyPatch) -> list[str]:  # no
     return kinds
 
 
-async def raw_exchange(api: Api, request: bytes) -> tuple[int, dict[str, str], bytes]:  # noqa: F811
+async def raw_exchange(api: Api, request: bytes) -> tuple[int, dict[str, str], bytes]:
     """Send bytes as they are over a real socket; read the answer until the server closes."""
     port = int(api.base.rsplit(":", 1)[1])
     reader, writer = await asyncio.open_connection("127.0.0.1", port)
@@ -60,7 +59,7 @@ def errors_logged(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
 
 
 async def test_a_bearer_token_that_is_not_utf8_is_401_without_an_alert(
-    api: Api,  # noqa: F811
+    api: Api,
     alerts_raised: list[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:
@@ -77,7 +76,7 @@ async def test_a_bearer_token_that_is_not_utf8_is_401_without_an_alert(
     assert errors_logged(caplog) == []
 
 
-async def test_the_right_token_still_opens_the_api(api: Api) -> None:  # noqa: F811
+async def test_the_right_token_still_opens_the_api(api: Api) -> None:
     status, _, body = await raw_exchange(
         api,
         b"GET /v1/accounts/alice HTTP/1.1\r\nHost: 127.0.0.1\r\n"
@@ -88,7 +87,7 @@ async def test_the_right_token_still_opens_the_api(api: Api) -> None:  # noqa: F
 
 @pytest.mark.parametrize("account", ["\ud800", "alice\udcff", "\udfff\ud800"])
 async def test_a_lone_surrogate_is_400_without_an_alert(
-    api: Api,  # noqa: F811
+    api: Api,
     alerts_raised: list[str],
     caplog: pytest.LogCaptureFixture,
     account: str,
@@ -103,7 +102,7 @@ async def test_a_lone_surrogate_is_400_without_an_alert(
     assert errors_logged(caplog) == []
 
 
-async def test_a_lone_surrogate_as_the_code_is_400(api: Api) -> None:  # noqa: F811
+async def test_a_lone_surrogate_as_the_code_is_400(api: Api) -> None:
     status, answer, _ = await api.call("POST", "/v1/verify", {"account": "a", "code": "\ud800"})
     assert status == 400 and answer["error"] == "invalid_code"
 
@@ -137,7 +136,7 @@ SECRET_MARK = "do-not-echo-7f3a"
     ],
 )
 async def test_malformed_http_is_a_json_400_that_echoes_nothing(
-    api: Api,  # noqa: F811
+    api: Api,
     alerts_raised: list[str],
     caplog: pytest.LogCaptureFixture,
     request_bytes: bytes,
@@ -159,7 +158,7 @@ async def test_malformed_http_is_a_json_400_that_echoes_nothing(
     assert alerts_raised == []
 
 
-async def test_a_well_formed_raw_request_is_answered_as_before(api: Api) -> None:  # noqa: F811
+async def test_a_well_formed_raw_request_is_answered_as_before(api: Api) -> None:
     status, _, body = await raw_exchange(
         api, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     )
@@ -169,7 +168,7 @@ async def test_a_well_formed_raw_request_is_answered_as_before(api: Api) -> None
 # Finding 8: account ids that only look alike.
 
 
-async def test_account_ids_are_nfc_normalised(api: Api) -> None:  # noqa: F811
+async def test_account_ids_are_nfc_normalised(api: Api) -> None:
     decomposed, composed = "Rene\u0301@example.com", "Ren\u00e9@example.com"
     status, link, _ = await api.call("POST", "/v1/enrollment-links", {"account": decomposed})
     assert status == 201 and link["account"] == composed
@@ -178,7 +177,7 @@ async def test_account_ids_are_nfc_normalised(api: Api) -> None:  # noqa: F811
     assert status == 200 and state["account"] == composed
 
 
-async def test_the_nfd_and_nfc_spellings_are_one_account(api: Api) -> None:  # noqa: F811
+async def test_the_nfd_and_nfc_spellings_are_one_account(api: Api) -> None:
     harness = api.harness
     decomposed, composed = "Rene\u0301@example.com", "Ren\u00e9@example.com"
     status, link, _ = await api.call("POST", "/v1/enrollment-links", {"account": decomposed})
@@ -214,7 +213,7 @@ INVISIBLE_OR_PRIVATE = [
 
 @pytest.mark.parametrize("account", INVISIBLE_OR_PRIVATE)
 async def test_invisible_and_private_characters_are_refused_everywhere(
-    api: Api,  # noqa: F811
+    api: Api,
     alerts_raised: list[str],
     account: str,
 ) -> None:
@@ -245,21 +244,21 @@ async def test_invisible_and_private_characters_are_refused_everywhere(
     ],
 )
 async def test_undecodable_or_invisible_path_segments_are_400(
-    api: Api,  # noqa: F811
+    api: Api,
     raw_segment: str,
 ) -> None:
     status, answer, _ = await api.call("GET", f"/v1/accounts/{raw_segment}")
     assert status == 400 and answer["error"] == "invalid_account", answer
 
 
-async def test_a_literal_percent_sign_is_part_of_the_id(api: Api) -> None:  # noqa: F811
+async def test_a_literal_percent_sign_is_part_of_the_id(api: Api) -> None:
     status, state, _ = await api.call("GET", "/v1/accounts/%25FF")
     assert status == 200 and state["account"] == "%FF"
     status, state, _ = await api.call("GET", "/v1/accounts/org%2F123%20x")
     assert status == 200 and state["account"] == "org/123 x"
 
 
-async def test_fullwidth_and_other_compatibility_forms_are_kept(api: Api) -> None:  # noqa: F811
+async def test_fullwidth_and_other_compatibility_forms_are_kept(api: Api) -> None:
     # NFC, not NFKC: the organisation's ids are opaque, folding could merge two of them.
     for account in ("ａｌｉｃｅ", "ﬁle@example.com", "Anna Example", "tg:1001"):
         status, link, _ = await api.call("POST", "/v1/enrollment-links", {"account": account})
@@ -290,7 +289,7 @@ def _post_verify(headers: bytes, body: bytes) -> bytes:
     ],
 )
 async def test_a_body_that_cannot_be_read_is_a_400_without_an_alert(
-    api: Api,  # noqa: F811
+    api: Api,
     alerts_raised: list[str],
     caplog: pytest.LogCaptureFixture,
     request_bytes: bytes,
@@ -304,7 +303,7 @@ async def test_a_body_that_cannot_be_read_is_a_400_without_an_alert(
 
 
 async def test_a_client_hanging_up_mid_body_raises_no_alert(
-    api: Api,  # noqa: F811
+    api: Api,
     alerts_raised: list[str],
     caplog: pytest.LogCaptureFixture,
 ) -> None:

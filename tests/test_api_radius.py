@@ -20,9 +20,7 @@ import pytest
 from core.clock import FakeClock
 from core.config import Settings
 from storage.records import AccountSecurity
-from tests.harness import Harness, running_bot
-from tests.test_handlers_check import enrolled, wrong
-from tests.test_handlers_enrolment import code_for
+from tests.harness import Harness, code_for, enrol, running_bot, wrong
 
 API_TOKEN = "api-radius-token-0123456789abcdef-0123456789"
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
@@ -72,7 +70,7 @@ def iso(harness: Harness, delta: timedelta) -> str:
 
 async def test_an_accepted_code_is_200_and_its_replay_401(radius: Radius) -> None:
     harness = radius.harness
-    secret = await enrolled(harness, harness.user())
+    secret, _ = await enrol(harness.user())
     code = code_for(harness, secret)
     assert await radius.check("tg:1001", code) == (200, "2FA: code accepted")
     assert await radius.check("tg:1001", code) == (
@@ -83,7 +81,7 @@ async def test_an_accepted_code_is_200_and_its_replay_401(radius: Radius) -> Non
 
 async def test_a_wrong_code_is_401_with_the_tries_left(radius: Radius) -> None:
     harness = radius.harness
-    secret = await enrolled(harness, harness.user())
+    secret, _ = await enrol(harness.user())
     status, message = await radius.check("tg:1001", wrong(harness, secret))
     assert (status, message) == (
         401,
@@ -94,7 +92,7 @@ async def test_a_wrong_code_is_401_with_the_tries_left(radius: Radius) -> None:
 
 async def test_a_lock_is_401_with_until_when(radius: Radius) -> None:
     harness = radius.harness
-    secret = await enrolled(harness, harness.user())
+    secret, _ = await enrol(harness.user())
     bad = wrong(harness, secret)
     for _ in range(4):
         await radius.check("tg:1001", bad)
@@ -106,7 +104,7 @@ async def test_a_lock_is_401_with_until_when(radius: Radius) -> None:
 
 async def test_a_hard_lock_is_401_and_sends_to_support(radius: Radius) -> None:
     harness = radius.harness
-    await enrolled(harness, harness.user())
+    await enrol(harness.user())
     now = harness.clock.now()
     db = harness.app.bot_data["services"].db
     await db.run(
@@ -127,7 +125,7 @@ async def test_an_account_without_2fa_is_401_not_set_up(radius: Radius) -> None:
 
 async def test_a_deactivation_is_200_with_until_when(radius: Radius) -> None:
     harness = radius.harness
-    await enrolled(harness, harness.user())
+    await enrol(harness.user())
     until = harness.clock.now() + timedelta(hours=24)
     db = harness.app.bot_data["services"].db
     await db.run(
@@ -162,7 +160,7 @@ async def test_an_empty_password_or_push_is_accepted_by_a_tap_in_the_chat(
     radius: Radius, password: str
 ) -> None:
     harness = radius.harness
-    await enrolled(harness, harness.user())
+    await enrol(harness.user())
     asking = asyncio.create_task(radius.check("tg:1001", password))
     shown = await press_when_asked(harness, "Approve")
     assert "Approved" in shown
@@ -172,7 +170,7 @@ async def test_an_empty_password_or_push_is_accepted_by_a_tap_in_the_chat(
 
 async def test_this_wasnt_me_is_a_reject(radius: Radius) -> None:
     harness = radius.harness
-    await enrolled(harness, harness.user())
+    await enrol(harness.user())
     asking = asyncio.create_task(radius.check("tg:1001", "push"))
     await press_when_asked(harness, "This wasn't me")
     assert await asyncio.wait_for(asking, 5) == (401, "2FA: declined in Telegram")
@@ -188,7 +186,7 @@ async def test_push_for_an_account_without_2fa_is_a_reject(radius: Radius) -> No
 )
 async def test_what_is_no_code_is_401_and_not_counted(radius: Radius, password: str) -> None:
     harness = radius.harness
-    await enrolled(harness, harness.user())
+    await enrol(harness.user())
     status, message = await radius.check("tg:1001", password)
     assert status == 401 and "6-digit code" in message
     assert await radius.failures("tg:1001") == 0
@@ -245,7 +243,7 @@ async def test_a_wrong_token_is_401_without_a_reply_message(radius: Radius) -> N
 
 async def test_a_check_is_audited_with_the_client_that_asked(radius: Radius) -> None:
     harness = radius.harness
-    secret = await enrolled(harness, harness.user())
+    secret, _ = await enrol(harness.user())
     await radius.check("tg:1001", code_for(harness, secret))
     db = harness.app.bot_data["services"].db
     entries = await db.run(lambda tx: tx.audit.entries("tg:1001"))

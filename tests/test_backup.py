@@ -8,11 +8,11 @@ import base64
 import logging
 import shutil
 import sqlite3
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from bench._postgres import PostgresServer
 from bot.__main__ import main
 from bot.commands.restore import after_restore_command
 from bot.leader import LeaderLock, SqliteGuard
@@ -33,7 +33,7 @@ from storage import backup as storage_backup
 from storage.backup import backup_mark
 from storage.db import Database, open_database
 from tests.conftest import TEST_TOKEN
-from tests.pg import PostgresServer
+from tests.core_helpers import enrol
 
 PEOPLE = [TelegramIdentity(1001 + n, f"user{n}", f"User {n}") for n in range(3)]
 ANN, BEN = PEOPLE[0], PEOPLE[1]
@@ -41,25 +41,8 @@ CAROL = TelegramIdentity(2001, "carol", "Carol")  # mid-enrolment, no device yet
 GUESSER = TelegramIdentity(3001, "guesser", "Guesser")  # the load: wrong codes, then locked
 
 
-@dataclass
-class Enrolled:
-    account: str
-    secret: str
-    recovery_codes: tuple[str, ...]
-
-
 def step(clock: FakeClock) -> int:
     return totp.time_step(clock.now())
-
-
-async def enrol(db: Database, box: SecretBox, clock: FakeClock, who: TelegramIdentity) -> Enrolled:
-    enrolment = EnrolmentService(db, box, clock, issuer="2FA Desk")
-    started = await enrolment.start(who, who.user_id)
-    assert isinstance(started, EnrolmentStarted)
-    await enrolment.submit(who.user_id, totp.code_at_step(started.secret, step(clock)))
-    await enrolment.submit(who.user_id, "Phone")
-    done = await enrolment.complete(who.user_id, started.enrolment.id)
-    return Enrolled(f"tg:{who.user_id}", started.secret, done.recovery_codes)
 
 
 async def run(*argv: str) -> None:
@@ -101,8 +84,13 @@ async def test_a_backup_taken_under_load_opens_verifies_the_next_code_and_its_ch
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    people = [await enrol(db, box, clock, who) for who in PEOPLE]
-    guessed = (await enrol(db, box, clock, GUESSER)).account
+    people = [
+        await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, who)
+        for who in PEOPLE
+    ]
+    guessed = (
+        await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, GUESSER)
+    ).account
     clock.advance(seconds=90)
     # Small steps, so that the bot's commits land between the steps of the copy.
     monkeypatch.setattr(storage_backup, "PAGES_PER_STEP", 2)
@@ -231,7 +219,7 @@ async def test_a_pg_dump_restored_and_made_safe_verifies_the_next_code(
     dump = tmp_path / "twofa.dump"
     with postgres_server.database() as source:
         db = await open_database(source)
-        ann = await enrol(db, box, clock, ANN)
+        ann = await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, ANN)
         clock.advance(seconds=90)
         code = totp.code_at_step(ann.secret, step(clock))
         verifier = VerificationService(db, box, clock)
@@ -282,8 +270,8 @@ async def test_after_restore_spends_what_the_backup_holds_unspent(
     clock: FakeClock,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    ann = await enrol(db, box, clock, ANN)
-    await enrol(db, box, clock, BEN)
+    ann = await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, ANN)
+    await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, BEN)
     clock.advance(seconds=90)
     verifier = VerificationService(db, box, clock)
     code = totp.code_at_step(ann.secret, step(clock))

@@ -52,27 +52,29 @@ def state() -> BotApiState:
 
 
 @pytest.fixture(params=["http", "in-process"])
-async def bot(request: pytest.FixtureRequest, state: BotApiState) -> AsyncIterator[Bot]:
+async def ptb_bot(request: pytest.FixtureRequest, state: BotApiState) -> AsyncIterator[Bot]:
     if request.param == "http":
         async with (
             BotApiServer(state) as server,
-            Bot(state.token, base_url=server.base_url, base_file_url=server.base_file_url) as bot,
+            Bot(
+                state.token, base_url=server.base_url, base_file_url=server.base_file_url
+            ) as ptb_bot,
         ):
-            yield bot
+            yield ptb_bot
     else:
         async with Bot(
             state.token,
             request=FakeBotApiRequest(state),
             get_updates_request=FakeBotApiRequest(state),
-        ) as bot:
-            yield bot
+        ) as ptb_bot:
+            yield ptb_bot
 
 
 # ------------------------------------------------------------------------------- Bot API
 
 
-async def test_get_me(bot: Bot) -> None:
-    me = await bot.get_me()
+async def test_get_me(ptb_bot: Bot) -> None:
+    me = await ptb_bot.get_me()
     assert (me.id, me.username, me.first_name, me.is_bot) == (
         123456,
         "twofa_desk_bot",
@@ -81,8 +83,10 @@ async def test_get_me(bot: Bot) -> None:
     )
 
 
-async def test_send_message_with_keyboard_and_protect_content(bot: Bot, state: BotApiState) -> None:
-    sent = await bot.send_message(
+async def test_send_message_with_keyboard_and_protect_content(
+    ptb_bot: Bot, state: BotApiState
+) -> None:
+    sent = await ptb_bot.send_message(
         USER, "Pick <b>one</b>", parse_mode="HTML", reply_markup=KEYBOARD, protect_content=True
     )
 
@@ -103,25 +107,25 @@ async def test_send_message_with_keyboard_and_protect_content(bot: Bot, state: B
     assert state.calls[-1][1]["protect_content"] == "true"
 
 
-async def test_send_photo_then_download_identical_bytes(bot: Bot, state: BotApiState) -> None:
+async def test_send_photo_then_download_identical_bytes(ptb_bot: Bot, state: BotApiState) -> None:
     image = png_bytes(300, 200)
 
-    sent = await bot.send_photo(USER, image, caption="Scan me", protect_content=True)
+    sent = await ptb_bot.send_photo(USER, image, caption="Scan me", protect_content=True)
 
     assert sent.caption == "Scan me"
     assert (sent.photo[-1].width, sent.photo[-1].height) == (300, 200)
     assert all(size.file_id and size.file_unique_id for size in sent.photo)
-    file = await bot.get_file(sent.photo[-1].file_id)
+    file = await ptb_bot.get_file(sent.photo[-1].file_id)
     assert file.file_size == len(image)
     assert bytes(await file.download_as_bytearray()) == image
     stored = state.message(USER, sent.message_id)
     assert stored is not None and stored.photo == image and stored.protect_content
 
 
-async def test_edit_message_text_and_not_modified(bot: Bot, state: BotApiState) -> None:
-    sent = await bot.send_message(USER, "Code: 123456", reply_markup=KEYBOARD)
+async def test_edit_message_text_and_not_modified(ptb_bot: Bot, state: BotApiState) -> None:
+    sent = await ptb_bot.send_message(USER, "Code: 123456", reply_markup=KEYBOARD)
 
-    edited = await bot.edit_message_text(
+    edited = await ptb_bot.edit_message_text(
         "Code: <code>654321</code>",
         chat_id=USER,
         message_id=sent.message_id,
@@ -135,7 +139,7 @@ async def test_edit_message_text_and_not_modified(bot: Bot, state: BotApiState) 
     assert stored is not None and stored.edited and stored.text == "Code: 654321"
     # Same rendered content and keyboard, even written differently: not modified.
     with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
-        await bot.edit_message_text(
+        await ptb_bot.edit_message_text(
             "Code: `654321`",
             chat_id=USER,
             message_id=sent.message_id,
@@ -143,49 +147,49 @@ async def test_edit_message_text_and_not_modified(bot: Bot, state: BotApiState) 
             reply_markup=KEYBOARD,
         )
     # Leaving reply_markup out removes the keyboard, as on Telegram.
-    await bot.edit_message_text("Code: 654321", chat_id=USER, message_id=sent.message_id)
+    await ptb_bot.edit_message_text("Code: 654321", chat_id=USER, message_id=sent.message_id)
     assert state.message(USER, sent.message_id).reply_markup is None  # type: ignore[union-attr]
     with pytest.raises(BadRequest, match="Message to edit not found"):
-        await bot.edit_message_text("x", chat_id=USER, message_id=999)
+        await ptb_bot.edit_message_text("x", chat_id=USER, message_id=999)
 
 
-async def test_edit_caption_and_reply_markup(bot: Bot, state: BotApiState) -> None:
-    photo = await bot.send_photo(USER, png_bytes(), caption="QR", reply_markup=KEYBOARD)
+async def test_edit_caption_and_reply_markup(ptb_bot: Bot, state: BotApiState) -> None:
+    photo = await ptb_bot.send_photo(USER, png_bytes(), caption="QR", reply_markup=KEYBOARD)
 
-    await bot.edit_message_caption(USER, photo.message_id, caption="QR (expired)")
-    await bot.edit_message_reply_markup(USER, photo.message_id, reply_markup=KEYBOARD)
+    await ptb_bot.edit_message_caption(USER, photo.message_id, caption="QR (expired)")
+    await ptb_bot.edit_message_reply_markup(USER, photo.message_id, reply_markup=KEYBOARD)
 
     stored = state.message(USER, photo.message_id)
     assert stored is not None and stored.caption == "QR (expired)"
     assert stored.reply_markup == KEYBOARD.to_dict()
     with pytest.raises(BadRequest, match=r"(?i)message is not modified"):
-        await bot.edit_message_reply_markup(USER, photo.message_id, reply_markup=KEYBOARD)
+        await ptb_bot.edit_message_reply_markup(USER, photo.message_id, reply_markup=KEYBOARD)
     with pytest.raises(BadRequest, match="no text in the message"):
-        await bot.edit_message_text("text", chat_id=USER, message_id=photo.message_id)
+        await ptb_bot.edit_message_text("text", chat_id=USER, message_id=photo.message_id)
 
 
-async def test_delete_message_and_not_found(bot: Bot, state: BotApiState) -> None:
-    sent = await bot.send_message(USER, "secret")
+async def test_delete_message_and_not_found(ptb_bot: Bot, state: BotApiState) -> None:
+    sent = await ptb_bot.send_message(USER, "secret")
     typed = state.send_text(USER, "JBSWY3DPEHPK3PXP")["message"]["message_id"]
 
-    assert await bot.delete_message(USER, sent.message_id) is True
-    assert await bot.delete_message(USER, typed) is True
+    assert await ptb_bot.delete_message(USER, sent.message_id) is True
+    assert await ptb_bot.delete_message(USER, typed) is True
 
     assert state.messages(USER) == []
     assert [m.deleted for m in state.messages(USER, include_deleted=True)] == [True]
     assert [(m.text, m.deleted) for m in state.user_messages(USER)] == [("JBSWY3DPEHPK3PXP", True)]
     with pytest.raises(BadRequest, match="Message to delete not found"):
-        await bot.delete_message(USER, sent.message_id)
+        await ptb_bot.delete_message(USER, sent.message_id)
 
 
-async def test_answer_callback_query_after_press_button(bot: Bot, state: BotApiState) -> None:
-    sent = await bot.send_message(USER, "Menu", reply_markup=KEYBOARD)
-    update = Update.de_json(state.press_button(USER, sent.message_id, "add"), bot)
+async def test_answer_callback_query_after_press_button(ptb_bot: Bot, state: BotApiState) -> None:
+    sent = await ptb_bot.send_message(USER, "Menu", reply_markup=KEYBOARD)
+    update = Update.de_json(state.press_button(USER, sent.message_id, "add"), ptb_bot)
 
     assert update.callback_query is not None
     assert update.callback_query.data == "add"
     assert update.callback_query.message.message_id == sent.message_id  # type: ignore[union-attr]
-    assert await bot.answer_callback_query(update.callback_query.id, "Added", show_alert=True)
+    assert await ptb_bot.answer_callback_query(update.callback_query.id, "Added", show_alert=True)
     assert state.callback_answers[update.callback_query.id] == {
         "text": "Added",
         "show_alert": True,
@@ -193,19 +197,19 @@ async def test_answer_callback_query_after_press_button(bot: Bot, state: BotApiS
         "cache_time": None,
     }
     with pytest.raises(BadRequest, match=r"(?i)query is too old"):
-        await bot.answer_callback_query(update.callback_query.id)
+        await ptb_bot.answer_callback_query(update.callback_query.id)
     # Forged data is deliverable too: the bot must not trust it.
     forged = state.press_button(USER, sent.message_id, "delete:999")
     assert forged["callback_query"]["data"] == "delete:999"
 
 
-async def test_get_updates_long_polling(bot: Bot, state: BotApiState) -> None:
+async def test_get_updates_long_polling(ptb_bot: Bot, state: BotApiState) -> None:
     state.send_text(USER, "earlier")
-    earlier = await bot.get_updates(timeout=0)
+    earlier = await ptb_bot.get_updates(timeout=0)
     offset = earlier[-1].update_id + 1
     polls_before = len(await state.wait_for_calls("getUpdates", 1))
 
-    poll = asyncio.create_task(bot.get_updates(offset=offset, timeout=5))
+    poll = asyncio.create_task(ptb_bot.get_updates(offset=offset, timeout=5))
     await state.wait_for_calls("getUpdates", polls_before + 1)  # the poll is now waiting
     started = time.monotonic()
     state.send_text(USER, "/start@twofa_desk_bot JBSWY3DP")
@@ -219,91 +223,91 @@ async def test_get_updates_long_polling(bot: Bot, state: BotApiState) -> None:
     assert message.from_user is not None and message.from_user.username == "ann"
     assert filters.COMMAND.check_update(updates[0])
     # Confirming with the next offset drops the update.
-    assert await bot.get_updates(offset=updates[0].update_id + 1, timeout=0) == ()
+    assert await ptb_bot.get_updates(offset=updates[0].update_id + 1, timeout=0) == ()
     assert state.pending_updates() == []
 
 
 async def test_retry_after_has_no_side_effect(
-    bot: Bot, state: BotApiState, monkeypatch: pytest.MonkeyPatch
+    ptb_bot: Bot, state: BotApiState, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # PTB warns about RetryAfter.retry_after being an int unless opted in to timedelta.
     monkeypatch.setenv("PTB_TIMEDELTA", "1")
     state.fail_next("sendMessage", 429, retry_after=1)
 
     with pytest.raises(RetryAfter) as caught:
-        await bot.send_message(USER, "hello")
+        await ptb_bot.send_message(USER, "hello")
 
     assert caught.value.retry_after.total_seconds() == 1  # type: ignore[union-attr]
     assert state.messages(USER) == []
-    await bot.send_message(USER, "hello")  # only the next call failed
+    await ptb_bot.send_message(USER, "hello")  # only the next call failed
     assert [m.text for m in state.messages(USER)] == ["hello"]
 
 
-async def test_server_errors_are_network_errors(bot: Bot, state: BotApiState) -> None:
+async def test_server_errors_are_network_errors(ptb_bot: Bot, state: BotApiState) -> None:
     state.fail_next("sendMessage", 500)
     with pytest.raises(NetworkError, match="Internal Server Error") as caught:
-        await bot.send_message(USER, "hello")
+        await ptb_bot.send_message(USER, "hello")
     assert not isinstance(caught.value, BadRequest)
 
     state.fail_next("*", 502, count=2)
     for _ in range(2):
         with pytest.raises(NetworkError, match="Bad Gateway"):
-            await bot.send_chat_action(USER, "typing")
-    await bot.send_chat_action(USER, "typing")
+            await ptb_bot.send_chat_action(USER, "typing")
+    await ptb_bot.send_chat_action(USER, "typing")
 
     assert state.messages(USER) == []
     assert state.chat_actions == [(USER, "typing")]
 
 
-async def test_blocked_user_and_unknown_chat(bot: Bot, state: BotApiState) -> None:
+async def test_blocked_user_and_unknown_chat(ptb_bot: Bot, state: BotApiState) -> None:
     update = state.block(USER)
     assert update["my_chat_member"]["new_chat_member"]["status"] == "kicked"
 
     with pytest.raises(Forbidden, match="bot was blocked by the user"):
-        await bot.send_message(USER, "hello")
+        await ptb_bot.send_message(USER, "hello")
     state.unblock(USER)
-    await bot.send_message(USER, "hello")
+    await ptb_bot.send_message(USER, "hello")
 
     state.user(7, "Never wrote")
     for chat_id in (7, 999):
         with pytest.raises(BadRequest, match="Chat not found"):
-            await bot.send_message(chat_id, "hello")
+            await ptb_bot.send_message(chat_id, "hello")
 
 
-async def test_formatting_errors_like_telegram(bot: Bot) -> None:
+async def test_formatting_errors_like_telegram(ptb_bot: Bot) -> None:
     # PTB drops "Bad Request: " and capitalize()s the rest, hence the case-insensitive matches.
     unsupported = r'(?i)unsupported start tag "me@example.com" at byte offset 8'
     with pytest.raises(BadRequest, match=unsupported):
-        await bot.send_message(USER, "Account <me@example.com>", parse_mode="HTML")
+        await ptb_bot.send_message(USER, "Account <me@example.com>", parse_mode="HTML")
     with pytest.raises(BadRequest, match=r"(?i)character '\.' is reserved"):
-        await bot.send_message(USER, "Done.", parse_mode="MarkdownV2")
+        await ptb_bot.send_message(USER, "Done.", parse_mode="MarkdownV2")
     with pytest.raises(BadRequest, match=r"(?i)button_data_invalid"):
         long_data = InlineKeyboardMarkup([[InlineKeyboardButton("x", callback_data="y" * 65)]])
-        await bot.send_message(USER, "hello", reply_markup=long_data)
+        await ptb_bot.send_message(USER, "hello", reply_markup=long_data)
     with pytest.raises(BadRequest, match="Message is too long"):
-        await bot.send_message(USER, "x" * 4097)
+        await ptb_bot.send_message(USER, "x" * 4097)
     with pytest.raises(BadRequest, match="Message text is empty"):
-        await bot.send_message(USER, "<b> </b>", parse_mode="HTML")
-    explicit = await bot.send_message(
+        await ptb_bot.send_message(USER, "<b> </b>", parse_mode="HTML")
+    explicit = await ptb_bot.send_message(
         USER, "Code 123", entities=[MessageEntity(MessageEntity.CODE, 5, 3)], parse_mode="HTML"
     )
     assert explicit.entities == (MessageEntity(MessageEntity.CODE, 5, 3),)
 
 
-async def test_commands_chat_and_actions(bot: Bot, state: BotApiState) -> None:
-    await bot.set_my_commands([("start", "Start"), ("add", "Add an account")])
-    assert [c.command for c in await bot.get_my_commands()] == ["start", "add"]
-    assert await bot.get_my_commands(language_code="de") == ()
-    chat = await bot.get_chat(USER)
+async def test_commands_chat_and_actions(ptb_bot: Bot, state: BotApiState) -> None:
+    await ptb_bot.set_my_commands([("start", "Start"), ("add", "Add an account")])
+    assert [c.command for c in await ptb_bot.get_my_commands()] == ["start", "add"]
+    assert await ptb_bot.get_my_commands(language_code="de") == ()
+    chat = await ptb_bot.get_chat(USER)
     assert (chat.id, chat.type, chat.username) == (USER, "private", "ann")
-    assert await bot.delete_my_commands()
-    assert await bot.get_my_commands() == ()
+    assert await ptb_bot.delete_my_commands()
+    assert await ptb_bot.get_my_commands() == ()
 
 
-async def test_user_photo_and_sticker_updates(bot: Bot, state: BotApiState) -> None:
+async def test_user_photo_and_sticker_updates(ptb_bot: Bot, state: BotApiState) -> None:
     image = png_bytes(50, 40)
-    photo_update = Update.de_json(state.send_photo_from_user(USER, image=image), bot)
-    sticker_update = Update.de_json(state.send_sticker(USER), bot)
+    photo_update = Update.de_json(state.send_photo_from_user(USER, image=image), ptb_bot)
+    sticker_update = Update.de_json(state.send_sticker(USER), ptb_bot)
 
     assert photo_update.message is not None and photo_update.message.photo[-1].width == 50
     file = await photo_update.message.photo[-1].get_file()
@@ -311,12 +315,14 @@ async def test_user_photo_and_sticker_updates(bot: Bot, state: BotApiState) -> N
     assert sticker_update.message is not None and sticker_update.message.sticker is not None
 
 
-async def test_group_messages(bot: Bot, state: BotApiState) -> None:
+async def test_group_messages(ptb_bot: Bot, state: BotApiState) -> None:
     state.group(-1001234, "Team")
-    update = Update.de_json(state.send_text(USER, "/start@twofa_desk_bot", chat_id=-1001234), bot)
+    update = Update.de_json(
+        state.send_text(USER, "/start@twofa_desk_bot", chat_id=-1001234), ptb_bot
+    )
 
     assert update.effective_chat is not None and update.effective_chat.type == "supergroup"
-    await bot.send_message(-1001234, "Please talk to me in private")
+    await ptb_bot.send_message(-1001234, "Please talk to me in private")
     assert state.last_message(-1001234).text == "Please talk to me in private"  # type: ignore[union-attr]
 
 
@@ -495,7 +501,7 @@ async def test_control_api_round_trip(state: BotApiState) -> None:
     async with (
         BotApiServer(state) as server,
         aiohttp.ClientSession() as http,
-        Bot(state.token, base_url=server.base_url, base_file_url=server.base_file_url) as bot,
+        Bot(state.token, base_url=server.base_url, base_file_url=server.base_file_url) as ptb_bot,
     ):
         control = server.control_url
 
@@ -510,13 +516,13 @@ async def test_control_api_round_trip(state: BotApiState) -> None:
 
         status, sent = await post("send_text", user_id=7, text="/start", first_name="Zed")
         assert status == 200 and sent["result"]["message"]["from"]["first_name"] == "Zed"
-        updates = await bot.get_updates(timeout=1)
+        updates = await ptb_bot.get_updates(timeout=1)
         assert updates[-1].message.text == "/start"  # type: ignore[union-attr]
 
         waiter = asyncio.create_task(
             post("wait_for_message", chat_id=7, after_message_id=1, timeout=5)
         )
-        reply = await bot.send_message(7, "Welcome", reply_markup=KEYBOARD)
+        reply = await ptb_bot.send_message(7, "Welcome", reply_markup=KEYBOARD)
         status, waited = await waiter
         assert status == 200 and waited["result"]["message_id"] == reply.message_id
         assert waited["result"]["buttons"] == [["Add account", "add"], ["Help", "help"]]
@@ -525,7 +531,7 @@ async def test_control_api_round_trip(state: BotApiState) -> None:
         waiter = asyncio.create_task(
             post("wait_for_message", chat_id=7, after_revision=waited["result"]["revision"])
         )
-        await bot.edit_message_text("Edited", chat_id=7, message_id=reply.message_id)
+        await ptb_bot.edit_message_text("Edited", chat_id=7, message_id=reply.message_id)
         status, waited = await waiter
         assert (status, waited["result"]["text"], waited["result"]["edited"]) == (
             200,
@@ -533,7 +539,7 @@ async def test_control_api_round_trip(state: BotApiState) -> None:
             True,
         )
 
-        await bot.send_photo(7, png_bytes(), caption="QR")
+        await ptb_bot.send_photo(7, png_bytes(), caption="QR")
         listed = (await get("messages", chat_id="7"))["result"]
         assert [m["text"] or m["caption"] for m in listed] == ["Edited", "QR"]
         assert base64.b64decode(listed[1]["photo"]) == png_bytes()
@@ -542,12 +548,12 @@ async def test_control_api_round_trip(state: BotApiState) -> None:
             "press_button", user_id=7, message_id=reply.message_id, callback_data="x"
         )
         query_id = pressed["result"]["callback_query"]["id"]
-        await bot.answer_callback_query(query_id, "Hi")
+        await ptb_bot.answer_callback_query(query_id, "Hi")
         assert (await get("callback_answers"))["result"][query_id]["text"] == "Hi"
 
         assert (await post("fail_next", method="sendMessage", status=500))[0] == 200
         with pytest.raises(NetworkError):
-            await bot.send_message(7, "lost")
+            await ptb_bot.send_message(7, "lost")
         calls = (await get("calls", method="sendMessage"))["result"]
         assert [c["params"]["text"] for c in calls] == ["Welcome", "lost"]
         assert (await get("stats"))["result"]["bot_messages"] == 2
@@ -576,8 +582,8 @@ async def test_server_runs_standalone() -> None:
     try:
         line = (await asyncio.wait_for(process.stdout.readline(), 10)).decode().strip()
         assert line.startswith("http://127.0.0.1:") and line.endswith("/bot")
-        async with Bot("999:STANDALONE", base_url=line) as bot:
-            assert bot.username == "twofa_desk_bot" and bot.id == 999
+        async with Bot("999:STANDALONE", base_url=line) as ptb_bot:
+            assert ptb_bot.username == "twofa_desk_bot" and ptb_bot.id == 999
     finally:
         process.send_signal(signal.SIGTERM)
         assert await asyncio.wait_for(process.wait(), 10) == 0
@@ -586,8 +592,8 @@ async def test_server_runs_standalone() -> None:
 async def test_conflict_surfaces_in_ptb(state: BotApiState) -> None:
     async with Bot(
         state.token, request=FakeBotApiRequest(state), get_updates_request=FakeBotApiRequest(state)
-    ) as bot:
-        poll = asyncio.create_task(bot.get_updates(timeout=5))
+    ) as ptb_bot:
+        poll = asyncio.create_task(ptb_bot.get_updates(timeout=5))
         await state.wait_for_calls("getUpdates", 1)
         await state.call("getUpdates", {"timeout": "0"}, {})
         with pytest.raises(Conflict):

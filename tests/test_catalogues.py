@@ -44,6 +44,7 @@ def source() -> Catalog:
         str(ROOT), method_map, options_map, keywords=KEYWORDS
     ):
         found.add(message, locations=[(filename, lineno)], context=context)
+    assert len(found) > 100, f"no marked messages found under {ROOT}"
     return found
 
 

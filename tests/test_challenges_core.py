@@ -10,7 +10,6 @@ from functools import partial
 
 import pytest
 
-from core import totp
 from core.accounts import TelegramIdentity
 from core.challenges import (
     APPROVE,
@@ -28,11 +27,11 @@ from core.challenges import (
 from core.clock import FakeClock
 from core.crypto import SecretBox
 from core.enrolment import EnrolmentService
-from core.enrolment_results import EnrolmentStarted
 from core.verification import Result, VerificationService
 from storage.db import Database
 from storage.records import ChallengeMessage
 from storage.repositories import Transaction
+from tests.core_helpers import enrol
 
 ANN = TelegramIdentity(user_id=1001, username="ann", display_name="Ann")
 BOB = TelegramIdentity(user_id=1002, username="bob", display_name="Bob")
@@ -52,20 +51,9 @@ def challenges(db: Database, clock: FakeClock, verifier: VerificationService) ->
     return ChallengeService(db, clock, verifier, watch_interval=0.05)
 
 
-async def enrol(enrolment: EnrolmentService, clock: FakeClock) -> str:
-    started = await enrolment.start(ANN, ANN.user_id)
-    assert isinstance(started, EnrolmentStarted)
-    step = totp.time_step(clock.now())
-    await enrolment.submit(ANN.user_id, totp.code_at_step(started.secret, step))
-    await enrolment.submit(ANN.user_id, "Phone")
-    await enrolment.complete(ANN.user_id, started.enrolment.id)
-    clock.advance(seconds=90)
-    return started.secret
-
-
 @pytest.fixture
 async def enrolled(enrolment: EnrolmentService, clock: FakeClock) -> str:
-    return await enrol(enrolment, clock)
+    return (await enrol(enrolment, clock)).secret
 
 
 async def shown(db: Database, challenge: Challenge, *people: TelegramIdentity) -> None:

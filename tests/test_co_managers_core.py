@@ -13,7 +13,7 @@ from core.recovery import RecoveryHasher
 from core.verification import VerificationService
 from storage.db import Database
 from storage.records import RequestStatus
-from tests.test_deactivation_core import ANN, enrol, service
+from tests.core_helpers import ANN, deactivation_service, enrol
 
 BO = TelegramIdentity(2002, "bo", "Bo")
 CY = TelegramIdentity(3003, "cy", "Cy")
@@ -34,7 +34,7 @@ async def test_a_request_is_told_to_the_others_and_a_co_manager_may_withdraw_it(
 ) -> None:
     await enrol(enrolment, clock)
     await bo_joins(db, clock)
-    desk = service(db, clock)
+    desk = deactivation_service(db, clock)
     request = (await desk.file(ANN, ANN.user_id, "Phone lost")).request
     assert request is not None
     detail = {"id": request.id, "name": "Ann", "reason": "Phone lost"}
@@ -50,7 +50,7 @@ async def test_a_request_is_told_to_the_others_and_a_co_manager_may_withdraw_it(
 async def test_a_new_set_of_recovery_codes_is_told_to_the_others(
     db: Database, clock: FakeClock, enrolment: EnrolmentService, box: SecretBox
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     devices = DeviceService(db, clock, VerificationService(db, box, clock), RecoveryHasher(box))
     code = totp.code_at_step(secret, totp.time_step(clock.now()))
     proof, codes = await devices.new_recovery_codes(ANN, code)

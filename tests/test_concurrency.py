@@ -18,6 +18,7 @@ from typing import TypeVar
 
 import pytest
 
+from bench._postgres import PostgresServer
 from core import grants, totp
 from core.accounts import TelegramIdentity, account_for
 from core.clock import FakeClock
@@ -25,15 +26,13 @@ from core.conversation import Busy, Conversations, Flow, Step
 from core.crypto import SecretBox
 from core.deactivation import DeactivationService, DecisionOutcome, FileOutcome
 from core.enrolment import EnrolmentService
-from core.enrolment_results import EnrolmentStarted
 from core.links import EnrolmentLinks, LinkOutcome
 from core.verification import Result, VerificationService
 from storage.postgresql import PostgresDatabase
 from storage.records import RequestStatus
 from storage.repositories import Transaction
-from tests.pg import PostgresServer
+from tests.core_helpers import ANN, enrol
 
-ANN = TelegramIdentity(1001, "ann", "Ann")
 AGNES = TelegramIdentity(9001, "agnes", "Agnes")
 OTTO = TelegramIdentity(9002, "otto", "Otto")
 ACCOUNT = "tg:1001"
@@ -87,16 +86,6 @@ async def two(
             await second.close()
 
 
-async def enrol(p: Process, clock: FakeClock) -> str:
-    started = await p.enrolment.start(ANN, ANN.user_id)
-    assert isinstance(started, EnrolmentStarted)
-    await p.enrolment.submit(ANN.user_id, totp.code_at_step(started.secret, step(clock)))
-    await p.enrolment.submit(ANN.user_id, "Phone")
-    await p.enrolment.complete(ANN.user_id, started.enrolment.id)
-    clock.advance(seconds=90)  # past the confirmation code's window
-    return started.secret
-
-
 def step(clock: FakeClock) -> int:
     return totp.time_step(clock.now())
 
@@ -121,7 +110,7 @@ async def race(
 async def test_one_code_sent_32_times_at_once_is_accepted_once(
     two: tuple[Process, Process], clock: FakeClock
 ) -> None:
-    secret = await enrol(two[0], clock)
+    secret = (await enrol(two[0].enrolment, clock)).secret
     code = totp.code_at_step(secret, step(clock))
 
     verdicts = await race(two, lambda p, i: p.verification.verify(ACCOUNT, code, actor="api"))
@@ -144,7 +133,7 @@ async def test_one_code_sent_32_times_at_once_is_accepted_once(
 async def test_wrong_codes_at_once_lock_the_account_exactly_once(
     two: tuple[Process, Process], clock: FakeClock
 ) -> None:
-    await enrol(two[0], clock)
+    await enrol(two[0].enrolment, clock)
 
     verdicts = await race(
         two, lambda p, i: p.verification.verify(ACCOUNT, "000000", actor="api"), per_process=8
@@ -163,7 +152,7 @@ async def test_two_agents_deciding_at_once_make_one_decision(
     two: tuple[Process, Process], clock: FakeClock
 ) -> None:
     first, second = two
-    await enrol(first, clock)
+    await enrol(first.enrolment, clock)
     filed = await first.deactivation.file(ANN, ANN.user_id, "lost my phone")
     assert filed.request is not None
     request_id = filed.request.id
@@ -214,7 +203,7 @@ async def test_a_link_opened_twice_at_once_binds_once(
 async def test_requests_filed_at_once_leave_one_open(
     two: tuple[Process, Process], clock: FakeClock
 ) -> None:
-    await enrol(two[0], clock)
+    await enrol(two[0].enrolment, clock)
 
     results = await race(
         two, lambda p, i: p.deactivation.file(ANN, ANN.user_id, f"lost it ({i})"), per_process=4

@@ -2,23 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from core.config import ConfigError, load_settings
 from core.crypto import decode_key, generate_key
-
-ROOT = Path(__file__).resolve().parent.parent
-TOKEN = "123456:ABCDEFGHIJKLMNOPQRSTUVWXYZabcdef"
-API_TOKEN = "s3cret-api-token-0123456789abcdef"  # 32 characters, the shortest accepted
-
-
-def env(**overrides: str) -> dict[str, str]:
-    return {"TELEGRAM_BOT_TOKEN": TOKEN, "SECRETS_KEY": generate_key(), **overrides}
+from tests.config_helpers import API_TOKEN, TOKEN, env, run_bot
 
 
 def test_defaults_follow_the_spec() -> None:
@@ -118,19 +108,6 @@ def test_a_short_api_token_stops_the_bot_with_one_line(tmp_path: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: API_TOKEN"), result.stderr
     assert "changeme" not in result.stderr and "Traceback" not in result.stderr
-
-
-def run_bot(args: list[str], cwd: Path, extra_env: dict[str, str]) -> subprocess.CompletedProcess:
-    clean = {k: v for k, v in os.environ.items() if k not in ("TELEGRAM_BOT_TOKEN", "SECRETS_KEY")}
-    clean["PYTHONPATH"] = str(ROOT)
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=cwd,
-        env={**clean, **extra_env},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
 
 
 @pytest.mark.parametrize(

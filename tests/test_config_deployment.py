@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from core.config import ConfigError, load_settings
-from tests.test_config import API_TOKEN, env, run_bot
+from tests.config_helpers import API_TOKEN, env, run_bot
 
 LOCAL = "http://127.0.0.1:8081/bot"
 

@@ -11,21 +11,19 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench._postgres import PostgresServer
 from bot.__main__ import main
 from core import totp
-from core.accounts import TelegramIdentity
 from core.clock import FakeClock
 from core.crypto import SecretBox
 from core.deactivation import DeactivationService
 from core.enrolment import EnrolmentService
-from core.enrolment_results import EnrolmentStarted
 from core.verification import Result, VerificationService
 from storage import copy as copying
 from storage.copy import CopyError, CopyProgress, copy_sqlite_to_postgresql
 from storage.db import Database, open_database
-from tests.pg import PostgresServer
+from tests.core_helpers import ANN, enrol
 
-ANN = TelegramIdentity(1001, "ann", "Ann")
 ACCOUNT = "tg:1001"
 
 
@@ -56,17 +54,11 @@ async def enrolled_sqlite(db_path: Path, box: SecretBox, clock: FakeClock) -> tu
     (her secret, the request's id)."""
     db = await open_database(f"sqlite:///{db_path}")
     try:
-        started = await EnrolmentService(db, box, clock, issuer="2FA Desk").start(ANN, 1001)
-        assert isinstance(started, EnrolmentStarted)
-        enrolment = EnrolmentService(db, box, clock, issuer="2FA Desk")
-        await enrolment.submit(1001, totp.code_at_step(started.secret, step(clock)))
-        await enrolment.submit(1001, "Phone")
-        await enrolment.complete(1001, started.enrolment.id)
-        clock.advance(seconds=90)
+        ann = await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock)
         await VerificationService(db, box, clock).verify(ACCOUNT, "000000", actor="api")
         filed = await deactivation(db, clock).file(ANN, 1001, "lost my phone")
         assert filed.request is not None
-        return started.secret, filed.request.id
+        return ann.secret, filed.request.id
     finally:
         await db.close()
 

@@ -26,33 +26,7 @@ from core.recovery import RecoveryHasher
 from core.verification import Result, VerificationService
 from storage.db import Database, open_database
 from storage.records import DeactivationRequest, RequestStatus
-
-ANN = TelegramIdentity(1001, "ann", "Ann")
-AGENT = TelegramIdentity(9001, "agent", "Agnes")
-OTHER = TelegramIdentity(9002, "other", "Otto")
-
-
-def service(db: Database, clock: FakeClock, support: bool = True) -> DeactivationService:
-    return DeactivationService(
-        db,
-        clock,
-        support_enabled=support,
-        configured_agents=frozenset({AGENT.user_id, OTHER.user_id}),
-        default_duration=timedelta(hours=24),
-        longest_duration=timedelta(hours=72),
-        request_ttl=timedelta(hours=48),
-    )
-
-
-async def enrol(enrolment: EnrolmentService, clock: FakeClock) -> str:
-    started = await enrolment.start(ANN, ANN.user_id)
-    assert isinstance(started, EnrolmentStarted)
-    code = totp.code_at_step(started.secret, totp.time_step(clock.now()))
-    await enrolment.submit(ANN.user_id, code)
-    await enrolment.submit(ANN.user_id, "Phone")
-    await enrolment.complete(ANN.user_id, started.enrolment.id)
-    clock.advance(seconds=90)
-    return started.secret
+from tests.core_helpers import AGENT, ANN, OTHER, deactivation_service, enrol
 
 
 async def filed(
@@ -60,7 +34,7 @@ async def filed(
 ) -> tuple[DeactivationService, DeactivationRequest]:
     """Ann enrolled, then filed a request: (the service, the open request)."""
     await enrol(enrolment, clock)
-    desk = service(db, clock)
+    desk = deactivation_service(db, clock)
     request = (await desk.file(ANN, 1001, "lost")).request
     assert request is not None
     return desk, request
@@ -73,10 +47,10 @@ def now_code(secret: str, clock: FakeClock) -> str:
 async def test_filing_needs_support_and_2fa_and_one_open_request(
     db: Database, clock: FakeClock, enrolment: EnrolmentService
 ) -> None:
-    assert (await service(db, clock, support=False).file(ANN, 1001, "lost")).outcome is (
-        FileOutcome.NO_SUPPORT
-    )
-    desk = service(db, clock)
+    assert (
+        await deactivation_service(db, clock, support=False).file(ANN, 1001, "lost")
+    ).outcome is (FileOutcome.NO_SUPPORT)
+    desk = deactivation_service(db, clock)
     assert (await desk.file(ANN, 1001, "lost")).outcome is FileOutcome.NOT_ENROLLED
     await enrol(enrolment, clock)
     assert (await desk.file(ANN, 1001, "  ")).outcome is FileOutcome.INVALID_REASON
@@ -89,8 +63,8 @@ async def test_filing_needs_support_and_2fa_and_one_open_request(
 async def test_approval_opens_a_window_and_revokes_devices(
     db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
 ) -> None:
-    secret = await enrol(enrolment, clock)
-    desk, verifier = service(db, clock), VerificationService(db, box, clock)
+    secret = (await enrol(enrolment, clock)).secret
+    desk, verifier = deactivation_service(db, clock), VerificationService(db, box, clock)
     request = (await desk.file(ANN, 1001, "lost")).request
     assert request is not None
     decision = await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=24))
@@ -145,11 +119,11 @@ async def test_a_new_device_ends_the_window_early(
     db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
 ) -> None:
     await enrol(enrolment, clock)
-    desk, verifier = service(db, clock), VerificationService(db, box, clock)
+    desk, verifier = deactivation_service(db, clock), VerificationService(db, box, clock)
     request = (await desk.file(ANN, 1001, "lost")).request
     assert request is not None
     await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=24))
-    new_secret = await enrol(enrolment, clock)
+    new_secret = (await enrol(enrolment, clock)).secret
     verdict = await verifier.verify("tg:1001", now_code(new_secret, clock), actor="api")
     assert verdict.result is Result.ACCEPTED
 
@@ -159,13 +133,13 @@ async def test_deadline_that_passed_while_down_applies_at_start(
 ) -> None:
     db = await open_database(database_url)
     await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock)
-    request = (await service(db, clock).file(ANN, 1001, "lost")).request
+    request = (await deactivation_service(db, clock).file(ANN, 1001, "lost")).request
     assert request is not None
     await db.close()  # the bot stops
 
     clock.advance(hours=49)  # and comes back two days later
     db = await open_database(database_url)
-    desk = service(db, clock)
+    desk = deactivation_service(db, clock)
     expired = await desk.expire_due()
     assert [r.id for r in expired] == [request.id]
     assert [r.status for r in await desk.users_to_tell()] == [RequestStatus.EXPIRED]
@@ -254,12 +228,12 @@ async def test_approval_voids_the_recovery_codes_and_a_new_device_brings_new_one
     await enrolment.submit(ANN.user_id, "Phone")
     first = await enrolment.complete(ANN.user_id, started.enrolment.id)
     clock.advance(seconds=90)
-    desk, verifier = service(db, clock), VerificationService(db, box, clock)
+    desk, verifier = deactivation_service(db, clock), VerificationService(db, box, clock)
     request = (await desk.file(ANN, 1001, "lost")).request
     assert request is not None
     await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=24))
     old = first.recovery_codes[0]
-    new_secret = await enrol(enrolment, clock)
+    new_secret = (await enrol(enrolment, clock)).secret
     assert new_secret
     assert (await verifier.verify("tg:1001", old, actor="api")).result is Result.REJECTED
     remaining = await db.run(lambda tx: tx.recovery.remaining("tg:1001"))
@@ -271,19 +245,14 @@ async def approved_and_ended(
 ) -> tuple[str, tuple[str, ...]]:
     """Ann enrolled, support approved a 4 h deactivation and the window ran out (the
     sweep ran): (the lost device's secret, the recovery codes of the first activation)."""
-    started = await enrolment.start(ANN, ANN.user_id)
-    assert isinstance(started, EnrolmentStarted)
-    await enrolment.submit(ANN.user_id, now_code(started.secret, clock))
-    await enrolment.submit(ANN.user_id, "Phone")
-    first = await enrolment.complete(ANN.user_id, started.enrolment.id)
-    clock.advance(seconds=90)
-    desk = service(db, clock)
+    first = await enrol(enrolment, clock)
+    desk = deactivation_service(db, clock)
     request = (await desk.file(ANN, 1001, "lost")).request
     assert request is not None
     await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
     clock.advance(hours=4, seconds=1)
     assert [r.id for r in await desk.end_windows()] == [request.id]
-    return started.secret, first.recovery_codes
+    return first.secret, first.recovery_codes
 
 
 async def test_after_the_window_every_login_is_refused_until_a_new_device(
@@ -302,15 +271,15 @@ async def test_after_the_window_every_login_is_refused_until_a_new_device(
     assert (await accounts.describe("tg:1001")).required
     failures = await db.run(lambda tx: tx.security.get("tg:1001").consecutive_failures)
     assert failures == 0  # refused, but not counted toward a lock: no code could pass
-    again = await service(db, clock).file(ANN, 1001, "lost")
+    again = await deactivation_service(db, clock).file(ANN, 1001, "lost")
     assert again.outcome is FileOutcome.NEEDS_NEW_DEVICE  # nothing for support: /enroll
 
 
 async def test_the_window_end_is_required_even_before_the_sweep_runs(
     db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
 ) -> None:
-    secret = await enrol(enrolment, clock)
-    desk, verifier = service(db, clock), VerificationService(db, box, clock)
+    secret = (await enrol(enrolment, clock)).secret
+    desk, verifier = deactivation_service(db, clock), VerificationService(db, box, clock)
     request = (await desk.file(ANN, 1001, "lost")).request
     assert request is not None
     await desk.decide(request.id, AGENT, approve=True, duration=timedelta(hours=4))
@@ -325,7 +294,7 @@ async def test_a_new_device_after_the_window_accepts_codes_again(
     db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
 ) -> None:
     await approved_and_ended(db, clock, enrolment)
-    new_secret = await enrol(enrolment, clock)
+    new_secret = (await enrol(enrolment, clock)).secret
     verifier = VerificationService(db, box, clock)
     verdict = await verifier.verify("tg:1001", now_code(new_secret, clock), actor="api")
     assert verdict.result is Result.ACCEPTED
@@ -338,7 +307,7 @@ async def test_only_a_proven_turn_off_makes_an_account_not_enrolled(
     db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
 ) -> None:
     await approved_and_ended(db, clock, enrolment)
-    secret = await enrol(enrolment, clock)  # a new device after the window
+    secret = (await enrol(enrolment, clock)).secret  # a new device after the window
     verifier = VerificationService(db, box, clock)
     devices = DeviceService(db, clock, verifier, RecoveryHasher(box))
     _, (device,), _ = await devices.overview(ANN)

@@ -10,9 +10,8 @@ import aiohttp
 import pytest
 
 from demo.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser
+from tests.e2e import BotProcess, E2EUser, contains, has_photo
 from tests.helpers import app_code, decode_qr, parse_key_uri
-from tests.test_e2e_enrolment import contains, has_photo
 
 API_TOKEN = "e2e-api-token-0123456789abcdef-0123456789"
 

@@ -14,11 +14,10 @@ import aiohttp
 import psycopg
 import pytest
 
+from bench._postgres import PostgresServer
 from core.crypto import generate_key
 from demo.botapi import BotApiServer, SimMessage
-from tests.e2e import BotProcess, E2EUser, eventually
-from tests.helpers import app_code, decode_qr, parse_key_uri
-from tests.pg import PostgresServer
+from tests.e2e import BotProcess, E2EUser, enrol, eventually
 
 API_TOKEN = "e2e-challenges-token-0123456789abcdef-01234"
 OPS = -100810
@@ -30,15 +29,6 @@ def contains(text: str) -> Callable[[SimMessage], bool]:
 
 def has_buttons(label: str) -> Callable[[SimMessage], bool]:
     return lambda message: label in dict(message.buttons)
-
-
-async def enrol(user: E2EUser) -> str:
-    photo = await user.send("/enroll", lambda m: m.photo is not None)
-    secret = parse_key_uri(decode_qr(await user.download_photo(photo)))["secret"]
-    await user.send(app_code(secret), contains("Code confirmed"))
-    summary = await user.send("Phone", contains("Ready to activate"))
-    await user.press(summary, "Complete activation", contains("2FA is active"))
-    return secret
 
 
 @dataclass

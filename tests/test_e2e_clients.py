@@ -14,12 +14,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bench._postgres import PostgresServer
 from core.clients import ClientRegistry, Scope
 from core.clock import SystemClock
 from demo.botapi import BotApiServer
 from storage.db import Database, open_database
 from tests.e2e import BOT_USERNAME, ROOT, BotProcess
-from tests.pg import PostgresServer
 
 
 def clients_command(url: str, workdir: Path, *args: str) -> subprocess.CompletedProcess[str]:

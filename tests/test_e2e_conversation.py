@@ -11,9 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from demo.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser, eventually, query
+from tests.e2e import BotProcess, E2EUser, contains, eventually, query, scan
 from tests.helpers import app_code
-from tests.test_e2e_enrolment import contains, scan
 
 USER = 5101
 

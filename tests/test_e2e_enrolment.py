@@ -3,20 +3,11 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
-from demo.botapi import BotApiServer, SimMessage
-from tests.e2e import TOKEN, BotProcess, E2EUser, eventually, query
+from demo.botapi import BotApiServer
+from tests.e2e import TOKEN, BotProcess, E2EUser, contains, eventually, has_photo, query, scan
 from tests.helpers import app_code, decode_qr, parse_key_uri
-
-
-def has_photo(message: SimMessage) -> bool:
-    return message.photo is not None
-
-
-def contains(text: str) -> Callable[[SimMessage], bool]:
-    return lambda message: text in message.content
 
 
 def qr_recorded(workdir: Path, user_id: int, message_id: int) -> bool:
@@ -24,12 +15,6 @@ def qr_recorded(workdir: Path, user_id: int, message_id: int) -> bool:
         workdir, "SELECT qr_message_id FROM pending_enrolments WHERE telegram_user_id = ?", user_id
     )
     return rows[:1] == [(message_id,)]
-
-
-async def scan(user: E2EUser) -> tuple[SimMessage, str]:
-    photo = await user.send("/enroll", has_photo)
-    uri = decode_qr(await user.download_photo(photo))
-    return photo, parse_key_uri(uri)["secret"]
 
 
 async def test_a_user_enrols_end_to_end(server: BotApiServer, bot: BotProcess) -> None:

@@ -9,10 +9,8 @@ from datetime import UTC, datetime
 import aiohttp
 
 from demo.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser, eventually
-from tests.helpers import app_code, decode_qr, parse_key_uri
-from tests.test_e2e_enrolment import contains
-from tests.test_handlers_language import MONTHS
+from tests.e2e import BotProcess, E2EUser, contains, eventually
+from tests.helpers import MONTHS, app_code, decode_qr, parse_key_uri
 
 
 def german_day(moment: datetime) -> str:

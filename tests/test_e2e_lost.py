@@ -8,13 +8,19 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from demo.botapi import BotApiServer, SimMessage
-from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser
+from demo.botapi import BotApiServer
+from tests.e2e import (
+    REPLY_TIMEOUT,
+    SUPPORT,
+    BotProcess,
+    E2EUser,
+    contains,
+    has_photo,
+    press_in_support,
+)
 from tests.helpers import app_code, decode_qr, parse_key_uri
-from tests.test_e2e_enrolment import contains, has_photo
 
 API_TOKEN = "e2e-lost-token-0123456789abcdef-0123456789"
-SUPPORT = -100600
 AGENT, BYSTANDER = 9101, 9102
 
 
@@ -23,24 +29,6 @@ def server(server: BotApiServer) -> BotApiServer:
     """The shared test server (tests/conftest.py), with the support group in it."""
     server.state.group(SUPPORT, "Support")
     return server
-
-
-async def press_in_support(
-    server: BotApiServer, user_id: int, message: SimMessage, label: str
-) -> str:
-    """Press a button on the support message; return the toast the presser saw."""
-    update = server.state.press_button(
-        user_id, message.message_id, dict(message.buttons)[label], chat_id=SUPPORT
-    )
-    query_id = update["callback_query"]["id"]
-    await server.state.wait_for_calls("answerCallbackQuery", 1, timeout=REPLY_TIMEOUT)
-    for _ in range(100):
-        if query_id in server.state.callback_answers:
-            return server.state.callback_answers[query_id].get("text") or ""
-        await server.state.wait_for_calls(
-            "answerCallbackQuery", len(server.state.callback_answers) + 1, timeout=REPLY_TIMEOUT
-        )
-    raise AssertionError("the press was not answered")
 
 
 async def test_request_approval_and_api(

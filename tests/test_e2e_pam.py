@@ -20,9 +20,8 @@ import pytest
 import pytest_asyncio
 
 from demo.botapi import BotApiServer
-from tests.e2e import ROOT, BotProcess, E2EUser, local_bot_api
+from tests.e2e import ROOT, BotProcess, E2EUser, enrol, local_bot_api
 from tests.helpers import app_code
-from tests.test_e2e_recovery import enrol
 
 PAM_MODULE = ROOT / "deploy" / "pam" / "twofa_desk.py"
 PAM_PYTHON = next(

@@ -2,7 +2,7 @@
 
 Real ``python -m bot`` processes (the bot, ``python -m bot api``, ``--workers 2``)
 against the local Bot API test server over HTTP, on a database of the throwaway
-PostgreSQL server of the test session (tests/pg.py).
+PostgreSQL server of the test session (bench/_postgres.py).
 """
 
 from __future__ import annotations
@@ -21,27 +21,22 @@ import aiohttp
 import psycopg
 import pytest
 
-from core.crypto import generate_key
+from bench._postgres import PostgresServer
 from core.leadership import LeaseTiming
 from demo.botapi import BotApiServer
-from storage.leader_lock import LOCK_KEYS
 from tests.e2e import (
     REPLY_TIMEOUT,
     BotProcess,
     E2EUser,
+    contains,
+    enrol,
     eventually,
     eventually_async,
+    has_photo,
 )
 from tests.helpers import app_code
-from tests.pg import PostgresServer
-from tests.relay import BotApiCalls, Relay
-from tests.test_e2e_enrolment import contains, has_photo
-from tests.test_e2e_recovery import enrol
-
-API_TOKEN = "e2e-postgres-token-0123456789abcdef-012345"
-AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
-OPS = -100900
-TAKEOVER_S = 10.0  # the standby's promise
+from tests.pg_deployment import API_TOKEN, AUTH, OPS, TAKEOVER_S, Deployment, verify, wrong_code
+from tests.relay import BotApiCalls, Relay, terminate_leader_session
 
 
 @pytest.fixture
@@ -55,59 +50,6 @@ def server(server: BotApiServer) -> BotApiServer:
 def database_url(postgres_server: PostgresServer) -> Iterator[str]:
     with postgres_server.database() as url:
         yield url
-
-
-class Deployment:
-    """Processes of one deployment: one database, one SECRETS_KEY, one API token."""
-
-    def __init__(self, server: BotApiServer, workdir: Path, database_url: str) -> None:
-        self.server = server
-        self.workdir = workdir
-        self.env = {
-            "DATABASE_URL": database_url,
-            "SECRETS_KEY": generate_key(),
-            "API_TOKEN": API_TOKEN,
-            "OPS_CHAT_ID": str(OPS),
-        }
-        self.processes: list[BotProcess] = []
-
-    def process(self, name: str, port: int, *command: str) -> BotProcess:
-        process = BotProcess(
-            self.server, self.workdir, command=command, name=name, API_PORT=str(port), **self.env
-        )
-        self.processes.append(process)
-        return process
-
-    async def stop(self) -> None:
-        """SIGTERM to every process still running: each stops cleanly (0)."""
-        running = [p for p in self.processes if p.proc and p.proc.returncode is None]
-        statuses = await asyncio.gather(*(p.terminate() for p in running))
-        assert statuses == [0] * len(running), [p.log()[-2000:] for p in running]
-
-
-async def verify(http: aiohttp.ClientSession, port: int, account: str, code: str) -> str:
-    async with http.post(
-        f"http://127.0.0.1:{port}/v1/verify", json={"account": account, "code": code}, headers=AUTH
-    ) as response:
-        assert response.status == 200, await response.text()
-        body: dict[str, Any] = await response.json()
-        return str(body["result"])
-
-
-def wrong_code(secret: str) -> str:
-    """A six-digit code that no step of the window accepts."""
-    now = time.time()
-    valid = {app_code(secret, now + 30 * step) for step in range(-2, 3)}
-    return next(code for code in ("000000", "111111", "222222") if code not in valid)
-
-
-def terminate_leader_session(url: str) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(
-            "SELECT pg_terminate_backend(pid) FROM pg_locks WHERE locktype = 'advisory'"
-            " AND granted AND (classid, objid, objsubid) = (%s, %s, 2)",
-            LOCK_KEYS,
-        )
 
 
 def audit_count(url: str, action: str, account: str) -> int:

@@ -19,8 +19,8 @@ import pytest
 import pytest_asyncio
 
 from demo.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser, local_bot_api
-from tests.helpers import app_code
+from tests.e2e import SUPPORT, BotProcess, E2EUser, contains, enrol, local_bot_api, press_in_support
+from tests.helpers import CODE, app_code
 from tests.radius import (
     FreeRadius,
     Reply,
@@ -29,9 +29,6 @@ from tests.radius import (
     radclient,
     send_raw,
 )
-from tests.test_e2e_enrolment import contains
-from tests.test_e2e_lost import SUPPORT, press_in_support
-from tests.test_e2e_recovery import CODE, enrol
 
 pytestmark = [
     pytest.mark.asyncio(loop_scope="module"),

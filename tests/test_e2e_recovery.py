@@ -3,28 +3,16 @@ new device, and the login system accepts its codes."""
 
 from __future__ import annotations
 
-import re
 import time
 from pathlib import Path
 
 import aiohttp
 
 from demo.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser
-from tests.helpers import app_code, decode_qr, parse_key_uri
-from tests.test_e2e_enrolment import contains, has_photo
+from tests.e2e import BotProcess, E2EUser, contains, enrol
+from tests.helpers import CODE, app_code
 
 API_TOKEN = "e2e-recovery-token-0123456789-0123456789"
-CODE = re.compile(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}")
-
-
-async def enrol(user: E2EUser, name: str, start: str = "/enroll") -> str:
-    photo = await user.send(start, has_photo)
-    secret = parse_key_uri(decode_qr(await user.download_photo(photo)))["secret"]
-    await user.send(app_code(secret), contains("Code confirmed"))
-    summary = await user.send(name, contains("Ready to activate"))
-    await user.press(summary, "Complete activation", contains("is active"))
-    return secret
 
 
 async def test_recover_with_a_code(

@@ -12,8 +12,7 @@ import aiohttp
 import pytest
 
 from demo.botapi import BotApiServer
-from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser, eventually
-from tests.test_e2e_enrolment import contains
+from tests.e2e import REPLY_TIMEOUT, BotProcess, E2EUser, contains, eventually
 
 API_TOKEN = "e2e-roles-token-0123456789abcdef-0123456789"
 WEBHOOK_SECRET = "e2e-webhook-secret_0123456789abcdef"

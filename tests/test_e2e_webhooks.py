@@ -7,8 +7,6 @@ no body holds a code, a secret or a token."""
 from __future__ import annotations
 
 import asyncio
-import re
-import sys
 import time
 from pathlib import Path
 
@@ -16,14 +14,21 @@ import aiohttp
 import pytest
 
 from demo.botapi import BotApiServer
-from tests.e2e import REPLY_TIMEOUT, TOKEN, BotProcess, E2EUser, eventually
-from tests.helpers import app_code, decode_qr, parse_key_uri
-from tests.test_e2e_enrolment import contains, has_photo
-from tests.test_e2e_lost import press_in_support
-from tests.webhook_receiver import Receiver, RunningReceiver
+from tests.e2e import (
+    REPLY_TIMEOUT,
+    SUPPORT,
+    TOKEN,
+    BotProcess,
+    E2EUser,
+    contains,
+    enrol,
+    eventually,
+    press_in_support,
+)
+from tests.helpers import app_code
+from tests.webhook_receiver import Receiver, RunningReceiver, add_webhook
 
 API_TOKEN = "e2e-webhooks-token-0123456789abcdef-0123"
-SUPPORT = -100600  # the group press_in_support presses in
 AGENT = 9301
 DELIVERY_TIMEOUT = 30.0
 
@@ -44,39 +49,6 @@ def new_bot(server: BotApiServer, workdir: Path, api_port: int) -> BotProcess:
         SUPPORT_CHAT_ID=str(SUPPORT),
         SUPPORT_AGENT_IDS=str(AGENT),
     )
-
-
-async def add_webhook(bot: BotProcess, url: str) -> str:
-    """``python -m bot webhooks add`` on the bot's database; the secret it printed."""
-    (bot.workdir / "data").mkdir(exist_ok=True)
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bot",
-        "webhooks",
-        "add",
-        "siem",
-        url,
-        "--allow-private",
-        cwd=bot.workdir,
-        env=bot.env,
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await proc.communicate()
-    assert proc.returncode == 0, err.decode()
-    found = re.search(r"whsec_\S+", out.decode())
-    assert found is not None
-    return found[0]
-
-
-async def enrol(user: E2EUser) -> str:
-    photo = await user.send("/enroll", has_photo)
-    secret = parse_key_uri(decode_qr(await user.download_photo(photo)))["secret"]
-    await user.send(app_code(secret), contains("Code confirmed"))
-    summary = await user.send("Phone", contains("Ready to activate"))
-    await user.press(summary, "Complete activation", contains("2FA is active"))
-    return secret
 
 
 async def verify(port: int, account: str, code: str) -> tuple[dict[str, object], float]:

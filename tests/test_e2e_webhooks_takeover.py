@@ -1,6 +1,6 @@
 """End to end on PostgreSQL: signed webhooks through a standby take-over.
 
-Two real ``python -m bot`` on one throwaway PostgreSQL database (tests/pg.py), a receiver
+Two real ``python -m bot`` on one throwaway PostgreSQL database (bench/_postgres.py), a receiver
 on 127.0.0.1 that verifies every POST with standardwebhooks (tests/webhook_receiver.py)
 and tells, from the connection, which bot process sent it. The receiver is down (503)
 while events are written, the active bot is SIGKILLed, the standby takes over, then the
@@ -20,12 +20,11 @@ import aiohttp
 import psycopg
 from aiohttp import web
 
+from bench._postgres import PostgresServer
 from demo.botapi import BotApiServer
-from tests.e2e import BotProcess, E2EUser, eventually
-from tests.pg import PostgresServer
-from tests.test_e2e_postgres import Deployment, verify, wrong_code
-from tests.test_e2e_webhooks import add_webhook, enrol
-from tests.webhook_receiver import Receiver, RunningReceiver
+from tests.e2e import BotProcess, E2EUser, enrol, eventually
+from tests.pg_deployment import Deployment, verify, wrong_code
+from tests.webhook_receiver import Receiver, RunningReceiver, add_webhook
 
 TAKEOVER_S = 15.0  # the lock freed at the kill, the standby's retry and grace, its start
 DELIVERY_TIMEOUT = 30.0

@@ -5,19 +5,14 @@ German, the ops alert, /lookup."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 
-from core import totp
-from core.accounts import TelegramIdentity
 from core.challenges import Challenge
-from core.clock import FakeClock
 from core.config import Settings
-from core.enrolment_results import EnrolmentStarted
 from core.services import Services
 from demo.botapi import SimMessage
-from tests.harness import ChatUser, Harness, running_bot
+from tests.harness import ChatUser, Harness, enrol
 
 OPS = -100700
 SUPPORT = -100777
@@ -27,52 +22,36 @@ VPN = "api:vpn"
 
 
 @pytest.fixture
-async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
-    configured = dataclasses.replace(
+def chat_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(
         settings,
         ops_chat_id=OPS,
         support_chat_id=SUPPORT,
         support_agent_ids=frozenset({AGENT}),
     )
-    async with running_bot(configured, clock) as harness:
-        harness.state.group(OPS, "Ops")
-        harness.state.group(SUPPORT, "Support")
-        yield harness
 
 
-def svc(bot: Harness) -> Services:
-    services: Services = bot.app.bot_data["services"]
+def svc(chat_bot: Harness) -> Services:
+    services: Services = chat_bot.app.bot_data["services"]
     return services
 
 
-async def enrolled(bot: Harness, user: ChatUser) -> None:
-    """2FA on for the user's account, set up as the chat would (through the core)."""
-    await user.send("/start")  # the user has a chat with the bot
-    who = TelegramIdentity(user.user_id, "ann", "Ann")
-    enrolment = svc(bot).enrolment
-    started = await enrolment.start(who, user.user_id)
-    assert isinstance(started, EnrolmentStarted)
-    code = totp.code_at_step(started.secret, totp.time_step(bot.clock.now()))
-    await enrolment.submit(user.user_id, code)
-    await enrolment.submit(user.user_id, "Phone")
-    await enrolment.complete(user.user_id, started.enrolment.id)
-    bot.clock.advance(seconds=90)
-
-
-async def co_manager(bot: Harness, user_id: int, language: str | None = None) -> ChatUser:
-    user = bot.user(user_id, "Bob", "bob", language_code=language)
-    now = bot.clock.now()
-    await svc(bot).db.run(lambda tx: tx.accounts.save_link(user_id, ACCOUNT, "bob", "Bob", now))
-    await user.send("/start")  # a chat with the bot (and the app's language learnt)
+async def co_manager(chat_bot: Harness, user_id: int, language: str | None = None) -> ChatUser:
+    user = chat_bot.user(user_id, "Bob", "bob", language_code=language)
+    now = chat_bot.clock.now()
+    await svc(chat_bot).db.run(
+        lambda tx: tx.accounts.save_link(user_id, ACCOUNT, "bob", "Bob", now)
+    )
+    await user.send("/start")  # a chat with the chat_bot (and the app's language learnt)
     return user
 
 
-async def asked(bot: Harness, match_number: bool = True, **context: str) -> Challenge:
-    opened = await svc(bot).challenges.open(
+async def asked(chat_bot: Harness, match_number: bool = True, **context: str) -> Challenge:
+    opened = await svc(chat_bot).challenges.open(
         ACCOUNT, dict(context), actor=VPN, match_number=match_number
     )
     assert opened.challenge is not None, opened
-    await bot.run_job("challenges")
+    await chat_bot.run_job("challenges")
     return opened.challenge
 
 
@@ -84,16 +63,16 @@ def labels(message: SimMessage) -> list[str]:
     return [label for label, _ in message.buttons]
 
 
-async def status(bot: Harness, challenge: Challenge) -> str:
-    reading = await svc(bot).challenges.read(challenge.id, actor=VPN)
+async def status(chat_bot: Harness, challenge: Challenge) -> str:
+    reading = await svc(chat_bot).challenges.read(challenge.id, actor=VPN)
     assert reading is not None
     return reading.status.value
 
 
-async def test_the_message_shows_the_context_as_text_and_three_numbers(bot: Harness) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    challenge = await asked(bot, app="<b>VPN</b>", ip="203.0.113.7", location="Berlin, DE")
+async def test_the_message_shows_the_context_as_text_and_three_numbers(chat_bot: Harness) -> None:
+    ann = chat_bot.user()
+    await enrol(ann)
+    challenge = await asked(chat_bot, app="<b>VPN</b>", ip="203.0.113.7", location="Berlin, DE")
     message = challenge_message(ann)
     text = message.shown_text
     assert "Is this you, logging in?" in text
@@ -106,15 +85,15 @@ async def test_the_message_shows_the_context_as_text_and_three_numbers(bot: Harn
     assert labels(message)[3:] == ["This wasn't me"]
 
 
-async def test_the_right_number_approves_and_every_recipient_sees_it(bot: Harness) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    bob = await co_manager(bot, 1002)
-    challenge = await asked(bot, app="VPN")
+async def test_the_right_number_approves_and_every_recipient_sees_it(chat_bot: Harness) -> None:
+    ann = chat_bot.user()
+    await enrol(ann)
+    bob = await co_manager(chat_bot, 1002)
+    challenge = await asked(chat_bot, app="VPN")
     assert challenge.number is not None
     await ann.press(challenge_message(ann), challenge.number)
     assert ann.last_answer["text"] == "Approved."
-    assert await status(bot, challenge) == "accepted"
+    assert await status(chat_bot, challenge) == "accepted"
     for user in (ann, bob):
         message = challenge_message(user)
         assert "Approved" in message.shown_text and "the login goes on" in message.shown_text
@@ -126,68 +105,68 @@ async def test_the_right_number_approves_and_every_recipient_sees_it(bot: Harnes
     assert [m.revision for m in bob.messages()] == before
 
 
-async def test_a_wrong_number_declines(bot: Harness) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    challenge = await asked(bot)
+async def test_a_wrong_number_declines(chat_bot: Harness) -> None:
+    ann = chat_bot.user()
+    await enrol(ann)
+    challenge = await asked(chat_bot)
     wrong = next(n for n in challenge.choices if n != challenge.number)
     await ann.press(challenge_message(ann), wrong)
     assert ann.last_answer["text"] == "Wrong number: the login was refused."
     assert "Declined" in challenge_message(ann).shown_text
-    assert await status(bot, challenge) == "declined"
+    assert await status(chat_bot, challenge) == "declined"
 
 
 async def test_this_wasnt_me_declines_tells_to_change_the_password_and_alerts_ops(
-    bot: Harness,
+    chat_bot: Harness,
 ) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    challenge = await asked(bot, app="VPN", ip="203.0.113.7", location="Berlin, DE")
+    ann = chat_bot.user()
+    await enrol(ann)
+    challenge = await asked(chat_bot, app="VPN", ip="203.0.113.7", location="Berlin, DE")
     await ann.press(challenge_message(ann), "This wasn't me")
     assert ann.last_answer["text"] == "Reported. Change your password now."
     text = challenge_message(ann).shown_text
     assert "Reported" in text and "Change your password now" in text
-    assert await status(bot, challenge) == "declined"
-    await bot.run_job("alerts")
-    (alert,) = [m for m in bot.state.messages(OPS) if "This wasn't me" in m.content]
+    assert await status(chat_bot, challenge) == "declined"
+    await chat_bot.run_job("alerts")
+    (alert,) = [m for m in chat_bot.state.messages(OPS) if "This wasn't me" in m.content]
     for fact in ("WARNING", "tg:1001", "client: vpn", "app: VPN", "ip: 203.0.113.7"):
         assert fact in alert.shown_text
     assert "location: Berlin, DE" in alert.shown_text
 
 
-async def test_an_expired_challenge_says_so_and_its_buttons_do_nothing(bot: Harness) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    challenge = await asked(bot)
+async def test_an_expired_challenge_says_so_and_its_buttons_do_nothing(chat_bot: Harness) -> None:
+    ann = chat_bot.user()
+    await enrol(ann)
+    challenge = await asked(chat_bot)
     message = challenge_message(ann)
-    bot.clock.advance(seconds=61)
-    await bot.run_job("challenges")
+    chat_bot.clock.advance(seconds=61)
+    await chat_bot.run_job("challenges")
     assert "Expired" in challenge_message(ann).shown_text
     assert challenge_message(ann).buttons == []
     assert challenge.number is not None
     await ann.press_data(message, f"v1:chl:{challenge.id}.{challenge.number}")
     assert ann.last_answer["text"] == "This button is no longer valid."
-    assert await status(bot, challenge) == "expired"
+    assert await status(chat_bot, challenge) == "expired"
 
 
-async def test_a_cancelled_challenge_says_so(bot: Harness) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    challenge = await asked(bot)
-    await svc(bot).challenges.cancel(challenge.id, actor=VPN)
-    await bot.run_job("challenges")
+async def test_a_cancelled_challenge_says_so(chat_bot: Harness) -> None:
+    ann = chat_bot.user()
+    await enrol(ann)
+    challenge = await asked(chat_bot)
+    await svc(chat_bot).challenges.cancel(challenge.id, actor=VPN)
+    await chat_bot.run_job("challenges")
     assert "cancelled" in challenge_message(ann).shown_text
     assert challenge_message(ann).buttons == []
 
 
-async def test_forged_presses_are_answered_and_ignored(bot: Harness) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    challenge = await asked(bot)
+async def test_forged_presses_are_answered_and_ignored(chat_bot: Harness) -> None:
+    ann = chat_bot.user()
+    await enrol(ann)
+    challenge = await asked(chat_bot)
     assert challenge.number is not None
     right = f"v1:chl:{challenge.id}.{challenge.number}"
     # someone who does not manage the account, pressing on a message of their own
-    eve = bot.user(1666, "Eve", "eve")
+    eve = chat_bot.user(1666, "Eve", "eve")
     (hello,) = await eve.send("/start")
     await eve.press_data(hello, right)
     assert eve.last_answer["text"] == "This button is no longer valid."
@@ -196,27 +175,27 @@ async def test_forged_presses_are_answered_and_ignored(bot: Harness) -> None:
     assert ann.last_answer["text"] == "This button is no longer valid."
     await ann.press_data(challenge_message(ann), "v1:chl:garbage")
     assert ann.last_answer["text"] == "This button is no longer valid."
-    assert await status(bot, challenge) == "pending"
+    assert await status(chat_bot, challenge) == "pending"
     assert len(labels(challenge_message(ann))) == 4
 
 
-async def test_a_plain_approval_has_approve_and_this_wasnt_me(bot: Harness) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    challenge = await asked(bot, match_number=False, app="RADIUS")
+async def test_a_plain_approval_has_approve_and_this_wasnt_me(chat_bot: Harness) -> None:
+    ann = chat_bot.user()
+    await enrol(ann)
+    challenge = await asked(chat_bot, match_number=False, app="RADIUS")
     message = challenge_message(ann)
     assert labels(message) == ["Approve", "This wasn't me"]
     assert "press <b>Approve</b>" not in message.shown_text  # rendered as HTML
     assert "press Approve" in message.shown_text
     await ann.press(message, "Approve")
-    assert await status(bot, challenge) == "accepted"
+    assert await status(chat_bot, challenge) == "accepted"
 
 
-async def test_each_recipient_reads_it_in_their_language(bot: Harness) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    bob = await co_manager(bot, 1002, language="de")
-    challenge = await asked(bot, app="VPN")
+async def test_each_recipient_reads_it_in_their_language(chat_bot: Harness) -> None:
+    ann = chat_bot.user()
+    await enrol(ann)
+    bob = await co_manager(chat_bot, 1002, language="de")
+    challenge = await asked(chat_bot, app="VPN")
     german = challenge_message(bob)
     assert "Meldest du dich gerade an?" in german.shown_text
     assert labels(german)[3:] == ["Das war ich nicht"]
@@ -225,25 +204,25 @@ async def test_each_recipient_reads_it_in_their_language(bot: Harness) -> None:
     assert bob.last_answer["text"] == "Gemeldet. Ändere jetzt dein Passwort."
     assert "Ändere jetzt dein Passwort" in challenge_message(bob).shown_text
     assert "Change your password now" in challenge_message(ann).shown_text
-    assert await status(bot, challenge) == "declined"
+    assert await status(chat_bot, challenge) == "declined"
 
 
-async def test_a_message_is_sent_once_per_recipient(bot: Harness) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    await asked(bot)
-    await bot.run_job("challenges")
-    await bot.run_job("challenges")
+async def test_a_message_is_sent_once_per_recipient(chat_bot: Harness) -> None:
+    ann = chat_bot.user()
+    await enrol(ann)
+    await asked(chat_bot)
+    await chat_bot.run_job("challenges")
+    await chat_bot.run_job("challenges")
     assert sum("Is this you" in m.content for m in ann.messages()) == 1
 
 
-async def test_lookup_shows_recent_challenges(bot: Harness) -> None:
-    ann = bot.user()
-    await enrolled(bot, ann)
-    challenge = await asked(bot, app="VPN")
+async def test_lookup_shows_recent_challenges(chat_bot: Harness) -> None:
+    ann = chat_bot.user()
+    await enrol(ann)
+    challenge = await asked(chat_bot, app="VPN")
     assert challenge.number is not None
     await ann.press(challenge_message(ann), challenge.number)
-    agent = bot.group_member(AGENT, SUPPORT)
+    agent = chat_bot.group_member(AGENT, SUPPORT)
     (answer,) = await agent.send(f"/lookup {ACCOUNT}")
     assert "Recent login approvals in the chat:" in answer.shown_text
     assert "approved via vpn (VPN)" in answer.shown_text

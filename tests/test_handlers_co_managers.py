@@ -6,18 +6,23 @@ voids the codes they may have saved)."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 
 import pytest
 
-from core.clock import FakeClock
 from core.config import Settings
 from demo.botapi import SimMessage
-from tests.harness import ChatUser, Harness, running_bot
-from tests.test_handlers_devices import CODE
-from tests.test_handlers_enrolment import code_for
-from tests.test_handlers_links import ACCOUNT, mint, owner
-from tests.test_handlers_lost import AGENT, in_support, support_message
+from tests.harness import (
+    ACCOUNT,
+    AGENT,
+    ChatUser,
+    Harness,
+    code_for,
+    in_support,
+    mint,
+    owner,
+    support_message,
+)
+from tests.helpers import CODE
 
 SUPPORT = -100500
 
@@ -45,23 +50,20 @@ WORDS = {
 
 
 @pytest.fixture
-async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
-    with_support = dataclasses.replace(
+def chat_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(
         settings, support_chat_id=SUPPORT, support_agent_ids=frozenset({AGENT})
     )
-    async with running_bot(with_support, clock) as harness:
-        harness.state.group(SUPPORT, "Support")
-        yield harness
 
 
-async def ann_and_bo(bot: Harness, language: str) -> tuple[ChatUser, ChatUser, str]:
+async def ann_and_bo(chat_bot: Harness, language: str) -> tuple[ChatUser, ChatUser, str]:
     """Ann manages ACCOUNT with a device; Bo (reading ``language``) joined with her code."""
-    ann, secret = await owner(bot)
-    bo = bot.user(2002, "Bo", "bo", language_code=language)
-    await bo.send(f"/start {await mint(bot)}")
-    await bo.send(code_for(bot, secret))
-    await bot.run_job("notices")
-    bot.clock.advance(seconds=90)
+    ann, secret = await owner(chat_bot)
+    bo = chat_bot.user(2002, "Bo", "bo", language_code=language)
+    await bo.send(f"/start {await mint(chat_bot)}")
+    await bo.send(code_for(chat_bot, secret))
+    await chat_bot.run_job("notices")
+    chat_bot.clock.advance(seconds=90)
     return ann, bo, secret
 
 
@@ -75,13 +77,13 @@ async def ann_files(ann: ChatUser) -> SimMessage:
 
 @pytest.mark.parametrize("language", ["en", "de"])
 async def test_a_co_manager_is_told_of_a_request_and_may_withdraw_it(
-    bot: Harness, language: str
+    chat_bot: Harness, language: str
 ) -> None:
     words = WORDS[language]
-    ann, bo, _ = await ann_and_bo(bot, language)
+    ann, bo, _ = await ann_and_bo(chat_bot, language)
     seen = len(ann.messages())
     filed = await ann_files(ann)
-    await bot.run_job("notices")
+    await chat_bot.run_job("notices")
     told = bo.last()
     assert told.shown_text.startswith(words["asked"]) and words["reason"] in told.shown_text
     assert [label for label, _ in told.buttons] == [words["withdraw"]]
@@ -89,39 +91,39 @@ async def test_a_co_manager_is_told_of_a_request_and_may_withdraw_it(
 
     (done,) = await bo.press(told, words["withdraw"])
     assert done.message_id == told.message_id and done.shown_text == words["withdrawn"]
-    posted = support_message(bot)
+    posted = support_message(chat_bot)
     assert "Withdrawn" in posted.shown_text and posted.buttons == []
-    await bot.run_job("notices")
+    await chat_bot.run_job("notices")
     assert f"Bo withdrew request #1 to turn 2FA off for {ACCOUNT}" in ann.last().shown_text
-    agent = in_support(bot, AGENT)
+    agent = in_support(chat_bot, AGENT)
     await agent.press_data(posted, "v1:req.ap:1")
     assert "already withdrawn" in agent.last_answer["text"]
 
 
-async def test_only_someone_on_the_account_may_withdraw_its_request(bot: Harness) -> None:
-    ann, bo, _ = await ann_and_bo(bot, "en")
+async def test_only_someone_on_the_account_may_withdraw_its_request(chat_bot: Harness) -> None:
+    ann, bo, _ = await ann_and_bo(chat_bot, "en")
     await ann_files(ann)
-    await bot.run_job("notices")
+    await chat_bot.run_job("notices")
     told = bo.last()
     # Bo leaves for an account of his own: the button in his chat no longer works.
-    (question,) = await bo.send(f"/start {await mint(bot, 'bo@example.com')}")
+    (question,) = await bo.send(f"/start {await mint(chat_bot, 'bo@example.com')}")
     await bo.press(question, "Switch")
     assert await bo.press(told, "Withdraw the request") == []
     assert bo.last_answer["text"] == "This button is no longer valid."
-    assert "Withdrawn" not in support_message(bot).shown_text
+    assert "Withdrawn" not in support_message(chat_bot).shown_text
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
 async def test_a_co_manager_is_told_that_new_recovery_codes_void_the_old_ones(
-    bot: Harness, language: str
+    chat_bot: Harness, language: str
 ) -> None:
     words = WORDS[language]
-    ann, bo, secret = await ann_and_bo(bot, language)
+    ann, bo, secret = await ann_and_bo(chat_bot, language)
     (status,) = await ann.send("/recovery")
     await ann.press(status, "New recovery codes")
-    answer = await ann.send(code_for(bot, secret))
+    answer = await ann.send(code_for(chat_bot, secret))
     assert any(CODE.search(m.content) for m in answer)
-    await bot.run_job("notices")
+    await chat_bot.run_job("notices")
     told = bo.last().shown_text
     assert told.startswith(words["renewed"]) and words["voided"] in told
     assert "/recovery" in told

@@ -2,68 +2,27 @@
 
 from __future__ import annotations
 
-import re
-from collections.abc import AsyncIterator
-
-import pytest
-
-from core.clock import FakeClock
-from core.config import Settings
 from demo.botapi import SimMessage
-from tests.harness import ChatUser, Harness, running_bot
-from tests.helpers import decode_qr, parse_key_uri
-from tests.test_handlers_check import wrong
-from tests.test_handlers_enrolment import at_summary, code_for
-
-CODE = re.compile(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}")
-
-
-@pytest.fixture
-async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
-    async with running_bot(settings, clock) as harness:
-        yield harness
-
-
-async def enrol(
-    bot: Harness, user: ChatUser, name: str, proof_secret: str | None = None
-) -> tuple[str, list[str]]:
-    """Enrol a device (proving with another device's code when the account has one):
-    (its secret, the recovery codes shown, if any)."""
-    if proof_secret is None:
-        photo, summary = await at_summary(user, name)
-    else:
-        (ask,) = await user.send("/enroll")
-        assert "already has 2FA" in ask.shown_text
-        answer = await user.send(code_for(bot, proof_secret))
-        photo = next(m for m in answer if m.photo is not None)
-        secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
-        await user.send(code_for(bot, secret))
-        (summary,) = await user.send(name)
-    secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
-    answer = await user.press(summary, "Complete activation")
-    codes = [
-        c for m in answer if "recovery codes" in m.shown_text for c in CODE.findall(m.shown_text)
-    ]
-    bot.clock.advance(seconds=90)
-    return secret, codes
+from tests.harness import Harness, code_for, enrol, wrong
+from tests.helpers import CODE, decode_qr, parse_key_uri
 
 
 def buttons(message: SimMessage) -> list[str]:
     return [label for label, _ in message.buttons]
 
 
-async def test_first_activation_shows_ten_recovery_codes_once(bot: Harness) -> None:
-    user = bot.user()
-    phone, codes = await enrol(bot, user, "Phone")
+async def test_first_activation_shows_ten_recovery_codes_once(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    phone, codes = await enrol(user, "Phone")
     assert len(codes) == 10 and len(set(codes)) == 10
-    _, more = await enrol(bot, user, "Tablet", proof_secret=phone)
+    _, more = await enrol(user, "Tablet", proof_secret=phone)
     assert more == []
 
 
-async def test_devices_lists_name_added_and_last_used(bot: Harness) -> None:
-    user = bot.user()
-    secret, _ = await enrol(bot, user, "Phone")
-    await user.send(f"/check {code_for(bot, secret)}")
+async def test_devices_lists_name_added_and_last_used(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    secret, _ = await enrol(user, "Phone")
+    await user.send(f"/check {code_for(chat_bot, secret)}")
     (listing,) = await user.send("/devices")
     assert (
         "Phone" in listing.shown_text
@@ -73,17 +32,17 @@ async def test_devices_lists_name_added_and_last_used(bot: Harness) -> None:
     assert buttons(listing) == ["Rename Phone", "Remove Phone"]
 
 
-async def test_rename_asks_for_a_code_first(bot: Harness) -> None:
-    user = bot.user()
-    secret, _ = await enrol(bot, user, "Phone")
+async def test_rename_asks_for_a_code_first(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    secret, _ = await enrol(user, "Phone")
     (listing,) = await user.send("/devices")
     (ask,) = await user.press(listing, "Rename Phone")
     assert "first send a current 6-digit code" in ask.shown_text
     (explain,) = await user.send("Work phone")  # a name before the code: not accepted
     assert "6-digit code" in explain.shown_text
-    (refused,) = await user.send(wrong(bot, secret))
+    (refused,) = await user.send(wrong(chat_bot, secret))
     assert "not right" in refused.shown_text and "Nothing was changed" in refused.shown_text
-    (name_please,) = await user.send(code_for(bot, secret))
+    (name_please,) = await user.send(code_for(chat_bot, secret))
     assert "Send the new name" in name_please.shown_text
     (renamed,) = await user.send("Work phone")
     assert "Renamed to Work phone" in renamed.shown_text
@@ -91,24 +50,24 @@ async def test_rename_asks_for_a_code_first(bot: Harness) -> None:
     assert "Work phone" in listing.shown_text
 
 
-async def test_removing_one_of_two_devices(bot: Harness) -> None:
-    user = bot.user()
-    phone, _ = await enrol(bot, user, "Phone")
-    await enrol(bot, user, "Tablet", proof_secret=phone)
+async def test_removing_one_of_two_devices(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    phone, _ = await enrol(user, "Phone")
+    await enrol(user, "Tablet", proof_secret=phone)
     (listing,) = await user.send("/devices")
     await user.press(listing, "Remove Tablet")
-    (removed,) = await user.send(code_for(bot, phone))
+    (removed,) = await user.send(code_for(chat_bot, phone))
     assert "Tablet is removed" in removed.shown_text and "1 device" in removed.shown_text
     (listing,) = await user.send("/devices")
     assert "Tablet" not in listing.shown_text
 
 
-async def test_removing_the_last_device_needs_a_second_yes(bot: Harness) -> None:
-    user = bot.user()
-    secret, _ = await enrol(bot, user, "Phone")
+async def test_removing_the_last_device_needs_a_second_yes(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    secret, _ = await enrol(user, "Phone")
     (listing,) = await user.send("/devices")
     await user.press(listing, "Remove Phone")
-    (confirm,) = await user.send(code_for(bot, secret))
+    (confirm,) = await user.send(code_for(chat_bot, secret))
     assert "last device" in confirm.shown_text and buttons(confirm) == [
         "Yes, turn 2FA off",
         "Keep it",
@@ -117,17 +76,17 @@ async def test_removing_the_last_device_needs_a_second_yes(bot: Harness) -> None
     (status,) = await user.send("/status")
     assert "2FA is active" in status.shown_text
     await user.press(listing, "Remove Phone")
-    bot.clock.advance(seconds=30)
-    (confirm,) = await user.send(code_for(bot, secret))
+    chat_bot.clock.advance(seconds=30)
+    (confirm,) = await user.send(code_for(chat_bot, secret))
     (off,) = await user.press(confirm, "Yes, turn 2FA off")
     assert "2FA is now off" in off.shown_text
     (status,) = await user.send("/status")
     assert "not set up" in status.shown_text
 
 
-async def test_a_stale_remove_button_without_a_code_does_nothing(bot: Harness) -> None:
-    user = bot.user()
-    await enrol(bot, user, "Phone")
+async def test_a_stale_remove_button_without_a_code_does_nothing(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    await enrol(user, "Phone")
     (listing,) = await user.send("/devices")
     device_id = dict(listing.buttons)["Remove Phone"].split(":")[-1]
     assert await user.press_data(listing, f"v1:dev.rmy:{device_id}") == []
@@ -136,23 +95,23 @@ async def test_a_stale_remove_button_without_a_code_does_nothing(bot: Harness) -
     assert "2FA is active" in status.shown_text
 
 
-async def test_new_recovery_codes_after_a_code(bot: Harness) -> None:
-    user = bot.user()
-    secret, old = await enrol(bot, user, "Phone")
+async def test_new_recovery_codes_after_a_code(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    secret, old = await enrol(user, "Phone")
     (status,) = await user.send("/recovery")
     assert "10 unused recovery codes" in status.shown_text.replace("code(s)", "codes")
     await user.press(status, "New recovery codes")
-    (fresh,) = await user.send(code_for(bot, secret))
+    (fresh,) = await user.send(code_for(chat_bot, secret))
     new = CODE.findall(fresh.shown_text)
     assert len(new) == 10 and not set(new) & set(old)
-    verifier = bot.app.bot_data["services"].verification
+    verifier = chat_bot.app.bot_data["services"].verification
     assert (await verifier.verify("tg:1001", old[0], actor="api")).result.value == "rejected"
     assert (await verifier.verify("tg:1001", new[0], actor="api")).result.value == "accepted"
 
 
-async def test_lost_device_recovered_with_a_code_and_no_agent(bot: Harness) -> None:
-    user = bot.user()
-    _, codes = await enrol(bot, user, "Old phone")
+async def test_lost_device_recovered_with_a_code_and_no_agent(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    _, codes = await enrol(user, "Old phone")
     (choice,) = await user.send("/lost")
     (ask,) = await user.press(choice, "Use a recovery code")
     assert "Send one of your recovery codes" in ask.shown_text
@@ -168,61 +127,61 @@ async def test_lost_device_recovered_with_a_code_and_no_agent(bot: Harness) -> N
     answer = await user.press(ok, "Set up a new device")
     photo = next(m for m in answer if m.photo is not None)
     new_secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
-    await user.send(code_for(bot, new_secret))
+    await user.send(code_for(chat_bot, new_secret))
     (summary,) = await user.send("New phone")
     await user.press(summary, "Complete activation")
     (status,) = await user.send("/status")
     assert "New phone" in status.shown_text and "Old phone" not in status.shown_text
 
 
-async def test_a_recovery_code_also_proves_a_new_device(bot: Harness) -> None:
-    user = bot.user()
-    _, codes = await enrol(bot, user, "Phone")
+async def test_a_recovery_code_also_proves_a_new_device(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    _, codes = await enrol(user, "Phone")
     (ask,) = await user.send("/enroll")
     assert "already has 2FA" in ask.shown_text
     answer = await user.send(codes[0])
     assert any(m.photo is not None for m in answer)
 
 
-async def test_check_accepts_a_recovery_code_once(bot: Harness) -> None:
-    user = bot.user()
-    _, codes = await enrol(bot, user, "Phone")
+async def test_check_accepts_a_recovery_code_once(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    _, codes = await enrol(user, "Phone")
     (first,) = await user.send(f"/check {codes[0]}")
     assert "Recovery code accepted" in first.shown_text and "9 left" in first.shown_text
     (again,) = await user.send(f"/check {codes[0]}")
     assert "not right" in again.shown_text
 
 
-async def test_an_app_code_at_the_recovery_prompt_is_not_spent(bot: Harness) -> None:
-    user = bot.user()
-    secret, _ = await enrol(bot, user, "Phone")
+async def test_an_app_code_at_the_recovery_prompt_is_not_spent(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    secret, _ = await enrol(user, "Phone")
     (choice,) = await user.send("/lost")
     await user.press(choice, "Use a recovery code")
-    code = code_for(bot, secret)
+    code = code_for(chat_bot, secret)
     (answer,) = await user.send(code)
     assert "looks like a code from your app" in answer.shown_text
     (stopped,) = await user.send("/cancel")
     assert stopped.text == "Stopped using a recovery code. Nothing was changed."
     (check,) = await user.send(f"/check {code}")
     assert "Code accepted" in check.shown_text  # it was not used up
-    typed = [m for m in bot.state.user_messages(user.chat_id) if m.text == code]
+    typed = [m for m in chat_bot.state.user_messages(user.chat_id) if m.text == code]
     assert typed and typed[0].deleted
 
 
-async def test_everyone_who_manages_the_account_is_told(bot: Harness) -> None:
-    ann = bot.user(1001, "Ann")
-    secret, codes = await enrol(bot, ann, "Phone")
+async def test_everyone_who_manages_the_account_is_told(chat_bot: Harness) -> None:
+    ann = chat_bot.user(1001, "Ann")
+    secret, codes = await enrol(ann, "Phone")
     # Bo manages the same account through an enrolment link (and a code: it has 2FA).
-    services = bot.app.bot_data["services"]
+    services = chat_bot.app.bot_data["services"]
     link = await services.links.mint("tg:1001")
-    bo = bot.user(2002, "Bo")
+    bo = chat_bot.user(2002, "Bo")
     await bo.send(f"/start {link.token}")
-    await bo.send(code_for(bot, secret))
-    bot.clock.advance(seconds=30)  # Ann's next code
-    await enrol(bot, ann, "Tablet", proof_secret=secret)
-    await bot.run_job("notices")
+    await bo.send(code_for(chat_bot, secret))
+    chat_bot.clock.advance(seconds=30)  # Ann's next code
+    await enrol(ann, "Tablet", proof_secret=secret)
+    await chat_bot.run_job("notices")
     assert "Tablet" in bo.last().shown_text and "was added" in bo.last().shown_text
     await services.verification.verify("tg:1001", codes[0], actor="api")
-    await bot.run_job("notices")
+    await chat_bot.run_job("notices")
     assert "recovery code was used" in bo.last().shown_text and "9 left" in bo.last().shown_text
     assert "recovery code was used" in ann.last().shown_text

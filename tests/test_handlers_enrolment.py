@@ -2,65 +2,31 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
-from core.clock import FakeClock
-from core.config import Settings
 from core.enrolment_results import Outcome
-from demo.botapi import SimMessage
 from handlers.texts import user as texts
-from tests.harness import BOT_USERNAME, ChatUser, Harness, running_bot
-from tests.helpers import app_code, decode_qr, parse_key_uri
+from tests.harness import BOT_USERNAME, Harness, at_summary, code_for, enrol, scan_qr
+from tests.helpers import decode_qr, parse_key_uri
 
 
-@pytest.fixture
-async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
-    async with running_bot(settings, clock) as harness:
-        yield harness
-
-
-def code_for(harness: Harness, secret: str, steps: int = 0) -> str:
-    return app_code(secret, harness.clock.now().timestamp() + 30 * steps)
-
-
-async def scan_qr(user: ChatUser) -> tuple[SimMessage, str]:
-    """/enroll, then read the QR as the authenticator app would: (photo message, secret)."""
-    (photo,) = [m for m in await user.send("/enroll") if m.photo is not None]
-    return photo, parse_key_uri(decode_qr(photo.shown_photo))["secret"]
-
-
-async def at_summary(user: ChatUser, name: str = "Phone") -> tuple[SimMessage, SimMessage]:
-    """/enroll, the code, a name: (the QR photo, the summary with Complete activation)."""
-    photo, secret = await scan_qr(user)
-    await user.send(code_for(user.harness, secret))
-    (summary,) = await user.send(name)
-    return photo, summary
-
-
-async def enrol(user: ChatUser, name: str = "Philipp iPhone") -> None:
-    _, summary = await at_summary(user, name)
-    await user.press(summary, "Complete activation")
-
-
-async def test_start_explains_and_offers_set_up(bot: Harness) -> None:
-    (greeting,) = await bot.user().send("/start")
+async def test_start_explains_and_offers_set_up(chat_bot: Harness) -> None:
+    (greeting,) = await chat_bot.user().send("/start")
     assert "two-factor authentication" in greeting.shown_text
     assert "authenticator app" in greeting.shown_text and "never use SMS" in greeting.shown_text
     assert [label for label, _ in greeting.buttons] == ["Set up 2FA", "Lost my authenticator"]
 
 
-async def test_help_lists_the_commands(bot: Harness) -> None:
-    (help_text,) = await bot.user().send("/help")
+async def test_help_lists_the_commands(chat_bot: Harness) -> None:
+    (help_text,) = await chat_bot.user().send("/help")
     for command in ("/enroll", "/status", "/cancel", "/help"):
         assert command in help_text.shown_text
 
 
-async def test_full_enrolment_happy_path(bot: Harness) -> None:
-    user = bot.user()
+async def test_full_enrolment_happy_path(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     answer = await user.send("/enroll")
-    assert bot.state.chat_actions[-1] == (user.chat_id, "upload_photo")
+    assert chat_bot.state.chat_actions[-1] == (user.chat_id, "upload_photo")
     (photo,) = answer
     assert photo.protect_content
     assert "scan this QR code" in photo.shown_caption and "6-digit code" in photo.shown_caption
@@ -78,7 +44,7 @@ async def test_full_enrolment_happy_path(bot: Harness) -> None:
     assert key_message.protect_content
     assert " ".join(secret[i : i + 4] for i in range(0, 32, 4)) in key_message.shown_text
 
-    code = code_for(bot, secret)
+    code = code_for(chat_bot, secret)
     (ask_name,) = await user.send(f"{code[:3]} {code[3:]}")
     assert "Code confirmed" in ask_name.shown_text and "name this device" in ask_name.shown_text
 
@@ -88,7 +54,7 @@ async def test_full_enrolment_happy_path(bot: Harness) -> None:
 
     changed = await user.press(summary, "Complete activation")
     assert user.last_answer.get("text") in (None, "")
-    done = bot.state.message(user.chat_id, summary.message_id)
+    done = chat_bot.state.message(user.chat_id, summary.message_id)
     assert (
         done in changed
         and "2FA is active" in done.shown_text
@@ -97,10 +63,10 @@ async def test_full_enrolment_happy_path(bot: Harness) -> None:
     assert done.buttons == []
 
     # The QR code, the key and the user's code are gone from the chat.
-    assert bot.state.current(photo).deleted
-    assert bot.state.current(key_message).deleted
+    assert chat_bot.state.current(photo).deleted
+    assert chat_bot.state.current(key_message).deleted
     code_messages = [
-        m for m in bot.state.user_messages(user.chat_id) if m.text and code[:3] in m.text
+        m for m in chat_bot.state.user_messages(user.chat_id) if m.text and code[:3] in m.text
     ]
     assert code_messages and all(m.deleted for m in code_messages)
 
@@ -118,29 +84,29 @@ async def test_full_enrolment_happy_path(bot: Harness) -> None:
     )
 
 
-async def test_status_before_enrolment_says_not_set_up(bot: Harness) -> None:
-    (status,) = await bot.user().send("/status")
+async def test_status_before_enrolment_says_not_set_up(chat_bot: Harness) -> None:
+    (status,) = await chat_bot.user().send("/status")
     assert "not set up" in status.shown_text and "/enroll" in status.shown_text
 
 
-async def test_set_up_button_on_start_begins_enrolment(bot: Harness) -> None:
-    user = bot.user()
+async def test_set_up_button_on_start_begins_enrolment(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     (greeting,) = await user.send("/start")
     answer = await user.press(greeting, "Set up 2FA")
     assert any(m.photo is not None for m in answer)
 
 
-async def test_code_from_previous_or_next_step_is_accepted(bot: Harness) -> None:
-    user = bot.user()
+async def test_code_from_previous_or_next_step_is_accepted(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     _, secret = await scan_qr(user)
-    (reply,) = await user.send(code_for(bot, secret, steps=-1))
+    (reply,) = await user.send(code_for(chat_bot, secret, steps=-1))
     assert "Code confirmed" in reply.shown_text
 
 
-async def test_wrong_code_says_how_many_tries_are_left(bot: Harness) -> None:
-    user = bot.user()
+async def test_wrong_code_says_how_many_tries_are_left(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     _, secret = await scan_qr(user)
-    wrong = "000000" if code_for(bot, secret) != "000000" else "111111"
+    wrong = "000000" if code_for(chat_bot, secret) != "000000" else "111111"
     replies = [(await user.send(wrong))[0].shown_text for _ in range(4)]
     assert "doesn't match" in replies[0]
     assert [r.split(". ")[-1] for r in replies] == [
@@ -151,7 +117,7 @@ async def test_wrong_code_says_how_many_tries_are_left(bot: Harness) -> None:
     ]
     (last,) = await user.send(wrong)
     assert "ended this set-up" in last.shown_text and "/enroll" in last.shown_text
-    (after,) = await user.send(code_for(bot, secret))
+    (after,) = await user.send(code_for(chat_bot, secret))
     assert "not sure what you mean" in after.shown_text  # the enrolment is over
 
 
@@ -160,9 +126,9 @@ async def test_wrong_code_says_how_many_tries_are_left(bot: Harness) -> None:
     ["sticker", "photo", "x" * 5000, "🙂", "12345", "1234567", "hello"],
 )
 async def test_bad_input_at_the_code_step_is_explained_and_changes_nothing(
-    bot: Harness, bad_input: str
+    chat_bot: Harness, bad_input: str
 ) -> None:
-    user = bot.user()
+    user = chat_bot.user()
     _, secret = await scan_qr(user)
     if bad_input == "sticker":
         (reply,) = await user.send_sticker()
@@ -174,10 +140,10 @@ async def test_bad_input_at_the_code_step_is_explained_and_changes_nothing(
         assert f"that was {len(bad_input)}" in reply.shown_text
     else:
         assert "waiting for the 6-digit code" in reply.shown_text
-    wrong = "000000" if code_for(bot, secret) != "000000" else "111111"
+    wrong = "000000" if code_for(chat_bot, secret) != "000000" else "111111"
     (after_wrong,) = await user.send(wrong)
     assert "4 tries left" in after_wrong.shown_text  # the bad input cost no try
-    (accepted,) = await user.send(code_for(bot, secret))
+    (accepted,) = await user.send(code_for(chat_bot, secret))
     assert "Code confirmed" in accepted.shown_text
 
 
@@ -190,10 +156,12 @@ async def test_bad_input_at_the_code_step_is_explained_and_changes_nothing(
         ("123456", "already confirmed"),
     ],
 )
-async def test_bad_device_names_are_explained(bot: Harness, bad_name: str, expected: str) -> None:
-    user = bot.user()
+async def test_bad_device_names_are_explained(
+    chat_bot: Harness, bad_name: str, expected: str
+) -> None:
+    user = chat_bot.user()
     _, secret = await scan_qr(user)
-    await user.send(code_for(bot, secret))
+    await user.send(code_for(chat_bot, secret))
     if bad_name == "sticker":
         (reply,) = await user.send_sticker()
     else:
@@ -203,10 +171,10 @@ async def test_bad_device_names_are_explained(bot: Harness, bad_name: str, expec
     assert "Ready to activate" in summary.shown_text
 
 
-async def test_a_new_name_before_activation_replaces_the_first(bot: Harness) -> None:
-    user = bot.user()
+async def test_a_new_name_before_activation_replaces_the_first(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     _, secret = await scan_qr(user)
-    await user.send(code_for(bot, secret))
+    await user.send(code_for(chat_bot, secret))
     await user.send("Old name")
     (summary,) = await user.send("New name")
     await user.press(summary, "Complete activation")
@@ -215,51 +183,51 @@ async def test_a_new_name_before_activation_replaces_the_first(bot: Harness) -> 
 
 
 @pytest.mark.parametrize("step", ["code", "name", "confirmation"])
-async def test_cancel_works_at_every_step(bot: Harness, step: str) -> None:
-    user = bot.user()
+async def test_cancel_works_at_every_step(chat_bot: Harness, step: str) -> None:
+    user = chat_bot.user()
     photo, secret = await scan_qr(user)
     if step in ("name", "confirmation"):
-        await user.send(code_for(bot, secret))
+        await user.send(code_for(chat_bot, secret))
     if step == "confirmation":
         await user.send("Phone")
     (reply,) = await user.send("/cancel")
     assert "cancelled" in reply.shown_text
-    assert bot.state.current(photo).deleted
+    assert chat_bot.state.current(photo).deleted
     (status,) = await user.send("/status")
     assert "not set up" in status.shown_text
     (nothing,) = await user.send("/cancel")
     assert "nothing to cancel" in nothing.shown_text
 
 
-async def test_cancel_button_on_the_qr_code(bot: Harness) -> None:
-    user = bot.user()
+async def test_cancel_button_on_the_qr_code(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     photo, _ = await scan_qr(user)
     answer = await user.press(photo, "Cancel")
     assert any("cancelled" in m.content for m in answer)
-    assert bot.state.current(photo).deleted
+    assert chat_bot.state.current(photo).deleted
 
 
-async def test_enrolment_expires_after_ten_minutes(bot: Harness) -> None:
-    user = bot.user()
+async def test_enrolment_expires_after_ten_minutes(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     _, secret = await scan_qr(user)
-    bot.clock.advance(minutes=10, seconds=1)
-    (reply,) = await user.send(code_for(bot, secret))
+    chat_bot.clock.advance(minutes=10, seconds=1)
+    (reply,) = await user.send(code_for(chat_bot, secret))
     assert "expired" in reply.shown_text and "/enroll" in reply.shown_text
     (status,) = await user.send("/status")
     assert "not set up" in status.shown_text
 
 
-async def test_expiry_job_tells_the_user_and_removes_the_qr_code(bot: Harness) -> None:
-    user = bot.user()
+async def test_expiry_job_tells_the_user_and_removes_the_qr_code(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     photo, _ = await scan_qr(user)
-    bot.clock.advance(minutes=11)
-    await bot.run_job("expire-enrolments")
+    chat_bot.clock.advance(minutes=11)
+    await chat_bot.run_job("expire-enrolments")
     assert "expired" in user.last().shown_text
-    assert bot.state.current(photo).deleted
+    assert chat_bot.state.current(photo).deleted
 
 
-async def test_group_chat_is_refused_and_gets_no_secret(bot: Harness) -> None:
-    member = bot.group_member(2002)
+async def test_group_chat_is_refused_and_gets_no_secret(chat_bot: Harness) -> None:
+    member = chat_bot.group_member(2002)
     (reply,) = await member.send(f"/enroll@{BOT_USERNAME}")
     assert "private chat only" in reply.shown_text and f"@{BOT_USERNAME}" in reply.shown_text
     assert all(m.photo is None for m in member.messages(include_deleted=True))
@@ -268,27 +236,27 @@ async def test_group_chat_is_refused_and_gets_no_secret(bot: Harness) -> None:
     assert await member.send("just chatting") == []
 
 
-async def test_enroll_again_resends_the_same_qr_and_removes_the_old(bot: Harness) -> None:
-    user = bot.user()
+async def test_enroll_again_resends_the_same_qr_and_removes_the_old(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     first, secret = await scan_qr(user)
     (second,) = [m for m in await user.send("/enroll") if m.photo is not None]
     assert "same QR code again" in second.shown_caption
     assert parse_key_uri(decode_qr(second.shown_photo))["secret"] == secret
-    assert bot.state.current(first).deleted
-    (reply,) = await user.send(code_for(bot, secret))
+    assert chat_bot.state.current(first).deleted
+    (reply,) = await user.send(code_for(chat_bot, secret))
     assert "Code confirmed" in reply.shown_text
 
 
-async def test_enroll_during_a_later_step_repeats_that_step(bot: Harness) -> None:
-    user = bot.user()
+async def test_enroll_during_a_later_step_repeats_that_step(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     _, secret = await scan_qr(user)
-    await user.send(code_for(bot, secret))
+    await user.send(code_for(chat_bot, secret))
     (reply,) = await user.send("/enroll")
     assert "name this device" in reply.shown_text
 
 
-async def test_stale_and_forged_buttons_are_answered_and_ignored(bot: Harness) -> None:
-    user = bot.user()
+async def test_stale_and_forged_buttons_are_answered_and_ignored(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     _, summary = await at_summary(user)
     for forged in (
         "v1:enr.done:" + "0" * 32,
@@ -311,8 +279,8 @@ async def test_stale_and_forged_buttons_are_answered_and_ignored(bot: Harness) -
     assert status.shown_text.count("Phone") == 1
 
 
-async def test_another_user_cannot_press_my_buttons(bot: Harness) -> None:
-    ann, bo = bot.user(1001), bot.user(2002, "Bo", "bo")
+async def test_another_user_cannot_press_my_buttons(chat_bot: Harness) -> None:
+    ann, bo = chat_bot.user(1001), chat_bot.user(2002, "Bo", "bo")
     _, summary = await at_summary(ann)
     # Bo forges a press of Ann's button data in his own chat.
     (bo_greeting,) = await bo.send("/start")
@@ -322,23 +290,25 @@ async def test_another_user_cannot_press_my_buttons(bot: Harness) -> None:
     assert "not set up" in status.shown_text
 
 
-async def test_second_device_goes_through_the_same_steps(bot: Harness) -> None:
-    user = bot.user()
+async def test_second_device_goes_through_the_same_steps(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     first_photo, summary = await at_summary(user, "Phone")
     first_secret = parse_key_uri(decode_qr(first_photo.shown_photo))["secret"]
     await user.press(summary, "Complete activation")
-    bot.clock.advance(minutes=1)
+    chat_bot.clock.advance(minutes=1)
     (ask,) = await user.send("/enroll")
     assert (
         "already has 2FA" in ask.shown_text
         and "first send a current 6-digit code" in ask.shown_text
     )
-    (refused,) = await user.send("000000" if code_for(bot, first_secret) != "000000" else "111111")
+    (refused,) = await user.send(
+        "000000" if code_for(chat_bot, first_secret) != "000000" else "111111"
+    )
     assert "not right" in refused.shown_text
-    answer = await user.send(code_for(bot, first_secret))
+    answer = await user.send(code_for(chat_bot, first_secret))
     photo = next(m for m in answer if m.photo is not None)
     secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
-    await user.send(code_for(bot, secret))
+    await user.send(code_for(chat_bot, secret))
     (summary,) = await user.send("Tablet")
     await user.press(summary, "Complete activation")
     assert "You have 2 devices" in user.last().shown_text
@@ -346,60 +316,60 @@ async def test_second_device_goes_through_the_same_steps(bot: Harness) -> None:
     assert "Phone" in status.shown_text and "Tablet" in status.shown_text
 
 
-async def test_device_name_is_shown_as_text_not_markup(bot: Harness) -> None:
-    user = bot.user()
+async def test_device_name_is_shown_as_text_not_markup(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     await enrol(user, "<b>Ann's</b> & phone")
     (status,) = await user.send("/status")
     assert "<b>Ann's</b> & phone" in status.shown_text
 
 
-async def test_a_failed_reply_loses_nothing(bot: Harness) -> None:
+async def test_a_failed_reply_loses_nothing(chat_bot: Harness) -> None:
     """Telegram fails while answering the code: the code still counted; the user is guided on."""
-    user = bot.user()
+    user = chat_bot.user()
     _, secret = await scan_qr(user)
-    bot.state.fail_next("sendMessage", status=500)
-    apology = await user.send(code_for(bot, secret))
+    chat_bot.state.fail_next("sendMessage", status=500)
+    apology = await user.send(code_for(chat_bot, secret))
     assert [m.text for m in apology] == [texts.SORRY]
-    (reply,) = await user.send(code_for(bot, secret))  # the user tries again
+    (reply,) = await user.send(code_for(chat_bot, secret))  # the user tries again
     assert "already confirmed" in reply.shown_text
     (summary,) = await user.send("Phone")
     assert "Ready to activate" in summary.shown_text
 
 
-async def test_unknown_text_and_commands_get_a_pointer(bot: Harness) -> None:
-    user = bot.user()
+async def test_unknown_text_and_commands_get_a_pointer(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     (reply,) = await user.send("hello?")
     assert "/enroll" in reply.shown_text and "/help" in reply.shown_text
     (reply,) = await user.send("/frobnicate")
     assert "/help" in reply.shown_text
 
 
-async def test_deletion_that_fails_is_retried_by_the_cleanup_job(bot: Harness) -> None:
-    user = bot.user()
+async def test_deletion_that_fails_is_retried_by_the_cleanup_job(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     photo, summary = await at_summary(user)
-    bot.state.fail_next("deleteMessages", status=502)
+    chat_bot.state.fail_next("deleteMessages", status=502)
     await user.press(summary, "Complete activation")
-    assert "2FA is active" in bot.state.current(summary).shown_text
-    assert not bot.state.current(photo).deleted
-    await bot.run_job("chat-cleanup")  # too early: the retry backs off
-    assert not bot.state.current(photo).deleted
-    bot.clock.advance(seconds=5)
-    await bot.run_job("chat-cleanup")
-    assert bot.state.current(photo).deleted
+    assert "2FA is active" in chat_bot.state.current(summary).shown_text
+    assert not chat_bot.state.current(photo).deleted
+    await chat_bot.run_job("chat-cleanup")  # too early: the retry backs off
+    assert not chat_bot.state.current(photo).deleted
+    chat_bot.clock.advance(seconds=5)
+    await chat_bot.run_job("chat-cleanup")
+    assert chat_bot.state.current(photo).deleted
 
 
 async def test_expiry_notice_to_a_user_who_blocked_the_bot_does_not_stop_the_others(
-    bot: Harness,
+    chat_bot: Harness,
 ) -> None:
-    ann, bo = bot.user(1001), bot.user(2002, "Bo", "bo")
+    ann, bo = chat_bot.user(1001), chat_bot.user(2002, "Bo", "bo")
     await scan_qr(ann)
     bo_photo, _ = await scan_qr(bo)
-    bot.state.block(1001)
-    bot.clock.advance(minutes=11)
-    await bot.run_job("expire-enrolments")
+    chat_bot.state.block(1001)
+    chat_bot.clock.advance(minutes=11)
+    await chat_bot.run_job("expire-enrolments")
     assert "expired" in bo.last().shown_text
-    assert bot.state.current(bo_photo).deleted
+    assert chat_bot.state.current(bo_photo).deleted
     (status,) = await bo.send("/status")
     assert "not set up" in status.shown_text
-    ended = await bot.app.bot_data["services"].enrolment.pending(ann.user_id)
+    ended = await chat_bot.app.bot_data["services"].enrolment.pending(ann.user_id)
     assert ended.outcome is Outcome.NO_ENROLMENT  # expired, though Ann could not be told

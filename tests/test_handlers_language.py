@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -15,46 +14,11 @@ import pytest
 from core.clock import FakeClock
 from core.config import Settings
 from demo.botapi import SimMessage
-from tests.harness import ChatUser, Harness, running_bot
-from tests.helpers import decode_qr, parse_key_uri
-from tests.test_handlers_check import wrong
-from tests.test_handlers_enrolment import code_for
+from tests.harness import Harness, code_for, enrol, running_bot, wrong
+from tests.helpers import CODE, MONTHS, decode_qr, parse_key_uri
 
 SUPPORT, OPS = -100500, -100700
 AGENT = 9001
-CODE = re.compile(r"[0-9a-f]{4}(?:-[0-9a-f]{4}){3}")
-
-MONTHS = {
-    "en": [
-        "January",
-        "February",
-        "March",
-        "April",
-        "May",
-        "June",
-        "July",
-        "August",
-        "September",
-        "October",
-        "November",
-        "December",
-    ],
-    "de": [
-        "Januar",
-        "Februar",
-        "März",
-        "April",
-        "Mai",
-        "Juni",
-        "Juli",
-        "August",
-        "September",
-        "Oktober",
-        "November",
-        "Dezember",
-    ],
-}
-
 # What a user reads at each step, written out here, not read from the catalogue.
 WORDS: dict[str, dict[str, str]] = {
     "en": {
@@ -163,17 +127,10 @@ BOTH = ["en", "de"]
 
 
 @pytest.fixture
-def support_settings(settings: Settings) -> Settings:
+def chat_settings(settings: Settings) -> Settings:
     return dataclasses.replace(
         settings, support_chat_id=SUPPORT, support_agent_ids=frozenset({AGENT})
     )
-
-
-@pytest.fixture
-async def bot(support_settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
-    async with running_bot(support_settings, clock) as harness:
-        harness.state.group(SUPPORT, "Support")
-        yield harness
 
 
 def shown_time(moment: datetime, language: str) -> str:
@@ -193,24 +150,12 @@ def labels(message: SimMessage) -> list[str]:
     return [label for label, _ in message.buttons]
 
 
-async def enrol(user: ChatUser, language: str, name: str = "Phone") -> str:
-    """Set up a first device through the chat, reading it in ``language``: its secret."""
-    words = WORDS[language]
-    (photo,) = [m for m in await user.send("/enroll") if m.photo is not None]
-    secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
-    await user.send(code_for(user.harness, secret))
-    (summary,) = await user.send(name)
-    await user.press(summary, words["complete"])
-    user.harness.clock.advance(seconds=90)  # past the confirmation code's window
-    return secret
-
-
 @pytest.mark.parametrize(("telegram", "language"), TELEGRAM_CODES)
 async def test_enrolment_in_the_language_of_the_telegram_app(
-    bot: Harness, telegram: str, language: str
+    chat_bot: Harness, telegram: str, language: str
 ) -> None:
     words = WORDS[language]
-    user = bot.user(1001, "Philipp", "philipp", language_code=telegram)
+    user = chat_bot.user(1001, "Philipp", "philipp", language_code=telegram)
     (greeting,) = await user.send("/start")
     assert words["greeting"] in greeting.shown_text
     assert labels(greeting) == [words["set_up"], words["lost_button"]]
@@ -224,49 +169,49 @@ async def test_enrolment_in_the_language_of_the_telegram_app(
 
     (short,) = await user.send("12345")
     assert words["six_digits"] in short.shown_text
-    (ask_name,) = await user.send(code_for(bot, secret))
+    (ask_name,) = await user.send(code_for(chat_bot, secret))
     assert words["confirmed"] in ask_name.shown_text and words["name_it"] in ask_name.shown_text
     (summary,) = await user.send("Philipp iPhone")
     assert words["ready"] in summary.shown_text and "Philipp iPhone" in summary.shown_text
     assert labels(summary) == [words["complete"], words["cancel"]]
 
     answer = await user.press(summary, words["complete"])
-    done = bot.state.current(summary)
+    done = chat_bot.state.current(summary)
     assert words["active"] in done.shown_text and "Philipp iPhone" in done.shown_text
     (codes,) = [m for m in answer if words["recovery"] in m.shown_text]
     assert len(CODE.findall(codes.shown_text)) == 10 and labels(codes) == [words["saved"]]
-    assert bot.state.current(photo).deleted and bot.state.current(key).deleted
+    assert chat_bot.state.current(photo).deleted and chat_bot.state.current(key).deleted
 
     (status,) = await user.send("/status")
-    today = shown_day(bot.clock.now(), language)
+    today = shown_day(chat_bot.clock.now(), language)
     assert words["active"] in status.shown_text
     assert f"{words['added']} {today}" in status.shown_text
 
 
 @pytest.mark.parametrize("language", BOTH)
-async def test_check_in_the_users_language(bot: Harness, language: str) -> None:
+async def test_check_in_the_users_language(chat_bot: Harness, language: str) -> None:
     words = WORDS[language]
-    user = bot.user(1001, language_code=language)
-    secret = await enrol(user, language)
+    user = chat_bot.user(1001, language_code=language)
+    secret, _ = await enrol(user, complete=WORDS[language]["complete"])
     (ask,) = await user.send("/check")
     assert words["check_ask"] in ask.shown_text
-    (accepted,) = await user.send(code_for(bot, secret))
+    (accepted,) = await user.send(code_for(chat_bot, secret))
     assert words["accepted"] in accepted.shown_text and "Phone" in accepted.shown_text
 
-    bad = wrong(bot, secret)
+    bad = wrong(chat_bot, secret)
     answers = [(await user.send(f"/check {bad}"))[0].shown_text for _ in range(4)]
     assert words["not_right"] in answers[0] and words["four_left"] in answers[0]
     assert words["one_left"] in answers[3]
     (locked,) = await user.send(f"/check {bad}")
-    until = shown_time(bot.clock.now() + timedelta(minutes=15), language)
+    until = shown_time(chat_bot.clock.now() + timedelta(minutes=15), language)
     assert words["locked"] in locked.shown_text and until in locked.shown_text
 
 
 @pytest.mark.parametrize("language", BOTH)
-async def test_lost_with_approval_in_the_users_language(bot: Harness, language: str) -> None:
+async def test_lost_with_approval_in_the_users_language(chat_bot: Harness, language: str) -> None:
     words = WORDS[language]
-    user = bot.user(1001, "Ann", "ann", language_code=language)
-    await enrol(user, language)
+    user = chat_bot.user(1001, "Ann", "ann", language_code=language)
+    await enrol(user, complete=WORDS[language]["complete"])
     (choice,) = await user.send("/lost")
     assert words["lost_choice"] in choice.shown_text
     assert labels(choice) == [words["use_recovery"], words["ask_support"]]
@@ -279,15 +224,15 @@ async def test_lost_with_approval_in_the_users_language(bot: Harness, language: 
     assert words["filed"] in filed.shown_text and labels(filed) == [words["withdraw"]]
 
     # The agent works in the support chat's language (English here), whatever the user's.
-    agent = bot.group_member(AGENT, SUPPORT)
-    (request,) = bot.state.messages(SUPPORT)
+    agent = chat_bot.group_member(AGENT, SUPPORT)
+    (request,) = chat_bot.state.messages(SUPPORT)
     assert "Deactivation request #1" in request.shown_text
     await agent.press(request, "Approve")
-    await agent.press(bot.state.current(request), "24 h")
-    assert "Approved" in bot.state.current(request).shown_text
+    await agent.press(chat_bot.state.current(request), "24 h")
+    assert "Approved" in chat_bot.state.current(request).shown_text
 
     told = user.last()
-    until = shown_time(bot.clock.now() + timedelta(hours=24), language)
+    until = shown_time(chat_bot.clock.now() + timedelta(hours=24), language)
     assert words["approved"] in told.shown_text and until in told.shown_text
     assert words["password_alone"] in told.shown_text
     assert labels(told) == [words["set_up_new"]]
@@ -296,13 +241,13 @@ async def test_lost_with_approval_in_the_users_language(bot: Harness, language: 
 
 
 @pytest.mark.parametrize("language", BOTH)
-async def test_devices_in_the_users_language(bot: Harness, language: str) -> None:
+async def test_devices_in_the_users_language(chat_bot: Harness, language: str) -> None:
     words = WORDS[language]
-    user = bot.user(1001, language_code=language)
-    secret = await enrol(user, language)
-    await user.send(f"/check {code_for(bot, secret)}")
+    user = chat_bot.user(1001, language_code=language)
+    secret, _ = await enrol(user, complete=WORDS[language]["complete"])
+    await user.send(f"/check {code_for(chat_bot, secret)}")
     (listing,) = await user.send("/devices")
-    today = shown_day(bot.clock.now(), language)
+    today = shown_day(chat_bot.clock.now(), language)
     assert words["your_devices"] in listing.shown_text
     assert f"{words['added']} {today}" in listing.shown_text
     assert f"{words['last_used']} {today}" in listing.shown_text
@@ -310,8 +255,8 @@ async def test_devices_in_the_users_language(bot: Harness, language: str) -> Non
 
     (ask,) = await user.press(listing, words["rename"])
     assert words["rename_ask"] in ask.shown_text
-    bot.clock.advance(seconds=30)  # the code of /check is used up
-    (name_please,) = await user.send(code_for(bot, secret))
+    chat_bot.clock.advance(seconds=30)  # the code of /check is used up
+    (name_please,) = await user.send(code_for(chat_bot, secret))
     assert words["new_name"] in name_please.shown_text
     (renamed,) = await user.send("Work phone")
     assert words["renamed"] in renamed.shown_text
@@ -319,16 +264,16 @@ async def test_devices_in_the_users_language(bot: Harness, language: str) -> Non
     (listing,) = await user.send("/devices")
     (ask,) = await user.press(listing, words["remove_work"])
     assert words["remove_ask"] in ask.shown_text
-    bot.clock.advance(seconds=30)
-    (confirm,) = await user.send(code_for(bot, secret))
+    chat_bot.clock.advance(seconds=30)
+    (confirm,) = await user.send(code_for(chat_bot, secret))
     assert words["last_device"] in confirm.shown_text
     assert labels(confirm) == [words["turn_off"], words["keep_it"]]
     (kept,) = await user.press(confirm, words["keep_it"])
     assert words["kept"] in kept.shown_text
 
 
-async def test_language_picked_while_an_enrolment_waits_for_the_code(bot: Harness) -> None:
-    user = bot.user(1001, language_code="en")
+async def test_language_picked_while_an_enrolment_waits_for_the_code(chat_bot: Harness) -> None:
+    user = chat_bot.user(1001, language_code="en")
     (photo,) = await user.send("/enroll")
     assert WORDS["en"]["scan"] in photo.shown_caption
     secret = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
@@ -337,7 +282,7 @@ async def test_language_picked_while_an_enrolment_waits_for_the_code(bot: Harnes
     assert ask.shown_text == "Which language should I use?"
     assert labels(ask) == ["English", "Deutsch"]
     answer = await user.press(ask, "Deutsch")
-    assert bot.state.current(ask).shown_text == "Ab jetzt schreibe ich Ihnen auf Deutsch."
+    assert chat_bot.state.current(ask).shown_text == "Ab jetzt schreibe ich Ihnen auf Deutsch."
     # The enrolment still waits, and says so in the new language.
     (reminder,) = [m for m in answer if m.message_id != ask.message_id]
     assert reminder.shown_text == (
@@ -345,32 +290,32 @@ async def test_language_picked_while_an_enrolment_waits_for_the_code(bot: Harnes
         "6-stelligen Bestätigungscode, den Ihre App anzeigt, oder brechen Sie mit /cancel ab."
     )
 
-    (ask_name,) = await user.send(code_for(bot, secret))
+    (ask_name,) = await user.send(code_for(chat_bot, secret))
     assert "Code bestätigt" in ask_name.shown_text
     (summary,) = await user.send("Phone")
     assert "Bereit zur Aktivierung" in summary.shown_text
     await user.press(summary, "Aktivierung abschließen")
-    assert "2FA ist aktiv" in bot.state.current(summary).shown_text
-    assert bot.state.current(photo).deleted  # the same enrolment ended as always
+    assert "2FA ist aktiv" in chat_bot.state.current(summary).shown_text
+    assert chat_bot.state.current(photo).deleted  # the same enrolment ended as always
 
     # The pick stays, whatever the Telegram app says.
     (greeting,) = await user.send("/start")
     assert WORDS["de"]["greeting"] in greeting.shown_text
 
 
-async def test_a_picked_language_wins_over_the_telegram_app_mid_check(bot: Harness) -> None:
-    user = bot.user(1001, language_code="de-AT")
-    secret = await enrol(user, "de")
+async def test_a_picked_language_wins_over_the_telegram_app_mid_check(chat_bot: Harness) -> None:
+    user = chat_bot.user(1001, language_code="de-AT")
+    secret, _ = await enrol(user, complete=WORDS["de"]["complete"])
     (ask,) = await user.send("/check")
     assert WORDS["de"]["check_ask"] in ask.shown_text
     (which,) = await user.send("/language")
     assert which.shown_text == "Welche Sprache soll ich verwenden?"
     answer = await user.press(which, "English")
-    assert bot.state.current(which).shown_text == "From now on I write to you in English."
+    assert chat_bot.state.current(which).shown_text == "From now on I write to you in English."
     (reminder,) = [m for m in answer if m.message_id != which.message_id]
     assert reminder.shown_text.startswith("You are checking a code: send the 6-digit code")
 
-    (refused,) = await user.send(wrong(bot, secret))  # the check goes on, in English
+    (refused,) = await user.send(wrong(chat_bot, secret))  # the check goes on, in English
     assert "That code is not right" in refused.shown_text and "4 tries left" in refused.shown_text
     (again,) = await user.send("/check")
     assert WORDS["en"]["check_ask"] in again.shown_text
@@ -379,9 +324,9 @@ async def test_a_picked_language_wins_over_the_telegram_app_mid_check(bot: Harne
 
 
 async def test_the_language_is_read_once_while_the_app_reports_the_same(
-    bot: Harness, monkeypatch: pytest.MonkeyPatch
+    chat_bot: Harness, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    services = bot.app.bot_data["services"]
+    services = chat_bot.app.bot_data["services"]
     asked: list[tuple[int, str | None]] = []
     for_update = services.languages.for_update
 
@@ -390,14 +335,14 @@ async def test_the_language_is_read_once_while_the_app_reports_the_same(
         return await for_update(user_id, telegram_code)
 
     monkeypatch.setattr(services.languages, "for_update", counted)
-    user = bot.user(1001, language_code="en")
+    user = chat_bot.user(1001, language_code="en")
     for _ in range(3):
         (greeting,) = await user.send("/start")
         assert WORDS["en"]["greeting"] in greeting.shown_text
     assert asked == [(1001, "en")]
 
     # The app switched to German: asked again, and kept for the notices sent later.
-    bot.user(1001, language_code="de")
+    chat_bot.user(1001, language_code="de")
     (greeting,) = await user.send("/start")
     assert WORDS["de"]["greeting"] in greeting.shown_text
     assert asked == [(1001, "en"), (1001, "de")]
@@ -412,63 +357,63 @@ async def test_the_language_is_read_once_while_the_app_reports_the_same(
     assert await services.languages.of([1001]) == {1001: "en"}
 
 
-async def test_a_notice_is_in_the_language_of_whoever_reads_it(bot: Harness) -> None:
-    services = bot.app.bot_data["services"]
-    ann = bot.user(1001, "Ann", "ann", language_code="en")
-    secret = await enrol(ann, "en")
-    await bot.run_job("notices")
+async def test_a_notice_is_in_the_language_of_whoever_reads_it(chat_bot: Harness) -> None:
+    services = chat_bot.app.bot_data["services"]
+    ann = chat_bot.user(1001, "Ann", "ann", language_code="en")
+    secret, _ = await enrol(ann, complete=WORDS["en"]["complete"])
+    await chat_bot.run_job("notices")
 
     # Bo, who reads German, manages the same account through a link and Ann's code.
-    bo = bot.user(2002, "Bo", "bo", language_code="de")
+    bo = chat_bot.user(2002, "Bo", "bo", language_code="de")
     (ask,) = await bo.send(f"/start {(await services.links.mint('tg:1001')).token}")
     assert "tg:1001 hat 2FA" in ask.shown_text
-    (bound,) = await bo.send(code_for(bot, secret))
+    (bound,) = await bo.send(code_for(chat_bot, secret))
     assert "Code akzeptiert. Dieser Chat verwaltet jetzt tg:1001" in bound.shown_text
-    await bot.run_job("notices")
+    await chat_bot.run_job("notices")
     told = ann.last().shown_text  # Bo's doing, in Ann's English
     assert "Bo @bo (Telegram id 2002) now manages tg:1001 from Telegram too" in told
 
     # Ann adds a device: Bo reads of it in German.
-    bot.clock.advance(seconds=30)
+    chat_bot.clock.advance(seconds=30)
     (proof,) = await ann.send("/enroll")
     assert "already has 2FA" in proof.shown_text
-    (photo,) = [m for m in await ann.send(code_for(bot, secret)) if m.photo is not None]
+    (photo,) = [m for m in await ann.send(code_for(chat_bot, secret)) if m.photo is not None]
     tablet = parse_key_uri(decode_qr(photo.shown_photo))["secret"]
-    await ann.send(code_for(bot, tablet))
+    await ann.send(code_for(chat_bot, tablet))
     (summary,) = await ann.send("Tablet")
     await ann.press(summary, "Complete activation")
-    await bot.run_job("notices")
+    await chat_bot.run_job("notices")
     assert bo.last().shown_text.startswith(
         "🔐 Ein Gerät, Tablet, wurde der 2FA für tg:1001 hinzugefügt. Falls Sie das nicht "
         "waren, entfernen Sie es mit /devices"
     )
     (status,) = await bo.send("/status")
     assert "Über Telegram verwaltet von" in status.shown_text
-    assert f"Ann @ann, seit {shown_day(bot.clock.now(), 'de')}" in status.shown_text
+    assert f"Ann @ann, seit {shown_day(chat_bot.clock.now(), 'de')}" in status.shown_text
 
 
 async def test_the_support_chat_reads_german_while_the_user_reads_english(
-    support_settings: Settings, clock: FakeClock
+    chat_settings: Settings, clock: FakeClock
 ) -> None:
-    german_desk = dataclasses.replace(support_settings, support_language="de")
-    async with running_bot(german_desk, clock) as bot:
-        bot.state.group(SUPPORT, "Support")
-        user = bot.user(1001, "Ann", "ann", language_code="en")
-        await enrol(user, "en")
+    german_desk = dataclasses.replace(chat_settings, support_language="de")
+    async with running_bot(german_desk, clock) as chat_bot:
+        chat_bot.state.group(SUPPORT, "Support")
+        user = chat_bot.user(1001, "Ann", "ann", language_code="en")
+        await enrol(user, complete=WORDS["en"]["complete"])
         (choice,) = await user.send("/lost")
         await user.press(choice, "Ask support")
         (preview,) = await user.send("Phone lost on a trip")
         (filed,) = await user.press(preview, "Send to support")
         assert "Your request #1 is with support" in filed.shown_text
 
-        (request,) = bot.state.messages(SUPPORT)
-        created = shown_time(bot.clock.now(), "de")
+        (request,) = chat_bot.state.messages(SUPPORT)
+        created = shown_time(chat_bot.clock.now(), "de")
         for line in (
             "🆘 Antrag auf Deaktivierung #1",
             "Konto: tg:1001",
             "Telegram: Ann @ann (ID 1001)",
             f"Gesendet: {created}",
-            f"• Phone, hinzugefügt am {shown_day(bot.clock.now(), 'de')}",
+            f"• Phone, hinzugefügt am {shown_day(chat_bot.clock.now(), 'de')}",
             "Fehlgeschlagene Prüfungen in den letzten 24 Std.: 0",
             "Frühere Anträge: keine",
             "Begründung: Phone lost on a trip",
@@ -476,15 +421,15 @@ async def test_the_support_chat_reads_german_while_the_user_reads_english(
             assert line in request.shown_text
         assert labels(request) == ["Genehmigen", "Ablehnen"]
 
-        agent = bot.group_member(AGENT, SUPPORT)
+        agent = chat_bot.group_member(AGENT, SUPPORT)
         await agent.press(request, "Genehmigen")
-        choices = bot.state.current(request)
+        choices = chat_bot.state.current(request)
         assert "Für wie lange genehmigen?" in choices.shown_text
         assert labels(choices) == ["4 Std.", "12 Std.", "24 Std.", "3 Tage", "Zurück"]
         day = dict(choices.buttons)["24 Std."]
         await agent.press(choices, "24 Std.")
-        decided = bot.state.current(request).shown_text
-        until = bot.clock.now() + timedelta(hours=24)
+        decided = chat_bot.state.current(request).shown_text
+        until = chat_bot.clock.now() + timedelta(hours=24)
         assert f"2FA aus bis {shown_time(until, 'de')}" in decided and "Genehmigt von" in decided
 
         # The user is told in their own language, not the agent's.
@@ -493,28 +438,28 @@ async def test_the_support_chat_reads_german_while_the_user_reads_english(
         assert shown_time(until, "en") in told
 
         # A late press: the status in the support chat's language.
-        await agent.press_data(bot.state.current(request), day)
+        await agent.press_data(chat_bot.state.current(request), day)
         assert agent.last_answer["text"].startswith("Bereits von")
         assert agent.last_answer["text"].endswith("genehmigt.")
 
 
 async def test_alerts_in_the_ops_chats_language(settings: Settings, clock: FakeClock) -> None:
     german_ops = dataclasses.replace(settings, ops_chat_id=OPS, ops_language="de")
-    async with running_bot(german_ops, clock) as bot:
-        bot.state.group(OPS, "Ops")
-        await bot.run_job("alerts")
-        started = bot.state.messages(OPS)[0].shown_text
+    async with running_bot(german_ops, clock) as chat_bot:
+        chat_bot.state.group(OPS, "Ops")
+        await chat_bot.run_job("alerts")
+        started = chat_bot.state.messages(OPS)[0].shown_text
         assert started.startswith("🔵 INFO · Bot gestartet")
-        assert f"Zeitpunkt: {shown_time(bot.clock.now(), 'de')}" in started
+        assert f"Zeitpunkt: {shown_time(chat_bot.clock.now(), 'de')}" in started
 
-        user = bot.user(1001, language_code="en")
-        secret = await enrol(user, "en")
+        user = chat_bot.user(1001, language_code="en")
+        secret, _ = await enrol(user, complete=WORDS["en"]["complete"])
         for _ in range(5):
-            await user.send(f"/check {wrong(bot, secret)}")
-        await bot.run_job("alerts")
-        alert = bot.state.messages(OPS)[-1].shown_text
+            await user.send(f"/check {wrong(chat_bot, secret)}")
+        await chat_bot.run_job("alerts")
+        alert = chat_bot.state.messages(OPS)[-1].shown_text
         assert alert.startswith("🟠 WARNUNG · Konto nach falschen Codes gesperrt")
-        until = shown_time(bot.clock.now() + timedelta(minutes=15), "de")
+        until = shown_time(chat_bot.clock.now() + timedelta(minutes=15), "de")
         for line in (
             "Konto: tg:1001",
             "Fehlversuche: 5",
@@ -529,21 +474,21 @@ async def test_times_in_the_configured_time_zone(settings: Settings, clock: Fake
     """Each reader sees the zone as they name it: MEZ/MESZ in German, CET/CEST in English
     (not the "+0100" Babel falls back to where English has no name of its own)."""
     berlin = dataclasses.replace(settings, timezone="Europe/Berlin")
-    async with running_bot(berlin, clock) as bot:
-        german = bot.user(1001, language_code="de")
-        english = bot.user(1002, language_code="en")
-        secret = await enrol(german, "de")
-        english_secret = await enrol(english, "en")
+    async with running_bot(berlin, clock) as chat_bot:
+        german = chat_bot.user(1001, language_code="de")
+        english = chat_bot.user(1002, language_code="en")
+        secret, _ = await enrol(german, complete=WORDS["de"]["complete"])
+        english_secret, _ = await enrol(english, complete=WORDS["en"]["complete"])
         (status,) = await german.send("/status")
         # 09:00 UTC on 1 March is 10:00 in Berlin, winter time.
         assert "hinzugefügt am 1. März 2026, 10:00 MEZ" in status.shown_text
         (status,) = await english.send("/status")
         assert re.search(r"added 1 March 2026, 10:0\d CET\n", status.shown_text)
-        bot.clock.advance(days=130)  # July: summer time, two hours ahead of UTC
-        await german.send(f"/check {code_for(bot, secret)}")
-        await english.send(f"/check {code_for(bot, english_secret)}")
+        chat_bot.clock.advance(days=130)  # July: summer time, two hours ahead of UTC
+        await german.send(f"/check {code_for(chat_bot, secret)}")
+        await english.send(f"/check {code_for(chat_bot, english_secret)}")
         (listing,) = await german.send("/devices")
-        berlin_now = bot.clock.now() + timedelta(hours=2)
+        berlin_now = chat_bot.clock.now() + timedelta(hours=2)
         assert (
             f"zuletzt verwendet: {berlin_now.day}. Juli 2026, {berlin_now:%H:%M} MESZ"
             in listing.shown_text
@@ -554,8 +499,8 @@ async def test_times_in_the_configured_time_zone(settings: Settings, clock: Fake
         )
 
 
-async def test_the_command_menu_in_both_languages(bot: Harness) -> None:
-    menus = {language: commands for (_, language), commands in bot.state.my_commands.items()}
+async def test_the_command_menu_in_both_languages(chat_bot: Harness) -> None:
+    menus = {language: commands for (_, language), commands in chat_bot.state.my_commands.items()}
     english = {c["command"]: c["description"] for c in menus[""]}
     german = {c["command"]: c["description"] for c in menus["de"]}
     assert english.keys() == german.keys() and "language" in german
@@ -569,7 +514,10 @@ def test_no_text_is_translated_once_at_import() -> None:
     import ast
     from pathlib import Path
 
-    for path in sorted(Path("handlers").glob("*.py")) + sorted(Path("bot").glob("*.py")):
+    root = Path(__file__).resolve().parent.parent
+    modules = sorted((root / "handlers").glob("*.py")) + sorted((root / "bot").glob("*.py"))
+    assert len(modules) > 10, f"no modules found under {root}"
+    for path in modules:
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in tree.body:
             if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):

@@ -7,43 +7,38 @@ people are told."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
 
-from core.clock import FakeClock
 from core.config import Settings
 from demo.botapi import SimMessage
-from tests.harness import ChatUser, Harness, running_bot
-from tests.test_handlers_devices import CODE, enrol
-from tests.test_handlers_enrolment import at_summary, code_for, scan_qr
+from tests.harness import ChatUser, Harness, at_summary, code_for, enrol, scan_qr
+from tests.helpers import CODE
 
 SUPPORT = -100500
 
 
 @pytest.fixture
-async def bot(settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
-    async with running_bot(dataclasses.replace(settings, support_chat_id=SUPPORT), clock) as h:
-        h.state.group(SUPPORT, "Support")
-        yield h
+def chat_settings(settings: Settings) -> Settings:
+    return dataclasses.replace(settings, support_chat_id=SUPPORT)
 
 
-def answer_lost(bot: Harness, method: str) -> None:
+def answer_lost(chat_bot: Harness, method: str) -> None:
     """Telegram carries out the next ``method`` call, but its answer never reaches the bot
     (the process is killed, or the connection drops, right after the send)."""
-    original = bot.state.call
+    original = chat_bot.state.call
 
     async def call(
         name: str, params: dict[str, str], files: Any = None
     ) -> tuple[int, dict[str, Any]]:
         result = await original(name, params, files)
         if name.lower() == method.lower():
-            bot.state.call = original  # type: ignore[method-assign]
+            chat_bot.state.call = original  # type: ignore[method-assign]
             raise TimeoutError  # the request times out: PTB raises TimedOut
         return result
 
-    bot.state.call = call  # type: ignore[method-assign,assignment]
+    chat_bot.state.call = call  # type: ignore[method-assign,assignment]
 
 
 def shown(user: ChatUser, words: str) -> SimMessage:
@@ -51,79 +46,79 @@ def shown(user: ChatUser, words: str) -> SimMessage:
     return message
 
 
-def gone(bot: Harness, user: ChatUser, message: SimMessage) -> bool:
-    return bot.state.current(message).deleted
+def gone(chat_bot: Harness, user: ChatUser, message: SimMessage) -> bool:
+    return chat_bot.state.current(message).deleted
 
 
 # ------------------------------------------------ the clean-up row comes before the send
 
 
-async def test_a_key_whose_send_was_cut_off_still_leaves_the_chat(bot: Harness) -> None:
-    user = bot.user()
+async def test_a_key_whose_send_was_cut_off_still_leaves_the_chat(chat_bot: Harness) -> None:
+    user = chat_bot.user()
     photo, _ = await scan_qr(user)
-    answer_lost(bot, "sendMessage")
+    answer_lost(chat_bot, "sendMessage")
     await user.press(photo, "Show key")
     key = shown(user, "Key for manual entry")  # Telegram shows it; the bot never heard back
-    assert not gone(bot, user, key)
+    assert not gone(chat_bot, user, key)
     await user.send("/cancel")
-    assert gone(bot, user, key)
+    assert gone(chat_bot, user, key)
 
 
 async def test_a_key_shown_again_after_a_cut_off_send_leaves_the_chat_too(
-    bot: Harness,
+    chat_bot: Harness,
 ) -> None:
-    user = bot.user()
+    user = chat_bot.user()
     photo, secret = await scan_qr(user)
-    answer_lost(bot, "sendMessage")
+    answer_lost(chat_bot, "sendMessage")
     await user.press(photo, "Show key")
     (again,) = [m for m in await user.press(photo, "Show key") if "Key for" in m.content]
     assert "Key for manual entry" in again.shown_text  # the first one's id never came back
-    await user.send(code_for(bot, secret))
+    await user.send(code_for(chat_bot, secret))
     (summary,) = await user.send("Phone")
     await user.press(summary, "Complete activation")
     keys = [m for m in user.messages(include_deleted=True) if "Key for manual" in m.content]
-    assert len(keys) == 2 and all(gone(bot, user, k) for k in keys)
+    assert len(keys) == 2 and all(gone(chat_bot, user, k) for k in keys)
 
 
 async def test_recovery_codes_whose_send_was_cut_off_still_leave_the_chat(
-    bot: Harness,
+    chat_bot: Harness,
 ) -> None:
-    user = bot.user()
+    user = chat_bot.user()
     _, summary = await at_summary(user, "Phone")
-    answer_lost(bot, "sendMessage")
+    answer_lost(chat_bot, "sendMessage")
     await user.press(summary, "Complete activation")
     codes = shown(user, "recovery codes")
     assert CODE.search(codes.content)
-    bot.clock.advance(minutes=14)
-    await bot.run_job("chat-cleanup")
-    assert not gone(bot, user, codes)
-    bot.clock.advance(minutes=1, seconds=1)
-    await bot.run_job("chat-cleanup")
-    assert gone(bot, user, codes)
+    chat_bot.clock.advance(minutes=14)
+    await chat_bot.run_job("chat-cleanup")
+    assert not gone(chat_bot, user, codes)
+    chat_bot.clock.advance(minutes=1, seconds=1)
+    await chat_bot.run_job("chat-cleanup")
+    assert gone(chat_bot, user, codes)
 
 
-async def test_a_new_set_whose_send_was_cut_off_still_leaves_the_chat(bot: Harness) -> None:
-    user = bot.user()
-    secret, _ = await enrol(bot, user, "Phone")
+async def test_a_new_set_whose_send_was_cut_off_still_leaves_the_chat(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    secret, _ = await enrol(user, "Phone")
     (status,) = await user.send("/recovery")
     await user.press(status, "New recovery codes")
-    answer_lost(bot, "sendMessage")
-    await user.send(code_for(bot, secret))
+    answer_lost(chat_bot, "sendMessage")
+    await user.send(code_for(chat_bot, secret))
     fresh = [m for m in user.messages() if "recovery codes" in m.content][-1]
     assert CODE.search(fresh.content)
-    bot.clock.advance(minutes=15, seconds=1)
-    await bot.run_job("chat-cleanup")
-    assert gone(bot, user, fresh)
+    chat_bot.clock.advance(minutes=15, seconds=1)
+    await chat_bot.run_job("chat-cleanup")
+    assert gone(chat_bot, user, fresh)
 
 
-async def test_saved_still_sends_the_codes_off_at_once(bot: Harness) -> None:
+async def test_saved_still_sends_the_codes_off_at_once(chat_bot: Harness) -> None:
     """The row written before the send is the one the button hastens."""
-    user = bot.user()
+    user = chat_bot.user()
     _, summary = await at_summary(user, "Phone")
     answer = await user.press(summary, "Complete activation")
     (codes,) = [m for m in answer if CODE.search(m.content)]
     await user.press(codes, "I have saved them")
-    assert gone(bot, user, codes)
+    assert gone(chat_bot, user, codes)
 
 
 # ------------------------------------------- a secret where no prompt takes it (item 4)
@@ -141,74 +136,74 @@ VOIDED = {
 GROUP = -100900
 
 
-def typed(bot: Harness, chat_id: int, text: str) -> SimMessage:
-    (message,) = [m for m in bot.state.user_messages(chat_id) if m.text == text]
+def typed(chat_bot: Harness, chat_id: int, text: str) -> SimMessage:
+    (message,) = [m for m in chat_bot.state.user_messages(chat_id) if m.text == text]
     return message
 
 
-async def recovery_code_is_spent(bot: Harness, user: ChatUser, code: str) -> bool:
+async def recovery_code_is_spent(chat_bot: Harness, user: ChatUser, code: str) -> bool:
     (check,) = await user.send(f"/check {code}")
     return "not right" in check.shown_text or "nicht richtig" in check.shown_text
 
 
 @pytest.mark.parametrize("language", ["en", "de"])
 async def test_a_recovery_code_after_its_prompt_ran_out_is_removed_and_voided(
-    bot: Harness, language: str
+    chat_bot: Harness, language: str
 ) -> None:
-    user = bot.user()
-    _, codes = await enrol(bot, user, "Phone")
-    bot.state.users[user.user_id].language_code = language  # from now on, in their app
+    user = chat_bot.user()
+    _, codes = await enrol(user, "Phone")
+    chat_bot.state.users[user.user_id].language_code = language  # from now on, in their app
     (status,) = await user.send("/recovery")
     await user.press(status, status.buttons[0][0])  # New recovery codes
-    bot.clock.advance(minutes=6)  # the proof prompt runs out
+    chat_bot.clock.advance(minutes=6)  # the proof prompt runs out
     answer = await user.send(codes[0])
-    assert typed(bot, user.chat_id, codes[0]).deleted
+    assert typed(chat_bot, user.chat_id, codes[0]).deleted
     assert answer[-1].shown_text == VOIDED[language].format(left=9)
-    assert await recovery_code_is_spent(bot, user, codes[0])
+    assert await recovery_code_is_spent(chat_bot, user, codes[0])
 
 
 async def test_a_recovery_code_with_nothing_waiting_is_removed_voided_and_everyone_told(
-    bot: Harness,
+    chat_bot: Harness,
 ) -> None:
-    ann = bot.user(1001, "Ann")
-    secret, codes = await enrol(bot, ann, "Phone")
-    link = await bot.app.bot_data["services"].links.mint("tg:1001")
-    bo = bot.user(2002, "Bo", language_code="de")
+    ann = chat_bot.user(1001, "Ann")
+    secret, codes = await enrol(ann, "Phone")
+    link = await chat_bot.app.bot_data["services"].links.mint("tg:1001")
+    bo = chat_bot.user(2002, "Bo", language_code="de")
     await bo.send(f"/start {link.token}")
-    await bo.send(code_for(bot, secret))
-    await bot.run_job("notices")
+    await bo.send(code_for(chat_bot, secret))
+    await chat_bot.run_job("notices")
     text = f"here it is {codes[1].upper()}"
     answer = await ann.send(text)
     assert "not sure what you mean" in answer[0].shown_text
-    assert typed(bot, ann.chat_id, text).deleted
+    assert typed(chat_bot, ann.chat_id, text).deleted
     assert ann.last().shown_text == VOIDED["en"].format(left=9)
     assert bo.last().shown_text == VOIDED["de"].format(left=9)
     await ann.send(codes[2])  # a second one: 8 left
     assert ann.last().shown_text == VOIDED["en"].format(left=8)
-    assert await recovery_code_is_spent(bot, ann, codes[1])
+    assert await recovery_code_is_spent(chat_bot, ann, codes[1])
 
 
 async def test_an_unknown_recovery_code_or_a_key_with_nothing_waiting_is_removed(
-    bot: Harness,
+    chat_bot: Harness,
 ) -> None:
-    user = bot.user()
-    secret, _ = await enrol(bot, user, "Phone")
+    user = chat_bot.user()
+    secret, _ = await enrol(user, "Phone")
     before = len(user.messages())
-    for text in ("0000-1111-2222-3333", "JBSW Y3DP EHPK 3PXP", code_for(bot, secret)):
+    for text in ("0000-1111-2222-3333", "JBSW Y3DP EHPK 3PXP", code_for(chat_bot, secret)):
         (answer,) = await user.send(text)
         assert "not sure what you mean" in answer.shown_text
-        assert typed(bot, user.chat_id, text).deleted
+        assert typed(chat_bot, user.chat_id, text).deleted
     assert not any("voided" in m.content for m in user.messages()[before:])
     await user.send("hello there")
-    assert not typed(bot, user.chat_id, "hello there").deleted
+    assert not typed(chat_bot, user.chat_id, "hello there").deleted
     # A code in the private chat is only removed: nobody else read it before it ran out.
-    (check,) = await user.send(f"/check {code_for(bot, secret)}")
+    (check,) = await user.send(f"/check {code_for(chat_bot, secret)}")
     assert "Code accepted" in check.shown_text
 
 
-async def test_a_recovery_code_typed_as_a_reason_or_a_name_is_voided(bot: Harness) -> None:
-    user = bot.user()
-    _, codes = await enrol(bot, user, "Phone")
+async def test_a_recovery_code_typed_as_a_reason_or_a_name_is_voided(chat_bot: Harness) -> None:
+    user = chat_bot.user()
+    _, codes = await enrol(user, "Phone")
     (choice,) = await user.send("/lost")
     await user.press(choice, "Ask support")
     (refused, told) = await user.send(f"my code {codes[0]} does not work")
@@ -218,62 +213,62 @@ async def test_a_recovery_code_typed_as_a_reason_or_a_name_is_voided(bot: Harnes
     (listing,) = await user.send("/devices")
     await user.press(listing, "Rename Phone")
     await user.send("/cancel")
-    assert await recovery_code_is_spent(bot, user, codes[0])
+    assert await recovery_code_is_spent(chat_bot, user, codes[0])
 
 
 async def test_a_recovery_code_given_as_proof_is_used_not_reported_as_voided(
-    bot: Harness,
+    chat_bot: Harness,
 ) -> None:
-    user = bot.user()
-    _, codes = await enrol(bot, user, "Phone")
+    user = chat_bot.user()
+    _, codes = await enrol(user, "Phone")
     (first,) = await user.send(f"/check {codes[0]}")
     assert "Recovery code accepted" in first.shown_text and "9 left" in first.shown_text
     assert not any("voided" in m.content for m in user.messages())
 
 
 async def test_a_recovery_code_posted_in_a_group_is_removed_voided_and_told(
-    bot: Harness,
+    chat_bot: Harness,
 ) -> None:
-    ann = bot.user(1001, "Ann")
-    _, codes = await enrol(bot, ann, "Phone")
-    member = ChatUser(bot, 1001, GROUP)
-    bot.state.group(GROUP, "Friends")
+    ann = chat_bot.user(1001, "Ann")
+    _, codes = await enrol(ann, "Phone")
+    member = ChatUser(chat_bot, 1001, GROUP)
+    chat_bot.state.group(GROUP, "Friends")
     (note,) = await member.send(f"my backup code: {codes[3]}")
-    assert typed(bot, GROUP, f"my backup code: {codes[3]}").deleted
+    assert typed(chat_bot, GROUP, f"my backup code: {codes[3]}").deleted
     assert "removed" in note.shown_text and "private chat" in note.shown_text
     assert codes[3] not in note.shown_text
     assert ann.last().shown_text == VOIDED["en"].format(left=9)
-    assert await recovery_code_is_spent(bot, ann, codes[3])
+    assert await recovery_code_is_spent(chat_bot, ann, codes[3])
 
 
-async def test_a_code_posted_in_a_group_cannot_be_replayed(bot: Harness) -> None:
-    ann = bot.user(1001, "Ann")
-    secret, _ = await enrol(bot, ann, "Phone")
-    member = ChatUser(bot, 1001, GROUP)
-    bot.state.group(GROUP, "Friends")
-    code = code_for(bot, secret)
+async def test_a_code_posted_in_a_group_cannot_be_replayed(chat_bot: Harness) -> None:
+    ann = chat_bot.user(1001, "Ann")
+    secret, _ = await enrol(ann, "Phone")
+    member = ChatUser(chat_bot, 1001, GROUP)
+    chat_bot.state.group(GROUP, "Friends")
+    code = code_for(chat_bot, secret)
     await member.send(f"what is {code[:3]} {code[3:]} for?")
-    assert typed(bot, GROUP, f"what is {code[:3]} {code[3:]} for?").deleted
+    assert typed(chat_bot, GROUP, f"what is {code[:3]} {code[3:]} for?").deleted
     (check,) = await ann.send(f"/check {code}")
     assert "not right" in check.shown_text
-    bot.clock.advance(seconds=30)
-    (check,) = await ann.send(f"/check {code_for(bot, secret)}")
+    chat_bot.clock.advance(seconds=30)
+    (check,) = await ann.send(f"/check {code_for(chat_bot, secret)}")
     assert "Code accepted" in check.shown_text
 
 
-async def test_a_code_with_check_in_a_group_cannot_be_replayed(bot: Harness) -> None:
-    ann = bot.user(1001, "Ann")
-    secret, _ = await enrol(bot, ann, "Phone")
-    member = ChatUser(bot, 1001, GROUP)
-    bot.state.group(GROUP, "Friends")
-    code = code_for(bot, secret)
+async def test_a_code_with_check_in_a_group_cannot_be_replayed(chat_bot: Harness) -> None:
+    ann = chat_bot.user(1001, "Ann")
+    secret, _ = await enrol(ann, "Phone")
+    member = ChatUser(chat_bot, 1001, GROUP)
+    chat_bot.state.group(GROUP, "Friends")
+    code = code_for(chat_bot, secret)
     (answer,) = await member.send(f"/check {code}")
     assert "private chat" in answer.shown_text
     (check,) = await ann.send(f"/check {code}")
     assert "not right" in check.shown_text
 
 
-async def test_a_group_message_without_a_secret_stays_and_gets_no_answer(bot: Harness) -> None:
-    member = bot.group_member(2002, GROUP)
+async def test_a_group_message_without_a_secret_stays_and_gets_no_answer(chat_bot: Harness) -> None:
+    member = chat_bot.group_member(2002, GROUP)
     assert await member.send("see you at 10:30 tomorrow") == []
-    assert not typed(bot, GROUP, "see you at 10:30 tomorrow").deleted
+    assert not typed(chat_bot, GROUP, "see you at 10:30 tomorrow").deleted

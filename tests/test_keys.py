@@ -17,7 +17,7 @@ import logging
 import os
 import uuid
 from collections.abc import Awaitable, Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TypeVar
@@ -41,6 +41,7 @@ from core.verification import Result, VerificationService
 from storage.db import Backend, Database, open_database
 from storage.repositories import Transaction
 from tests.conftest import BACKENDS, TEST_TOKEN
+from tests.core_helpers import Enrolled, enrol
 
 T = TypeVar("T")
 API_TOKEN = "k" * 40
@@ -65,28 +66,6 @@ def rotated(new_key: bytes, secrets_key: bytes) -> SecretBox:
     return SecretBox(new_key, previous=[secrets_key])
 
 
-@dataclass(frozen=True)
-class Enrolled:
-    account: str
-    who: TelegramIdentity
-    secret: str
-    device_id: str
-    recovery_codes: tuple[str, ...]
-
-
-async def enrol(db: Database, box: SecretBox, clock: FakeClock, user_id: int) -> Enrolled:
-    """A user enrolled through the core: a device, and ten recovery codes."""
-    who = TelegramIdentity(user_id, f"user{user_id}", f"User {user_id}")
-    service = EnrolmentService(db, box, clock, issuer="2FA Desk")
-    started = await service.start(who, user_id)
-    assert isinstance(started, EnrolmentStarted)
-    await service.submit(user_id, totp.code_at_step(started.secret, totp.time_step(clock.now())))
-    await service.submit(user_id, "Phone")
-    done = await service.complete(user_id, started.enrolment.id)
-    assert done.device is not None
-    return Enrolled(f"tg:{user_id}", who, started.secret, done.device.id, done.recovery_codes)
-
-
 def legacy_blob(key: bytes, secret: str, account: str, device_id: str) -> bytes:
     """A value sealed before key ids (format v1: no key named)."""
     nonce = os.urandom(12)
@@ -99,8 +78,11 @@ async def populate(db: Database, key: bytes, clock: FakeClock, accounts: int) ->
     revoked device, a device sealed before key ids, and an enrolment in progress. Then
     90 s later (the confirmation codes' steps are spent)."""
     box = SecretBox(key)
-    users = [await enrol(db, box, clock, 2000 + n) for n in range(accounts)]
-    spare = await enrol(db, box, clock, 1999)
+    users = [
+        await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, 2000 + n)
+        for n in range(accounts)
+    ]
+    spare = await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, 1999)
     now = clock.now()
     await db.run(lambda tx: tx.devices.revoke(spare.device_id, now))
     legacy_id = uuid.uuid4().hex
@@ -228,7 +210,7 @@ async def test_two_rotations_at_once_reseal_each_value_once(
 async def test_a_changed_row_is_not_overwritten(
     db: Database, box: SecretBox, clock: FakeClock
 ) -> None:
-    user = await enrol(db, box, clock, 3001)
+    user = await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, 3001)
     device = await db.run(lambda tx: tx.devices.get(user.device_id))
     assert device is not None
     stale = box.seal(user.secret, account_id=user.account, device_id=user.device_id)
@@ -274,7 +256,7 @@ async def with_legacy_codes(
 async def test_recovery_codes_need_no_key(
     db: Database, box: SecretBox, new_key: bytes, rotated: SecretBox, clock: FakeClock
 ) -> None:
-    user = await enrol(db, box, clock, 4001)
+    user = await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, 4001)
     clock.advance(seconds=90)
     usage = await key_usage(db)
     assert (usage.recovery_codes, usage.recovery_codes_keyless) == ({}, 10)  # salted, no key
@@ -301,9 +283,12 @@ async def test_recovery_codes_issued_before_a_rotation_work_after_the_old_key_is
     """Codes hashed under the old key (as stored before codes were salted): rotate-key
     keeps the key their hashes need (derived from the old key for that alone, sealed under
     the new one), so they outlive the old key."""
-    fresh = await enrol(db, box, clock, 4101)
+    fresh = await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, 4101)
     older = await with_legacy_codes(
-        db, secrets_key, await enrol(db, box, clock, 4102), key_recorded
+        db,
+        secrets_key,
+        await enrol(EnrolmentService(db, box, clock, issuer="2FA Desk"), clock, 4102),
+        key_recorded,
     )
     clock.advance(seconds=90)
     before = VerificationService(db, box, clock)  # still working under the old key

@@ -20,6 +20,7 @@ import pytest
 from telegram import Bot
 from telegram.error import NetworkError
 
+from bench._postgres import PostgresServer
 from bot.leader import AlreadyRunning, LeaderLock, SqliteGuard
 from bot.telegram_transport import AiohttpRequest
 from core.alerts import AlertService
@@ -32,9 +33,7 @@ from core.services import Services
 from demo.botapi import BotApiServer, BotApiState
 from storage.db import open_database
 from storage.leader_lock import LOCK_KEYS
-from tests.pg import PostgresServer
-from tests.relay import Relay
-from tests.test_e2e_postgres import terminate_leader_session
+from tests.relay import Relay, terminate_leader_session
 
 TIMING = LeaseTiming()
 SLACK_S = 0.75  # scheduling on the shared 2-core machine, on top of each bound

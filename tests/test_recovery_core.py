@@ -6,31 +6,14 @@ import re
 from collections.abc import Callable
 
 from core import totp
-from core.accounts import TelegramIdentity
 from core.clock import FakeClock
 from core.crypto import SecretBox, decode_key, generate_key
 from core.devices import DeviceService
 from core.enrolment import EnrolmentService
-from core.enrolment_results import EnrolmentStarted
 from core.recovery import RecoveryHasher, generate_code, new_set, normalize, salted_hash
 from core.verification import Result, VerificationService
 from storage.db import Database
-
-ANN = TelegramIdentity(1001, "ann", "Ann")
-
-
-async def activate(
-    enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone", proof: str | None = None
-):
-    started = await enrolment.start(ANN, ANN.user_id, proof_code=proof)
-    assert isinstance(started, EnrolmentStarted)
-    await enrolment.submit(
-        ANN.user_id, totp.code_at_step(started.secret, totp.time_step(clock.now()))
-    )
-    await enrolment.submit(ANN.user_id, name)
-    done = await enrolment.complete(ANN.user_id, started.enrolment.id)
-    clock.advance(seconds=90)
-    return started.secret, done
+from tests.core_helpers import ANN, enrol
 
 
 def test_codes_have_64_bits_and_read_in_groups() -> None:
@@ -54,10 +37,11 @@ def test_a_set_is_hashed_under_a_salt_of_its_own_and_no_key() -> None:
 async def test_first_activation_issues_ten_codes_and_the_second_none(
     enrolment: EnrolmentService, clock: FakeClock, stored_bytes: Callable[[], bytes]
 ) -> None:
-    secret, first = await activate(enrolment, clock)
+    first = await enrol(enrolment, clock)
+    secret = first.secret
     assert len(first.recovery_codes) == 10
     proof = totp.code_at_step(secret, totp.time_step(clock.now()))
-    _, second = await activate(enrolment, clock, "Tablet", proof)
+    second = await enrol(enrolment, clock, name="Tablet", proof=proof)
     assert second.recovery_codes == ()
     blob = stored_bytes()
     for code in first.recovery_codes:
@@ -67,7 +51,7 @@ async def test_first_activation_issues_ten_codes_and_the_second_none(
 async def test_a_recovery_code_works_once(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    _, done = await activate(enrolment, clock)
+    done = await enrol(enrolment, clock)
     verifier = VerificationService(db, box, clock)
     code = done.recovery_codes[3]
     verdict = await verifier.verify("tg:1001", code, actor="api")
@@ -81,7 +65,8 @@ async def test_a_recovery_code_works_once(
 async def test_a_new_set_voids_the_old_one(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    secret, done = await activate(enrolment, clock)
+    done = await enrol(enrolment, clock)
+    secret = done.secret
     verifier = VerificationService(db, box, clock)
     devices = DeviceService(db, clock, verifier, RecoveryHasher(box))
     refused, none = await devices.new_recovery_codes(ANN, "000000")
@@ -98,7 +83,7 @@ async def test_a_new_set_voids_the_old_one(
 async def test_wrong_recovery_codes_count_toward_the_lock(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    _, done = await activate(enrolment, clock)
+    done = await enrol(enrolment, clock)
     verifier = VerificationService(db, box, clock)
     for _ in range(4):
         wrong = await verifier.verify("tg:1001", "0000-0000-0000-0000", actor="api")
@@ -112,7 +97,7 @@ async def test_wrong_recovery_codes_count_toward_the_lock(
 async def test_every_use_is_audited_and_alerted(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    _, done = await activate(enrolment, clock)
+    done = await enrol(enrolment, clock)
     await VerificationService(db, box, clock).verify("tg:1001", done.recovery_codes[0], actor="api")
     actions = [e.action for e in await db.run(lambda tx: tx.audit.entries("tg:1001"))]
     assert "recovery_code_used" in actions
@@ -123,7 +108,7 @@ async def test_every_use_is_audited_and_alerted(
 async def test_the_last_device_goes_only_with_a_confirmation(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    secret, _ = await activate(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     verifier = VerificationService(db, box, clock)
     devices = DeviceService(db, clock, verifier, RecoveryHasher(box))
     _, (device,), _ = await devices.overview(ANN)
@@ -141,7 +126,7 @@ async def test_the_last_device_goes_only_with_a_confirmation(
 async def test_codes_issued_before_a_key_rotation_work_without_that_key(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, secrets_key: bytes
 ) -> None:
-    _, done = await activate(enrolment, clock)
+    done = await enrol(enrolment, clock)
     rotated = SecretBox(decode_key(generate_key()), previous=[secrets_key])
     verifier = VerificationService(db, rotated, clock)
     verdict = await verifier.verify("tg:1001", done.recovery_codes[0], actor="api")

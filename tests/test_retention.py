@@ -4,7 +4,6 @@ batches; what still waits for delivery stays, and so does the audit log."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -14,8 +13,7 @@ from core.clock import FakeClock
 from core.config import Settings
 from core.notices import NoticeService
 from storage.db import Database
-from tests.harness import Harness, running_bot
-from tests.test_handlers_check import enrolled
+from tests.harness import Harness, enrol
 
 RETENTION = timedelta(days=90)
 
@@ -97,37 +95,30 @@ async def test_delivered_notices_go_in_batches_and_waiting_ones_stay(
 
 
 @pytest.fixture
-def kept_settings(settings: Settings) -> Settings:
+def chat_settings(settings: Settings) -> Settings:
     return dataclasses.replace(settings, ops_chat_id=-100700, retention=RETENTION)
 
 
-@pytest.fixture
-async def bot(kept_settings: Settings, clock: FakeClock) -> AsyncIterator[Harness]:
-    async with running_bot(kept_settings, clock) as harness:
-        harness.state.group(-100700, "Ops")
-        yield harness
-
-
 async def test_the_retention_job_prunes_alerts_and_notices_but_not_the_audit_log(
-    bot: Harness,
+    chat_bot: Harness,
 ) -> None:
-    svc = bot.app.bot_data["services"]
-    await enrolled(bot, bot.user(1001))
-    now = bot.clock.now()
+    svc = chat_bot.app.bot_data["services"]
+    await enrol(chat_bot.user(1001))
+    now = chat_bot.clock.now()
     await svc.db.run(lambda tx: tx.notices.add("tg:1001", "device_added", now, name="Phone"))
-    await bot.run_job("alerts")
-    await bot.run_job("notices")
+    await chat_bot.run_job("alerts")
+    await chat_bot.run_job("notices")
     alerts, notices = await count(svc.db, "alert_events"), await count(svc.db, "user_notices")
     audit = await count(svc.db, "audit_log")
     assert alerts >= 1 and notices >= 1 and audit >= 1
-    bot.clock.advance(days=89)
+    chat_bot.clock.advance(days=89)
     await svc.alerts.raise_event("bot_error", "critical", error="X")  # waits: stays
-    await bot.run_job("retention")
+    await chat_bot.run_job("retention")
     assert await count(svc.db, "alert_events") == alerts + 1
-    bot.clock.advance(days=2)
-    bot.state.fail_next("sendMessage", status=502, count=10)  # the new alert is not delivered
-    await bot.run_job("alerts")
-    await bot.run_job("retention")
+    chat_bot.clock.advance(days=2)
+    chat_bot.state.fail_next("sendMessage", status=502, count=10)  # the new alert is not delivered
+    await chat_bot.run_job("alerts")
+    await chat_bot.run_job("retention")
     assert await count(svc.db, "alert_events") == 1 and await svc.alerts.depth() == 1
     assert await count(svc.db, "user_notices") == 0
     assert await count(svc.db, "audit_log") == audit

@@ -16,6 +16,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from bench._postgres import SUPERUSER, PostgresServer
 from core.clock import FakeClock
 from storage import postgresql
 from storage.db import (
@@ -35,7 +36,6 @@ from storage.dialect import to_postgresql
 from storage.postgresql import PostgresDatabase
 from storage.repositories import Transaction
 from storage.sqlite import split_statements
-from tests.pg import SUPERUSER, PostgresServer
 
 # What each backend raises for a broken constraint (or the audit log's append-only rule).
 INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)

@@ -13,12 +13,12 @@ from typing import Any
 import psycopg
 import pytest
 
+from bench._postgres import PostgresServer
 from core.clock import FakeClock
 from core.crypto import SecretBox
 from core.verification import Result, VerificationService
 from storage.db import Backend, Database, migration_scripts, open_database
 from storage.sqlite import split_statements
-from tests.pg import PostgresServer
 
 BEFORE_THE_FLAG = 14
 

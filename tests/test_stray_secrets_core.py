@@ -14,7 +14,7 @@ from core.recovery import RecoveryHasher
 from core.stray_secrets import Place, StraySecrets
 from core.verification import Result, VerificationService
 from storage.db import Database
-from tests.test_recovery_core import ANN, activate
+from tests.core_helpers import ANN, enrol
 
 BO = TelegramIdentity(2002, "bo", "Bo")
 
@@ -31,7 +31,7 @@ async def notices(db: Database, clock: FakeClock) -> list[tuple[str, dict[str, o
 async def test_a_recovery_code_left_in_a_chat_is_voided_and_the_account_told(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    _, done = await activate(enrolment, clock)
+    done = await enrol(enrolment, clock)
     code = done.recovery_codes[0]
     seen = await stray(db, box, clock).seen(ANN, f"is it {code.upper()}?", Place.PRIVATE)
     assert seen.shape is SecretShape.RECOVERY_CODE and seen.remove
@@ -48,7 +48,7 @@ async def test_a_recovery_code_left_in_a_chat_is_voided_and_the_account_told(
 async def test_a_recovery_code_of_no_account_or_another_voids_nothing(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    _, done = await activate(enrolment, clock)
+    done = await enrol(enrolment, clock)
     seen = await stray(db, box, clock).seen(BO, done.recovery_codes[0], Place.GROUP)
     assert seen.remove and seen.voided == 0
     # Bo never used the bot: no account is made for him by a message in a group.
@@ -61,7 +61,7 @@ async def test_a_recovery_code_of_no_account_or_another_voids_nothing(
 async def test_a_code_posted_in_a_group_spends_its_step_and_nothing_else(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    secret, _ = await activate(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     code = totp.code_at_step(secret, totp.time_step(clock.now()))
     seen = await stray(db, box, clock).seen(ANN, f"code {code[:3]}-{code[3:]} ok?", Place.GROUP)
     assert seen.shape is SecretShape.CODE and seen.spent_steps == 1
@@ -79,7 +79,7 @@ async def test_a_code_posted_in_a_group_spends_its_step_and_nothing_else(
 async def test_a_code_in_the_private_chat_is_removed_but_still_works(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    secret, _ = await activate(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     code = totp.code_at_step(secret, totp.time_step(clock.now()))
     seen = await stray(db, box, clock).seen(ANN, code, Place.PRIVATE)
     assert seen.remove and seen.spent_steps == 0
@@ -90,6 +90,6 @@ async def test_a_code_in_the_private_chat_is_removed_but_still_works(
 async def test_text_without_a_secret_is_left_alone(
     enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
 ) -> None:
-    await activate(enrolment, clock)
+    await enrol(enrolment, clock)
     seen = await stray(db, box, clock).seen(ANN, "see you at 10:30", Place.GROUP)
     assert seen.shape is None and not seen.remove

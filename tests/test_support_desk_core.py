@@ -13,7 +13,7 @@ from core.enrolment import EnrolmentService
 from core.support_desk import SupportDesk, UnlockOutcome, lookup_problem, telegram_user_id
 from core.verification import VerificationService
 from storage.db import Database
-from tests.test_deactivation_core import AGENT, ANN, enrol
+from tests.core_helpers import AGENT, ANN, enrol
 
 ADMIN = TelegramIdentity(9999, "root", "Root")
 
@@ -75,7 +75,7 @@ def test_telegram_user_ids() -> None:
 async def test_unlock_clears_a_lock_but_never_the_agents_own(
     db: Database, clock: FakeClock, box: SecretBox, enrolment: EnrolmentService
 ) -> None:
-    await lock(db, box, clock, await enrol(enrolment, clock))
+    await lock(db, box, clock, (await enrol(enrolment, clock)).secret)
     # Ann is an agent too here: an agent may still not clear their own account's lock.
     support = SupportDesk(db, clock, configured_agents=frozenset({AGENT.user_id, ANN.user_id}))
     as_ann = TelegramIdentity(ANN.user_id, "ann", "Ann")

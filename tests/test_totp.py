@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import base64
-import hashlib
-import hmac
-import struct
 from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from core import totp
+from tests.helpers import independent_totp
 
 # RFC 6238 appendix B, SHA1 column; the secret is the ASCII "12345678901234567890".
 RFC_SECRET = base64.b32encode(b"12345678901234567890").decode()
@@ -22,16 +20,6 @@ RFC_VECTORS = [
     (2000000000, "69279037"),
     (20000000000, "65353130"),
 ]
-
-
-def independent_totp(secret_b32: str, unix_time: float) -> str:
-    """RFC 4226/6238 written out with hmac alone, to check pyotp's use in ``core.totp``."""
-    key = base64.b32decode(secret_b32 + "=" * (-len(secret_b32) % 8))
-    counter = struct.pack(">Q", int(unix_time) // 30)
-    digest = hmac.new(key, counter, hashlib.sha1).digest()
-    offset = digest[-1] & 0x0F
-    number = struct.unpack(">I", digest[offset : offset + 4])[0] & 0x7FFFFFFF
-    return f"{number % 1_000_000:06d}"
 
 
 @pytest.mark.parametrize(("unix_time", "eight_digits"), RFC_VECTORS)

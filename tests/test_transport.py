@@ -25,7 +25,7 @@ async def server() -> AsyncIterator[BotApiServer]:
 
 
 @pytest.fixture
-async def bot(server: BotApiServer) -> AsyncIterator[Bot]:
+async def ptb_bot(server: BotApiServer) -> AsyncIterator[Bot]:
     async with Bot(
         TOKEN,
         base_url=server.base_url,
@@ -36,8 +36,8 @@ async def bot(server: BotApiServer) -> AsyncIterator[Bot]:
         yield running
 
 
-async def test_messages_buttons_and_protected_content(bot: Bot, server: BotApiServer) -> None:
-    sent = await bot.send_message(
+async def test_messages_buttons_and_protected_content(ptb_bot: Bot, server: BotApiServer) -> None:
+    sent = await ptb_bot.send_message(
         7,
         "<b>hello</b>",
         parse_mode="HTML",
@@ -49,20 +49,20 @@ async def test_messages_buttons_and_protected_content(bot: Bot, server: BotApiSe
     assert seen.buttons == [("Go", "v1:x:")]
 
 
-async def test_photo_upload_and_download_round_trip(bot: Bot) -> None:
+async def test_photo_upload_and_download_round_trip(ptb_bot: Bot) -> None:
     png = solid_png(40, 40)
-    sent = await bot.send_photo(7, png, caption="scan me")
-    file = await bot.get_file(sent.photo[-1].file_id)
+    sent = await ptb_bot.send_photo(7, png, caption="scan me")
+    file = await ptb_bot.get_file(sent.photo[-1].file_id)
     assert bytes(await file.download_as_bytearray()) == png
 
 
-async def test_long_polling_returns_updates(bot: Bot, server: BotApiServer) -> None:
+async def test_long_polling_returns_updates(ptb_bot: Bot, server: BotApiServer) -> None:
     async def user_writes_later() -> None:
         await asyncio.sleep(0.1)
         server.state.send_text(7, "/start")
 
     writer = asyncio.create_task(user_writes_later())
-    updates = await bot.get_updates(timeout=5)
+    updates = await ptb_bot.get_updates(timeout=5)
     await writer
     message = updates[0].message
     assert message is not None and message.text == "/start"
@@ -73,18 +73,18 @@ async def test_long_polling_returns_updates(bot: Bot, server: BotApiServer) -> N
     [(429, RetryAfter), (500, NetworkError), (502, NetworkError), (403, Forbidden)],
 )
 async def test_api_failures_become_ptb_errors(
-    bot: Bot, server: BotApiServer, status: int, error: type[Exception]
+    ptb_bot: Bot, server: BotApiServer, status: int, error: type[Exception]
 ) -> None:
     server.state.fail_next("sendMessage", status=status, retry_after=3)
     with pytest.raises(error):
-        await bot.send_message(7, "hi")
+        await ptb_bot.send_message(7, "hi")
     assert server.state.messages(7) == []  # the failed call had no effect
-    await bot.send_message(7, "again")
+    await ptb_bot.send_message(7, "again")
 
 
-async def test_bad_request_keeps_telegrams_reason(bot: Bot) -> None:
+async def test_bad_request_keeps_telegrams_reason(ptb_bot: Bot) -> None:
     with pytest.raises(BadRequest, match=r"(?i)message to delete not found"):
-        await bot.delete_message(7, 999)
+        await ptb_bot.delete_message(7, 999)
 
 
 async def test_slow_answer_times_out() -> None:

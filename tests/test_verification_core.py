@@ -8,7 +8,6 @@ from datetime import timedelta
 import pytest
 
 from core import conversation, totp
-from core.accounts import TelegramIdentity
 from core.clock import FakeClock
 from core.conversation import Flow, Step
 from core.crypto import SecretBox
@@ -24,26 +23,14 @@ from core.verification import (
 )
 from storage.db import Database
 from storage.records import AccountSecurity
+from tests.core_helpers import ANN, enrol
 
-ANN = TelegramIdentity(user_id=1001, username="ann", display_name="Ann")
 ACCOUNT = "tg:1001"
 
 
 @pytest.fixture
 def verifier(db: Database, box: SecretBox, clock: FakeClock) -> VerificationService:
     return VerificationService(db, box, clock)
-
-
-async def enrol(
-    enrolment: EnrolmentService, clock: FakeClock, name: str = "Phone", proof: str | None = None
-) -> str:
-    started = await enrolment.start(ANN, ANN.user_id, proof_code=proof)
-    assert isinstance(started, EnrolmentStarted)
-    await enrolment.submit(ANN.user_id, code(started.secret, clock))
-    await enrolment.submit(ANN.user_id, name)
-    await enrolment.complete(ANN.user_id, started.enrolment.id)
-    clock.advance(seconds=90)  # past the confirmation code's window
-    return started.secret
 
 
 def code(secret: str, clock: FakeClock, steps: int = 0) -> str:
@@ -67,7 +54,7 @@ def test_a_proof_is_a_code_or_a_recovery_code_as_typed() -> None:
 async def test_a_proof_counts_toward_the_lock_and_a_lock_ends_the_flows_wait(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock, db: Database
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     now = clock.now()
 
     async def prove(text: str) -> Verdict:
@@ -89,7 +76,7 @@ async def test_a_proof_counts_toward_the_lock_and_a_lock_ends_the_flows_wait(
 async def test_check_waits_after_a_wrong_code_and_ends_with_a_right_one(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock, db: Database
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     now = clock.now()
     await db.run(lambda tx: conversation.claim(tx, ANN.user_id, 1, Flow.CHECK, Step.CODE, now))
     account, refused = await verifier.verify_for(ANN, wrong(secret, clock))
@@ -122,7 +109,7 @@ async def test_window_edges(
     steps: int,
     result: Result,
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     verdict = await verifier.verify(ACCOUNT, code(secret, clock, steps), actor="api")
     assert verdict.result is result
     if result is Result.ACCEPTED:
@@ -133,7 +120,7 @@ async def test_window_edges(
 async def test_replayed_code_is_rejected(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     current = code(secret, clock)
     assert (await verifier.verify(ACCOUNT, current, actor="api")).result is Result.ACCEPTED
     assert (await verifier.verify(ACCOUNT, current, actor="api")).result is Result.REJECTED
@@ -142,7 +129,7 @@ async def test_replayed_code_is_rejected(
 async def test_older_code_after_a_newer_one_is_rejected(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     newer, older = code(secret, clock, 1), code(secret, clock, 0)
     assert (await verifier.verify(ACCOUNT, newer, actor="api")).result is Result.ACCEPTED
     assert (await verifier.verify(ACCOUNT, older, actor="api")).result is Result.REJECTED
@@ -167,7 +154,7 @@ async def test_enrolment_confirmation_code_cannot_log_in(
 async def test_concurrent_checks_of_one_code_accept_exactly_once(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     current = code(secret, clock)
     verdicts = await asyncio.gather(
         *(verifier.verify(ACCOUNT, current, actor="api") for _ in range(20))
@@ -178,8 +165,8 @@ async def test_concurrent_checks_of_one_code_accept_exactly_once(
 async def test_any_active_device_works(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock
 ) -> None:
-    first = await enrol(enrolment, clock, "Phone")
-    second = await enrol(enrolment, clock, "Tablet", proof=code(first, clock))
+    first = (await enrol(enrolment, clock, name="Phone")).secret
+    second = (await enrol(enrolment, clock, name="Tablet", proof=code(first, clock))).secret
     verdict = await verifier.verify(ACCOUNT, code(second, clock), actor="api")
     assert verdict.result is Result.ACCEPTED and verdict.device is not None
     assert verdict.device.name == "Tablet"
@@ -190,7 +177,7 @@ async def test_any_active_device_works(
 async def test_five_failures_lock_for_15_minutes_and_a_right_code_is_refused(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock, db: Database
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     bad = wrong(secret, clock)
     tries = [(await verifier.verify(ACCOUNT, bad, actor="api")) for _ in range(4)]
     assert [v.tries_left for v in tries] == [4, 3, 2, 1]
@@ -207,7 +194,7 @@ async def test_five_failures_lock_for_15_minutes_and_a_right_code_is_refused(
 async def test_lock_ends_when_the_time_passes(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     for _ in range(5):
         await verifier.verify(ACCOUNT, wrong(secret, clock), actor="api")
     clock.advance(minutes=14, seconds=59)
@@ -235,7 +222,7 @@ async def test_each_further_lock_doubles_up_to_24_hours(
         timedelta(hours=24),
         timedelta(hours=24),
     ]
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     durations = []
     for _ in range(3):
         for _ in range(5):
@@ -249,7 +236,7 @@ async def test_each_further_lock_doubles_up_to_24_hours(
 async def test_100_consecutive_failures_stop_checks_until_support_clears(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock, db: Database
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     verdict = None
     for _ in range(100):
         verdict = await verifier.verify(ACCOUNT, wrong(secret, clock), actor="api")
@@ -267,7 +254,7 @@ async def test_100_consecutive_failures_stop_checks_until_support_clears(
 async def test_deactivation_window_answers_deactivated(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock, db: Database
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     until = clock.now() + timedelta(hours=24)
     await db.run(
         lambda tx: tx.security.save(AccountSecurity(ACCOUNT, deactivated_until=until), clock.now())
@@ -283,7 +270,7 @@ async def test_deactivation_window_answers_deactivated(
 async def test_every_check_is_audited_without_the_code(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock, db: Database
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     right, bad = code(secret, clock), wrong(secret, clock)
     await verifier.verify(ACCOUNT, bad, actor="api")
     await verifier.verify(ACCOUNT, right, actor="api")
@@ -298,7 +285,7 @@ async def test_every_check_is_audited_without_the_code(
 async def test_last_used_time_is_recorded(
     enrolment: EnrolmentService, verifier: VerificationService, clock: FakeClock
 ) -> None:
-    secret = await enrol(enrolment, clock)
+    secret = (await enrol(enrolment, clock)).secret
     await verifier.verify(ACCOUNT, code(secret, clock), actor="api")
     (device,) = (await enrolment.status(ANN)).devices
     assert device.last_used_at == clock.now().replace(microsecond=0)

@@ -12,12 +12,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from standardwebhooks import Webhook, WebhookVerificationError
 
-from core import events, totp
-from core.accounts import TelegramIdentity
+from core import events
 from core.clock import FakeClock
 from core.crypto import SecretBox, decode_key, generate_key
 from core.enrolment import EnrolmentService
-from core.enrolment_results import EnrolmentStarted
 from core.keys import check, key_usage, rotate
 from core.metrics import Metrics
 from core.verification import Result, VerificationService
@@ -33,8 +31,8 @@ from core.webhooks import (
 )
 from storage.db import Database
 from storage.repositories import Transaction
+from tests.core_helpers import enrol
 
-ANN = TelegramIdentity(user_id=1001, username="ann", display_name="Ann")
 ACCOUNT = "tg:1001"
 URL = "https://siem.example.net/hooks"
 
@@ -58,18 +56,6 @@ def webhooks(db: Database, box: SecretBox, clock: FakeClock, metrics: Metrics) -
 @pytest.fixture
 def verifier(db: Database, box: SecretBox, clock: FakeClock) -> VerificationService:
     return VerificationService(db, box, clock)
-
-
-async def enrol(enrolment: EnrolmentService, clock: FakeClock) -> str:
-    started = await enrolment.start(ANN, ANN.user_id)
-    assert isinstance(started, EnrolmentStarted)
-    await enrolment.submit(
-        ANN.user_id, totp.code_at_step(started.secret, totp.time_step(clock.now()))
-    )
-    await enrolment.submit(ANN.user_id, "Phone")
-    await enrolment.complete(ANN.user_id, started.enrolment.id)
-    clock.advance(seconds=90)
-    return started.secret
 
 
 async def lock(verifier: VerificationService) -> None:

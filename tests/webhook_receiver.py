@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +14,8 @@ from typing import Any
 
 from aiohttp import web
 from standardwebhooks import Webhook, WebhookVerificationError
+
+from tests.e2e import BotProcess
 
 
 @dataclass
@@ -114,3 +118,27 @@ class RunningReceiver:
 
 def payloads(bodies: list[str]) -> list[dict[str, Any]]:
     return [json.loads(b) for b in bodies]
+
+
+async def add_webhook(bot: BotProcess, url: str) -> str:
+    """``python -m bot webhooks add`` on the bot's database; the secret it printed."""
+    (bot.workdir / "data").mkdir(exist_ok=True)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bot",
+        "webhooks",
+        "add",
+        "siem",
+        url,
+        "--allow-private",
+        cwd=bot.workdir,
+        env=bot.env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    found = re.search(r"whsec_\S+", out.decode())
+    assert found is not None
+    return found[0]

@@ -160,7 +160,7 @@ class PostgresServer:
             settings = {**self._settings, "port": str(self.port)}
             settings["unix_socket_directories"] = f"'{folder}'"
             lines = [f"{name} = {value}" for name, value in settings.items()]
-            config.write_text(base + "\n# tests/pg.py\n" + "\n".join(lines) + "\n")
+            config.write_text(base + "\n# bench/_postgres.py\n" + "\n".join(lines) + "\n")
             try:
                 self._command(
                     "pg_ctl",
