@@ -16,7 +16,7 @@ waiting long polls one API process holds.
    they wait, and the watch's one query per look (its time, for all of them).
 
 SQLite by default; ``--database local`` runs the same on a throwaway PostgreSQL
-(tests/pg.py). Run: ``.venv/bin/python bench/challenges.py [--rounds N] [--polls N]
+(bench/postgres.py, fsync on). Run: ``.venv/bin/python bench/challenges.py [--rounds N] [--polls N]
 [--database local]``.
 """
 
@@ -42,6 +42,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from api.server import build_api  # noqa: E402
+from bench.postgres import local_postgresql  # noqa: E402
 from core import totp  # noqa: E402
 from core.accounts import TelegramIdentity  # noqa: E402
 from core.challenges import ChallengeMessage  # noqa: E402
@@ -50,7 +51,6 @@ from core.config import Settings  # noqa: E402
 from core.crypto import generate_key  # noqa: E402
 from core.services import Services  # noqa: E402
 from storage.repositories import Transaction  # noqa: E402
-from tests.pg import PostgresServer  # noqa: E402
 
 API_TOKEN = "bench-challenges-token-0123456789abcdef"
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -236,7 +236,7 @@ async def main() -> None:
             url = f"sqlite:///{workdir}/bench.sqlite3"
             await run(url, "SQLite", args.rounds, args.polls)
         else:
-            with PostgresServer(fsync=True) as server, server.database() as url:
+            with local_postgresql() as url:
                 await run(url, "PostgreSQL", args.rounds, args.polls)
 
 
