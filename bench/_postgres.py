@@ -276,3 +276,15 @@ class PostgresServer:
         if self._background_admin is None:
             self._background_admin = psycopg.connect(self.url("postgres"), autocommit=True)
         self._background_admin.execute(statement.encode())
+
+
+@contextlib.contextmanager
+def local_postgresql() -> Iterator[str]:
+    """A fresh server paying for durability as production does (fsync on), with one
+    migrated, empty database: its URL (the benchmarks' ``--database local``)."""
+    server = PostgresServer(fsync=True).start()
+    try:
+        with server.database() as url:
+            yield url
+    finally:
+        server.stop()

@@ -16,7 +16,7 @@ waiting long polls one API process holds.
    they wait, and the watch's one query per look (its time, for all of them).
 
 SQLite by default; ``--database local`` runs the same on a throwaway PostgreSQL
-(bench/_postgres.py). Run: ``.venv/bin/python bench/challenges.py [--rounds N] [--polls N]
+(bench/_postgres.py, fsync on). Run: ``.venv/bin/python bench/challenges.py [--rounds N] [--polls N]
 [--database local]``.
 """
 
@@ -42,7 +42,7 @@ import aiohttp  # noqa: E402
 from aiohttp import web  # noqa: E402
 
 from api.server import build_api  # noqa: E402
-from bench._postgres import PostgresServer  # noqa: E402
+from bench._postgres import local_postgresql  # noqa: E402
 from core import totp  # noqa: E402
 from core.accounts import TelegramIdentity  # noqa: E402
 from core.challenges import ChallengeMessage  # noqa: E402
@@ -236,7 +236,7 @@ async def main() -> None:
             url = f"sqlite:///{workdir}/bench.sqlite3"
             await run(url, "SQLite", args.rounds, args.polls)
         else:
-            with PostgresServer(fsync=True) as server, server.database() as url:
+            with local_postgresql() as url:
                 await run(url, "PostgreSQL", args.rounds, args.polls)
 
 

@@ -24,19 +24,20 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
+from urllib.parse import parse_qs, urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench._support import (  # noqa: E402
     BotProcess,
-    app_code,
-    decode_qr,
     local_bot_api,
-    parse_key_uri,
 )
+from core import totp  # noqa: E402
 from core.qr import render_qr_png  # noqa: E402
+from demo.authenticator import read_qr  # noqa: E402
 from demo.botapi import BotApiServer, SimMessage  # noqa: E402
 
 TIMEOUT = 120.0
@@ -71,11 +72,11 @@ class SimulatedUser:
             "scan this QR code", lambda: self.state.send_text(self.user_id, "/enroll")
         )
         assert photo.photo is not None
-        uri = await asyncio.to_thread(decode_qr, photo.photo)
-        secret = parse_key_uri(uri)["secret"]
-        await self._answer(
-            "Code confirmed", lambda: self.state.send_text(self.user_id, app_code(secret))
-        )
+        uri = await asyncio.to_thread(read_qr, photo.photo)
+        assert uri is not None, "no QR code in the photo"
+        secret = parse_qs(urlparse(uri).query)["secret"][0]
+        code = totp.code_at_step(secret, totp.time_step(datetime.now(UTC)))
+        await self._answer("Code confirmed", lambda: self.state.send_text(self.user_id, code))
         summary = await self._answer(
             "Ready to activate", lambda: self.state.send_text(self.user_id, f"Phone {self.user_id}")
         )

@@ -1,12 +1,18 @@
 """Verification benchmark: POST /v1/verify against the real server, and the core in-process.
 
 A SQLite database of 10,000 enrolled accounts is seeded once; every run starts from a
-fresh copy of it. Requests mix correct codes (a fresh time step of the account's app),
-wrong codes and replays of an accepted code; every verification is audited, as always.
+fresh copy of it. Requests are logins as users make them (``Traffic``): one at a time per
+account, 85% the code the account's app shows, 10% a wrong code, 5% a replay of an
+accepted one, and a correct code after at most three failures in a row, so no account is
+ever locked and the figures time logins, not the lock. Every verification is audited, as
+always.
 
-Prints verifications per second and p50/p99 latency for each concurrency level, over
-HTTP (``python -m bot`` with its API on, the load generator in this process) and for
-``VerificationService.verify`` called in-process.
+Prints verifications per second, p50/p99 latency and the answers (count and share of
+each) for each concurrency level, over HTTP (``python -m bot`` with its API on, the load
+generator in this process, the per-client rate limit lifted) and for
+``VerificationService.verify`` called in-process. An account passes about one code per
+time step: "no account free N times" after a run's answers says the accounts ran short
+for the rate (``--accounts`` more).
 
 In-process, each level runs with SQLite's ``synchronous=FULL`` (what the bot uses: a
 COMMIT waits for its fsync) and ``NORMAL`` (no fsync per COMMIT; a power cut can take
@@ -33,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import shutil
@@ -41,7 +48,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -51,12 +58,12 @@ sys.path.insert(0, str(ROOT))
 import aiohttp  # noqa: E402
 import psycopg  # noqa: E402
 
-from bench._postgres import PostgresServer  # noqa: E402
+from bench._postgres import local_postgresql  # noqa: E402
 from bench._support import BOT_USERNAME, BotProcess, local_bot_api  # noqa: E402
 from core import totp  # noqa: E402
 from core.clock import SystemClock  # noqa: E402
 from core.crypto import SecretBox, decode_key, generate_key  # noqa: E402
-from core.verification import VerificationService  # noqa: E402
+from core.verification import FAILURES_PER_LOCK, VerificationService  # noqa: E402
 from storage.copy import copy_sqlite_to_postgresql  # noqa: E402
 from storage.db import POSTGRESQL_PREFIXES, Database  # noqa: E402
 from storage.postgresql import DEFAULT_POOL_SIZE, PostgresDatabase  # noqa: E402
@@ -68,6 +75,11 @@ UNLIMITED = "1000000/second"  # the load is the point here, not the per-client r
 LEVELS = (1, 16, 64)
 HTTP_POSTGRESQL_LEVELS = (16, 64)
 API_WORKERS = (1, 2)  # python -m bot api, then python -m bot api --workers 2
+# What logins send: mostly the code the app shows, some typos; the rest are replays (a code
+# sent again), a failure too.
+SHARE_CORRECT = 0.85
+SHARE_WRONG = 0.10
+MOST_FAILURES_IN_A_ROW = FAILURES_PER_LOCK - 2  # then a correct code: never near a lock
 SYNCHRONOUS_CHOICES: dict[str, tuple[Synchronous, ...]] = {
     "both": ("FULL", "NORMAL"),
     "full": ("FULL",),
@@ -76,26 +88,65 @@ SYNCHRONOUS_CHOICES: dict[str, tuple[Synchronous, ...]] = {
 
 
 class Traffic:
-    """Which account and code the next request carries: 50% correct, 30% wrong, 20% replay."""
+    """Logins as users make them: one request at a time per account, mostly the code the
+    account's app shows, some wrong codes (a typo), a few replays (a code sent twice).
+
+    An account gets a correct code after at most ``MOST_FAILURES_IN_A_ROW`` failures, so
+    none is ever locked (``FAILURES_PER_LOCK`` in a row would lock it) and the figures time
+    what logins do, not the lock. An account passes one code per time step (the current
+    one, or the next, which a phone whose clock runs a little ahead shows): an account
+    that has used both waits in ``spent`` for the next step. Accounts are taken in turn;
+    ``starved`` counts the times none was free (too few accounts for the rate)."""
 
     def __init__(self, accounts: list[tuple[str, str]], seed: int) -> None:
-        self.accounts = accounts
+        self.secrets = dict(accounts)
         self.rng = random.Random(seed)
+        order = [account for account, _ in accounts]
+        self.rng.shuffle(order)
+        self.free: deque[str] = deque(order)  # not in flight, with a code left
+        self.spent: list[str] = []  # not in flight, no code left in this time step
+        self.step = totp.time_step(datetime.now(UTC))
         self.accepted: dict[str, int] = {}  # account -> last step a correct code was sent for
+        self.failures: Counter[str] = Counter()  # account -> failures in a row, as answered
+        self.starved = 0
 
-    def next(self) -> tuple[str, str, str]:
-        account, secret = self.rng.choice(self.accounts)
+    def next(self) -> tuple[str, str] | None:
+        """(account, code) for the next request, the account now in flight; None if no
+        account is free."""
         step = totp.time_step(datetime.now(UTC))
-        roll = self.rng.random()
-        last = self.accepted.get(account)
-        if roll < 0.5:
+        if step != self.step:  # a new time step: every account has a code again
+            self.step = step
+            self.free.extend(self.spent)
+            self.spent.clear()
+        while self.free:
+            account = self.free.popleft()
+            last = self.accepted.get(account)
             fresh = step if last is None or last < step else last + 1
+            roll = self.rng.random()
+            if self.failures[account] < MOST_FAILURES_IN_A_ROW and roll >= SHARE_CORRECT:
+                if roll >= SHARE_CORRECT + SHARE_WRONG and last is not None:
+                    return account, totp.code_at_step(self.secrets[account], last)
+                return account, self._wrong_code(account, step)
             if fresh <= step + 1:
                 self.accepted[account] = fresh
-                return account, totp.code_at_step(secret, fresh), "correct"
-        if roll >= 0.8 and last is not None:
-            return account, totp.code_at_step(secret, last), "replay"
-        return account, f"{self.rng.randrange(1_000_000):06d}", "wrong"
+                return account, totp.code_at_step(self.secrets[account], fresh)
+            self.spent.append(account)
+        self.starved += 1
+        return None
+
+    def done(self, account: str, result: str) -> None:
+        """The answer to the account's request: it is free again."""
+        self.failures[account] = 0 if result == "accepted" else self.failures[account] + 1
+        self.free.append(account)
+
+    def _wrong_code(self, account: str, step: int) -> str:
+        """Six digits that pass for no step the server accepts now (nor a step later)."""
+        secret = self.secrets[account]
+        valid = {totp.code_at_step(secret, s) for s in range(step - 2, step + 3)}
+        while True:
+            code = f"{self.rng.randrange(1_000_000):06d}"
+            if code not in valid:
+                return code
 
 
 async def seed(path: Path, key: bytes, count: int) -> list[tuple[str, str]]:
@@ -134,11 +185,14 @@ def summary(
     figures: Figures | None = None,
     row: tuple[str, int] | None = None,
     column: str = "",
+    waits: int = 0,
 ) -> str:
     ordered = sorted(latencies)
     p99 = ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))]
     p50 = statistics.median(latencies)
-    mix = ", ".join(f"{k} {v / len(latencies):.0%}" for k, v in results.most_common())
+    mix = answer_mix(results)
+    if waits:
+        mix += f"; no account free {waits:,} times"
     if figures is not None and row is not None:
         figures.setdefault(row, {})[column] = (
             f"{len(latencies) / elapsed:,.0f}/s, p50 {p50 * 1000:.1f} ms, p99 {p99 * 1000:.1f} ms"
@@ -147,6 +201,12 @@ def summary(
         f"{name}: {len(latencies) / elapsed:8.0f} verifications/s, "
         f"p50 {p50 * 1000:6.2f} ms, p99 {p99 * 1000:6.2f} ms  ({mix})"
     )
+
+
+def answer_mix(results: Counter[str]) -> str:
+    """Each answer with its count and share: "accepted 8,512 (85.1%), rejected ..."."""
+    total = sum(results.values())
+    return ", ".join(f"{k} {v:,} ({v / total:.1%})" for k, v in results.most_common())
 
 
 def table(figures: Figures) -> str:
@@ -178,14 +238,20 @@ async def drive(call, traffic: Traffic, concurrency: int, seconds: float):
     latencies: list[float] = []
     results: Counter[str] = Counter()
     deadline = time.perf_counter() + seconds
+    traffic.starved = 0
 
     async def worker() -> None:
         while time.perf_counter() < deadline:
-            account, code, _ = traffic.next()
+            login = traffic.next()
+            if login is None:  # every account busy or spent: wait for one
+                await asyncio.sleep(0.01)
+                continue
+            account, code = login
             started = time.perf_counter()
             result = await call(account, code)
             latencies.append(time.perf_counter() - started)
             results[result] += 1
+            traffic.done(account, result)
 
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(concurrency)))
@@ -226,7 +292,8 @@ async def measure(
         extra += f", {db.retries - retries_before} run again"
     extra += f"; audited {entries}/{len(latencies)}]"
     row = ("in-process", concurrency)
-    print(summary(label, latencies, elapsed, results, figures, row, column) + extra)
+    line = summary(label, latencies, elapsed, results, figures, row, column, traffic.starved)
+    print(line + extra)
     if entries != len(latencies):
         raise SystemExit(f"{label}: {len(latencies)} verifications, {entries} audited")
 
@@ -327,6 +394,7 @@ async def over_http_postgresql(
                         figures,
                         (path, concurrency),
                         "PostgreSQL",
+                        traffic.starved,
                     )
                     print(f"{line} [audited {entries}/{len(latencies)}]")
                     if entries != len(latencies):
@@ -374,6 +442,8 @@ async def _load(
 
         async def call(account: str, code: str) -> str:
             async with http.post(url, json={"account": account, "code": code}) as response:
+                if response.status != 200:  # e.g. 429: a rate limit would cap the figures
+                    return f"HTTP {response.status}"
                 return str((await response.json())["result"])
 
         return await drive(call, traffic, concurrency, seconds)
@@ -399,12 +469,16 @@ async def over_http(
             )
             await bot.start()
             try:
-                latencies, elapsed, results = await _load(
-                    port, Traffic(accounts, concurrency), concurrency, seconds
-                )
+                traffic = Traffic(accounts, concurrency)
+                latencies, elapsed, results = await _load(port, traffic, concurrency, seconds)
                 row = ("HTTP, python -m bot", concurrency)
                 label = f"HTTP       c={concurrency:<3} FULL  "
-                print(summary(label, latencies, elapsed, results, figures, row, "SQLite FULL"))
+                column = "SQLite FULL"
+                print(
+                    summary(
+                        label, latencies, elapsed, results, figures, row, column, traffic.starved
+                    )
+                )
             finally:
                 await bot.terminate()
 
@@ -437,18 +511,16 @@ async def run(args: argparse.Namespace) -> None:
         settings: tuple[Synchronous, ...] = SYNCHRONOUS_CHOICES[args.synchronous]
         await in_process(seeded, key, accounts, args.seconds, workdir, settings, figures)
         if args.database != "sqlite":
-            server = PostgresServer(fsync=True).start() if args.database == "local" else None
-            try:
-                url = server.new_database() if server is not None else args.database
+            with contextlib.ExitStack() as stack:
+                url = args.database
+                if url == "local":
+                    url = stack.enter_context(local_postgresql())
                 traffic = Traffic(accounts, 1)
                 await in_process_postgresql(
                     seeded, url, key, traffic, args.seconds, args.pool_size, figures
                 )
                 if args.http:
                     await over_http_postgresql(url, key, traffic, args.seconds, workdir, figures)
-            finally:
-                if server is not None:
-                    server.stop()
         print()
         print(table(figures))
 
