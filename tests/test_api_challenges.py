@@ -125,6 +125,20 @@ async def test_delete_cancels(api: Api) -> None:
     assert state["status"] == "cancelled"
 
 
+async def test_an_accepted_challenge_cancelled_after_its_verdict_was_read_is_no_second_login(
+    api: Api,
+) -> None:
+    user = api.harness.user(1001)
+    await enrol(user)
+    _, body = await api.open()
+    await api.harness.run_job("challenges")
+    await user.press(user.last(), body["number"])
+    status, state, _ = await api.call("GET", f"/v1/challenges/{body['id']}")
+    assert (status, state["status"]) == (200, "accepted")  # the one login
+    status, state, _ = await api.call("DELETE", f"/v1/challenges/{body['id']}")
+    assert (status, state["error"]) == (409, "already_used")
+
+
 async def test_one_pending_per_account_is_429_with_retry_after(api: Api) -> None:
     await enrol(api.harness.user(1001))
     await api.open()
@@ -181,6 +195,8 @@ async def test_push_approval_off_is_403(api_settings: Settings, clock: FakeClock
         ({"account": ACCOUNT, "context": "VPN"}, "invalid_context"),
         ({"account": ACCOUNT, "code": "123456"}, "unknown_field"),
         ({"account": ACCOUNT, "kind": "sms"}, "invalid_kind"),
+        ({"account": ACCOUNT, "kind": []}, "invalid_kind"),
+        ({"account": ACCOUNT, "kind": {"a": 1}}, "invalid_kind"),
         ({"context": {}}, "missing_field"),
     ],
 )

@@ -17,6 +17,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from core.clients import Scope
 from core.clock import FakeClock
 from core.config import Settings
 from storage.records import AccountSecurity
@@ -174,6 +175,20 @@ async def test_this_wasnt_me_is_a_reject(radius: Radius) -> None:
     asking = asyncio.create_task(radius.check("tg:1001", "push"))
     await press_when_asked(harness, "This wasn't me")
     assert await asyncio.wait_for(asking, 5) == (401, "2FA: declined in Telegram")
+
+
+async def test_push_needs_the_challenges_scope(radius: Radius) -> None:
+    """A RADIUS client that may only check codes cannot ask people in the chat."""
+    harness = radius.harness
+    await enrol(harness.user())
+    services = harness.app.bot_data["services"]
+    codes_only = (await services.clients.add("vpn", frozenset({Scope.VERIFY}))).token
+    before = len(harness.state.messages(1001))
+    status, answer = await radius.post("user=tg%3A1001&pass=push", token=codes_only)
+    assert status == 401
+    assert "not enabled for this RADIUS client" in answer["reply:Reply-Message"]["value"]
+    await harness.run_job("challenges")
+    assert len(harness.state.messages(1001)) == before  # nobody was asked
 
 
 async def test_push_for_an_account_without_2fa_is_a_reject(radius: Radius) -> None:

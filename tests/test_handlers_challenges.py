@@ -197,12 +197,12 @@ async def test_each_recipient_reads_it_in_their_language(chat_bot: Harness) -> N
     bob = await co_manager(chat_bot, 1002, language="de")
     challenge = await asked(chat_bot, app="VPN")
     german = challenge_message(bob)
-    assert "Meldest du dich gerade an?" in german.shown_text
+    assert "Melden Sie sich gerade an?" in german.shown_text
     assert labels(german)[3:] == ["Das war ich nicht"]
     assert "Is this you" in challenge_message(ann).shown_text
     await bob.press(german, "Das war ich nicht")
-    assert bob.last_answer["text"] == "Gemeldet. Ändere jetzt dein Passwort."
-    assert "Ändere jetzt dein Passwort" in challenge_message(bob).shown_text
+    assert bob.last_answer["text"] == "Gemeldet. Ändern Sie jetzt Ihr Passwort."
+    assert "Ändern Sie jetzt Ihr Passwort" in challenge_message(bob).shown_text
     assert "Change your password now" in challenge_message(ann).shown_text
     assert await status(chat_bot, challenge) == "declined"
 

@@ -27,6 +27,7 @@ from core.webhooks import (
     WebhookError,
     WebhookService,
     address_refused,
+    shown_url,
     url_problem,
 )
 from storage.db import Database
@@ -348,9 +349,17 @@ def test_only_public_addresses_are_reachable_without_allowing_private() -> None:
         "0.0.0.0",  # noqa: S104
         "224.0.0.1",
         "fd00::1",
+        # IPv6 forms that a NAT64 gateway, a 6to4 relay or a Teredo tunnel turns into a
+        # private IPv4 address.
+        "64:ff9b::7f00:1",
+        "64:ff9b::a00:1",
+        "64:ff9b:1::a00:1",
+        "2002:7f00:1::",
+        "2002:c0a8:101::1",
+        "::7f00:1",
     ):
         assert address_refused(refused), refused
-    for allowed in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946"):
+    for allowed in ("93.184.216.34", "2606:2800:220:1:248:1893:25c8:1946", "64:ff9b::5db8:d822"):
         assert not address_refused(allowed), allowed
     assert url_problem(URL) == ""
 
@@ -382,3 +391,15 @@ async def test_old_deliveries_are_pruned_and_waiting_ones_stay(
     clock.advance(days=91)
     assert await webhooks.prune(timedelta(days=90)) == 1
     assert (await webhooks.outbox()).waiting == 1
+
+
+def test_a_receivers_url_is_shown_without_its_path_or_query() -> None:
+    """A chat webhook's URL carries its secret in the path: the audit log and the ops
+    chat show scheme, host and port only."""
+    assert shown_url("https://hooks.example.com/services/T0/B0/s3cr3t") == (
+        "https://hooks.example.com/…"
+    )
+    assert (
+        shown_url("https://siem.example.com:8443/?token=abc") == "https://siem.example.com:8443/…"
+    )
+    assert shown_url("https://siem.example.com") == "https://siem.example.com"
