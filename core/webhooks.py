@@ -24,10 +24,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import ipaddress
-import urllib.parse
 import re
 import secrets
 import socket
+import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -361,7 +361,11 @@ class WebhookService:
                 if tx.webhooks.disable(endpoint.id, "410 Gone", now):
                     tx.audit.record(now, "system", "webhook_disabled", endpoint=endpoint.name)
                     tx.alerts.raise_event(
-                        now, "webhook_disabled", "warning", endpoint=endpoint.name, url=shown_url(endpoint.url)
+                        now,
+                        "webhook_disabled",
+                        "warning",
+                        endpoint=endpoint.name,
+                        url=shown_url(endpoint.url),
                     )
                 return Outcome.GONE
             first_failed = delivery.first_failed_at or now
