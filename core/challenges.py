@@ -1,44 +1,41 @@
 """Approving a login in the chat (push with number matching): every rule in one place.
 
 The login system asks (``open``, POST /v1/challenges); the row it writes is also the
-outbox of the chat message, which the active bot sends (``to_send``/``shown_to``/
-``sent``, through the leadership fence) to everyone who manages the account. The first
-press decides (``press``): the right number accepts, a wrong one declines and counts as
-a failed code toward the lock, "This wasn't me" declines, alerts the ops chat, emits
-``challenge.reported`` and refuses new challenges for a while. The login system reads
-the verdict (``read``/``wait``): an accepted challenge is one login, read once.
+outbox of the chat message, which the active bot sends (core/challenge_outbox.py, the
+base class) to everyone who manages the account. The first press decides (``press``):
+the right number accepts, a wrong one declines and counts as a failed code toward the
+lock, "This wasn't me" declines, alerts the ops chat, emits ``challenge.reported`` and
+refuses new challenges for a while. The login system reads the verdict (``read``/
+``wait``): an accepted challenge is one login, read once.
 
 Each public method is one transaction, so two presses, a press and the expiry, or two
 API workers reading at once produce one decision and one login. A long poll learns of a
-decision through ``ChallengeWatch``: at once when the press was taken in this process,
-else from one shared look at the rows every ``WATCH_INTERVAL`` seconds.
+decision through ``ChallengeWatch`` (core/challenge_watch.py). The states and answers:
+core/challenge_results.py; the context a login system sends: core/challenge_context.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import math
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from enum import StrEnum
 
 from core import events
 from core.accounts import TelegramIdentity
+from core.challenge_context import InvalidContext, parse_context
+from core.challenge_outbox import ChallengeOutbox
+from core.challenge_results import Opened, Press, PressResult, Reading, Reason, Refusal, Status
+from core.challenge_watch import WATCH_INTERVAL, ChallengeWatch
 from core.clients import client_name
 from core.clock import Clock
-from core.identifiers import text_problem
 from core.leadership import Leadership
 from core.verification import VerificationService
 from storage.db import Database
-from storage.records import Challenge, ChallengeMessage, TelegramUserLink
+from storage.records import Challenge, ChallengeMessage
 from storage.repositories import Transaction
 
-logger = logging.getLogger(__name__)
-
-__all__ = ["Challenge", "ChallengeMessage"]
+__all__ = ["Challenge", "ChallengeMessage", "InvalidContext", "parse_context"]
 
 DEFAULT_SECONDS = 60
 # The login system waits at most this long in one request (GET ?wait=, RADIUS).
@@ -50,140 +47,12 @@ REFUSAL_BLOCK = timedelta(minutes=15)
 # "This wasn't me": no new challenge for the account for this long.
 REPORT_BLOCK = timedelta(minutes=15)
 NUMBER_CHOICES = 3  # buttons: the right number and two others
-CONTEXT_FIELDS = ("app", "ip", "location")
-MAX_CONTEXT_CHARS = 100
 RECENT_SHOWN = 5  # in /lookup
 ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
 ID_LENGTH = 20  # about 103 random bits
 # The choices a press carries besides a number.
 REPORT = "no"  # "This wasn't me"
 APPROVE = "ok"  # the plain approval's button (RADIUS, PAM)
-# How often the long polls of one process look at the rows they wait for (one query).
-WATCH_INTERVAL = 0.2
-WATCH_BATCH = 500
-
-
-class Status(StrEnum):
-    PENDING = "pending"
-    ACCEPTED = "accepted"
-    DECLINED = "declined"
-    EXPIRED = "expired"
-    CANCELLED = "cancelled"
-
-
-class Reason(StrEnum):
-    """Why a challenge was declined."""
-
-    WRONG_NUMBER = "wrong_number"
-    REPORTED = "reported"  # "This wasn't me"
-    LOCKED = "locked"  # the right answer, but the account was locked meanwhile
-
-
-class Refusal(StrEnum):
-    """Why no challenge was opened."""
-
-    DISABLED = "disabled"  # PUSH_APPROVAL=off
-    NOT_ENROLLED = "not_enrolled"
-    ENROLLMENT_REQUIRED = "enrollment_required"
-    LOCKED = "locked"
-    NO_CHAT = "no_chat"
-    TOO_MANY = "too_many_challenges"
-    DEACTIVATED = "deactivated"  # no second factor needed: the login goes on
-
-
-class PressResult(StrEnum):
-    ACCEPTED = "accepted"
-    WRONG_NUMBER = "wrong_number"
-    REPORTED = "reported"
-    LOCKED = "locked"
-    ALREADY_DECIDED = "already_decided"
-    EXPIRED = "expired"
-    STALE = "stale"  # unknown, forged, not this user's, not this message
-
-
-class InvalidContext(ValueError):
-    def __init__(self, error: str, message: str) -> None:
-        super().__init__(message)
-        self.error = error
-        self.message = message
-
-
-@dataclass(frozen=True)
-class Opened:
-    """The answer to a login system that asked: a challenge, or why not."""
-
-    challenge: Challenge | None = None
-    refusal: Refusal | None = None
-    retry_after: int | None = None  # TOO_MANY, LOCKED (None: a hard lock)
-    deactivated_until: datetime | None = None
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What the login system reads of its challenge. ``used``: accepted, but its verdict
-    was read before (it is one login, not two)."""
-
-    challenge: Challenge
-    status: Status
-    used: bool = False
-
-
-@dataclass(frozen=True)
-class Press:
-    result: PressResult
-    challenge: Challenge | None = None  # as it stands after the press
-    locked_until: datetime | None = None  # the wrong number locked the account
-
-    @property
-    def decided(self) -> bool:
-        return self.result in (
-            PressResult.ACCEPTED,
-            PressResult.WRONG_NUMBER,
-            PressResult.REPORTED,
-            PressResult.LOCKED,
-        )
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    """A challenge whose message is due, the people to send it to, and those who have it."""
-
-    challenge: Challenge
-    recipients: list[TelegramUserLink]
-    sent_to: frozenset[int]
-
-
-def parse_context(value: object) -> dict[str, str]:
-    """The context a login system sent, checked: an object of ``CONTEXT_FIELDS``, each a
-    string of at most ``MAX_CONTEXT_CHARS`` with no control, format (bidi) or line
-    separator characters. It is shown as text, never as markup; ``InvalidContext``
-    otherwise."""
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidContext("invalid_context", "context must be a JSON object")
-    context: dict[str, str] = {}
-    for key, text in value.items():
-        if key not in CONTEXT_FIELDS:
-            raise InvalidContext(
-                "unknown_field", f"context may hold {', '.join(CONTEXT_FIELDS)} only"
-            )
-        if text is None:
-            continue
-        if not isinstance(text, str):
-            raise InvalidContext("invalid_context", f"context.{key} must be a string")
-        if len(text) > MAX_CONTEXT_CHARS:
-            raise InvalidContext(
-                "invalid_context", f"context.{key} must be at most {MAX_CONTEXT_CHARS} characters"
-            )
-        if text_problem(text) is not None:
-            raise InvalidContext(
-                "invalid_context",
-                f"context.{key} must be one line of plain text (no control or bidi characters)",
-            )
-        if text.strip():
-            context[key] = text.strip()
-    return context
 
 
 def new_id() -> str:
@@ -224,61 +93,10 @@ def blocked_until(tx: Transaction, account_id: str, now: datetime) -> datetime |
     return until if until is not None and until > now else None
 
 
-class ChallengeWatch:
-    """The long polls of this process: each waits for its challenge to be decided. One
-    task looks at all their rows in one query every ``interval`` seconds (a decision
-    taken in another process); a decision taken here wakes its waiters at once."""
+class ChallengeService(ChallengeOutbox):
+    """The rules; the outbox of the chat messages in the base class
+    (core/challenge_outbox.py)."""
 
-    def __init__(self, db: Database, clock: Clock, interval: float = WATCH_INTERVAL) -> None:
-        self._db = db
-        self._clock = clock
-        self._interval = interval
-        self._waiters: dict[str, set[asyncio.Event]] = {}
-        self._task: asyncio.Task[None] | None = None
-
-    @property
-    def waiting(self) -> int:
-        return sum(len(events) for events in self._waiters.values())
-
-    def wake(self, challenge_id: str) -> None:
-        for event in self._waiters.get(challenge_id, ()):
-            event.set()
-
-    async def wait(self, challenge_id: str, seconds: float) -> None:
-        """Until the challenge may have changed, or ``seconds`` passed."""
-        event = asyncio.Event()
-        self._waiters.setdefault(challenge_id, set()).add(event)
-        if self._task is None or self._task.done():
-            self._task = asyncio.create_task(self._look(), name="challenge-watch")
-        try:
-            await asyncio.wait_for(event.wait(), seconds)
-        except TimeoutError:
-            pass
-        finally:
-            waiting = self._waiters.get(challenge_id)
-            if waiting is not None:
-                waiting.discard(event)
-                if not waiting:
-                    del self._waiters[challenge_id]
-
-    async def _look(self) -> None:
-        while self._waiters:
-            await asyncio.sleep(self._interval)
-            ids = list(self._waiters)
-            try:
-                for start in range(0, len(ids), WATCH_BATCH):
-                    batch = ids[start : start + WATCH_BATCH]
-                    found = await self._db.run(_statuses(batch))
-                    now = self._clock.now()
-                    for challenge_id in batch:
-                        status, expires_at = found.get(challenge_id, ("", now))
-                        if status != Status.PENDING or expires_at <= now:
-                            self.wake(challenge_id)
-            except Exception as exc:  # the database away for a moment: the polls time out
-                logger.warning("challenge watch could not read the challenges: %s", exc)
-
-
-class ChallengeService:
     def __init__(
         self,
         db: Database,
@@ -290,15 +108,11 @@ class ChallengeService:
         leadership: Leadership | None = None,
         watch_interval: float = WATCH_INTERVAL,
     ) -> None:
-        self._db = db
-        self._clock = clock
+        super().__init__(db, clock, leadership)
         self._verifier = verifier
         self.enabled = enabled
         self.lifetime = lifetime
-        # What is sent, and marked sent, only while this bot may send (core/leadership.py).
-        self._sending = leadership or Leadership(db)
         self.watch = ChallengeWatch(db, clock, watch_interval)
-        self.send_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------ the login system
 
@@ -567,88 +381,11 @@ class ChallengeService:
             self.watch.wake(challenge_id)
         return len(expired)
 
-    # ------------------------------------------------------------------ the sender
-
-    async def to_send(self) -> list[Outgoing]:
-        """Challenges whose message is due, with who gets it (the active bot only)."""
-        now = self._clock.now()
-
-        def work(tx: Transaction) -> list[Outgoing]:
-            return [
-                Outgoing(
-                    challenge,
-                    tx.accounts.users_of(challenge.account_id),
-                    frozenset(m.user_id for m in tx.challenges.messages(challenge.id)),
-                )
-                for challenge in tx.challenges.to_send(now)
-            ]
-
-        return await self._sending.run(work)
-
-    async def shown_to(
-        self, challenge_id: str, user_id: int, message_id: int, language: str
-    ) -> None:
-        """One recipient has the message: recorded at once, so a take-over does not send
-        it to them again."""
-        message = ChallengeMessage(challenge_id, user_id, message_id, language)
-        await self._sending.run(lambda tx: tx.challenges.add_message(message))
-
-    async def sent(self, challenge: Challenge) -> None:
-        now = self._clock.now()
-
-        def work(tx: Transaction) -> None:
-            tx.challenges.mark_sent(challenge.id, now)
-            recipients = len(tx.challenges.messages(challenge.id))
-            self._audit(tx, challenge, now, "system", "challenge_shown", recipients=recipients)
-
-        await self._sending.run(work)
-
-    async def send_failed(self, challenge: Challenge) -> None:
-        at = self._clock.now() + timedelta(seconds=min(2 ** (challenge.attempts + 1), 10))
-        await self._sending.run(lambda tx: tx.challenges.retry_later(challenge.id, at))
-
-    async def outcomes_to_show(self) -> list[tuple[Challenge, list[ChallengeMessage]]]:
-        """Decided challenges whose messages still show buttons (the active bot only)."""
-
-        def work(tx: Transaction) -> list[tuple[Challenge, list[ChallengeMessage]]]:
-            return [(c, tx.challenges.messages(c.id)) for c in tx.challenges.outcomes_to_show()]
-
-        return await self._sending.run(work)
-
-    async def outcome_shown(self, challenge_id: str) -> None:
-        now = self._clock.now()
-        await self._sending.run(lambda tx: tx.challenges.outcome_shown(challenge_id, now))
-
     # ------------------------------------------------------------------ support
 
     async def recent(self, account_id: str) -> list[Challenge]:
         """The account's last challenges, newest first (/lookup)."""
         return await self._db.run(lambda tx: tx.challenges.recent(account_id, RECENT_SHOWN))
-
-    @staticmethod
-    def _audit(
-        tx: Transaction,
-        challenge: Challenge,
-        now: datetime,
-        actor: str,
-        action: str,
-        **detail: object,
-    ) -> None:
-        user_id = int(actor[3:]) if actor.startswith("tg:") and actor[3:].isdigit() else None
-        tx.audit.record(
-            now,
-            actor,
-            action,
-            account_id=challenge.account_id,
-            telegram_user_id=user_id,
-            challenge_id=challenge.id,
-            client=client_name(challenge.client) or challenge.client,
-            **{k: str(v) for k, v in detail.items()},
-        )
-
-
-def _statuses(ids: list[str]) -> Callable[[Transaction], dict[str, tuple[str, datetime]]]:
-    return lambda tx: tx.challenges.statuses(ids)
 
 
 def _with(tx: Transaction, challenge_id: str) -> Challenge:
