@@ -3,9 +3,10 @@ events (core/events.py) to them in the Standard Webhooks format.
 
 - An endpoint has a name, an http(s) URL (no credentials in it; a loopback, link-local
   or private address only with ``allow_private``: a webhook must not become a way into
-  internal services), the event types it wants (none named: all), and a signing secret
-  (``whsec_...``, shown once, sealed at rest with the keyring like a TOTP secret). After
-  ``rotate`` the old secret signs beside the new one for ``SECRET_OVERLAP``.
+  internal services; the checks are in core/webhook_urls.py), the event types it wants
+  (none named: all), and a signing secret (``whsec_...``, shown once, sealed at rest with
+  the keyring like a TOTP secret). After ``rotate`` the old secret signs beside the new
+  one for ``SECRET_OVERLAP``.
 - Each event goes to each endpoint at least once, with the same ``webhook-id`` on every
   attempt, signed with the maintained ``standardwebhooks`` library (every secret that
   signs now, space-separated in ``webhook-signature``); per endpoint in the order the
@@ -21,13 +22,9 @@ The HTTP transport is the bot's (bot/webhook_sender.py): the core knows no aioht
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import ipaddress
 import re
 import secrets
-import socket
-import urllib.parse
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -41,9 +38,18 @@ from core.crypto import SecretBox
 from core.events import EVENT_TYPES
 from core.leadership import Leadership
 from core.metrics import Metrics
+from core.webhook_urls import (
+    address_refused,
+    ip_literal,
+    refused_addresses,
+    shown_url,
+    url_problem,
+)
 from storage.db import Database
 from storage.records import WebhookDelivery, WebhookEndpoint
 from storage.repositories import Transaction
+
+__all__ = ["address_refused", "ip_literal", "refused_addresses", "shown_url", "url_problem"]
 
 TIMEOUT = timedelta(seconds=10)  # per attempt, connection to last byte
 FIRST_RETRY = timedelta(seconds=1)
@@ -54,7 +60,6 @@ SECRET_BYTES = 24
 BATCH = 50  # deliveries read per transaction for one endpoint
 PRUNE_BATCH = 500
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}")
-_MAX_URL = 2000
 _MAX_ERROR = 200
 
 
@@ -120,88 +125,11 @@ class WebhookOutbox:
 # ------------------------------------------------------------------------- the rules
 
 
-def address_refused(address: str) -> bool:
-    """An address a webhook may not reach unless allowed: loopback, link-local, private,
-    shared, reserved, multicast or unspecified (anything not on the public internet)."""
-    ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address):
-        embedded = _embedded_ipv4(ip)
-        if embedded is not None:  # a translator or tunnel would reach that IPv4 address
-            return address_refused(str(embedded))
-    return not ip.is_global or ip.is_multicast
-
-
-# IPv6 prefixes that carry an IPv4 address in their last 32 bits: NAT64 (RFC 6052, RFC
-# 8215) and the deprecated IPv4-compatible addresses.
-_IPV4_CARRIERS = tuple(
-    ipaddress.IPv6Network(prefix) for prefix in ("64:ff9b::/96", "64:ff9b:1::/48", "::/96")
-)
-
-
-def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 address stands for (mapped, 6to4, NAT64, compatible)."""
-    if ip.ipv4_mapped is not None:
-        return ip.ipv4_mapped
-    if ip.sixtofour is not None:
-        return ip.sixtofour
-    if ip.teredo is not None:
-        return ip.teredo[1]
-    if any(ip in network for network in _IPV4_CARRIERS) and int(ip) & 0xFFFFFFFF:
-        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
-    return None
-
-
-def shown_url(url: str) -> str:
-    """A receiver's URL as the audit log and the ops chat show it: scheme, host and port
-    only (a path or query may carry the receiver's own secret, as chat webhooks do)."""
-    parts = urllib.parse.urlsplit(url)
-    rest = "/…" if parts.path.strip("/") or parts.query else ""
-    return f"{parts.scheme}://{parts.netloc}{rest}"
-
-
-def ip_literal(host: str) -> str | None:
-    try:
-        return str(ipaddress.ip_address(host.strip("[]")))
-    except ValueError:
-        return None
-
-
-def url_problem(url: str) -> str:
-    """Why ``url`` cannot be an endpoint, or ""."""
-    if len(url) > _MAX_URL or any(ch.isspace() or ord(ch) < 32 for ch in url):
-        return "the URL does not parse"
-    try:
-        parts = urlsplit(url)
-        parts.port  # noqa: B018 - raises for a port that is not a number
-    except ValueError:
-        return "the URL does not parse"
-    if parts.scheme not in ("http", "https"):
-        return "only http:// and https:// URLs can receive webhooks"
-    if "@" in parts.netloc:
-        return "the URL has credentials in it: the signature authenticates the sender"
-    if not parts.hostname:
-        return "the URL does not parse (no host)"
-    return ""
-
-
 def event_types_problem(types: tuple[str, ...]) -> str:
     unknown = [t for t in types if t not in EVENT_TYPES]
     if unknown:
         return f"unknown event type {unknown[0]!r} (known: {', '.join(EVENT_TYPES)})"
     return ""
-
-
-async def refused_addresses(host: str) -> list[str]:
-    """The addresses ``host`` names that a webhook may not reach unless allowed (a name
-    that does not resolve now names none: delivery checks again)."""
-    literal = ip_literal(host)
-    if literal is not None:
-        return [literal] if address_refused(literal) else []
-    try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, None, type=socket.SOCK_STREAM)
-    except OSError:
-        return []
-    return sorted({str(info[4][0]) for info in infos if address_refused(str(info[4][0]))})
 
 
 def new_secret() -> str:
