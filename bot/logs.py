@@ -3,6 +3,7 @@ would print secrets kept quiet."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Iterable
@@ -42,6 +43,19 @@ class RedactingFormatter(logging.Formatter):
         return json.dumps(entry, ensure_ascii=False)
 
 
+class CancelledJobFilter(logging.Filter):
+    """A job the scheduler cancels while the bot stops (a deposed bot stops at once) is
+    not an error: one INFO line instead of APScheduler's traceback."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and isinstance(record.exc_info[1], asyncio.CancelledError):
+            message = record.getMessage()
+            record.msg, record.args = "%s (cancelled while the bot stopped)", (message,)
+            record.levelno, record.levelname = logging.INFO, "INFO"
+            record.exc_info = record.exc_text = None
+        return True
+
+
 def configure_logging(level: str, fmt: str = "text", secrets: Iterable[str] = ()) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(RedactingFormatter(secrets, as_json=fmt == "json"))
@@ -53,3 +67,4 @@ def configure_logging(level: str, fmt: str = "text", secrets: Iterable[str] = ()
         logging.getLogger(name).setLevel(max(logging.WARNING, numeric))
     for name in _QUIET_BELOW_INFO:
         logging.getLogger(name).setLevel(max(logging.INFO, numeric))
+    logging.getLogger("apscheduler.executors.default").addFilter(CancelledJobFilter())

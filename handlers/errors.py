@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import traceback
+from typing import Any
 
 from telegram import Update
 from telegram.error import BadRequest, Forbidden, TelegramError
@@ -30,10 +31,13 @@ _BENIGN = (
 _MAX_TRACE = 3000  # stored with the alert; the ops chat shows its end
 
 
-def _benign(error: BaseException | None) -> bool:
+def _benign(error: BaseException | None, svc: Any = None) -> bool:
     """Failures that are part of Telegram life, handled where they happen, not errors;
-    and a deposed bot's refused sends (it is stopping: the active bot handles it all)."""
+    and what fails in a deposed bot (its sends refused, its database path gone: it is
+    stopping, and the active bot handles it all)."""
     if _deposed(error):
+        return True
+    if svc is not None and not svc.leadership.is_current():
         return True
     if isinstance(error, Forbidden):
         return True  # the user blocked the bot
@@ -66,11 +70,11 @@ async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
     error = context.error
     # Never log the update itself: it can hold codes the user typed.
     update_id = update.update_id if isinstance(update, Update) else None
-    if _benign(error):
+    svc = context.application.bot_data.get(SERVICES_KEY)
+    if _benign(error, svc):
         logger.info("update %s: %s", update_id, error)
         raise ApplicationHandlerStop
     logger.error("error while handling update %s", update_id, exc_info=error)
-    svc = context.application.bot_data.get(SERVICES_KEY)
     if svc is not None and error is not None:
         # Redacted whole, then cut: a cut never leaves half a secret that no longer
         # looks like one. The end is kept: the last line says what failed.

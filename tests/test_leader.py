@@ -141,7 +141,12 @@ async def test_a_silent_path_loses_the_lock_at_the_lease_and_the_standby_takes_o
             active = taken + TIMING.grace  # when the standby would start sending
             print(f"\nsilent path: lock lost after {lost:.2f} s, taken after {taken:.2f} s")
             assert lost <= TIMING.lease + SLACK_S
-            assert "did not answer within the lease" in holder.lost_reason
+            # The lease lapsed, or (on a loaded machine) the server's own timeout ended the
+            # silent session first and the holder heard of it: either way, within the lease.
+            assert any(
+                why in holder.lost_reason
+                for why in ("did not answer within the lease", "database session is gone")
+            ), holder.lost_reason
             assert lost < active  # never two senders
             assert active <= TIMING.takeover_bound + SLACK_S
             assert standby.held and not holder.held
