@@ -5,8 +5,9 @@ transaction of the change (an outbox, like the alerts), delivered as signed webh
 ``emit`` is called by the core wherever a change happens, inside that change's
 transaction: a change that rolls back emits nothing, and one that commits cannot lose
 its event. It writes the event once, with its body as it will be sent, and one waiting
-delivery per endpoint that subscribes to the type; with no such endpoint it writes
-nothing.
+delivery per endpoint that subscribes to the type, a disabled one included (its
+deliveries are held until ``webhooks enable``: a receiver loses nothing); with no such
+endpoint it writes nothing.
 
 The body's ``data`` names the account, its ``seq`` (1, 2, 3 ... per account, so a
 receiver can order them), who did it (``actor``) and when (UTC), and the facts of the
@@ -92,9 +93,7 @@ def emit(
     """Write the event and its deliveries in ``tx`` (see the module docstring)."""
     if event_type not in EVENT_TYPES:
         raise ValueError(f"unknown event type {event_type!r}")
-    endpoints = [
-        e.id for e in tx.webhooks.endpoints() if e.disabled_at is None and e.wants(event_type)
-    ]
+    endpoints = [e.id for e in tx.webhooks.endpoints() if e.wants(event_type)]
     if not endpoints:
         return
     seq = tx.webhooks.next_seq(account_id)

@@ -11,7 +11,9 @@ events (core/events.py) to them in the Standard Webhooks format.
   attempt, signed with the maintained ``standardwebhooks`` library (every secret that
   signs now, space-separated in ``webhook-signature``); per endpoint in the order the
   events were written: a failed one is retried before anything after it is sent.
-- A 2xx is delivered. A 410 disables the endpoint (an ops alert; its events wait). Any
+- A 2xx is delivered. A 410 disables the endpoint (an ops alert). Its events, and those
+  raised while it is disabled, are held, not sent, until ``enable`` turns it on again:
+  then they go in order with their ``webhook-id``, their day of retries counted afresh. Any
   other answer (3xx included: redirects are not followed), a timeout or a dropped
   connection is a failure, retried after 1 s, 2 s, 4 s ... at most an hour apart; after
   ``GIVE_UP_AFTER`` of failures the delivery is set aside (kept, an ops alert, a metric)
@@ -113,6 +115,15 @@ class Batch:
     endpoint: WebhookEndpoint
     signer: Signer
     deliveries: tuple[WebhookDelivery, ...]
+
+
+@dataclass(frozen=True)
+class Enabled:
+    """What ``enable`` did: whether the endpoint was disabled, and how many of its
+    events wait (now due, in order)."""
+
+    was_disabled: bool
+    waiting: int
 
 
 @dataclass(frozen=True)
@@ -226,6 +237,27 @@ class WebhookService:
 
         if not await self._db.run(work):
             raise WebhookError(f"there is no webhook named {name!r}")
+
+    async def enable(self, name: str) -> Enabled:
+        """Turn an endpoint disabled by a 410 on again (audited); its held events are
+        sent next, in order. An endpoint not disabled is left as it is. WebhookError: no
+        such endpoint."""
+        now = self._clock.now()
+
+        def work(tx: Transaction) -> Enabled | None:
+            endpoint = tx.webhooks.endpoint(name)
+            if endpoint is None:
+                return None
+            was_disabled = tx.webhooks.enable(endpoint.id, now)
+            waiting = tx.webhooks.waiting_count(endpoint.id)
+            if was_disabled:
+                tx.audit.record(now, "operator", "webhook_enabled", endpoint=name, waiting=waiting)
+            return Enabled(was_disabled, waiting)
+
+        enabled = await self._db.run(work)
+        if enabled is None:
+            raise WebhookError(f"there is no webhook named {name!r}")
+        return enabled
 
     async def rotate_secret(self, name: str) -> str:
         """A new signing secret; the old one signs beside it for SECRET_OVERLAP."""

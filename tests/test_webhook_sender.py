@@ -200,3 +200,31 @@ async def test_a_410_disables_the_endpoint(
         assert (await webhooks.endpoints())[0].disabled_reason == "410 Gone"
     finally:
         await receiver.stop()
+
+
+async def test_events_held_while_disabled_arrive_in_order_after_enable(
+    webhooks: WebhookService,
+    sender: WebhookSender,
+    db: Database,
+    clock: FakeClock,
+    unused_tcp_port: int,
+) -> None:
+    receiver = await receiving(unused_tcp_port, status=410)
+    try:
+        receiver.receiver.secret = await webhooks.add("siem", receiver.url, allow_private=True)
+        await raise_events(db, clock, 1)
+        await deliver(sender)
+        gone = receiver.receiver.attempts[0]
+        await raise_events(db, clock, 2)  # while it is disabled
+        clock.advance(minutes=5)
+        await deliver(sender)
+        assert receiver.receiver.attempts == [gone]  # held, not sent
+
+        receiver.receiver.status = 204
+        await webhooks.enable("siem")
+        await deliver(sender)
+        assert [r.data["seq"] for r in receiver.receiver.verified] == [1, 2, 3]
+        assert receiver.receiver.verified[0].message_id == gone
+        assert (await webhooks.outbox()).waiting == 0
+    finally:
+        await receiver.stop()

@@ -230,9 +230,10 @@ async def test_a_410_disables_the_endpoint_with_an_ops_alert(
     assert await webhooks.endpoints_due() == []
     alerts = await db.run(lambda tx: tx.alerts.due(clock.now()))
     assert [a.kind for a in alerts] == ["webhook_disabled"]
-    # A disabled endpoint is not given new events.
+    # An event raised while it is disabled is held for it, not sent.
     await unlocked(db, clock)
-    assert (await webhooks.outbox()).waiting == 1
+    assert (await webhooks.outbox()).waiting == 2
+    assert await webhooks.endpoints_due() == []
 
 
 # ------------------------------------------------------------------------ secrets

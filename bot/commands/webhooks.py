@@ -1,10 +1,10 @@
-"""``python -m bot webhooks add|list|remove|rotate-secret``: the operator's side of the
+"""``python -m bot webhooks add|list|enable|remove|rotate-secret``: the operator's side of the
 signed webhooks (core/webhooks.py does the work; this parses and prints).
 
 The endpoints live in the database, so every process (the active bot that delivers, a
 standby that takes over) sees the same set at once. A refusal (a bad URL, a duplicate
-name, an unknown event type, a private address without ``--allow-private``) is one line
-and exit status 2, and changes nothing.
+name, an unknown event type, a private address without ``--allow-private``, an unknown
+name) is one line and exit status 2, and changes nothing.
 """
 
 from __future__ import annotations
@@ -45,6 +45,16 @@ def webhooks_command(settings: Settings, args: argparse.Namespace) -> int:
             print(f"webhook {args.name} added; its signing secret (shown only now):")
             print(secret)
             return 0
+        if action == "enable":
+            enabled = _run(settings, lambda s: s.enable(args.name))
+            if not enabled.was_disabled:
+                print(f"webhook {args.name} is enabled already; nothing changed")
+            else:
+                print(
+                    f"webhook {args.name} enabled; its {enabled.waiting} waiting events are "
+                    "sent now, in order"
+                )
+            return 0
         if action == "remove":
             _run(settings, lambda s: s.remove(args.name))
             print(f"webhook {args.name} removed")
@@ -71,7 +81,10 @@ def listing(endpoints: list[WebhookEndpoint]) -> list[str]:
     lines = []
     for e in endpoints:
         state = (
-            f"disabled since {_when(e.disabled_at)} ({e.disabled_reason})" if e.disabled_at else ""
+            f"disabled since {_when(e.disabled_at)} ({e.disabled_reason}); its events are held"
+            f" until: python -m bot webhooks enable {e.name}"
+            if e.disabled_at
+            else ""
         )
         lines.append(
             f"{e.name}  {e.url}\n"
@@ -102,10 +115,12 @@ def _run(settings: Settings, work: Callable[[WebhookService], Awaitable[T]]) -> 
 
 
 def add_parser(commands: Subcommands) -> None:
-    """``webhooks add NAME URL``, ``list``, ``remove NAME``, ``rotate-secret NAME``."""
+    """``webhooks add NAME URL``, ``list``, ``enable NAME``, ``remove NAME``,
+    ``rotate-secret NAME``."""
     webhooks = commands.add_parser(
         "webhooks",
-        help="signed webhooks for the login system and the SIEM: add, list, remove, rotate-secret",
+        help="signed webhooks for the login system and the SIEM: add, list, enable, remove, "
+        "rotate-secret",
         description="Endpoints that receive the account events (Standard Webhooks: "
         "webhook-id, webhook-timestamp, webhook-signature) as they happen.",
     )
@@ -133,7 +148,15 @@ def add_parser(commands: Subcommands) -> None:
         action="store_true",
         help="allow a loopback, link-local or private address (an internal receiver)",
     )
-    actions.add_parser("list", help="each endpoint: URL, events, last delivery, failing since")
+    actions.add_parser(
+        "list",
+        help="each endpoint: URL, events, last delivery, failing since, disabled and why",
+    )
+    enable = actions.add_parser(
+        "enable",
+        help="turn on an endpoint disabled by a 410; its held events are sent, in order",
+    )
+    enable.add_argument("name")
     remove = actions.add_parser("remove", help="remove an endpoint (its waiting events go too)")
     remove.add_argument("name")
     rotate = actions.add_parser(

@@ -96,8 +96,8 @@ ALERT_ACTIONS = {
         "sent, and the endpoint goes on with the next ones."
     ),
     "webhook_disabled": N_(
-        "The receiver asked for no more events; its events wait. Remove the webhook, or add "
-        "it again if it was a mistake."
+        "The receiver asked for no more events; its events, and those raised from now on, "
+        "are held for it. When it is ready again: python -m bot webhooks enable NAME."
     ),
     "challenge_reported": N_(
         "Someone tried to log in with this account's password: the user was told to change "

@@ -89,6 +89,32 @@ class WebhookRepository(Repository):
             == 1
         )
 
+    def enable(self, endpoint_id: int, now: datetime) -> bool:
+        """Turn a disabled endpoint on again; its held deliveries are due now, and their
+        day of retries starts afresh. False if it was not disabled."""
+        if (
+            self._run(
+                "UPDATE webhook_endpoints SET disabled_at = NULL, disabled_reason = NULL"
+                " WHERE id = ? AND disabled_at IS NOT NULL",
+                (endpoint_id,),
+            )
+            != 1
+        ):
+            return False
+        self._run(
+            "UPDATE webhook_deliveries SET next_attempt_at = ?, first_failed_at = NULL"
+            " WHERE endpoint_id = ? AND delivered_at IS NULL AND set_aside_at IS NULL",
+            (to_ts(now), endpoint_id),
+        )
+        return True
+
+    def waiting_count(self, endpoint_id: int) -> int:
+        row = self._one(
+            f"SELECT COUNT(*) FROM webhook_deliveries d WHERE d.endpoint_id = ? AND {_WAITING}",
+            (endpoint_id,),
+        )
+        return int(row[0]) if row else 0
+
     # ------------------------------------------------------------------- secrets
 
     def add_secret(
