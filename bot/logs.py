@@ -16,6 +16,7 @@ from core.redaction import redact
 # codes users type. Neither may go below INFO, whatever LOG_LEVEL says.
 _QUIET_BELOW_WARNING = ("httpx", "httpcore", "apscheduler")
 _QUIET_BELOW_INFO = ("telegram", "aiohttp")
+QUIETED_LOGGERS = _QUIET_BELOW_WARNING + _QUIET_BELOW_INFO  # the levels configure_logging sets
 
 
 class RedactingFormatter(logging.Formatter):

@@ -14,8 +14,10 @@ fresh database in it; if no server can be started, those tests fail and say why.
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import fnmatch
+import logging
 import os
 import signal
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -28,6 +30,7 @@ import pytest
 from psycopg import sql
 
 from bench._postgres import PostgresServer, PostgresUnavailable
+from bot.logs import QUIETED_LOGGERS
 from core.clock import FakeClock
 from core.config import Settings
 from core.crypto import SecretBox, decode_key, generate_key
@@ -204,3 +207,30 @@ async def api(settings: Settings, clock: FakeClock, unused_tcp_port: int) -> Asy
     with_api = dataclasses.replace(settings, api_token=API_TOKEN, api_port=unused_tcp_port)
     async with running_bot(with_api, clock) as harness, aiohttp.ClientSession() as http:
         yield Api(harness, f"http://127.0.0.1:{unused_tcp_port}", http)
+
+
+@pytest.fixture
+def command_env(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, secrets_key: bytes
+) -> Iterator[pytest.MonkeyPatch]:
+    """``python -m bot`` in this process (``main([...])``): its working directory, its
+    variables (the test's database and key, a Bot API on a closed local port: never the
+    internet), and the loggers as they were before (``main`` configures logging)."""
+    monkeypatch.chdir(tmp_path)
+    for name in ("SECRETS_KEYS_PREVIOUS", "API_TOKEN", "TELEGRAM_WEBHOOK_URL"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TEST_TOKEN)
+    monkeypatch.setenv("TELEGRAM_BASE_URL", "http://127.0.0.1:9/bot")
+    monkeypatch.setenv("TELEGRAM_BASE_FILE_URL", "http://127.0.0.1:9/file/bot")
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("SECRETS_KEY", base64.urlsafe_b64encode(secrets_key).decode())
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    quieted = {name: logging.getLogger(name).level for name in QUIETED_LOGGERS}
+    try:
+        yield monkeypatch
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+        for name, was in quieted.items():
+            logging.getLogger(name).setLevel(was)

@@ -5,12 +5,9 @@ are one in NFC stop the start with one line; so does an id not in NFC that remai
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import logging
 import sqlite3
 import unicodedata
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
@@ -34,7 +31,6 @@ from core.verification import Result, VerificationService
 from storage.db import Database
 from storage.repositories import Transaction
 from storage.repositories.account_ids import ACCOUNT_ID_COLUMNS, NOT_ACCOUNT_IDS
-from tests.conftest import TEST_TOKEN
 
 DECOMPOSED = "jose\u0301@example.com"  # as an older API stored it
 COMPOSED = "jos\u00e9@example.com"  # NFC: what the API sends now
@@ -157,27 +153,6 @@ async def test_two_ids_neither_in_nfc_that_are_one_in_nfc_stop_the_start_too(
         await Services.open(settings, clock)
     assert ascii(first) in str(refused.value) and ascii(second) in str(refused.value)
     assert "alone" not in str(refused.value)
-
-
-@pytest.fixture
-def command_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, secrets_key: bytes
-) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.chdir(tmp_path)
-    for name in ("SECRETS_KEYS_PREVIOUS", "API_TOKEN", "TELEGRAM_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TEST_TOKEN)
-    monkeypatch.setenv("TELEGRAM_BASE_URL", "http://127.0.0.1:9/bot")  # never the internet
-    monkeypatch.setenv("TELEGRAM_BASE_FILE_URL", "http://127.0.0.1:9/file/bot")
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SECRETS_KEY", base64.urlsafe_b64encode(secrets_key).decode())
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield monkeypatch
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 async def test_python_m_bot_refuses_a_clash_in_one_line(

@@ -14,7 +14,6 @@ import asyncio
 import base64
 import dataclasses
 import json
-import logging
 import os
 import sqlite3
 from collections.abc import Awaitable, Callable, Iterator
@@ -39,7 +38,7 @@ from handlers.common import SERVICES_KEY
 from storage.db import Backend, Database, open_database, sqlite_path
 from storage.records import AuditEntry, ChainedEntry
 from storage.repositories import Transaction
-from tests.conftest import BACKENDS, TEST_TOKEN
+from tests.conftest import BACKENDS
 from tests.harness import running_bot
 
 T = TypeVar("T")
@@ -106,27 +105,6 @@ def tampering(url: str) -> Iterator[Callable[..., object]]:
             yield lambda sql, *params: pg.execute(sql.replace("?", "%s"), params)
         finally:
             pg.execute("ALTER TABLE audit_log ENABLE TRIGGER USER")
-
-
-@pytest.fixture
-def command_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, secrets_key: bytes
-) -> Iterator[pytest.MonkeyPatch]:
-    """``python -m bot`` in this process: its working directory and variables, and the
-    root logger as it was before (``main`` configures logging)."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("SECRETS_KEYS_PREVIOUS", "API_TOKEN", "TELEGRAM_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TEST_TOKEN)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SECRETS_KEY", base64.urlsafe_b64encode(secrets_key).decode())
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield monkeypatch
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 def verify_says(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str]:

@@ -16,10 +16,9 @@ import json
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
@@ -45,7 +44,6 @@ from tests.core_helpers import Enrolled, enrol
 
 T = TypeVar("T")
 API_TOKEN = "k" * 40
-QUIETED_LOGGERS = ("httpx", "httpcore", "apscheduler", "telegram", "aiohttp")  # bot/logs.py
 
 
 @pytest.fixture(params=BACKENDS)
@@ -393,29 +391,6 @@ async def test_a_value_under_a_key_that_is_not_configured_stops_the_start(
 
 
 # ---------------------------------------------------------------------- the commands
-
-
-@pytest.fixture
-def command_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str
-) -> Iterator[pytest.MonkeyPatch]:
-    """``python -m bot`` in this process: its working directory, its variables, and the
-    root logger as it was before (``main`` configures logging)."""
-    monkeypatch.chdir(tmp_path)
-    for name in ("SECRETS_KEYS_PREVIOUS", "API_TOKEN", "TELEGRAM_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TEST_TOKEN)
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    quieted = {name: logging.getLogger(name).level for name in QUIETED_LOGGERS}
-    try:
-        yield monkeypatch
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
-        for name, was in quieted.items():
-            logging.getLogger(name).setLevel(was)
 
 
 def encode(key: bytes) -> str:

@@ -6,12 +6,8 @@ held is delivered in order with the ``webhook-id`` it was written with."""
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
-import logging
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -22,7 +18,6 @@ from core.crypto import SecretBox
 from core.webhooks import Answer, Outcome, WebhookError, WebhookService
 from storage.db import Database
 from storage.repositories import Transaction
-from tests.conftest import TEST_TOKEN
 
 ACCOUNT = "acct-7"
 URL = "https://siem.example.net/hooks"
@@ -109,27 +104,6 @@ async def test_enabling_an_unknown_or_enabled_endpoint(
 
 
 # ------------------------------------------------------------------- the command
-
-
-@pytest.fixture
-def command_env(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, database_url: str, secrets_key: bytes
-) -> Iterator[pytest.MonkeyPatch]:
-    monkeypatch.chdir(tmp_path)
-    for name in ("SECRETS_KEYS_PREVIOUS", "API_TOKEN", "TELEGRAM_WEBHOOK_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", TEST_TOKEN)
-    monkeypatch.setenv("TELEGRAM_BASE_URL", "http://127.0.0.1:9/bot")  # never the internet
-    monkeypatch.setenv("TELEGRAM_BASE_FILE_URL", "http://127.0.0.1:9/file/bot")
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("SECRETS_KEY", base64.urlsafe_b64encode(secrets_key).decode())
-    root = logging.getLogger()
-    handlers, level = root.handlers[:], root.level
-    try:
-        yield monkeypatch
-    finally:
-        root.handlers[:] = handlers
-        root.setLevel(level)
 
 
 async def test_webhooks_list_and_enable_from_the_command_line(
