@@ -93,3 +93,13 @@ async def test_text_without_a_secret_is_left_alone(
     await enrol(enrolment, clock)
     seen = await stray(db, box, clock).seen(ANN, "see you at 10:30", Place.GROUP)
     assert seen.shape is None and not seen.remove
+
+
+async def test_a_recovery_code_for_an_account_without_codes_left_is_only_removed(
+    enrolment: EnrolmentService, clock: FakeClock, db: Database, box: SecretBox
+) -> None:
+    """No live set: nothing to compare with (on PostgreSQL an empty IN () was an error)."""
+    done = await enrol(enrolment, clock)
+    await db.run(lambda tx: tx.recovery.void_all(done.account, clock.now()))
+    seen = await stray(db, box, clock).seen(ANN, done.recovery_codes[0], Place.PRIVATE)
+    assert seen.shape is SecretShape.RECOVERY_CODE and seen.remove and seen.voided == 0

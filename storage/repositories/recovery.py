@@ -43,25 +43,21 @@ class RecoveryCodeRepository(Repository):
     def use(self, account_id: str, code_hashes: list[bytes], now: datetime) -> bool:
         """Spend a code once (``code_hashes``: the hashes it may be stored under): False
         when it is unknown, used, voided or another account's."""
-        if not code_hashes:
+        return self._close("used_at", account_id, code_hashes, now)
+
+    def void(self, account_id: str, code_hashes: list[bytes], now: datetime) -> bool:
+        """Void one unused code of the account (``code_hashes``: the hashes it may be
+        stored under): False when it is unknown, used, voided or another account's."""
+        return self._close("voided_at", account_id, code_hashes, now)
+
+    def _close(self, column: str, account_id: str, code_hashes: list[bytes], now: datetime) -> bool:
+        """Mark one live code used or voided (``column``, a constant of this module)."""
+        if not code_hashes:  # no live set: nothing to match (and IN () is no SQL)
             return False
         marks = ", ".join("?" for _ in code_hashes)
         return (
             self._run(
-                "UPDATE recovery_codes SET used_at = ? WHERE account_id = ?"
-                f" AND code_hash IN ({marks}) AND used_at IS NULL AND voided_at IS NULL",
-                (to_ts(now), account_id, *code_hashes),
-            )
-            == 1
-        )
-
-    def void(self, account_id: str, code_hashes: list[bytes], now: datetime) -> bool:
-        """Void one unused code of the account (``code_hashes``: its hash under each
-        configured key): False when it is unknown, used, voided or another account's."""
-        marks = ", ".join("?" for _ in code_hashes)
-        return (
-            self._run(
-                "UPDATE recovery_codes SET voided_at = ? WHERE account_id = ?"
+                f"UPDATE recovery_codes SET {column} = ? WHERE account_id = ?"
                 f" AND code_hash IN ({marks}) AND used_at IS NULL AND voided_at IS NULL",
                 (to_ts(now), account_id, *code_hashes),
             )
