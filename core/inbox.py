@@ -57,14 +57,15 @@ class UpdateInbox:
         return await self._db.run(lambda tx: tx.inbox.receive(update_id, payload, now))
 
     async def handled(self, update_id: int) -> None:
-        """The update was handled: it is not handled again; old ids are forgotten."""
+        """The update was handled: it is not handled again."""
         now = self._clock.now()
+        await self._db.run(lambda tx: tx.inbox.handled(update_id, now))
 
-        def work(tx: Transaction) -> None:
-            tx.inbox.handled(update_id, now)
-            tx.inbox.forget(now - REMEMBER_FOR, REMEMBER_MOST)
-
-        await self._db.run(work)
+    async def forget_old(self) -> None:
+        """Handled ids older than REMEMBER_FOR, or beyond the newest REMEMBER_MOST, go
+        (a periodic job: not on the path of every update)."""
+        now = self._clock.now()
+        await self._db.run(lambda tx: tx.inbox.forget(now - REMEMBER_FOR, REMEMBER_MOST))
 
     async def resume(self) -> Resumed:
         """At start: the updates received and not handled, each counted as one more

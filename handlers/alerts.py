@@ -169,6 +169,7 @@ async def retention_job(context: ContextTypes.DEFAULT_TYPE) -> None:
     alerts = await svc.alerts.prune(svc.settings.retention)
     notices = await svc.notices.prune(svc.settings.retention)
     webhooks = await svc.webhooks.prune(svc.settings.retention)
+    await svc.inbox.forget_old()  # update ids kept a day against repeats (bot/inbox.py)
     if alerts or notices or webhooks:
         logger.info(
             "retention: %d delivered alerts, %d notices and %d webhook deliveries older than "

@@ -78,12 +78,14 @@ async def test_handled_ids_are_remembered_a_day_and_at_most_so_many(
     await inbox.receive(6, body(6))  # not handled: never forgotten
     for update_id in range(1, 6):
         await inbox.handled(update_id)
+    await inbox.forget_old()  # the retention job
     # The latest three received are remembered (4, 5 and the unhandled 6), not 1 to 3.
     assert [await inbox.receive(n, body(n)) for n in (1, 2, 3)] == [True, True, True]
     assert [await inbox.receive(n, body(n)) for n in (4, 5, 6)] == [False, False, False]
 
     clock.advance(REMEMBER_FOR + timedelta(seconds=1))
     await inbox.receive(100, body(100))
-    await inbox.handled(100)  # forgets the handled ones of more than a day ago
+    await inbox.handled(100)
+    await inbox.forget_old()  # forgets the handled ones of more than a day ago
     assert await inbox.receive(4, body(4)) and await inbox.receive(5, body(5))
     assert not await inbox.receive(6, body(6)) and not await inbox.receive(100, body(100))
