@@ -106,10 +106,8 @@ async def read_challenge(request: web.Request) -> web.Response:
     wait = _wait(request)
     services = request.app[SERVICES]
     actor = request[CLIENT].actor
-    if wait:
-        reading = await services.challenges.wait(challenge_id, actor=actor, seconds=wait)
-    else:
-        reading = await services.challenges.read(challenge_id, actor=actor)
+    # wait=0 is one read: the wait looks once and returns.
+    reading = await services.challenges.wait(challenge_id, actor=actor, seconds=wait)
     return _reading_response(reading)
 
 

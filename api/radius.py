@@ -132,10 +132,7 @@ async def approval_in_chat(services: Services, account: str, actor: str) -> Radi
     challenges = services.challenges
     opened = await challenges.open(account, RADIUS_CONTEXT, actor=actor, match_number=False)
     if opened.refusal is Refusal.DEACTIVATED:
-        until = iso(opened.deactivated_until)
-        return RadiusAnswer(
-            True, f"2FA is deactivated by support until {until}: login with the password alone"
-        )
+        return deactivated(opened.deactivated_until)
     if opened.refusal is Refusal.DISABLED:
         return APPROVAL_OFF
     if opened.challenge is None:
@@ -143,7 +140,7 @@ async def approval_in_chat(services: Services, account: str, actor: str) -> Radi
         return APPROVAL_REFUSED.get(opened.refusal, DECLINED)
     challenge_id = opened.challenge.id
     reading = await challenges.wait(challenge_id, actor=actor, seconds=LONGEST_WAIT_S)
-    if reading is None or reading.status is Status.PENDING:
+    if reading is not None and reading.status is Status.PENDING:
         reading = await challenges.cancel(challenge_id, actor=actor)
     if reading is None:
         return NOT_APPROVED_IN_TIME
@@ -164,11 +161,7 @@ def answer_for(verdict: Verdict, now: datetime) -> RadiusAnswer:
             return RadiusAnswer(True, f"2FA: recovery code accepted ({left} left)")
         return RadiusAnswer(True, "2FA: code accepted")
     if result is Result.DEACTIVATED:
-        until = iso(verdict.deactivated_until)
-        return RadiusAnswer(
-            True,
-            f"2FA is deactivated by support until {until}: login with the password alone",
-        )
+        return deactivated(verdict.deactivated_until)
     if result is Result.LOCKED:
         if verdict.hard_locked or verdict.locked_until is None:
             return reject("2FA: locked after too many wrong codes: contact support")
@@ -178,10 +171,17 @@ def answer_for(verdict: Verdict, now: datetime) -> RadiusAnswer:
             f"2FA: wrong or already used code ({verdict.tries_left} tries left before a lock)"
         )
     if result is Result.NOT_ENROLLED:
-        return reject("2FA is not set up for this account: set it up in Telegram first")
+        return APPROVAL_REFUSED[Refusal.NOT_ENROLLED]
     if result is Result.ENROLLMENT_REQUIRED:
-        return reject("2FA: no device can answer: set up a new device in Telegram first")
+        return APPROVAL_REFUSED[Refusal.ENROLLMENT_REQUIRED]
     return reject("2FA: the code was not accepted")
+
+
+def deactivated(until: datetime | None) -> RadiusAnswer:
+    """Support turned 2FA off for a while: the password alone lets the login in."""
+    return RadiusAnswer(
+        True, f"2FA is deactivated by support until {iso(until)}: login with the password alone"
+    )
 
 
 async def _form(request: web.Request) -> tuple[bytes, bytes]:

@@ -185,14 +185,10 @@ def build_application(
             app.job_queue.run_repeating(
                 retention_job, interval=RETENTION_INTERVAL_S, first=60, name="retention"
             )
-            leader = scope.leader if scope is not None else None
             app.bot_data[WEBHOOKS_KEY] = WebhookSender(
                 svc.webhooks,
                 the_clock,
-                # Only the active bot sends: not once the leader lock is lost.
-                active=lambda: (
-                    not app.bot_data.get(LEADERSHIP_LOST_KEY) and (leader is None or leader.held)
-                ),
+                active=svc.leadership.is_current,  # only the active bot sends
             )
             app.job_queue.run_repeating(
                 webhook_job, interval=WEBHOOK_INTERVAL_S, first=0, name="webhooks"

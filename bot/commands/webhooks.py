@@ -19,6 +19,7 @@ from bot.commands.parsing import OneLineParser, Subcommands
 from core.clock import SystemClock
 from core.config import ConfigError, Settings
 from core.events import EVENT_TYPES as EVENT_TYPES
+from core.restore import format_utc
 from core.webhooks import SECRET_OVERLAP, WebhookError, WebhookService
 from storage.db import open_database
 from storage.records import WebhookEndpoint
@@ -97,7 +98,7 @@ def listing(endpoints: list[WebhookEndpoint]) -> list[str]:
 
 
 def _when(moment: datetime | None) -> str:
-    return "-" if moment is None else moment.strftime("%Y-%m-%d %H:%M:%S UTC")
+    return "-" if moment is None else format_utc(moment)
 
 
 def _run(settings: Settings, work: Callable[[WebhookService], Awaitable[T]]) -> T:
