@@ -45,6 +45,8 @@ class AccountIdRepository(Repository):
         """Every sealed value bound to the account (revoked devices' too)."""
         values = []
         for column in SEALED_COLUMNS:
+            if (column.table, "account_id") in NOT_ACCOUNT_IDS:
+                continue  # bound to an endpoint or a key, never to an account
             rows = self._all(
                 f"SELECT id, secret_sealed FROM {column.table} WHERE account_id = ? ORDER BY id",
                 (account_id,),
