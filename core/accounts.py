@@ -64,13 +64,8 @@ class AccountState:
     @property
     def required(self) -> bool:
         """Whether a login needs a second factor now: 2FA is on and no deactivation
-        window runs (with no device, every login is refused: ``needs_new_device``)."""
+        window runs (with no device, every login is refused: enrollment_required)."""
         return (self.two_factor_on or self.enrolled) and self.deactivated_until is None
-
-    @property
-    def needs_new_device(self) -> bool:
-        """2FA is on but no device can answer (e.g. after a deactivation window)."""
-        return self.two_factor_on and not self.devices
 
 
 class AccountDirectory:

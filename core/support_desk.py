@@ -73,6 +73,12 @@ class AccountLookup:
     requests: list[DeactivationRequest]
     recent_checks: list[RecentCheck] = field(default_factory=list)
 
+    @property
+    def needs_new_device(self) -> bool:
+        """2FA is on but no device can answer (after a deactivation window): every login
+        is refused until the user sets up a new one."""
+        return self.state.two_factor_required and not self.devices
+
 
 @dataclass(frozen=True)
 class AgentView:

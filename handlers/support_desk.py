@@ -116,10 +116,10 @@ def render_lookup(found: AccountLookup, now: datetime) -> str:
     requests = request_list(found.requests)
     if deactivated and state.deactivated_until is not None:
         two_factor = tr(texts.DEACTIVATED_UNTIL).format(until=fmt.when(state.deactivated_until))
+    elif found.needs_new_device:
+        two_factor = tr(texts.TWO_FA_NO_DEVICE)
     elif found.devices:
         two_factor = tr(texts.TWO_FA_ON)
-    elif state.two_factor_required:  # after a deactivation window: logins are refused
-        two_factor = tr(texts.TWO_FA_NO_DEVICE)
     else:
         two_factor = tr(texts.TWO_FA_OFF)
     return tr(texts.LOOKUP).format(
