@@ -31,6 +31,8 @@ class ChallengeOutbox:
         # What is sent, and marked sent, only while this bot may send (core/leadership.py).
         self._sending = leadership or Leadership(db)
         self.send_lock = asyncio.Lock()
+        # One edit of the outcomes at a time: the job and a press would both edit each.
+        self.outcome_lock = asyncio.Lock()
 
     async def to_send(self) -> list[Outgoing]:
         """Challenges whose message is due, with who gets it (the active bot only)."""

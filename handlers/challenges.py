@@ -151,6 +151,11 @@ async def send_due(bot: Bot, svc: Services) -> int:
 
 async def show_outcomes(bot: Bot, svc: Services) -> int:
     """Edit the messages of decided challenges to show the outcome, without buttons."""
+    async with svc.challenges.outcome_lock:
+        return await _show_outcomes(bot, svc)
+
+
+async def _show_outcomes(bot: Bot, svc: Services) -> int:
     shown = 0
     for challenge, messages in await svc.challenges.outcomes_to_show():
         try:
