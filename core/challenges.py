@@ -29,6 +29,7 @@ from core.challenge_results import Opened, Press, PressResult, Reading, Reason, 
 from core.challenge_watch import WATCH_INTERVAL, ChallengeWatch
 from core.clients import client_name
 from core.clock import Clock
+from core.config_values import DEFAULT_CHALLENGE_SECONDS
 from core.leadership import Leadership
 from core.verification import VerificationService
 from storage.db import Database
@@ -37,7 +38,6 @@ from storage.repositories import Transaction
 
 __all__ = ["Challenge", "ChallengeMessage", "InvalidContext", "parse_context"]
 
-DEFAULT_SECONDS = 60
 # The login system waits at most this long in one request (GET ?wait=, RADIUS).
 LONGEST_WAIT_S = 25
 # Fatigue: this many declined or expired within the window block new ones for a while.
@@ -104,7 +104,7 @@ class ChallengeService(ChallengeOutbox):
         verifier: VerificationService,
         *,
         enabled: bool = True,
-        lifetime: timedelta = timedelta(seconds=DEFAULT_SECONDS),
+        lifetime: timedelta = timedelta(seconds=DEFAULT_CHALLENGE_SECONDS),
         leadership: Leadership | None = None,
         watch_interval: float = WATCH_INTERVAL,
     ) -> None:

@@ -133,11 +133,6 @@ class Leadership:
 
     # ------------------------------------------------------------------ the rule
 
-    @property
-    def elected(self) -> bool:
-        """True on PostgreSQL's active/standby bots; False for the sole sender."""
-        return self._state is not _State.SOLE
-
     def is_current(self) -> bool:
         """May this process send now? (Thread-safe: the watchdog thread asks too.)"""
         state = self._state

@@ -2,20 +2,14 @@
 
 They are defined beside the repositories that build them (storage/records.py, the
 bottom floor, which imports nothing above it); the adapters read them here and never
-import storage.
+import storage. Only what an adapter reads is here.
 """
 
 from storage.records import (
-    AccountSecurity,
-    AlertEvent,
-    AuditEntry,
-    ChainedEntry,
     CleanupItem,
     Conversation,
     DeactivationRequest,
     Device,
-    EnrollmentLink,
-    EnrolmentStage,
     PendingEnrolment,
     RequestStatus,
     TelegramUserLink,
@@ -23,16 +17,10 @@ from storage.records import (
 )
 
 __all__ = [
-    "AccountSecurity",
-    "AlertEvent",
-    "AuditEntry",
-    "ChainedEntry",
     "CleanupItem",
     "Conversation",
     "DeactivationRequest",
     "Device",
-    "EnrollmentLink",
-    "EnrolmentStage",
     "PendingEnrolment",
     "RequestStatus",
     "TelegramUserLink",
