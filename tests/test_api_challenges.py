@@ -105,7 +105,10 @@ async def test_a_wrong_number_is_declined(api: Api) -> None:
         "id": body["id"],
         "status": "declined",
         "reason": "wrong_number",
-        "decided_at": state["decided_at"],
+        "decided_at": api.harness.clock.now()
+        .replace(microsecond=0)
+        .isoformat()
+        .replace("+00:00", "Z"),
     }
 
 

@@ -32,6 +32,18 @@ ROUTES: list[tuple[str, str, Scope | None]] = [
     ("GET", "/healthz", None),
 ]
 BODY = {"account": "tg:1001", "code": "123456"}
+# Routes whose success needs more than a token (an enrolled account, a challenge, a form):
+# with their scope they get past authentication (no 401 or 403), without it 403.
+ROUTES_PAST_AUTH: list[tuple[str, str, Scope]] = [
+    ("POST", "/v1/challenges", Scope.CHALLENGES),
+    ("GET", "/v1/challenges/abc", Scope.CHALLENGES),
+    ("DELETE", "/v1/challenges/abc", Scope.CHALLENGES),
+    ("POST", "/v1/radius/check", Scope.VERIFY),
+]
+CANONICAL = {
+    "/v1/accounts/tg:1001": "/v1/accounts/{account}",
+    "/v1/challenges/abc": "/v1/challenges/{id}",
+}
 
 
 class Api:
@@ -95,6 +107,12 @@ def test_every_route_declares_its_scope_next_to_it(api_app: web.Application) -> 
         if route.method != "HEAD"
     }
     assert None not in declared.values(), declared
+    # Every route is in one of the lists the scope tests walk, with the scope it declares.
+    listed = {
+        (method, CANONICAL.get(path, path)): scope if scope is not None else PUBLIC
+        for method, path, scope in [*ROUTES, *ROUTES_PAST_AUTH]
+    }
+    assert listed == declared
     assert declared[("GET", "/healthz")] == PUBLIC
     assert declared[("POST", "/v1/enrollment-links")] is Scope.LINKS
 
@@ -132,6 +150,17 @@ async def test_a_client_without_the_route_s_scope_is_forbidden(
     allowed = await api.add("portal", scope)
     status, body, _ = await api.call(method, path, allowed)
     assert status in (200, 201), body
+
+
+@pytest.mark.parametrize(("method", "path", "scope"), ROUTES_PAST_AUTH)
+async def test_a_client_without_the_scope_of_a_stateful_route_is_forbidden(
+    api: Api, method: str, path: str, scope: Scope
+) -> None:
+    others = [s for s in Scope if s is not scope]
+    status, body, _ = await api.call(method, path, await api.add("vpn", *others))
+    assert (status, body["error"]) == (403, "forbidden")
+    status, body, _ = await api.call(method, path, await api.add("portal", scope))
+    assert status not in (401, 403), body
 
 
 async def test_health_stays_public(api: Api) -> None:

@@ -17,14 +17,10 @@ import pytest
 from bench._postgres import PostgresServer
 from core.crypto import generate_key
 from demo.botapi import BotApiServer, SimMessage
-from tests.e2e import BotProcess, E2EUser, enrol, eventually
+from tests.e2e import BotProcess, E2EUser, contains, enrol, eventually
 
 API_TOKEN = "e2e-challenges-token-0123456789abcdef-01234"
 OPS = -100810
-
-
-def contains(text: str) -> Callable[[SimMessage], bool]:
-    return lambda message: text in message.content
 
 
 def has_buttons(label: str) -> Callable[[SimMessage], bool]:
