@@ -31,7 +31,7 @@ from core.clients import client_name
 from core.clock import Clock
 from core.config_values import DEFAULT_CHALLENGE_SECONDS
 from core.leadership import Leadership
-from core.verification import VerificationService
+from core.verification import Result, VerificationService, gate, lock_verdict
 from storage.db import Database
 from storage.records import Challenge, ChallengeMessage
 from storage.repositories import Transaction
@@ -93,6 +93,15 @@ def blocked_until(tx: Transaction, account_id: str, now: datetime) -> datetime |
     return until if until is not None and until > now else None
 
 
+# Why no challenge, when the account's gate (core/verification.py) says no.
+_REFUSAL_OF = {
+    Result.DEACTIVATED: Refusal.DEACTIVATED,
+    Result.NOT_ENROLLED: Refusal.NOT_ENROLLED,
+    Result.ENROLLMENT_REQUIRED: Refusal.ENROLLMENT_REQUIRED,
+    Result.LOCKED: Refusal.LOCKED,
+}
+
+
 class ChallengeService(ChallengeOutbox):
     """The rules; the outbox of the chat messages in the base class
     (core/challenge_outbox.py)."""
@@ -148,17 +157,14 @@ class ChallengeService(ChallengeOutbox):
     def _open_in(self, tx: Transaction, challenge: Challenge, now: datetime) -> Opened:
         account_id = challenge.account_id
         state, devices = tx.security.with_devices(account_id)
-        if state.deactivated_until is not None and state.deactivated_until > now:
-            return Opened(refusal=Refusal.DEACTIVATED, deactivated_until=state.deactivated_until)
-        if not devices:
-            if state.two_factor_required:
-                return Opened(refusal=Refusal.ENROLLMENT_REQUIRED)
-            return Opened(refusal=Refusal.NOT_ENROLLED)
-        if state.hard_locked_at is not None:
-            return Opened(refusal=Refusal.LOCKED)
-        if state.locked_until is not None and state.locked_until > now:
+        gated = gate(state, devices, now)  # the same rules as a code's, in the same order
+        if gated is not None:
             return Opened(
-                refusal=Refusal.LOCKED, retry_after=_seconds_until(state.locked_until, now)
+                refusal=_REFUSAL_OF[gated.result],
+                deactivated_until=gated.deactivated_until,
+                retry_after=None
+                if gated.locked_until is None
+                else _seconds_until(gated.locked_until, now),
             )
         if not tx.accounts.users_of(account_id):
             return Opened(refusal=Refusal.NO_CHAT)
@@ -302,10 +308,7 @@ class ChallengeService(ChallengeOutbox):
             return self._report_in(tx, challenge, who, now)
         if challenge.number is not None and choice != challenge.number:
             return self._wrong_number_in(tx, challenge, who, now)
-        state = tx.security.get(challenge.account_id)
-        if state.hard_locked_at is not None or (
-            state.locked_until is not None and state.locked_until > now
-        ):
+        if lock_verdict(tx.security.get(challenge.account_id), now) is not None:
             tx.challenges.decide(challenge.id, Status.DECLINED, Reason.LOCKED, now, who.user_id)
             self._audit(tx, challenge, now, who.actor, "challenge_declined", reason=Reason.LOCKED)
             return Press(PressResult.LOCKED, _with(tx, challenge.id))

@@ -84,6 +84,32 @@ def lock_duration(lock_number: int) -> timedelta:
     return min(FIRST_LOCK * 2 ** (lock_number - 1), LONGEST_LOCK)
 
 
+def lock_verdict(state: AccountSecurity, now: datetime) -> Verdict | None:
+    """The account's lock, if one holds now: a hard lock (support must clear it) or a
+    timed one. None: not locked."""
+    if state.hard_locked_at is not None:
+        return Verdict(Result.LOCKED, hard_locked=True)
+    if state.locked_until is not None and state.locked_until > now:
+        return Verdict(Result.LOCKED, locked_until=state.locked_until)
+    return None
+
+
+def gate(state: AccountSecurity, devices: list[Device], now: datetime) -> Verdict | None:
+    """What holds before any second factor is looked at, in this order: a deactivation
+    window, no device (never enrolled, or 2FA required with none left), a lock. None: a
+    second factor may be tried. Codes and login approvals both pass through here."""
+    if state.deactivated_until is not None and state.deactivated_until > now:
+        return Verdict(Result.DEACTIVATED, deactivated_until=state.deactivated_until)
+    if not devices:
+        # Not counted as a failure: no code could pass. A recovery code neither: the
+        # set was voided with the devices, and a new device brings a new one.
+        if state.two_factor_required:
+            return Verdict(Result.ENROLLMENT_REQUIRED)
+        return Verdict(Result.NOT_ENROLLED)
+    # During a lock everything is refused and nothing counted: the lock says enough.
+    return lock_verdict(state, now)
+
+
 class VerificationService:
     def __init__(
         self, db: Database, box: SecretBox, clock: Clock, metrics: Metrics | None = None
@@ -169,12 +195,7 @@ class VerificationService:
         approval, ``method`` "challenge"): counted toward the lock as a wrong code is, and
         audited as a failed check. During a lock nothing is counted, as for a code."""
         state = tx.security.get(account_id)
-        if state.hard_locked_at is not None:
-            verdict = Verdict(Result.LOCKED, hard_locked=True)
-        elif state.locked_until is not None and state.locked_until > now:
-            verdict = Verdict(Result.LOCKED, locked_until=state.locked_until)
-        else:
-            verdict = self._fail(tx, state, now, actor)
+        verdict = lock_verdict(state, now) or self._fail(tx, state, now, actor)
         tx.audit.record(
             now,
             actor,
@@ -210,19 +231,9 @@ class VerificationService:
         self, tx: Transaction, account_id: str, code: str, now: datetime, actor: str
     ) -> Verdict:
         state, devices = tx.security.with_devices(account_id)
-        if state.deactivated_until is not None and state.deactivated_until > now:
-            return Verdict(Result.DEACTIVATED, deactivated_until=state.deactivated_until)
-        if not devices:
-            # Not counted as a failure: no code could pass. A recovery code neither: the
-            # set was voided with the devices, and a new device brings a new one.
-            if state.two_factor_required:
-                return Verdict(Result.ENROLLMENT_REQUIRED)
-            return Verdict(Result.NOT_ENROLLED)
-        if state.hard_locked_at is not None:
-            return Verdict(Result.LOCKED, hard_locked=True)
-        if state.locked_until is not None and state.locked_until > now:
-            # Refused whatever the code, and not counted: the lock already says enough.
-            return Verdict(Result.LOCKED, locked_until=state.locked_until)
+        gated = gate(state, devices, now)
+        if gated is not None:
+            return gated
         if _SIX_DIGITS.fullmatch(code):
             matched = self._match(devices, code, now)
             if matched is not None:
