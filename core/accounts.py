@@ -78,12 +78,12 @@ class AccountDirectory:
         now = self._clock.now()
 
         def work(tx: Transaction) -> AccountState:
-            security = tx.security.get(account_id)
+            security, devices = tx.security.with_devices(account_id)
             locked = security.locked_until
             deactivated = security.deactivated_until
             return AccountState(
                 account_id=account_id,
-                devices=tx.devices.active_for(account_id),
+                devices=devices,
                 consecutive_failures=security.consecutive_failures,
                 locked_until=locked if locked is not None and locked > now else None,
                 hard_locked=security.hard_locked_at is not None,

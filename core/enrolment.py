@@ -336,11 +336,11 @@ class EnrolmentService:
         def work(tx: Transaction) -> AccountStatus:
             account_id = account_for(tx, who, now)
             enrolment, _ = live(tx, who.user_id, now)
-            security = tx.security.get(account_id)
+            security, devices = tx.security.with_devices(account_id)
             until = security.deactivated_until
             return AccountStatus(
                 account_id,
-                tx.devices.active_for(account_id),
+                devices,
                 enrolment,
                 until if until is not None and until > now else None,
                 security.two_factor_required,
