@@ -203,9 +203,7 @@ class WebhookService:
                 "add --allow-private if this receiver is meant to be internal"
             )
         now = self._clock.now()
-        secret = new_secret()
-        secret_id = secrets.token_hex(8)
-        sealed = self._box.seal(secret, account_id=_secret_owner(name), device_id=secret_id)
+        secret, secret_id, sealed = self._sealed_secret(name)
 
         def work(tx: Transaction) -> bool:
             if tx.webhooks.endpoint(name) is not None:
@@ -259,12 +257,19 @@ class WebhookService:
             raise WebhookError(f"there is no webhook named {name!r}")
         return enabled
 
+    def _sealed_secret(self, name: str) -> tuple[str, str, bytes]:
+        """A new signing secret for the endpoint: (the secret, its id, sealed)."""
+        secret, secret_id = new_secret(), secrets.token_hex(8)
+        return (
+            secret,
+            secret_id,
+            self._box.seal(secret, account_id=_secret_owner(name), device_id=secret_id),
+        )
+
     async def rotate_secret(self, name: str) -> str:
         """A new signing secret; the old one signs beside it for SECRET_OVERLAP."""
         now = self._clock.now()
-        secret = new_secret()
-        secret_id = secrets.token_hex(8)
-        sealed = self._box.seal(secret, account_id=_secret_owner(name), device_id=secret_id)
+        secret, secret_id, sealed = self._sealed_secret(name)
 
         def work(tx: Transaction) -> bool:
             endpoint = tx.webhooks.endpoint(name)
