@@ -246,7 +246,12 @@ async def test_a_silent_or_stopped_active_bot_is_replaced_in_seconds_and_never_s
         assert await asyncio.wait_for(a.proc.wait(), bound) == 3
         stopped = time.monotonic() - silent
         print(f"\nsilent path: B active after {active:.1f} s, A exited (3) after {stopped:.1f} s")
-        assert "did not answer within the lease" in a.log()
+        # A counted the lock lost: its lease lapsed, or on a busy machine the server ended
+        # the silent session first and A heard so once the path came back.
+        assert any(
+            why in a.log()
+            for why in ("did not answer within the lease", "database session is gone")
+        ), a.log()[-2000:]
         assert active <= bound
         _one_sender_at_a_time(calls["a"], calls["b"])
         assert len(server.state.messages(ida.user_id)) == 1  # answered once, by B
